@@ -1,0 +1,3 @@
+from mobctl.cli.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,550 @@
+"""Load a definition: parse (phase 1), build the model (phase 2), place diagnostics.
+
+The loader never raises for bad input: every problem becomes a diagnostic. Phase 1 is the
+syntax (``toml_syntax`` / ``json_syntax``); phase 2 the shape: pydantic's errors translated to
+``invalid_value`` / ``invalid_mcp_server`` / ``unknown_key``, plus ``deprecated_key`` and
+``realm_profile_mixed_keys`` found in the raw document.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from functools import cached_property
+from pathlib import Path as FsPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from mobctl.diagnostics import Diagnostic, Path, Severity, diagnostic, dotted
+from mobctl.definition.model import TAGS, InlineProfile, MobDefinition, Table, synthesised_root
+from mobctl.definition.positions import Position, SourceMap, json_source_map, toml_source_map
+
+Format = Literal["toml", "json"]
+
+_TOML_AT = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
+_JSON_TOP_LEVEL = {"id": "id", "orchestrator": "orchestrator"}
+_LEGACY_JSON_KEYS = ("owner_session_id", "session_cleanup_policy", "is_implicit")
+
+
+@dataclass
+class Document:
+    """One parsed definition file: its text, its raw value and where things are in it."""
+
+    display: str
+    format: Format
+    text: str
+    raw: dict[str, Any]
+    base_dir: FsPath
+    # model path prefix -> document path prefix, for the reshaped JSON form
+    remap: list[tuple[Path, Path]] = field(default_factory=list)
+
+    @cached_property
+    def source(self) -> SourceMap:
+        return toml_source_map(self.text) if self.format == "toml" else json_source_map(self.text)
+
+    def document_path(self, path: Path) -> Path:
+        for model_prefix, doc_prefix in self.remap:
+            if path[: len(model_prefix)] == model_prefix:
+                return doc_prefix + path[len(model_prefix) :]
+        return path
+
+
+@dataclass
+class LoadResult:
+    display: str
+    document: Document | None
+    definition: MobDefinition | None
+    diagnostics: list[Diagnostic]
+
+
+def detect_format(path: FsPath) -> Format:
+    return "json" if path.suffix.lower() == ".json" else "toml"
+
+
+def load_file(path: FsPath, display: str | None = None) -> LoadResult:
+    """Load a definition file; unreadable or malformed files give diagnostics, not errors."""
+    shown = display or str(path)
+    fmt = detect_format(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        message = f"cannot read file: {exc.strerror or exc}"
+        return LoadResult(shown, None, None, [_syntax(fmt, message, None, shown)])
+    return load_bytes(data, fmt, shown, path.resolve().parent)
+
+
+def load_bytes(data: bytes, fmt: Format, display: str, base_dir: FsPath) -> LoadResult:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = data[: exc.start]
+        line = prefix.count(b"\n") + 1
+        column = len(prefix[prefix.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        message = f"file is not valid UTF-8 (byte {exc.start})"
+        return LoadResult(display, None, None, [_syntax(fmt, message, (line, column), display)])
+    return load_text(text.removeprefix("\ufeff"), fmt, display, base_dir)
+
+
+def load_text(text: str, fmt: Format, display: str, base_dir: FsPath) -> LoadResult:
+    """Phases 1 and 2. ``definition`` is None when a phase-1 or phase-2 error exists."""
+    parsed = _parse(text, fmt, display)
+    if isinstance(parsed, Diagnostic):
+        return LoadResult(display, None, None, [parsed])
+    document = Document(display, fmt, text, parsed, base_dir)
+    if fmt == "json":
+        _reshape_json(document)
+    definition, diagnostics = _build(document)
+    diagnostics += _raw_checks(document)
+    return LoadResult(display, document, definition, locate(diagnostics, document))
+
+
+def locate(diagnostics: list[Diagnostic], document: Document) -> list[Diagnostic]:
+    """Fill in file, line and column of each diagnostic from the document's source map."""
+    located = []
+    for diag in diagnostics:
+        pos = _position(diag, document)
+        located.append(
+            replace(
+                diag,
+                file=document.display,
+                line=pos.line if pos else None,
+                column=pos.column if pos else None,
+                end_line=pos.end_line if pos else None,
+                end_column=pos.end_column if pos else None,
+            )
+        )
+    return located
+
+
+def _position(diag: Diagnostic, document: Document) -> Position | None:
+    source = document.source
+    path = document.document_path(diag.path)
+    if diag.point == "key":
+        return source.key(path)
+    if diag.point == "missing":
+        for depth in range(len(path) - 1, 0, -1):
+            span = source.values.get(path[:depth])
+            if span is not None:
+                return source.at(span[0])
+            offset = source.keys.get(path[:depth])
+            if offset is not None:
+                return source.at(offset)
+        return None if source.first is None else source.at(source.first)
+    if diag.offset is not None:
+        decoded = _raw_at(document.raw, diag.path)
+        if isinstance(decoded, str):
+            return source.in_string(path, decoded, diag.offset)
+    return source.value(path)
+
+
+# --- phase 1 --------------------------------------------------------------------------------
+
+
+def _syntax(
+    fmt: Format, message: str, at: tuple[int, int] | None, display: str
+) -> Diagnostic:
+    diag = diagnostic(f"{fmt}_syntax", message, (), location=None)
+    if at is None:
+        return replace(diag, location=None, file=display)
+    return replace(diag, location=None, file=display, line=at[0], column=at[1])
+
+
+def _parse(text: str, fmt: Format, display: str) -> dict[str, Any] | Diagnostic:
+    if fmt == "toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = _TOML_AT.match(str(exc))
+            if match is None:
+                lines = text.count("\n") + 1
+                return _syntax(fmt, str(exc).replace(" (at end of document)", ""), (lines, 1), display)
+            at = (int(match["line"]), int(match["col"]))
+            return _syntax(fmt, match["msg"], at, display)
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        return _syntax(fmt, exc.msg, (exc.lineno, exc.colno), display)
+    except ValueError as exc:
+        return _syntax(fmt, str(exc), None, display)
+    if not isinstance(value, dict):
+        return _syntax(fmt, "a definition must be a JSON object", (1, 1), display)
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _reshape_json(document: Document) -> None:
+    """Meerkat's JSON form keeps ``id``/``orchestrator`` at the top; the model nests them."""
+    raw = document.raw
+    if "mob" in raw:
+        return
+    mob = {key: raw.pop(key) for key in _JSON_TOP_LEVEL if key in raw}
+    if mob.get("orchestrator", 0) is None:
+        del mob["orchestrator"]
+    reshaped = {"mob": mob, **raw}
+    if "mcp_servers" in reshaped:
+        reshaped["mcp"] = reshaped.pop("mcp_servers")
+        document.remap.append((("mcp",), ("mcp_servers",)))
+    document.raw = reshaped
+    document.remap += [(("mob", key), (key,)) for key in _JSON_TOP_LEVEL]
+    document.remap.append((("mob",), ()))
+
+
+# --- phase 2 --------------------------------------------------------------------------------
+
+
+def _build(document: Document) -> tuple[MobDefinition | None, list[Diagnostic]]:
+    try:
+        definition = MobDefinition.model_validate(document.raw)
+    except ValidationError as exc:
+        diagnostics = [_translate(err, document.raw) for err in exc.errors()]
+        if any(d.severity is Severity.ERROR for d in diagnostics):
+            return None, diagnostics
+        # Only unknown keys in open tables: they are warnings, so build without them.
+        stripped = _without(document.raw, [d.path for d in diagnostics])
+        try:
+            definition = MobDefinition.model_validate(stripped)
+        except ValidationError as again:  # pragma: no cover - stripping cannot add errors
+            return None, diagnostics + [_translate(e, stripped) for e in again.errors()]
+        return _normalise(definition, document), diagnostics
+    return _normalise(definition, document), []
+
+
+def _normalise(definition: MobDefinition, document: Document) -> MobDefinition:
+    """A JSON root that equals the one synthesised from ``steps`` is not an explicit root."""
+    if document.format != "json":
+        return definition
+    flows = {
+        flow_id: flow.model_copy(update={"root": None})
+        if flow.root is not None and flow.root == synthesised_root(flow.steps)
+        else flow
+        for flow_id, flow in definition.flows.items()
+    }
+    return definition.model_copy(update={"flows": flows})
+
+
+def _without(raw: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
+    """A copy of ``raw`` without the keys at ``paths`` (copying only what changes)."""
+
+    def drop(node: Any, path: Path) -> Any:
+        if not path:
+            return node
+        head, rest = path[0], path[1:]
+        if isinstance(node, dict):
+            copy = dict(node)
+            if rest:
+                copy[head] = drop(copy[head], rest)
+            else:
+                copy.pop(head, None)
+            return copy
+        if isinstance(node, list) and isinstance(head, int):
+            items = list(node)
+            items[head] = drop(items[head], rest)
+            return items
+        return node
+
+    result = raw
+    for path in paths:
+        result = drop(result, path)
+    return result
+
+
+def _document_path(raw: Any, loc: tuple[str | int, ...], missing: bool) -> Path:
+    """The path in the document named by a pydantic error location (union tags dropped)."""
+    path: list[str | int] = []
+    node = raw
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(part, str) and part in TAGS:
+            continue
+        elif missing and index == len(loc) - 1:
+            pass
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _translate(err: ErrorDetails, raw: dict[str, Any]) -> Diagnostic:
+    kind = err["type"]
+    loc = tuple(err["loc"])
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    path = _document_path(raw, loc, missing=kind == "missing")
+    name = path[-1] if path else "value"
+    if kind == "missing":
+        return diagnostic("invalid_value", f"missing required key '{name}'", path, point="missing")
+    if kind == "extra_forbidden":
+        return _unknown_key(loc, path)
+    if kind == "invalid_mcp_server":
+        return diagnostic("invalid_mcp_server", err["msg"], path, point="key")
+    if kind == "union_tag_invalid":
+        return _bad_tag(str(ctx.get("tag", "")), str(ctx.get("expected_tags", "")), value, path)
+    expected = _EXPECTED.get(kind)
+    if expected is not None:
+        message = f"expected {expected}, found {describe(value)}"
+    elif kind == "literal_error":
+        message = f"invalid value {_show(value)} for '{name}': expected {ctx.get('expected')}"
+    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        message = f"{_show(value)} is out of range for '{name}' ({_range(loc)})"
+    elif kind == "invalid_value":
+        message = err["msg"]
+    else:
+        message = f"invalid value for '{name}': {err['msg']}"
+    return diagnostic("invalid_value", message, path)
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "bool_type": "a boolean",
+    "float_type": "a number",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "none_required": "nothing",
+    "json_type": "a JSON value",
+}
+
+
+def describe(value: object) -> str:
+    """How a value reads in TOML terms, for messages ('an integer', 'a table', ...)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return f"the string {_show(value)}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, datetime | date | time):
+        return "a date-time"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return "'" + text.replace("'", "\\'") + "'"
+    return json.dumps(value) if isinstance(value, int | float | bool) else describe(value)
+
+
+def _range(loc: tuple[str | int, ...]) -> str:
+    field_info = _field_at(loc)
+    if field_info is None:
+        return "out of range"
+    bounds = [m for m in field_info if hasattr(m, "ge") or hasattr(m, "le")]
+    low = next((m.ge for m in bounds if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in bounds if getattr(m, "le", None) is not None), None)
+    if low is not None and high is not None:
+        return f"must be between {low} and {high}"
+    return f"must be at least {low}" if low is not None else f"must be at most {high}"
+
+
+def _bad_tag(tag: str, expected: str, value: object, path: Path) -> Diagnostic:
+    key, _, word = tag.partition("=")
+    if word == "<not a table>":
+        return diagnostic("invalid_value", f"expected a table, found {describe(value)}", path)
+    if word == "<missing>":
+        return diagnostic(
+            "invalid_value", f"missing required key '{key}'", (*path, key), point="missing"
+        )
+    if word == "<not a string>":
+        tag_value = value.get(key) if isinstance(value, dict) else None
+        return diagnostic(
+            "invalid_value", f"expected a string, found {describe(tag_value)}", (*path, key)
+        )
+    choices = ", ".join(
+        part.partition("=")[2] for part in re.findall(r"'([^']*)'", expected)
+    )
+    return diagnostic(
+        "invalid_value", f"unknown {key} '{word}': expected one of {choices}", (*path, key)
+    )
+
+
+def _unknown_key(loc: tuple[str | int, ...], path: Path) -> Diagnostic:
+    table = _model_at(loc[:-1])
+    key = str(path[-1])
+    known = sorted(table.model_fields) if table else []
+    closed = bool(table and table.closed)
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    suggestion = match[0] if match else None
+    where = f"[{dotted(path[:-1])}]" if len(path) > 1 else "the top level"
+    message = f"unknown key '{key}' in {where}"
+    if suggestion:
+        message += f"; did you mean '{suggestion}'?"
+    hint = None
+    if len(path) > 1 and key in MobDefinition.model_fields and not suggestion:
+        hint = "top-level keys must come before the first [table]"
+    elif closed:
+        hint = "Meerkat rejects unknown keys in this table"
+    severity = Severity.ERROR if closed else Severity.WARNING
+    return diagnostic(
+        "unknown_key",
+        message,
+        path,
+        point="key",
+        suggestion=suggestion,
+        hint=hint,
+        severity=severity,
+    )
+
+
+# --- model introspection (which table a pydantic location is in) ---------------------------
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _descend(tp: Any, part: str | int) -> Any:
+    tp = _unwrap(tp)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        members = typing.get_args(tp)
+        for member in members:
+            tags = getattr(member, "__metadata__", ())
+            if any(getattr(t, "tag", None) == part for t in tags):
+                return typing.get_args(member)[0]
+        non_null = [m for m in members if m is not type(None)]
+        return _descend(non_null[0], part) if len(non_null) == 1 else None
+    if origin is dict:
+        return typing.get_args(tp)[1]
+    if origin is list:
+        return typing.get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+        info = tp.model_fields.get(part)
+        return None if info is None else info.annotation
+    return None
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[Table] | None:
+    tp: Any = MobDefinition
+    for part in loc:
+        tp = _descend(tp, part)
+        if tp is None:
+            return None
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        non_null = [m for m in typing.get_args(tp) if m is not type(None)]
+        tp = _unwrap(non_null[0]) if len(non_null) == 1 else None
+    return tp if isinstance(tp, type) and issubclass(tp, Table) else None
+
+
+def _field_at(loc: tuple[str | int, ...]) -> list[Any] | None:
+    if not loc:
+        return None
+    parent = _model_at(loc[:-1])
+    if parent is None or not isinstance(loc[-1], str):
+        return None
+    info = parent.model_fields.get(loc[-1])
+    if info is None:
+        return None
+    metadata = list(info.metadata)
+    for arg in typing.get_args(info.annotation):
+        metadata += list(getattr(arg, "__metadata__", ()))
+    return metadata
+
+
+# --- raw-document checks --------------------------------------------------------------------
+
+
+def _raw_checks(document: Document) -> list[Diagnostic]:
+    raw = document.raw
+    found: list[Diagnostic] = []
+    profiles = raw.get("profiles")
+    for name, profile in profiles.items() if isinstance(profiles, dict) else ():
+        if not isinstance(profile, dict):
+            continue
+        if "realm_profile" in profile:
+            others = [k for k in profile if k != "realm_profile"]
+            if others:
+                found.append(
+                    diagnostic(
+                        "realm_profile_mixed_keys",
+                        f"profile '{name}' is a realm_profile reference; its other keys are "
+                        f"ignored: {', '.join(others)}",
+                        ("profiles", name),
+                        point="key",
+                        hint="keep only realm_profile, or remove it to define the profile inline",
+                    )
+                )
+            continue
+        tools = profile.get("tools")
+        if isinstance(tools, dict) and "mob_tasks" in tools:
+            found.append(
+                diagnostic(
+                    "deprecated_key",
+                    "'mob_tasks' is a meerkat-mob 0.5.x tool flag",
+                    ("profiles", name, "tools", "mob_tasks"),
+                    point="key",
+                    hint="removed after meerkat-mob 0.5.x; has no effect",
+                )
+            )
+    if "mcp" in raw:
+        found.append(
+            diagnostic(
+                "deprecated_key",
+                "top-level MCP servers are a meerkat-mob 0.5.x feature",
+                ("mcp",),
+                point="key",
+                hint="newer Meerkat uses profiles.<p>.tools.mcp_servers",
+            )
+        )
+    for key in _LEGACY_JSON_KEYS:
+        if key in raw:
+            found.append(
+                diagnostic(
+                    "deprecated_key",
+                    f"'{key}' is a meerkat-mob 0.5.x field",
+                    (key,),
+                    point="key",
+                    hint="removed after meerkat-mob 0.5.x; has no effect",
+                )
+            )
+    return found
+
+
+def _raw_at(raw: Any, path: Path) -> Any:
+    node = raw
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def profile_is_inline(value: object) -> bool:
+    return isinstance(value, InlineProfile)

@@ -1,0 +1,616 @@
+"""pydantic models of the mob definition (TOML and Meerkat JSON forms).
+
+Field names are Meerkat's. Every table forbids unknown keys so that the loader can report
+them (``unknown_key``); ``closed`` marks the tables where Meerkat itself rejects them (there
+the diagnostic is an error, elsewhere a warning). Unions carry explicit tags (see ``TAGS``)
+so that error locations can be mapped back to paths in the document.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    JsonValue,
+    Tag,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+U8 = Annotated[int, Field(ge=0, le=255)]
+U32 = Annotated[int, Field(ge=0, le=4_294_967_295)]
+I32 = Annotated[int, Field(ge=-2_147_483_648, le=2_147_483_647)]
+U64 = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+PROVIDERS = ("anthropic", "openai", "gemini", "self_hosted", "other")
+
+
+def _provider(value: object) -> object:
+    return "openai" if value == "open_a_i" else value  # legacy spelling, written back as openai
+
+
+Provider = Annotated[
+    Literal["anthropic", "openai", "gemini", "self_hosted", "other"], BeforeValidator(_provider)
+]
+DependsOnMode = Literal["all", "any"]
+FailurePolicy = Literal["escalate", "continue"]
+
+# Every discriminator tag used below. Error locations contain them; ``loader`` drops them.
+TAGS: set[str] = set()
+
+
+def _tag(name: str) -> Tag:
+    TAGS.add(name)
+    return Tag(name)
+
+
+def _tagged_by(key: str, prefix: str) -> Discriminator:
+    """A discriminator on ``key`` whose tags are ``<prefix>=<value>``."""
+
+    def pick(value: Any) -> str | None:
+        if isinstance(value, dict):
+            tag = value.get(key)
+            return f"{prefix}={tag}" if isinstance(tag, str) else None
+        tag = getattr(value, key, None)
+        return f"{prefix}={tag}" if isinstance(tag, str) else None
+
+    return Discriminator(pick)
+
+
+class Table(BaseModel):
+    """An open TOML table: unknown keys are warnings."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    closed: ClassVar[bool] = False
+
+
+class ClosedTable(Table):
+    """A table Meerkat closes with deny_unknown_fields: unknown keys are errors."""
+
+    closed: ClassVar[bool] = True
+
+
+# --- legacy 0.5.2 MCP servers -------------------------------------------------------------
+
+
+class McpServer(Table):
+    """``[mcp.<name>]`` from the 0.5.2 seed: a stdio ``command`` xor an ``url``."""
+
+    command: list[str] | None = None
+    url: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _command_xor_url(self) -> McpServer:
+        if (self.command is None) == (self.url is None):
+            which = "both" if self.command is not None else "neither"
+            raise PydanticCustomError(
+                "invalid_mcp_server",
+                "an MCP server needs exactly one of 'command' and 'url' ({which} set)",
+                {"which": which},
+            )
+        if self.command is not None and not self.command:
+            raise PydanticCustomError(
+                "invalid_mcp_server", "'command' must be a non-empty array of strings"
+            )
+        return self
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+class McpStdioServer(ClosedTable):
+    name: str
+    command: str
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    connect_timeout_secs: U32 | None = None
+
+
+class McpHttpServer(ClosedTable):
+    name: str
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    transport: Literal["streamable-http", "sse"] = "streamable-http"
+    connect_timeout_secs: U32 | None = None
+
+
+def _mcp_shape(value: Any) -> str:
+    if isinstance(value, dict) and "url" in value and "command" not in value:
+        return "mcp=http"
+    if isinstance(value, McpHttpServer):
+        return "mcp=http"
+    return "mcp=stdio"
+
+
+McpServerConfig = Annotated[
+    Annotated[McpStdioServer, _tag("mcp=stdio")] | Annotated[McpHttpServer, _tag("mcp=http")],
+    Discriminator(_mcp_shape),
+]
+
+
+class ToolConfig(Table):
+    builtins: bool = False
+    shell: bool = False
+    comms: bool = False
+    memory: bool = False
+    workgraph: bool = False
+    mob: bool = False
+    schedule: bool = False
+    image_generation: bool = False
+    read_only: bool = False
+    mcp: list[str] = Field(default_factory=list)
+    rust_bundles: list[str] = Field(default_factory=list)
+    mcp_servers: list[McpServerConfig] = Field(default_factory=list)
+    mob_tasks: bool | None = None  # 0.5.2 only: deprecated, no effect
+
+
+class ProviderTag(Table):
+    """Only ``provider`` is checked; the per-provider keys pass through (Deviation §4.5)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    provider: Literal["anthropic", "open_ai", "gemini", "unknown"]
+
+
+class ProviderParams(ClosedTable):
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: U32 | None = None
+    reasoning: Literal["emit", "silent", "off"] | None = None
+    thinking_budget_tokens: U32 | None = None
+    provider_tag: ProviderTag | None = None
+
+
+def _json_object(value: object) -> object:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("invalid_value", "expected a table (a JSON Schema object)")
+    return value
+
+
+class InlineProfile(Table):
+    model: str
+    provider: Provider | None = None
+    self_hosted_server_id: str | None = None
+    image_generation_provider: Provider | None = None
+    auto_compact_threshold: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    resume_overrides: list[Literal["model", "provider", "provider_params"]] = Field(
+        default_factory=list
+    )
+    skills: list[str] = Field(default_factory=list)
+    tools: ToolConfig = Field(default_factory=ToolConfig)
+    peer_description: str = ""
+    external_addressable: bool = False
+    backend: Literal["session", "external"] | None = None
+    runtime_mode: Literal["autonomous_host", "turn_driven"] = "autonomous_host"
+    max_inline_peer_notifications: I32 | None = None
+    output_schema: Annotated[dict[str, JsonValue], BeforeValidator(_json_object)] | None = None
+    provider_params: ProviderParams | None = None
+
+
+class RealmProfileRef(Table):
+    """A reference to a stored realm profile; other keys are ignored (as Meerkat)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    realm_profile: str
+
+
+def _binding_kind(value: Any) -> str:
+    if isinstance(value, RealmProfileRef) or (isinstance(value, dict) and "realm_profile" in value):
+        return "profile=realm"
+    return "profile=inline"
+
+
+ProfileBinding = Annotated[
+    Annotated[RealmProfileRef, _tag("profile=realm")]
+    | Annotated[InlineProfile, _tag("profile=inline")],
+    Discriminator(_binding_kind),
+]
+
+
+class ModelDefinition(ClosedTable):
+    provider: Provider
+    display_name: str | None = None
+    context_window: U32 | None = None
+    max_output_tokens: U32 | None = None
+    vision: bool | None = None
+    web_search: bool | None = None
+    call_timeout_secs: U64 | None = None
+
+
+class InlineSkill(Table):
+    source: Literal["inline"]
+    content: str
+
+
+class PathSkill(Table):
+    source: Literal["path"]
+    path: str
+
+
+Skill = Annotated[
+    Annotated[InlineSkill, _tag("source=inline")] | Annotated[PathSkill, _tag("source=path")],
+    _tagged_by("source", "source"),
+]
+
+
+class RoleWiring(Table):
+    a: str
+    b: str
+
+
+class Wiring(Table):
+    auto_wire_orchestrator: bool = False
+    role_wiring: list[RoleWiring] = Field(default_factory=list)
+
+
+class SupervisorBridge(Table):
+    bind_address: str | None = None
+    advertised_address: str | None = None
+
+
+class ExternalBackend(Table):
+    address_base: str
+    supervisor_bridge: SupervisorBridge | None = None
+
+
+class Backend(Table):
+    default: Literal["session", "external"] = "session"
+    external: ExternalBackend | None = None
+
+
+# --- flows ----------------------------------------------------------------------------------
+
+
+class EqCondition(Table):
+    op: Literal["eq"]
+    path: str
+    value: JsonValue
+
+
+class InCondition(Table):
+    op: Literal["in"]
+    path: str
+    values: list[JsonValue]
+
+
+class GtCondition(Table):
+    op: Literal["gt"]
+    path: str
+    value: JsonValue
+
+
+class LtCondition(Table):
+    op: Literal["lt"]
+    path: str
+    value: JsonValue
+
+
+class AndCondition(Table):
+    op: Literal["and"]
+    exprs: list[Condition]
+
+
+class OrCondition(Table):
+    op: Literal["or"]
+    exprs: list[Condition]
+
+
+class NotCondition(Table):
+    op: Literal["not"]
+    expr: Condition
+
+
+Condition = Annotated[
+    Annotated[EqCondition, _tag("op=eq")]
+    | Annotated[InCondition, _tag("op=in")]
+    | Annotated[GtCondition, _tag("op=gt")]
+    | Annotated[LtCondition, _tag("op=lt")]
+    | Annotated[AndCondition, _tag("op=and")]
+    | Annotated[OrCondition, _tag("op=or")]
+    | Annotated[NotCondition, _tag("op=not")],
+    _tagged_by("op", "op"),
+]
+LeafCondition = EqCondition | InCondition | GtCondition | LtCondition
+
+
+class AllPolicy(Table):
+    type: Literal["all"]
+
+
+class AnyPolicy(Table):
+    type: Literal["any"]
+
+
+class QuorumPolicy(Table):
+    type: Literal["quorum"]
+    n: U8
+
+
+def _policy_table(value: object) -> object:
+    if isinstance(value, str):
+        raise PydanticCustomError(
+            "invalid_value",
+            "expected a table such as { type = \"{word}\" }, found the string '{word}'",
+            {"word": value},
+        )
+    return value
+
+
+CollectionPolicy = Annotated[
+    Annotated[AllPolicy, _tag("type=all")]
+    | Annotated[AnyPolicy, _tag("type=any")]
+    | Annotated[QuorumPolicy, _tag("type=quorum")],
+    _tagged_by("type", "type"),
+    BeforeValidator(_policy_table),
+]
+
+
+class TextBlock(Table):
+    type: Literal["text"]
+    text: str
+
+
+class ImageBlock(Table):
+    type: Literal["image"]
+    media_type: str
+    source: Literal["inline", "blob"]
+    data: str | None = None
+    blob_id: str | None = None
+
+    @model_validator(mode="after")
+    def _source_key(self) -> ImageBlock:
+        _require_source_key(self.source, {"inline": self.data, "blob": self.blob_id})
+        return self
+
+
+class VideoBlock(Table):
+    type: Literal["video"]
+    media_type: str
+    duration_ms: U64 | None = None
+    source: Literal["inline", "uri"]
+    data: str | None = None
+    uri: str | None = None
+
+    @model_validator(mode="after")
+    def _source_key(self) -> VideoBlock:
+        _require_source_key(self.source, {"inline": self.data, "uri": self.uri})
+        return self
+
+
+def _require_source_key(source: str, values: dict[str, str | None]) -> None:
+    key = {"inline": "data", "blob": "blob_id", "uri": "uri"}[source]
+    if values[source] is None:
+        raise PydanticCustomError(
+            "invalid_value",
+            "missing required key '{key}' for source = \"{source}\"",
+            {"key": key, "source": source},
+        )
+
+
+class StructuredBlock(Table):
+    type: Literal["structured"]
+    data: JsonValue
+
+
+class SkillContextBlock(Table):
+    type: Literal["skill_context"]
+    skill_key: str
+    text: str
+
+
+ContentBlock = Annotated[
+    Annotated[TextBlock, _tag("block=text")]
+    | Annotated[ImageBlock, _tag("block=image")]
+    | Annotated[VideoBlock, _tag("block=video")]
+    | Annotated[StructuredBlock, _tag("block=structured")]
+    | Annotated[SkillContextBlock, _tag("block=skill_context")],
+    _tagged_by("type", "block"),
+]
+
+
+def _message_kind(value: Any) -> str:
+    return "message=blocks" if isinstance(value, list | tuple) else "message=text"
+
+
+Message = Annotated[
+    Annotated[str, _tag("message=text")] | Annotated[list[ContentBlock], _tag("message=blocks")],
+    Discriminator(_message_kind),
+]
+
+
+def _schema_ref(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("invalid_value", "expected_schema_ref must not be blank")
+    return value
+
+
+class Step(Table):
+    role: str
+    message: Message
+    depends_on: list[str] = Field(default_factory=list)
+    depends_on_mode: DependsOnMode = "all"
+    dispatch_mode: Literal["fan_out", "one_to_one", "fan_in"] = "fan_out"
+    collection_policy: CollectionPolicy = Field(default_factory=lambda: AllPolicy(type="all"))
+    condition: Condition | None = None
+    timeout_ms: U64 | None = None
+    expected_schema_ref: Annotated[str, BeforeValidator(_schema_ref)] | None = None
+    branch: str | None = None
+    allowed_tools: list[str] | None = None
+    blocked_tools: list[str] | None = None
+    failure_policy: FailurePolicy = "escalate"
+    output_format: Literal["json", "text"] | None = None
+
+    @property
+    def effective_output_format(self) -> Literal["json", "text"]:
+        if self.output_format is not None:
+            return self.output_format
+        return "json" if self.expected_schema_ref is not None else "text"
+
+
+class StepNode(Table):
+    kind: Literal["step"]
+    step_id: str
+    depends_on: list[str]
+    depends_on_mode: DependsOnMode
+    branch: str | None = None
+    failure_policy: FailurePolicy | None = None
+
+
+class RepeatUntilNode(Table):
+    kind: Literal["repeat_until"]
+    loop_id: str
+    depends_on: list[str]
+    depends_on_mode: DependsOnMode
+    body: Frame
+    until: Condition
+    max_iterations: U32
+    failure_policy: FailurePolicy | None = None
+
+
+Node = Annotated[
+    Annotated[StepNode, _tag("kind=step")] | Annotated[RepeatUntilNode, _tag("kind=repeat_until")],
+    _tagged_by("kind", "kind"),
+]
+
+
+class Frame(Table):
+    nodes: dict[str, Node]
+
+
+class Flow(Table):
+    description: str | None = None
+    steps: dict[str, Step] = Field(default_factory=dict)
+    root: Frame | None = None
+
+    def frame(self) -> Frame:
+        """The root frame: the explicit one, or one step node per step (author order)."""
+        return self.root if self.root is not None else synthesised_root(self.steps)
+
+
+def synthesised_root(steps: dict[str, Step]) -> Frame:
+    return Frame(
+        nodes={
+            step_id: StepNode(
+                kind="step",
+                step_id=step_id,
+                depends_on=list(step.depends_on),
+                depends_on_mode=step.depends_on_mode,
+                branch=step.branch,
+                failure_policy=step.failure_policy,
+            )
+            for step_id, step in steps.items()
+        }
+    )
+
+
+# --- run-time policy tables -----------------------------------------------------------------
+
+
+class TopologyRule(Table):
+    from_role: str
+    to_role: str
+    allowed: bool
+
+
+class Topology(Table):
+    mode: Literal["advisory", "strict"]
+    rules: list[TopologyRule]
+
+
+class Supervisor(Table):
+    role: str
+    escalation_threshold: U32
+    escalation_turn_timeout_ms: U64 = 2000
+
+
+class Limits(Table):
+    max_flow_duration_ms: U64 | None = None
+    max_step_retries: U32 | None = None
+    max_orphaned_turns: U32 | None = None
+    cancel_grace_timeout_ms: U64 | None = None
+    max_active_nodes: U64 | None = None
+    max_active_frames: U64 | None = None
+    max_frame_depth: U64 | None = None
+
+
+class NoSpawnPolicy(Table):
+    mode: Literal["none"]
+
+
+class AutoSpawnPolicy(Table):
+    mode: Literal["auto"]
+    profile_map: dict[str, str]
+
+
+SpawnPolicy = Annotated[
+    Annotated[NoSpawnPolicy, _tag("mode=none")] | Annotated[AutoSpawnPolicy, _tag("mode=auto")],
+    _tagged_by("mode", "mode"),
+]
+
+
+class EventRouter(Table):
+    buffer_size: U64 = 256
+    include_patterns: list[str] = Field(default_factory=list)
+    exclude_patterns: list[str] = Field(default_factory=list)
+
+
+# --- the definition -------------------------------------------------------------------------
+
+
+class Orchestrator(Table):
+    profile: str
+
+
+def _orchestrator(value: object) -> object:
+    return {"profile": value} if isinstance(value, str) else value
+
+
+class MobSection(Table):
+    id: str
+    orchestrator: Annotated[Orchestrator, BeforeValidator(_orchestrator)] | None = None
+
+
+class SourceIdentity(Table):
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    kind: str | None = None
+    digest: str | None = None
+    trust_warnings: list[JsonValue] = Field(default_factory=list)
+
+
+class MobDefinition(Table):
+    """A whole definition, in the TOML shape (the JSON form is reshaped on load)."""
+
+    image_generation_provider: Provider | None = None
+    mob: MobSection
+    profiles: dict[str, ProfileBinding] = Field(default_factory=dict)
+    models: dict[str, ModelDefinition] = Field(default_factory=dict)
+    skills: dict[str, Skill] = Field(default_factory=dict)
+    wiring: Wiring = Field(default_factory=Wiring)
+    backend: Backend = Field(default_factory=Backend)
+    flows: dict[str, Flow] = Field(default_factory=dict)
+    topology: Topology | None = None
+    supervisor: Supervisor | None = None
+    limits: Limits | None = None
+    spawn_policy: SpawnPolicy | None = None
+    event_router: EventRouter | None = None
+    mcp: dict[str, McpServer] = Field(default_factory=dict)
+    # JSON form only.
+    source_identity: SourceIdentity | None = None
+    owner_session_id: JsonValue = None
+    session_cleanup_policy: JsonValue = None
+    is_implicit: JsonValue = None
+
+    def inline_profiles(self) -> dict[str, InlineProfile]:
+        return {n: p for n, p in self.profiles.items() if isinstance(p, InlineProfile)}
+
+
+AndCondition.model_rebuild()
+OrCondition.model_rebuild()
+NotCondition.model_rebuild()
+RepeatUntilNode.model_rebuild()
+Frame.model_rebuild()

@@ -1,0 +1,56 @@
+"""``expected_schema_ref``: inline JSON schema or a named file (definition-schema §5.5.1)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class InlineSchema:
+    schema: dict[str, Any]  # normalised
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSchema:
+    name: str
+
+    def resolve(self, base_dir: Path) -> Path:
+        """Relative to the definition file's directory (mobctl's deviation); absolute as is."""
+        path = Path(self.name)
+        return path if path.is_absolute() else base_dir / path
+
+
+SchemaRef = InlineSchema | NamedSchema
+
+
+def parse_schema_ref(text: str) -> SchemaRef:
+    """Text that parses as a JSON object is an inline schema; anything else names a file."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return NamedSchema(text)
+    if isinstance(value, dict):
+        return InlineSchema(normalise_schema(value))
+    return NamedSchema(text)
+
+
+def normalise_schema(value: Any) -> Any:
+    """Add ``properties = {}`` / ``required = []`` to every object schema that lacks them."""
+    if isinstance(value, list):
+        return [normalise_schema(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result = {key: normalise_schema(item) for key, item in value.items()}
+    kind = result.get("type")
+    is_object = kind == "object" or (isinstance(kind, list) and "object" in kind)
+    if is_object or "properties" in result or "required" in result:
+        result.setdefault("properties", {})
+        result.setdefault("required", [])
+    return result
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

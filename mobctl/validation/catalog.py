@@ -1,0 +1,69 @@
+"""The model catalogue: which model ids ``unknown_model`` accepts (data, not code)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mobctl.errors import CatalogError
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    id: str
+    provider: str
+
+
+class _CatalogFile(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    catalog: str
+    image_generation_providers: list[str]
+    models: list[_Entry]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    name: str
+    model_ids: frozenset[str]
+    image_generation_providers: frozenset[str]
+
+
+def bundled_catalog() -> Catalog:
+    text = resources.files("mobctl.data").joinpath("models.json").read_text("utf-8")
+    return _parse(text, "bundled catalogue")
+
+
+def load_catalog(path: Path) -> Catalog:
+    """A replacement catalogue (``--catalog FILE``); a bad file is a usage error."""
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read catalogue {path}: {exc}") from exc
+    return _parse(text, str(path))
+
+
+def _parse(text: str, name: str) -> Catalog:
+    try:
+        data = _CatalogFile.model_validate(json.loads(text))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        first = str(exc).splitlines()[0] if isinstance(exc, json.JSONDecodeError) else _first(exc)
+        raise CatalogError(
+            f"malformed model catalogue {name}: {first}",
+            hint='expected {"catalog": "...", "image_generation_providers": [...], '
+            '"models": [{"id": "...", "provider": "..."}]}',
+        ) from exc
+    return Catalog(
+        data.catalog,
+        frozenset(entry.id for entry in data.models),
+        frozenset(data.image_generation_providers),
+    )
+
+
+def _first(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(part) for part in err["loc"]) or "document"
+    return f"{where}: {err['msg']}"
