@@ -512,7 +512,7 @@ def _raw_checks(document: Document) -> list[Diagnostic]:
                     hint="removed after meerkat-mob 0.5.x; has no effect",
                 )
             )
-    if "mcp" in raw:
+    if raw.get("mcp"):
         found.append(
             diagnostic(
                 "deprecated_key",

@@ -1,0 +1,163 @@
+"""One function per user action: the Python API the CLI calls.
+
+Nothing here prints or exits; errors are :class:`mobctl.errors.MobctlError` subclasses.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mobctl.definition.graph import render_graph
+from mobctl.definition.loader import detect_format, load_file
+from mobctl.definition.model import MobDefinition
+from mobctl.definition.serialize import to_json_form, to_toml
+from mobctl.diagnostics import Diagnostic
+from mobctl.errors import DefinitionError, PathNotFoundError, UnknownFlowError
+from mobctl.validation.catalog import Catalog, bundled_catalog, load_catalog
+from mobctl.validation.validate import Report, validate_path
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class ValidationRun:
+    reports: list[Report]
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.reports)
+
+    @property
+    def warnings(self) -> int:
+        return sum(r.warnings for r in self.reports)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [d for r in self.reports for d in r.diagnostics]
+
+
+def catalog_from(path: Path | None) -> Catalog:
+    return bundled_catalog() if path is None else load_catalog(path)
+
+
+def expand_paths(arguments: list[str]) -> list[tuple[Path, str]]:
+    """Files named, found under directories, or matched by globs, in a stable order."""
+    found: dict[Path, str] = {}
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            for candidate in sorted(_definitions_under(path)):
+                found.setdefault(candidate.resolve(), str(candidate))
+        elif path.exists():
+            found.setdefault(path.resolve(), argument)
+        elif _GLOB_CHARS & set(argument):
+            matches = sorted(glob.glob(argument, recursive=True))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                raise PathNotFoundError(f"no file matches '{argument}'")
+            for file in files:
+                found.setdefault(file.resolve(), str(file))
+        else:
+            raise PathNotFoundError(
+                f"path '{argument}' does not exist",
+                hint="pass definition files, directories or quoted globs such as 'mobs/**/*.toml'",
+            )
+    return [(path, shown) for path, shown in found.items()]
+
+
+def _definitions_under(directory: Path) -> list[Path]:
+    """``*.toml`` and ``*.json`` beneath ``directory`` that are (or try to be) definitions.
+
+    Files that parse but have none of the definition's top-level keys (schemas, driver
+    fixtures) are not definitions; files that do not parse are reported.
+    """
+    result = []
+    for path in directory.rglob("*"):
+        if path.suffix.lower() not in (".toml", ".json") or not path.is_file():
+            continue
+        if any(part.startswith(".") for part in path.relative_to(directory).parts):
+            continue
+        if _looks_like_definition(path):
+            result.append(path)
+    return result
+
+
+def _looks_like_definition(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+        value: Any = (
+            json.loads(data) if detect_format(path) == "json" else tomllib.loads(data.decode())
+        )
+    except (OSError, ValueError, RecursionError):
+        return True
+    return isinstance(value, dict) and bool({"mob", "id", "profiles", "flows"} & value.keys())
+
+
+def validate(
+    arguments: list[str], *, strict: bool = False, catalog: Path | None = None
+) -> ValidationRun:
+    """Validate every definition the arguments name; a bad file never stops the others."""
+    chosen = catalog_from(catalog)
+    files = expand_paths(arguments)
+    return ValidationRun(
+        [validate_path(path, chosen, strict=strict, display=shown) for path, shown in files]
+    )
+
+
+def load_definition(path: Path) -> MobDefinition:
+    """A definition that loads (phases 1–2); otherwise a DefinitionError listing why."""
+    if not path.exists():
+        raise PathNotFoundError(f"path '{path}' does not exist")
+    loaded = load_file(path)
+    if loaded.definition is None:
+        first = next(d for d in loaded.diagnostics if d.severity == "error")
+        where = f"{first.file}:{first.line}:{first.column}" if first.line else str(first.file)
+        raise DefinitionError(
+            f"{where}: {first.code}: {first.message}",
+            hint=f"run `mobctl validate {path}` for every diagnostic",
+        )
+    return loaded.definition
+
+
+def definition_schema() -> dict[str, Any]:
+    """The JSON Schema of the TOML definition format."""
+    from mobctl.definition.json_schema import definition_json_schema
+
+    return definition_json_schema()
+
+
+def graph(path: Path, flow: str | None, fmt: Literal["mermaid", "dot"]) -> str:
+    definition = load_definition(path)
+    return render_graph(definition, pick_flow(definition, flow), fmt)
+
+
+def pick_flow(definition: MobDefinition, flow: str | None) -> str:
+    """The named flow, else ``main``, else the only flow."""
+    flows = list(definition.flows)
+    if flow is not None:
+        if flow not in definition.flows:
+            raise UnknownFlowError(
+                f"mob '{definition.mob.id}' has no flow '{flow}'",
+                hint=f"flows: {', '.join(flows) or '(none)'}",
+            )
+        return flow
+    if "main" in definition.flows:
+        return "main"
+    if len(flows) == 1:
+        return flows[0]
+    raise UnknownFlowError(
+        f"mob '{definition.mob.id}' has {len(flows)} flows and none is 'main'; name one",
+        hint=f"flows: {', '.join(flows) or '(none)'}",
+    )
+
+
+def convert(path: Path, to: Literal["json", "toml"]) -> str:
+    definition = load_definition(path)
+    if to == "json":
+        return json.dumps(to_json_form(definition), indent=2, ensure_ascii=False) + "\n"
+    return to_toml(definition)

@@ -1,0 +1,126 @@
+"""Commands over definition files alone: validate, schema, graph, convert."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from mobctl.cli.app import app
+
+
+class DiagnosticFormat(StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+class DefinitionFormat(StrEnum):
+    json = "json"
+    toml = "toml"
+
+
+@app.command()
+def validate(
+    paths: list[str] = typer.Argument(
+        ..., metavar="PATH", help="Definition files, directories or globs."
+    ),
+    output_format: DiagnosticFormat = typer.Option(
+        DiagnosticFormat.text, "--format", "-f", help="text, json, sarif or github."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Treat every warning as an error."),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", help="Model catalogue JSON replacing the bundled one."
+    ),
+) -> None:
+    """Validate mob definitions (TOML or Meerkat JSON) with located diagnostics.
+
+    Exit 0 when no file has an error (warnings allowed), 1 when any has (or any warning
+    under --strict), 2 on usage errors such as a path that does not exist.
+
+    Examples:
+
+      mobctl validate mob.toml
+
+      mobctl validate sample-mobs/ --format github --strict
+
+      mobctl validate 'mobs/**/*.toml' --format sarif > mobctl.sarif
+    """
+    from mobctl import api
+    from mobctl.cli import diagnostics_output
+
+    run = api.validate(paths, strict=strict, catalog=catalog)
+    diagnostics_output.render(run, output_format.value)
+    raise typer.Exit(1 if run.errors else 0)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the definition format (for editor completion).
+
+    Example (Taplo / Even Better TOML): save it and put this first line in a mob file:
+
+      mobctl schema > mob.schema.json
+
+      #:schema ./mob.schema.json
+    """
+    from mobctl import api
+
+    sys.stdout.write(json.dumps(api.definition_schema(), indent=2) + "\n")
+
+
+@app.command()
+def graph(
+    file: Path = typer.Argument(..., help="A definition file."),
+    flow: str | None = typer.Option(
+        None, "--flow", help="Flow to draw (default: main, else the only flow)."
+    ),
+    output_format: GraphFormat = typer.Option(
+        GraphFormat.mermaid, "--format", "-f", help="mermaid or dot."
+    ),
+) -> None:
+    """Draw a flow: steps, dependencies (dashed for depends_on_mode = any), branch groups
+    and loops as subgraphs, conditions as edge labels.
+
+    Examples:
+
+      mobctl graph review.toml --flow main
+
+      mobctl graph review.toml --flow main --format dot | dot -Tsvg > main.svg
+    """
+    from mobctl import api
+
+    sys.stdout.write(api.graph(file, flow, output_format.value))  # type: ignore[arg-type]
+
+
+@app.command()
+def convert(
+    file: Path = typer.Argument(..., help="A definition file (.toml or .json)."),
+    to: DefinitionFormat = typer.Option(..., "--to", help="json (Meerkat's form) or toml."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+) -> None:
+    """Convert a definition between TOML and Meerkat's JSON form (lossless).
+
+    Examples:
+
+      mobctl convert mob.toml --to json -o definition.json
+
+      mobctl convert definition.json --to toml
+    """
+    from mobctl import api
+
+    text = api.convert(file, to.value)  # type: ignore[arg-type]
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        sys.stderr.write(f"wrote {output}\n")

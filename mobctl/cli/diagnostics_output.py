@@ -1,0 +1,182 @@
+"""Diagnostics for people (text) and machines (JSON, SARIF 2.1.0, GitHub annotations)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mobctl import __version__
+from mobctl.api import ValidationRun
+from mobctl.diagnostics import CODES, Diagnostic
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render(run: ValidationRun, fmt: str) -> None:
+    if fmt == "json":
+        sys.stdout.write(json.dumps(as_json(run), indent=2) + "\n")
+    elif fmt == "sarif":
+        sys.stdout.write(json.dumps(as_sarif(run), indent=2) + "\n")
+    elif fmt == "github":
+        sys.stdout.write("".join(github_line(d) + "\n" for d in run.diagnostics))
+    else:
+        _text(run)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary(run: ValidationRun) -> str:
+    return (
+        f"{_plural(run.errors, 'error')}, {_plural(run.warnings, 'warning')} "
+        f"in {_plural(len(run.reports), 'file')}"
+    )
+
+
+def text_line(diag: Diagnostic) -> str:
+    where = diag.file or "-"
+    if diag.line is not None:
+        where += f":{diag.line}:{diag.column}"
+    location = f" {diag.location}" if diag.location else ""
+    return f"{where}: {diag.severity.value}[{diag.code}]{location}: {diag.message}"
+
+
+def _text(run: ValidationRun) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(soft_wrap=True, highlight=False, no_color="NO_COLOR" in os.environ or None)
+    show_source = console.is_terminal
+    sources: dict[str, list[str]] = {}
+    for diag in run.diagnostics:
+        colour = "red" if diag.severity == "error" else "yellow"
+        line = escape(text_line(diag))
+        head = escape(f"{diag.severity.value}[{diag.code}]")
+        console.print(line.replace(head, f"[bold {colour}]{head}[/]", 1))
+        if show_source and diag.file and diag.line is not None and diag.column is not None:
+            source = _source_line(sources, diag.file, diag.line)
+            if source is not None:
+                prefix = "".join(c if c == "\t" else " " for c in source[: diag.column - 1])
+                console.print(f"  {escape(source)}")
+                console.print(f"  {prefix}[bold {colour}]^[/]")
+        if diag.hint:
+            console.print(f"  [dim]hint: {escape(diag.hint)}[/]")
+    console.print(summary(run))
+
+
+def _source_line(cache: dict[str, list[str]], file: str, line: int) -> str | None:
+    if file not in cache:
+        try:
+            cache[file] = Path(file).read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            cache[file] = []
+    lines = cache[file]
+    return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def _record(diag: Diagnostic) -> dict[str, Any]:
+    return {
+        "code": diag.code,
+        "severity": diag.severity.value,
+        "message": diag.message,
+        "location": diag.location,
+        "file": diag.file,
+        "line": diag.line,
+        "column": diag.column,
+        "end_line": diag.end_line,
+        "end_column": diag.end_column,
+        "suggestion": diag.suggestion,
+        "hint": diag.hint,
+    }
+
+
+def as_json(run: ValidationRun) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "files": [
+            {
+                "path": report.path,
+                "valid": report.valid,
+                "diagnostics": [_record(d) for d in report.diagnostics],
+            }
+            for report in run.reports
+        ],
+        "summary": {"files": len(run.reports), "errors": run.errors, "warnings": run.warnings},
+    }
+
+
+def as_sarif(run: ValidationRun) -> dict[str, Any]:
+    diagnostics = run.diagnostics
+    codes = sorted({d.code for d in diagnostics})
+    index = {code: i for i, code in enumerate(codes)}
+    rules = [
+        {
+            "id": code,
+            "name": "".join(part.title() for part in code.split("_")),
+            "shortDescription": {"text": CODES[code][1]},
+            "defaultConfiguration": {"level": CODES[code][0].value},
+            "helpUri": "https://github.com/mobctl/mobctl#diagnostic-codes",
+        }
+        for code in codes
+    ]
+    results = []
+    for diag in diagnostics:
+        region: dict[str, int] = {"startLine": diag.line or 1, "startColumn": diag.column or 1}
+        if diag.end_line is not None and diag.end_column is not None:
+            region |= {"endLine": diag.end_line, "endColumn": diag.end_column}
+        location: dict[str, Any] = {
+            "physicalLocation": {
+                "artifactLocation": {"uri": Path(diag.file or "").as_posix()},
+                "region": region,
+            }
+        }
+        if diag.location:
+            location["logicalLocations"] = [{"fullyQualifiedName": diag.location}]
+        results.append(
+            {
+                "ruleId": diag.code,
+                "ruleIndex": index[diag.code],
+                "level": diag.severity.value,
+                "message": {"text": diag.message},
+                "locations": [location],
+            }
+        )
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "mobctl",
+                        "version": __version__,
+                        "informationUri": "https://github.com/mobctl/mobctl",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_line(diag: Diagnostic) -> str:
+    """A GitHub Actions workflow command that annotates the file."""
+    properties = [f"file={_escape_property(diag.file or '')}"]
+    if diag.line is not None:
+        properties += [f"line={diag.line}", f"col={diag.column}"]
+    properties.append(f"title={_escape_property(diag.code)}")
+    message = f"{diag.location}: {diag.message}" if diag.location else diag.message
+    return f"::{diag.severity.value} {','.join(properties)}::{_escape_data(message)}"

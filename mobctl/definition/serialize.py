@@ -1,0 +1,142 @@
+"""Write a definition back out: Meerkat's JSON form, or readable TOML (via tomlkit).
+
+Both are lossless for what the model holds: loading the output gives an equal model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tomlkit
+from pydantic import BaseModel
+from tomlkit.items import AoT, Array, InlineTable, Table
+
+from mobctl.definition.model import (
+    EqCondition,
+    GtCondition,
+    LtCondition,
+    MobDefinition,
+    StructuredBlock,
+    synthesised_root,
+)
+from mobctl.definition.schemas import InlineSchema, canonical_json, parse_schema_ref
+from mobctl.errors import DefinitionError
+
+# Fields whose JSON null is a value, not an absence.
+_NULL_IS_VALUE: dict[type[BaseModel], str] = {
+    EqCondition: "value",
+    GtCondition: "value",
+    LtCondition: "value",
+    StructuredBlock: "data",
+}
+_SORTED_MAPS = ("profiles", "models", "skills", "flows", "mcp")
+# Tables written inline in TOML (small, read as one value).
+_INLINE = frozenset(
+    {"collection_policy", "condition", "until", "expr", "provider_tag", "env", "headers"}
+)
+# Arrays of tables written as arrays of inline tables rather than [[...]] sections.
+_INLINE_ARRAYS = frozenset({"exprs", "message", "rules"})
+
+
+def dump(model: BaseModel, *, defaults: bool) -> dict[str, Any]:
+    """The model as plain data in the TOML shape; absent optionals are left out."""
+    result: dict[str, Any] = {}
+    keep_null = _NULL_IS_VALUE.get(type(model))
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value is None and name != keep_null:
+            continue
+        if not defaults and not info.is_required() and value == info.get_default(call_default_factory=True):
+            continue
+        result[name] = _plain(value, defaults)
+    extra = model.model_extra or {}
+    result.update({key: _plain(value, defaults) for key, value in extra.items()})
+    return result
+
+
+def _plain(value: Any, defaults: bool) -> Any:
+    if isinstance(value, BaseModel):
+        return dump(value, defaults=defaults)
+    if isinstance(value, dict):
+        return {key: _plain(item, defaults) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item, defaults) for item in value]
+    return value
+
+
+def to_json_form(definition: MobDefinition) -> dict[str, Any]:
+    """Meerkat's ``definition.json``: id/orchestrator on top, roots present, defaults written."""
+    data = dump(definition, defaults=True)
+    mob = data.pop("mob")
+    flows = data.get("flows", {})
+    for flow_id, flow in definition.flows.items():
+        if flow.root is None:
+            flows[flow_id]["root"] = dump(synthesised_root(flow.steps), defaults=True)
+        for step_id, step in flow.steps.items():
+            if step.expected_schema_ref is not None:
+                ref = parse_schema_ref(step.expected_schema_ref)
+                if isinstance(ref, InlineSchema):
+                    flows[flow_id]["steps"][step_id]["expected_schema_ref"] = canonical_json(ref.schema)
+    for key in _SORTED_MAPS:
+        if key in data:
+            data[key] = dict(sorted(data[key].items()))
+    if data.get("mcp"):
+        data["mcp_servers"] = data.pop("mcp")
+    data.pop("mcp", None)
+    return {"id": mob["id"], "orchestrator": mob.get("orchestrator"), **data}
+
+
+def to_toml(definition: MobDefinition) -> str:
+    """Readable TOML: top-level scalars first, then ``[mob]``, profiles, models, ..."""
+    data = dump(definition, defaults=False)
+    data.pop("mcp", None) if not data.get("mcp") else None
+    orchestrator = data.get("mob", {}).get("orchestrator")
+    if orchestrator is not None:
+        data["mob"]["orchestrator"] = orchestrator["profile"]
+    document = tomlkit.document()
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    for key, value in scalars.items():
+        document.add(key, _toml_value(value, key, (key,)))
+    for key, value in data.items():
+        if key in scalars:
+            continue
+        document.add(key, _toml_value(value, key, (key,)))
+    return tomlkit.dumps(document)
+
+
+def _toml_value(value: Any, key: str, path: tuple[str | int, ...], inline: bool = False) -> Any:
+    if value is None:
+        raise DefinitionError(
+            f"'{'.'.join(map(str, path))}' is null, which TOML cannot represent",
+            hint="keep this definition in JSON, or replace the null",
+        )
+    if isinstance(value, dict):
+        if inline or key in _INLINE:
+            table: InlineTable | Table = tomlkit.inline_table()
+            for k, v in value.items():
+                table.append(k, _toml_value(v, k, (*path, k), True))
+            return table
+        has_subtables = any(isinstance(v, dict) for v in value.values())
+        table = tomlkit.table(is_super_table=has_subtables and not _has_scalars(value))
+        for k, v in value.items():
+            table.add(k, _toml_value(v, k, (*path, k)))
+        return table
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value) and not inline and key not in _INLINE_ARRAYS:
+            aot = AoT([])
+            for index, item in enumerate(value):
+                aot.append(_toml_value(item, key, (*path, index)))
+            return aot
+        array: Array = tomlkit.array()
+        for index, item in enumerate(value):
+            array.append(_toml_value(item, key, (*path, index), True))
+        if len(value) > 1 and any(isinstance(v, dict) for v in value):
+            array.multiline(True)
+        return array
+    if isinstance(value, str) and "\n" in value:
+        return tomlkit.string(value, multiline=True)
+    return value
+
+
+def _has_scalars(value: dict[str, Any]) -> bool:
+    return any(not isinstance(v, dict) for v in value.values())
