@@ -307,8 +307,9 @@ def _translate(err: ErrorDetails, raw: dict[str, Any]) -> Diagnostic:
         message = f"expected {expected}, found {describe(value)}"
     elif kind == "literal_error":
         message = f"invalid value {_show(value)} for '{name}': expected {ctx.get('expected')}"
-    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        message = f"{_show(value)} is out of range for '{name}' ({_range(loc)})"
+    elif kind in _BOUNDS:
+        bound = next(iter(ctx.values()), "?")
+        message = f"{_show(value)} is out of range for '{name}': must be {_BOUNDS[kind]} {bound}"
     elif kind == "invalid_value":
         message = err["msg"]
     else:
@@ -316,6 +317,7 @@ def _translate(err: ErrorDetails, raw: dict[str, Any]) -> Diagnostic:
     return diagnostic("invalid_value", message, path)
 
 
+_BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
 _EXPECTED = {
     "string_type": "a string",
     "int_type": "an integer",
@@ -356,18 +358,6 @@ def _show(value: object) -> str:
         text = value if len(value) <= 60 else value[:57] + "..."
         return "'" + text.replace("'", "\\'") + "'"
     return json.dumps(value) if isinstance(value, int | float | bool) else describe(value)
-
-
-def _range(loc: tuple[str | int, ...]) -> str:
-    field_info = _field_at(loc)
-    if field_info is None:
-        return "out of range"
-    bounds = [m for m in field_info if hasattr(m, "ge") or hasattr(m, "le")]
-    low = next((m.ge for m in bounds if getattr(m, "ge", None) is not None), None)
-    high = next((m.le for m in bounds if getattr(m, "le", None) is not None), None)
-    if low is not None and high is not None:
-        return f"must be between {low} and {high}"
-    return f"must be at least {low}" if low is not None else f"must be at most {high}"
 
 
 def _bad_tag(tag: str, expected: str, value: object, path: Path) -> Diagnostic:
@@ -460,21 +450,6 @@ def _model_at(loc: tuple[str | int, ...]) -> type[Table] | None:
         non_null = [m for m in typing.get_args(tp) if m is not type(None)]
         tp = _unwrap(non_null[0]) if len(non_null) == 1 else None
     return tp if isinstance(tp, type) and issubclass(tp, Table) else None
-
-
-def _field_at(loc: tuple[str | int, ...]) -> list[Any] | None:
-    if not loc:
-        return None
-    parent = _model_at(loc[:-1])
-    if parent is None or not isinstance(loc[-1], str):
-        return None
-    info = parent.model_fields.get(loc[-1])
-    if info is None:
-        return None
-    metadata = list(info.metadata)
-    for arg in typing.get_args(info.annotation):
-        metadata += list(getattr(arg, "__metadata__", ()))
-    return metadata
 
 
 # --- raw-document checks --------------------------------------------------------------------
