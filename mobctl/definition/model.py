@@ -53,12 +53,16 @@ def _tag(name: str) -> Tag:
 def _tagged_by(key: str, prefix: str) -> Discriminator:
     """A discriminator on ``key`` whose tags are ``<prefix>=<value>``."""
 
-    def pick(value: Any) -> str | None:
-        if isinstance(value, dict):
-            tag = value.get(key)
-            return f"{prefix}={tag}" if isinstance(tag, str) else None
-        tag = getattr(value, key, None)
-        return f"{prefix}={tag}" if isinstance(tag, str) else None
+    def pick(value: Any) -> str:
+        # Sentinel tags (never valid) let the loader say precisely what is wrong.
+        if isinstance(value, BaseModel):
+            return f"{prefix}={getattr(value, key, '<missing>')}"
+        if not isinstance(value, dict):
+            return f"{prefix}=<not a table>"
+        if key not in value:
+            return f"{prefix}=<missing>"
+        tag = value[key]
+        return f"{prefix}={tag}" if isinstance(tag, str) else f"{prefix}=<not a string>"
 
     return Discriminator(pick)
 

@@ -1,0 +1,288 @@
+"""`mobctl validate`: output formats, exit codes and error text, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, SAMPLES, cli, mobctl_process
+
+BAD = """[mob]
+id = "demo"
+[profiles.worker]
+model = "gpt-5.2"
+[profiles.worker.tools]
+shel = true
+[flows.main.steps.a]
+role = "worker"
+message = "Summarise {{ steps.b }}"
+collection_policy = "any"
+"""
+
+
+@pytest.fixture
+def bad(tmp_path: Path) -> Path:
+    path = tmp_path / "demo.toml"
+    path.write_text(BAD)
+    return path
+
+
+def test_text_lines_and_summary(bad: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(bad.parent)
+    result = cli("validate", "demo.toml")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "demo.toml:6:1: warning[unknown_key] profiles.worker.tools.shel: unknown key 'shel' in "
+        "[profiles.worker.tools]; did you mean 'shell'?",
+        "demo.toml:10:21: error[invalid_value] flows.main.steps.a.collection_policy: expected a "
+        "table such as { type = \"any\" }, found the string 'any'",
+        "1 error, 1 warning in 1 file",
+    ]
+    assert result.stderr == ""
+
+
+def test_phase_three_runs_once_shape_is_fixed(bad: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad.write_text(BAD.replace('collection_policy = "any"', 'collection_policy = { type = "any" }'))
+    monkeypatch.chdir(bad.parent)
+    lines = cli("validate", "demo.toml").stdout.splitlines()
+    assert lines[0].startswith("demo.toml:4:9: error[unknown_model] profiles.worker.model:")
+    assert lines[2] == (
+        "demo.toml:9:22: error[unknown_template_ref] flows.main.steps.a.message: step 'a' reads "
+        "'{{ steps.b }}', but flow has no step 'b'"
+    )
+
+
+def test_json_document(bad: Path) -> None:
+    result = cli("validate", bad, CORPUS / "01_coding_swarm_mob.toml", "--format", "json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["version"] == 1
+    assert document["summary"] == {"files": 2, "errors": 1, "warnings": 1}
+    first, second = document["files"]
+    assert first["path"] == str(bad)
+    assert first["valid"] is False
+    assert second["valid"] is True and second["diagnostics"] == []
+    record = first["diagnostics"][0]
+    assert {"code", "severity", "message", "location", "line", "column"} <= set(record)
+    assert record["suggestion"] == "shell"
+
+
+def test_strict_turns_warnings_into_errors(tmp_path: Path) -> None:
+    path = CORPUS / "11_warning_any_without_branch.toml"
+    assert cli("validate", path).exit_code == 0
+    strict = cli("validate", path, "--strict", "--format", "json")
+    assert strict.exit_code == 1
+    document = json.loads(strict.stdout)
+    assert [d["severity"] for d in document["files"][0]["diagnostics"]] == ["error"]
+    assert document["summary"]["errors"] == 1 and document["summary"]["warnings"] == 0
+
+
+def test_github_annotations(bad: Path) -> None:
+    result = cli("validate", bad, "--format", "github")
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        f"::warning file={bad},line=6,col=1,title=unknown_key::profiles.worker.tools.shel: "
+        "unknown key 'shel' in [profiles.worker.tools]; did you mean 'shell'?"
+    )
+    assert lines[1].startswith(f"::error file={bad},line=10,col=21,title=invalid_value::")
+    assert result.exit_code == 1
+
+
+def test_github_escapes_properties_and_data() -> None:
+    from mobctl.cli.diagnostics_output import github_line
+    from mobctl.diagnostics import diagnostic
+    from dataclasses import replace
+
+    diag = replace(diagnostic("invalid_value", "50% done\nnext", ("a",)), file="a,b:c.toml", line=1, column=2)
+    assert github_line(diag) == "::error file=a%2Cb%3Ac.toml,line=1,col=2,title=invalid_value::a: 50%25 done%0Anext"
+
+
+def test_sarif_is_a_complete_2_1_0_log(bad: Path) -> None:
+    result = cli("validate", bad, "--format", "sarif")
+    log = json.loads(result.stdout)
+    assert log["version"] == "2.1.0"
+    (run,) = log["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "mobctl"
+    assert [r["id"] for r in driver["rules"]] == ["invalid_value", "unknown_key"]
+    for result_ in run["results"]:
+        rule = driver["rules"][result_["ruleIndex"]]
+        assert rule["id"] == result_["ruleId"]
+        assert result_["level"] in ("error", "warning")
+        region = result_["locations"][0]["physicalLocation"]["region"]
+        assert region["startLine"] >= 1 and region["startColumn"] >= 1
+    assert {r["ruleId"]: r["level"] for r in run["results"]} == {
+        "unknown_key": "warning",
+        "invalid_value": "error",
+    }
+
+
+def test_sarif_validates_against_the_sarif_schema_shape(bad: Path) -> None:
+    """Structural checks GitHub code scanning applies: message text, rule ids, uri strings."""
+    log = json.loads(cli("validate", bad, "--format", "sarif").stdout)
+    for result in log["runs"][0]["results"]:
+        assert isinstance(result["message"]["text"], str) and result["message"]["text"]
+        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert "\\" not in uri
+
+
+def test_missing_path_is_a_usage_error() -> None:
+    result = cli("validate", "does-not-exist.toml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error[path_not_found]: path 'does-not-exist.toml' does not exist",
+        "hint: pass definition files, directories or quoted globs such as 'mobs/**/*.toml'",
+    ]
+    assert result.stdout == ""
+
+
+def test_glob_matching_nothing_is_a_usage_error(tmp_path: Path) -> None:
+    result = cli("validate", str(tmp_path / "*.toml"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error[path_not_found]: no file matches '{tmp_path}/*.toml'")
+
+
+def test_unknown_format_is_a_usage_error(bad: Path) -> None:
+    assert cli("validate", bad, "--format", "xml").exit_code == 2
+
+
+def test_no_path_is_a_usage_error() -> None:
+    assert cli("validate").exit_code == 2
+
+
+def test_directories_and_globs(tmp_path: Path) -> None:
+    (tmp_path / "mobs" / "nested").mkdir(parents=True)
+    (tmp_path / "mobs" / "a.toml").write_text((CORPUS / "01_coding_swarm_mob.toml").read_text())
+    (tmp_path / "mobs" / "nested" / "b.toml").write_text(BAD)
+    (tmp_path / "mobs" / "nested" / "schema.json").write_text('{"type": "object"}')
+    (tmp_path / "mobs" / "fixtures.toml").write_text('[[reply]]\nstep = "a"\noutput = "x"\n')
+    (tmp_path / "mobs" / "broken.json").write_text("{nope")
+    result = cli("validate", tmp_path / "mobs", "--format", "json")
+    paths = [Path(f["path"]).name for f in json.loads(result.stdout)["files"]]
+    assert paths == ["a.toml", "broken.json", "b.toml"]
+    glob_result = cli("validate", str(tmp_path / "mobs" / "**" / "*.toml"), "--format", "json")
+    paths = sorted(Path(f["path"]).name for f in json.loads(glob_result.stdout)["files"])
+    assert paths == ["a.toml", "b.toml", "fixtures.toml"]
+
+
+def test_a_bad_file_never_stops_the_others(tmp_path: Path) -> None:
+    (tmp_path / "garbage.toml").write_bytes(b"\xff\xfe\x00 not toml")
+    (tmp_path / "ok.toml").write_text((SAMPLES / "minimal.toml").read_text())
+    result = cli("validate", tmp_path / "garbage.toml", tmp_path / "ok.toml", "--format", "json")
+    files = json.loads(result.stdout)["files"]
+    assert [f["valid"] for f in files] == [False, True]
+    assert files[0]["diagnostics"][0]["code"] == "toml_syntax"
+    assert files[0]["diagnostics"][0]["message"] == "file is not valid UTF-8 (byte 0)"
+    assert result.exit_code == 1
+
+
+def test_catalog_override(tmp_path: Path) -> None:
+    catalog = tmp_path / "models.json"
+    catalog.write_text(
+        json.dumps(
+            {
+                "catalog": "custom",
+                "image_generation_providers": ["gemini"],
+                "models": [{"id": "gpt-5.2", "provider": "openai"}],
+            }
+        )
+    )
+    path = CORPUS / "14_mobkit_fallback_with_stale_mob_tasks_key.toml"
+    assert cli("validate", path).exit_code == 1
+    assert cli("validate", path, "--catalog", catalog).exit_code == 0
+    # the replacement is whole: models of the bundled catalogue are now unknown
+    assert cli("validate", CORPUS / "01_coding_swarm_mob.toml", "--catalog", catalog).exit_code == 1
+
+
+def test_malformed_catalog_is_a_usage_error(tmp_path: Path) -> None:
+    catalog = tmp_path / "models.json"
+    catalog.write_text('{"catalog": "x", "models": "nope"}')
+    result = cli("validate", SAMPLES / "minimal.toml", "--catalog", catalog)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error[invalid_catalog]: malformed model catalogue {catalog}:")
+    missing = cli("validate", SAMPLES / "minimal.toml", "--catalog", tmp_path / "nope.json")
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith("error[invalid_catalog]: cannot read catalogue")
+
+
+def test_internal_error_is_exit_70_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mobctl.api
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(mobctl.api, "validate", boom)
+    result = cli("validate", SAMPLES / "minimal.toml")
+    assert result.exit_code == 70
+    assert result.stderr.splitlines() == [
+        "error[internal]: this is a bug in mobctl 0.1.0: RuntimeError: kaput",
+        "hint: re-run with MOBCTL_DEBUG=1 for the traceback and report it",
+    ]
+    monkeypatch.setenv("MOBCTL_DEBUG", "1")
+    debug = cli("validate", SAMPLES / "minimal.toml")
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert debug.exit_code == 70
+
+
+def test_keyboard_interrupt_is_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mobctl.api
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mobctl.api, "validate", interrupted)
+    result = cli("validate", SAMPLES / "minimal.toml")
+    assert result.exit_code == 130
+    assert result.stderr == "error[interrupted]: interrupted\n"
+
+
+def test_real_process_text_json_and_exit_codes(tmp_path: Path) -> None:
+    (tmp_path / "demo.toml").write_text(BAD)
+    text = mobctl_process("validate", "demo.toml", cwd=tmp_path, env={"NO_COLOR": "1"})
+    assert text.returncode == 1
+    assert "\x1b[" not in text.stdout
+    assert text.stdout.endswith("1 error, 1 warning in 1 file\n")
+    ok = mobctl_process("validate", SAMPLES / "minimal.toml", "--format", "json")
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["summary"] == {"files": 1, "errors": 0, "warnings": 0}
+    usage = mobctl_process("validate", "nope.toml", cwd=tmp_path)
+    assert usage.returncode == 2
+    assert usage.stderr.startswith("error[path_not_found]")
+
+
+def test_terminal_output_shows_source_and_caret(tmp_path: Path) -> None:
+    """Under a pseudo-terminal the text format adds the source line and a caret."""
+    import pty
+    import subprocess
+    import shutil
+    import sys
+
+    (tmp_path / "demo.toml").write_text(BAD)
+    master, slave = pty.openpty()
+    exe = shutil.which("mobctl")
+    command = [exe] if exe else [sys.executable, "-m", "mobctl"]
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"COLUMNS": "200", "TERM": "xterm"}
+    process = subprocess.Popen([*command, "validate", "demo.toml"], cwd=tmp_path, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(master)
+    output = b"".join(chunks).decode()
+    plain = __import__("re").sub(r"\x1b\[[0-9;]*m", "", output)
+    assert "\x1b[" in output  # coloured on a terminal
+    assert 'collection_policy = "any"' in plain
+    lines = plain.splitlines()
+    index = next(i for i, line in enumerate(lines) if 'collection_policy = "any"' in line)
+    assert lines[index + 1].index("^") == lines[index].index('"any"')
+    assert process.returncode == 1
