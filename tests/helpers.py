@@ -23,8 +23,10 @@ def diagnose(text: str, *, fmt: str = "toml", base_dir: Path | None = None, stri
     return [f"{d.code} {d.location} {d.line}:{d.column}" for d in report.diagnostics]
 
 
-def messages(text: str, *, fmt: str = "toml") -> list[str]:
-    report = validate_bytes(text.encode(), fmt, "t." + fmt, Path("/nonexistent"), bundled_catalog())  # type: ignore[arg-type]
+def messages(text: str, *, fmt: str = "toml", base_dir: Path | None = None) -> list[str]:
+    report = validate_bytes(
+        text.encode(), fmt, "t." + fmt, base_dir or Path("/nonexistent"), bundled_catalog()  # type: ignore[arg-type]
+    )
     return [d.message for d in report.diagnostics]
 
 
