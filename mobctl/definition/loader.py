@@ -137,7 +137,7 @@ def _position(diag: Diagnostic, document: Document) -> Position | None:
             offset = source.keys.get(path[:depth])
             if offset is not None:
                 return source.at(offset)
-        return None if source.first is None else source.at(source.first)
+        return source.at(source.first or 0)
     if diag.offset is not None:
         decoded = _raw_at(document.raw, diag.path)
         if isinstance(decoded, str):

@@ -62,22 +62,23 @@ class SourceMap:
         end_line = bisect_right(self._line_starts, end)
         return Position(line, column, end_line, end - self._line_starts[end_line - 1] + 1)
 
-    def key(self, path: Path) -> Position | None:
-        """The key (or table header) that defines ``path``, else its nearest ancestor's."""
+    def key(self, path: Path) -> Position:
+        """The key (or table header) that defines ``path``, else its nearest ancestor's,
+        else the document's first key or header (1:1 in an empty document)."""
         for depth in range(len(path), 0, -1):
             offset = self.keys.get(path[:depth])
             if offset is not None:
                 return self.at(offset)
-        return None if self.first is None else self.at(self.first)
+        return self.at(self.first or 0)
 
-    def value(self, path: Path) -> Position | None:
+    def value(self, path: Path) -> Position:
         """The value at ``path``; for a table, its header; for a missing value, an ancestor."""
         span = self.values.get(path)
         if span is not None:
             return self.at(*span)
         return self.key(path)
 
-    def in_string(self, path: Path, decoded: str, index: int) -> Position | None:
+    def in_string(self, path: Path, decoded: str, index: int) -> Position:
         """Position of ``decoded[index]`` inside the string value at ``path``.
 
         Exact while the source text before ``index`` reads the same as the decoded text (no
