@@ -1,3 +1,3 @@
 from mobctl.cli.app import main
 
-raise SystemExit(main())
+main()

@@ -67,7 +67,7 @@ def expand_paths(arguments: list[str]) -> list[tuple[Path, str]]:
                 f"path '{argument}' does not exist",
                 hint="pass definition files, directories or quoted globs such as 'mobs/**/*.toml'",
             )
-    return [(path, shown) for path, shown in found.items()]
+    return list(found.items())
 
 
 def _definitions_under(directory: Path) -> list[Path]:
@@ -110,7 +110,7 @@ def validate(
 
 
 def load_definition(path: Path) -> MobDefinition:
-    """A definition that loads (phases 1–2); otherwise a DefinitionError listing why."""
+    """A definition that loads (phases 1-2); otherwise a DefinitionError listing why."""
     if not path.exists():
         raise PathNotFoundError(f"path '{path}' does not exist")
     loaded = load_file(path)

@@ -37,7 +37,10 @@ CODES: dict[str, tuple[Severity, str]] = {
         Severity.ERROR,
         "max_inline_peer_notifications is below -1",
     ),
-    "invalid_custom_model": (Severity.ERROR, "a [models.<id>] entry has provider self_hosted/other"),
+    "invalid_custom_model": (
+        Severity.ERROR,
+        "a [models.<id>] entry has provider self_hosted/other",
+    ),
     "invalid_wiring_profile": (Severity.ERROR, "a role_wiring side names no profile"),
     "missing_external_backend_config": (
         Severity.ERROR,
@@ -78,8 +81,14 @@ CODES: dict[str, tuple[Severity, str]] = {
     ),
     "unsafe_id": (Severity.WARNING, "the mob id cannot name a store directory"),
     "deprecated_key": (Severity.WARNING, "a key of the 0.5.2 schema that newer Meerkat dropped"),
-    "invalid_mcp_server": (Severity.ERROR, "an [mcp.<name>] server sets both or neither of command/url"),
-    "invalid_template": (Severity.ERROR, "a message template has bad syntax or a malformed reference"),
+    "invalid_mcp_server": (
+        Severity.ERROR,
+        "an [mcp.<name>] server sets both or neither of command/url",
+    ),
+    "invalid_template": (
+        Severity.ERROR,
+        "a message template has bad syntax or a malformed reference",
+    ),
     "unknown_template_ref": (
         Severity.ERROR,
         "a template or condition names a step or loop that does not exist",
@@ -94,8 +103,14 @@ CODES: dict[str, tuple[Severity, str]] = {
         Severity.WARNING,
         "the schema will see a {member: output} or [{target, output}] wrapper",
     ),
-    "skill_path_not_found": (Severity.WARNING, "a source = path skill file is missing or not UTF-8"),
-    "unreachable_step": (Severity.WARNING, "a step needs two steps of one branch group: always skipped"),
+    "skill_path_not_found": (
+        Severity.WARNING,
+        "a source = path skill file is missing or not UTF-8",
+    ),
+    "unreachable_step": (
+        Severity.WARNING,
+        "a step needs two steps of one branch group: always skipped",
+    ),
     "tool_overlay_autonomous": (
         Severity.WARNING,
         "a tool overlay on an autonomous_host role is rejected at run time",

@@ -21,7 +21,9 @@ SAMPLES = REPO / "sample-mobs"
 
 
 @pytest.fixture(autouse=True)
-def _guard_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _guard_user_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """No test may touch a real store or the user's home: point both into a temp dir."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -48,7 +50,9 @@ def cli(*args: str | Path) -> Result:
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
-def mobctl_process(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def mobctl_process(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``mobctl`` entry point as a real child process."""
     exe = shutil.which("mobctl")
     command = [exe] if exe else [sys.executable, "-m", "mobctl"]

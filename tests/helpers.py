@@ -15,17 +15,28 @@ model = "claude-sonnet-4-6"
 """
 
 
-def diagnose(text: str, *, fmt: str = "toml", base_dir: Path | None = None, strict: bool = False) -> list[str]:
+def diagnose(
+    text: str, *, fmt: str = "toml", base_dir: Path | None = None, strict: bool = False
+) -> list[str]:
     """``code location line:col`` for every diagnostic, in output order."""
     report = validate_bytes(
-        text.encode(), fmt, "t." + fmt, base_dir or Path("/nonexistent"), bundled_catalog(), strict=strict  # type: ignore[arg-type]
+        text.encode(),
+        fmt,
+        "t." + fmt,
+        base_dir or Path("/nonexistent"),
+        bundled_catalog(),
+        strict=strict,  # type: ignore[arg-type]
     )
     return [f"{d.code} {d.location} {d.line}:{d.column}" for d in report.diagnostics]
 
 
 def messages(text: str, *, fmt: str = "toml", base_dir: Path | None = None) -> list[str]:
     report = validate_bytes(
-        text.encode(), fmt, "t." + fmt, base_dir or Path("/nonexistent"), bundled_catalog()  # type: ignore[arg-type]
+        text.encode(),
+        fmt,
+        "t." + fmt,
+        base_dir or Path("/nonexistent"),
+        bundled_catalog(),  # type: ignore[arg-type]
     )
     return [d.message for d in report.diagnostics]
 

@@ -32,8 +32,12 @@ def test_expected_table_is_read() -> None:
     assert len(ROWS) == 14
 
 
-@pytest.mark.parametrize(("name", "code", "strict_code", "errors", "warnings"), ROWS, ids=[r[0] for r in ROWS])
-def test_corpus_file(name: str, code: int, strict_code: int, errors: set[str], warnings: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("name", "code", "strict_code", "errors", "warnings"), ROWS, ids=[r[0] for r in ROWS]
+)
+def test_corpus_file(
+    name: str, code: int, strict_code: int, errors: set[str], warnings: set[str]
+) -> None:
     result = cli("validate", CORPUS / name, "--format", "json")
     assert result.exit_code == code, result.stdout + result.stderr
     diagnostics = json.loads(result.stdout)["files"][0]["diagnostics"]

@@ -20,7 +20,9 @@ def test_json_syntax_and_duplicate_keys() -> None:
 
 
 def test_missing_required_key_points_at_the_deepest_existing_table() -> None:
-    assert diagnose("[mob]\n[profiles.w]\nmodel = 'claude-opus-4-8'\n") == ["invalid_value mob.id 1:1"]
+    assert diagnose("[mob]\n[profiles.w]\nmodel = 'claude-opus-4-8'\n") == [
+        "invalid_value mob.id 1:1"
+    ]
     text = HEAD + '[flows.f.steps.s]\nrole = "worker"\ncondition = { op = "eq", value = 1 }\n'
     assert diagnose(text) == [
         "invalid_value flows.f.steps.s.message 6:1",
@@ -35,7 +37,10 @@ def test_a_profile_without_model_or_realm_profile() -> None:
 
 
 def test_types_are_strict() -> None:
-    text = HEAD + "[limits]\nmax_step_retries = 1.0\nmax_active_nodes = true\nmax_flow_duration_ms = -1\n"
+    text = (
+        HEAD
+        + "[limits]\nmax_step_retries = 1.0\nmax_active_nodes = true\nmax_flow_duration_ms = -1\n"
+    )
     assert diagnose(text) == [
         "invalid_value limits.max_step_retries 7:20",
         "invalid_value limits.max_active_nodes 8:20",
@@ -49,7 +54,10 @@ def test_types_are_strict() -> None:
 
 
 def test_quorum_is_a_u8() -> None:
-    text = HEAD + '[flows.f.steps.s]\nrole = "worker"\nmessage = "m"\ncollection_policy = { type = "quorum", n = 256 }\n'
+    text = (
+        HEAD
+        + '[flows.f.steps.s]\nrole = "worker"\nmessage = "m"\ncollection_policy = { type = "quorum", n = 256 }\n'
+    )
     assert messages(text) == ["256 is out of range for 'n': must be <= 255"]
 
 
@@ -80,9 +88,10 @@ def test_unknown_keys_warn_in_open_tables_and_fail_in_closed_ones() -> None:
     assert report_messages[0] == (
         "unknown key 'extrnal_addressable' in [profiles.worker]; did you mean 'external_addressable'?"
     )
+    from pathlib import Path
+
     from mobctl.validation.catalog import bundled_catalog
     from mobctl.validation.validate import validate_bytes
-    from pathlib import Path
 
     report = validate_bytes(text.encode(), "toml", "t", Path("."), bundled_catalog())
     assert [d.severity.value for d in report.diagnostics] == ["warning", "error"]
@@ -95,14 +104,19 @@ def test_unknown_key_alone_still_builds_the_model() -> None:
 
 
 def test_top_level_key_after_a_table_gets_a_hint() -> None:
+    from pathlib import Path
+
     from mobctl.validation.catalog import bundled_catalog
     from mobctl.validation.validate import validate_bytes
-    from pathlib import Path
 
     text = '[mob]\nid = "x"\nimage_generation_provider = "gemini"\n[profiles.w]\nmodel = "claude-opus-4-8"\n'
     report = validate_bytes(text.encode(), "toml", "t", Path("."), bundled_catalog())
     (diag,) = report.diagnostics
-    assert (diag.code, diag.location, diag.line) == ("unknown_key", "mob.image_generation_provider", 3)
+    assert (diag.code, diag.location, diag.line) == (
+        "unknown_key",
+        "mob.image_generation_provider",
+        3,
+    )
     assert diag.hint == "top-level keys must come before the first [table]"
 
 
@@ -131,8 +145,9 @@ def test_seed_schema_loads_with_deprecations() -> None:
 
 
 def test_legacy_provider_spelling_is_read_as_openai() -> None:
-    from mobctl.definition.loader import load_text
     from pathlib import Path
+
+    from mobctl.definition.loader import load_text
 
     text = HEAD.replace('model = "claude-sonnet-4-6"', 'model = "x"\nprovider = "open_a_i"')
     loaded = load_text(text, "toml", "t", Path("."))
@@ -156,8 +171,9 @@ def test_json_form_is_reshaped_and_positioned() -> None:
 
 
 def test_json_root_equal_to_the_synthesised_one_is_not_explicit() -> None:
-    from mobctl.definition.loader import load_text
     from pathlib import Path
+
+    from mobctl.definition.loader import load_text
 
     document = {
         "id": "j",
@@ -165,7 +181,17 @@ def test_json_root_equal_to_the_synthesised_one_is_not_explicit() -> None:
         "flows": {
             "f": {
                 "steps": {"a": {"role": "w", "message": "x", "depends_on": ["zz"]}},
-                "root": {"nodes": {"a": {"kind": "step", "step_id": "a", "depends_on": ["zz"], "depends_on_mode": "all", "failure_policy": "escalate"}}},
+                "root": {
+                    "nodes": {
+                        "a": {
+                            "kind": "step",
+                            "step_id": "a",
+                            "depends_on": ["zz"],
+                            "depends_on_mode": "all",
+                            "failure_policy": "escalate",
+                        }
+                    }
+                },
             }
         },
     }

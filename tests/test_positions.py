@@ -64,16 +64,32 @@ def test_position_inside_strings() -> None:
 def test_json_positions() -> None:
     text = '{\n  "a": {"b": [1, {"c": null}]},\n  "d": "x"\n}'
     source = json_source_map(text)
-    assert (source.value(("a", "b", 1, "c")).line, source.value(("a", "b", 1, "c")).column) == (2, 24)
+    assert (source.value(("a", "b", 1, "c")).line, source.value(("a", "b", 1, "c")).column) == (
+        2,
+        24,
+    )
     assert source.key(("d",)).line == 3
 
 
 _keys = st.text(alphabet="abcxyz_-", min_size=1, max_size=5)
-_scalars = st.one_of(st.integers(-5, 5), st.booleans(), st.text(max_size=8), st.floats(allow_nan=False, allow_infinity=False))
+_scalars = st.one_of(
+    st.integers(-5, 5),
+    st.booleans(),
+    st.text(max_size=8),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(_keys, st.one_of(_scalars, st.lists(_scalars, max_size=3), st.dictionaries(_keys, _scalars, max_size=3)), max_size=6))
+@given(
+    st.dictionaries(
+        _keys,
+        st.one_of(
+            _scalars, st.lists(_scalars, max_size=3), st.dictionaries(_keys, _scalars, max_size=3)
+        ),
+        max_size=6,
+    )
+)
 def test_every_value_of_a_generated_document_is_located(document: dict[str, object]) -> None:
     import tomlkit
 

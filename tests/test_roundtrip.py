@@ -87,7 +87,17 @@ def test_null_cannot_become_toml(tmp_path: Path) -> None:
     document = {
         "id": "n",
         "profiles": {"w": {"model": "claude-opus-4-8"}},
-        "flows": {"f": {"steps": {"s": {"role": "w", "message": "m", "condition": {"op": "eq", "path": "params.x", "value": None}}}}},
+        "flows": {
+            "f": {
+                "steps": {
+                    "s": {
+                        "role": "w",
+                        "message": "m",
+                        "condition": {"op": "eq", "path": "params.x", "value": None},
+                    }
+                }
+            }
+        },
     }
     path = tmp_path / "n.json"
     path.write_text(json.dumps(document))
@@ -100,15 +110,28 @@ def test_null_cannot_become_toml(tmp_path: Path) -> None:
 
 # --- generated definitions ----------------------------------------------------------------
 
-NAMES = st.text(alphabet=string.ascii_lowercase + "_-", min_size=1, max_size=6).filter(lambda s: s[0].isalpha())
+NAMES = st.text(alphabet=string.ascii_lowercase + "_-", min_size=1, max_size=6).filter(
+    lambda s: s[0].isalpha()
+)
 TEXT = st.text(alphabet=string.printable + "é✓", max_size=20)
 JSONISH = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), st.floats(allow_nan=False, allow_infinity=False, width=32), TEXT),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-1000, 1000),
+        st.floats(allow_nan=False, allow_infinity=False, width=32),
+        TEXT,
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)),
     max_leaves=8,
 )
 TOMLISH = st.recursive(
-    st.one_of(st.booleans(), st.integers(-1000, 1000), st.floats(allow_nan=False, allow_infinity=False, width=32), TEXT),
+    st.one_of(
+        st.booleans(),
+        st.integers(-1000, 1000),
+        st.floats(allow_nan=False, allow_infinity=False, width=32),
+        TEXT,
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)),
     max_leaves=8,
 )
@@ -116,14 +139,28 @@ TOMLISH = st.recursive(
 
 def conditions() -> st.SearchStrategy[dict[str, Any]]:
     leaf = st.one_of(
-        st.builds(lambda p, v: {"op": "eq", "path": p, "value": v}, st.sampled_from(["params.x", "steps.a.b"]), TOMLISH),
-        st.builds(lambda v: {"op": "in", "path": "params.y", "values": v}, st.lists(TOMLISH, max_size=3)),
-        st.builds(lambda o, v: {"op": o, "path": "params.n", "value": v}, st.sampled_from(["gt", "lt"]), st.integers()),
+        st.builds(
+            lambda p, v: {"op": "eq", "path": p, "value": v},
+            st.sampled_from(["params.x", "steps.a.b"]),
+            TOMLISH,
+        ),
+        st.builds(
+            lambda v: {"op": "in", "path": "params.y", "values": v}, st.lists(TOMLISH, max_size=3)
+        ),
+        st.builds(
+            lambda o, v: {"op": o, "path": "params.n", "value": v},
+            st.sampled_from(["gt", "lt"]),
+            st.integers(),
+        ),
     )
     return st.recursive(
         leaf,
         lambda inner: st.one_of(
-            st.builds(lambda o, e: {"op": o, "exprs": e}, st.sampled_from(["and", "or"]), st.lists(inner, max_size=3)),
+            st.builds(
+                lambda o, e: {"op": o, "exprs": e},
+                st.sampled_from(["and", "or"]),
+                st.lists(inner, max_size=3),
+            ),
             st.builds(lambda e: {"op": "not", "expr": e}, inner),
         ),
         max_leaves=5,
@@ -140,11 +177,17 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
     for name in profiles:
         profile: dict[str, Any] = {"model": draw(st.sampled_from(["claude-opus-4-8", "gpt-5.4"]))}
         if draw(st.booleans()):
-            profile["tools"] = {"shell": draw(st.booleans()), "mcp": draw(st.lists(NAMES, max_size=2))}
+            profile["tools"] = {
+                "shell": draw(st.booleans()),
+                "mcp": draw(st.lists(NAMES, max_size=2)),
+            }
         if draw(st.booleans()):
             profile["peer_description"] = draw(TEXT)
         if draw(st.booleans()):
-            profile["provider_params"] = {"temperature": draw(st.floats(0, 2, width=32)), "provider_tag": {"provider": "anthropic", "extra": draw(TOMLISH)}}
+            profile["provider_params"] = {
+                "temperature": draw(st.floats(0, 2, width=32)),
+                "provider_tag": {"provider": "anthropic", "extra": draw(TOMLISH)},
+            }
         document["profiles"][name] = profile
     if draw(st.booleans()):
         document["profiles"]["realm"] = {"realm_profile": draw(NAMES)}
@@ -152,12 +195,21 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
     for index in range(draw(st.integers(0, 5))):
         step: dict[str, Any] = {
             "role": draw(st.sampled_from(profiles)),
-            "message": draw(st.one_of(TEXT, st.lists(st.builds(lambda t: {"type": "text", "text": t}, TEXT), max_size=2))),
+            "message": draw(
+                st.one_of(
+                    TEXT,
+                    st.lists(st.builds(lambda t: {"type": "text", "text": t}, TEXT), max_size=2),
+                )
+            ),
         }
         if index and draw(st.booleans()):
-            step["depends_on"] = draw(st.lists(st.sampled_from(list(steps)), max_size=2, unique=True))
+            step["depends_on"] = draw(
+                st.lists(st.sampled_from(list(steps)), max_size=2, unique=True)
+            )
         if draw(st.booleans()):
-            step["collection_policy"] = draw(st.sampled_from([{"type": "all"}, {"type": "any"}, {"type": "quorum", "n": 2}]))
+            step["collection_policy"] = draw(
+                st.sampled_from([{"type": "all"}, {"type": "any"}, {"type": "quorum", "n": 2}])
+            )
         if draw(st.booleans()):
             step["condition"] = draw(conditions())
         if draw(st.booleans()):
@@ -188,7 +240,17 @@ def test_json_values_in_conditions_survive_the_json_form(value: Any) -> None:
         {
             "mob": {"id": "v"},
             "profiles": {"w": {"model": "claude-opus-4-8"}},
-            "flows": {"f": {"steps": {"s": {"role": "w", "message": "m", "condition": {"op": "eq", "path": "params.x", "value": value}}}}},
+            "flows": {
+                "f": {
+                    "steps": {
+                        "s": {
+                            "role": "w",
+                            "message": "m",
+                            "condition": {"op": "eq", "path": "params.x", "value": value},
+                        }
+                    }
+                }
+            },
         }
     )
     form = to_json_form(definition)

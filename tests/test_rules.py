@@ -47,7 +47,10 @@ def test_model_resolution() -> None:
 
 
 def test_wiring_reports_each_side() -> None:
-    text = HEAD + '[[wiring.role_wiring]]\na = "x"\nb = "y"\n[[wiring.role_wiring]]\na = "worker"\nb = "worker"\n'
+    text = (
+        HEAD
+        + '[[wiring.role_wiring]]\na = "x"\nb = "y"\n[[wiring.role_wiring]]\na = "worker"\nb = "worker"\n'
+    )
     assert diagnose(text) == [
         "invalid_wiring_profile wiring.role_wiring[0].a 7:5",
         "invalid_wiring_profile wiring.role_wiring[0].b 8:5",
@@ -59,13 +62,35 @@ def test_wiring_reports_each_side() -> None:
     [
         ('bind_address = "127.0.0.1:7000"', []),
         ('bind_address = "[::1]:7000"', []),
-        ('bind_address = "localhost:7000"', ["bind_address must be a socket address: invalid socket address syntax"]),
-        ('bind_address = "127.0.0.1"', ["bind_address must be a socket address: invalid socket address syntax"]),
-        ('bind_address = "0.0.0.0:7000"', ["advertised_address is required when bind_address uses an unspecified interface"]),
+        (
+            'bind_address = "localhost:7000"',
+            ["bind_address must be a socket address: invalid socket address syntax"],
+        ),
+        (
+            'bind_address = "127.0.0.1"',
+            ["bind_address must be a socket address: invalid socket address syntax"],
+        ),
+        (
+            'bind_address = "0.0.0.0:7000"',
+            ["advertised_address is required when bind_address uses an unspecified interface"],
+        ),
         ('bind_address = "[::]:7000"\nadvertised_address = "tcp://h:1"', []),
-        ('advertised_address = "h:1"', ["advertised_address must be a typed peer address: peer address missing transport scheme: h:1"]),
-        ('advertised_address = "ws://h:1"', ['advertised_address must be a typed peer address: unknown peer address transport "ws" in address "ws://h:1"']),
-        ('advertised_address = "inproc://x"', ["advertised_address must use tcp transport, got 'inproc'"]),
+        (
+            'advertised_address = "h:1"',
+            [
+                "advertised_address must be a typed peer address: peer address missing transport scheme: h:1"
+            ],
+        ),
+        (
+            'advertised_address = "ws://h:1"',
+            [
+                'advertised_address must be a typed peer address: unknown peer address transport "ws" in address "ws://h:1"'
+            ],
+        ),
+        (
+            'advertised_address = "inproc://x"',
+            ["advertised_address must use tcp transport, got 'inproc'"],
+        ),
     ],
 )
 def test_external_backend_bridge(bridge: str, expected: list[str]) -> None:
@@ -97,7 +122,12 @@ def test_supervisor_and_topology_roles() -> None:
 
 
 def test_flat_step_rules() -> None:
-    text = HEAD + step("a", 'depends_on = ["nope"]', 'collection_policy = { type = "quorum", n = 0 }', 'output_format = "json"')
+    text = HEAD + step(
+        "a",
+        'depends_on = ["nope"]',
+        'collection_policy = { type = "quorum", n = 0 }',
+        'output_format = "json"',
+    )
     text += step("b", 'depends_on = ["a"]', 'depends_on_mode = "any"', role="ghost")
     assert codes(text) == [
         "flow_unknown_step",
@@ -159,15 +189,41 @@ def test_tool_overlay_on_autonomous_role() -> None:
 
 
 def node(path: str, kind: str, *lines: str) -> str:
-    return f"\n[{path}]\nkind = \"{kind}\"\n" + "\n".join(lines) + "\n"
+    return f'\n[{path}]\nkind = "{kind}"\n' + "\n".join(lines) + "\n"
 
 
 def loop_flow(*extra: str) -> str:
     text = HEAD + step("draft") + step("critique") + step("publish")
-    text += node("flows.f.root.nodes.rounds", "repeat_until", 'loop_id = "rounds"', "depends_on = []", 'depends_on_mode = "all"', "max_iterations = 3", 'until = { op = "eq", path = "steps.critique.ok", value = true }')
-    text += node("flows.f.root.nodes.rounds.body.nodes.d", "step", 'step_id = "draft"', "depends_on = []", 'depends_on_mode = "all"')
-    text += node("flows.f.root.nodes.rounds.body.nodes.c", "step", 'step_id = "critique"', 'depends_on = ["d"]', 'depends_on_mode = "all"')
-    text += node("flows.f.root.nodes.p", "step", 'step_id = "publish"', 'depends_on = ["rounds"]', 'depends_on_mode = "all"')
+    text += node(
+        "flows.f.root.nodes.rounds",
+        "repeat_until",
+        'loop_id = "rounds"',
+        "depends_on = []",
+        'depends_on_mode = "all"',
+        "max_iterations = 3",
+        'until = { op = "eq", path = "steps.critique.ok", value = true }',
+    )
+    text += node(
+        "flows.f.root.nodes.rounds.body.nodes.d",
+        "step",
+        'step_id = "draft"',
+        "depends_on = []",
+        'depends_on_mode = "all"',
+    )
+    text += node(
+        "flows.f.root.nodes.rounds.body.nodes.c",
+        "step",
+        'step_id = "critique"',
+        'depends_on = ["d"]',
+        'depends_on_mode = "all"',
+    )
+    text += node(
+        "flows.f.root.nodes.p",
+        "step",
+        'step_id = "publish"',
+        'depends_on = ["rounds"]',
+        'depends_on_mode = "all"',
+    )
     return text + "".join(extra)
 
 
@@ -177,9 +233,30 @@ def test_explicit_root_is_clean() -> None:
 
 def test_frame_rules() -> None:
     text = loop_flow(
-        node("flows.f.root.nodes.again", "step", 'step_id = "draft"', 'depends_on = ["d", "p"]', 'depends_on_mode = "all"'),
-        node("flows.f.root.nodes.ghost", "step", 'step_id = "nope"', "depends_on = []", 'depends_on_mode = "all"'),
-        node("flows.f.root.nodes.l2", "repeat_until", 'loop_id = "rounds"', "depends_on = []", 'depends_on_mode = "all"', "max_iterations = 0", 'until = { op = "eq", path = "params.x", value = 1 }', "body = { nodes = {} }"),
+        node(
+            "flows.f.root.nodes.again",
+            "step",
+            'step_id = "draft"',
+            'depends_on = ["d", "p"]',
+            'depends_on_mode = "all"',
+        ),
+        node(
+            "flows.f.root.nodes.ghost",
+            "step",
+            'step_id = "nope"',
+            "depends_on = []",
+            'depends_on_mode = "all"',
+        ),
+        node(
+            "flows.f.root.nodes.l2",
+            "repeat_until",
+            'loop_id = "rounds"',
+            "depends_on = []",
+            'depends_on_mode = "all"',
+            "max_iterations = 0",
+            'until = { op = "eq", path = "params.x", value = 1 }',
+            "body = { nodes = {} }",
+        ),
     )
     assert [row.rsplit(" ", 1)[0] for row in diagnose(text)] == [
         "flow_cycle_detected flows.f.root.nodes.again.step_id",
@@ -192,8 +269,20 @@ def test_frame_rules() -> None:
 
 def test_root_that_omits_steps_and_frame_cycle() -> None:
     text = HEAD + step("a") + step("b") + step("c")
-    text += node("flows.f.root.nodes.x", "step", 'step_id = "a"', 'depends_on = ["y"]', 'depends_on_mode = "all"')
-    text += node("flows.f.root.nodes.y", "step", 'step_id = "b"', 'depends_on = ["x"]', 'depends_on_mode = "all"')
+    text += node(
+        "flows.f.root.nodes.x",
+        "step",
+        'step_id = "a"',
+        'depends_on = ["y"]',
+        'depends_on_mode = "all"',
+    )
+    text += node(
+        "flows.f.root.nodes.y",
+        "step",
+        'step_id = "b"',
+        'depends_on = ["x"]',
+        'depends_on_mode = "all"',
+    )
     assert [row.rsplit(" ", 1)[0] for row in diagnose(text)] == [
         "flow_cycle_detected flows.f.root",
         "flow_unknown_step flows.f.root",
@@ -207,9 +296,19 @@ def test_frame_nesting_limit() -> None:
         path = "flows.f.root"
         for level in range(depth):
             path += f".nodes.l{level}"
-            text += node(path, "repeat_until", f'loop_id = "l{level}"', "depends_on = []", 'depends_on_mode = "all"', "max_iterations = 1", 'until = { op = "eq", path = "params.x", value = 1 }')
+            text += node(
+                path,
+                "repeat_until",
+                f'loop_id = "l{level}"',
+                "depends_on = []",
+                'depends_on_mode = "all"',
+                "max_iterations = 1",
+                'until = { op = "eq", path = "params.x", value = 1 }',
+            )
             path += ".body"
-        text += node(path + ".nodes.n", "step", 'step_id = "s"', "depends_on = []", 'depends_on_mode = "all"')
+        text += node(
+            path + ".nodes.n", "step", 'step_id = "s"', "depends_on = []", 'depends_on_mode = "all"'
+        )
         return text
 
     assert codes(nested(32)) == []
@@ -218,7 +317,9 @@ def test_frame_nesting_limit() -> None:
 
 def test_templates_and_conditions_reference_rules() -> None:
     text = HEAD + step("a") + step("b", 'message = "x {{ bogus.y }} {{ steps }} {{ loops.l.x }}"')
-    text += step("c", 'condition = { op = "and", exprs = [{ op = "eq", path = "steps.zz", value = 1 }] }')
+    text += step(
+        "c", 'condition = { op = "and", exprs = [{ op = "eq", path = "steps.zz", value = 1 }] }'
+    )
     assert diagnose(text) == [
         "invalid_template flows.f.steps.b.message 13:14",
         "invalid_template flows.f.steps.b.message 13:28",
@@ -230,16 +331,26 @@ def test_templates_and_conditions_reference_rules() -> None:
 def test_template_syntax_error_position_and_message() -> None:
     text = HEAD + step("a", 'message = "héllo {{ }}"')
     assert diagnose(text) == ["invalid_template flows.f.steps.a.message 9:20"]
-    assert messages(text) == ["invalid template syntax at line 1, column 9 (byte 9): empty placeholder"]
+    assert messages(text) == [
+        "invalid template syntax at line 1, column 9 (byte 9): empty placeholder"
+    ]
 
 
 def test_block_message_text_is_templated() -> None:
-    text = HEAD + step("a", 'message = [{ type = "text", text = "x {{ steps.q }}" }, { type = "structured", data = { t = "{{ steps.q }}" } }]')
+    text = HEAD + step(
+        "a",
+        'message = [{ type = "text", text = "x {{ steps.q }}" }, { type = "structured", data = { t = "{{ steps.q }}" } }]',
+    )
     assert diagnose(text) == ["unknown_template_ref flows.f.steps.a.message[0].text 9:39"]
 
 
 def test_upstream_rule_for_flat_flows() -> None:
-    text = HEAD + step("a") + step("b", 'depends_on = ["a"]') + step("c", 'depends_on = ["b"]', 'message = "{{ steps.a }} {{ steps.c }} {{ params.x }}"')
+    text = (
+        HEAD
+        + step("a")
+        + step("b", 'depends_on = ["a"]')
+        + step("c", 'depends_on = ["b"]', 'message = "{{ steps.a }} {{ steps.c }} {{ params.x }}"')
+    )
     text += step("d", 'message = "{{ steps.b.output.x }}"')
     assert [row.rsplit(" ", 1)[0] for row in diagnose(text)] == [
         "template_ref_not_upstream flows.f.steps.c.message",
@@ -252,10 +363,15 @@ def test_upstream_rule_for_flat_flows() -> None:
 
 
 def test_upstream_rule_across_loops() -> None:
-    clean = loop_flow().replace('message = "publish"', 'message = "{{ steps.critique }} {{ loops.rounds.iterations.0.steps.draft }}"')
+    clean = loop_flow().replace(
+        'message = "publish"',
+        'message = "{{ steps.critique }} {{ loops.rounds.iterations.0.steps.draft }}"',
+    )
     clean = clean.replace('message = "draft"', 'message = "{{ steps.critique.notes }}"')
     assert diagnose(clean) == []
-    wrong_loop_step = loop_flow().replace('message = "publish"', 'message = "{{ loops.rounds.iterations.1.steps.publish }}"')
+    wrong_loop_step = loop_flow().replace(
+        'message = "publish"', 'message = "{{ loops.rounds.iterations.1.steps.publish }}"'
+    )
     assert codes(wrong_loop_step) == ["unknown_template_ref"]
     not_upstream = loop_flow().replace('message = "draft"', 'message = "{{ steps.publish }}"')
     assert codes(not_upstream) == ["template_ref_not_upstream"]
@@ -266,7 +382,9 @@ def test_upstream_rule_across_loops() -> None:
 
 
 def test_schema_refs(tmp_path: Path) -> None:
-    (tmp_path / "ok.json").write_text(json.dumps({"type": "object", "additionalProperties": {"type": "string"}}))
+    (tmp_path / "ok.json").write_text(
+        json.dumps({"type": "object", "additionalProperties": {"type": "string"}})
+    )
     (tmp_path / "bad.json").write_text(json.dumps({"type": 3}))
     (tmp_path / "list.json").write_text("[1]")
     (tmp_path / "broken.json").write_text("{")
@@ -295,16 +413,27 @@ def test_aggregate_wrappers() -> None:
     assert codes(schema_step('{"type": "object"}', 'collection_policy = { type = "any" }')) == []
     assert codes(schema_step('{"type": "object"}')) == ["aggregate_schema_mismatch"]
     assert codes(schema_step('{"patternProperties": {".*": {}}}')) == []
-    assert codes(schema_step('{"type": "object"}', 'dispatch_mode = "fan_in"', 'collection_policy = { type = "any" }')) == ["aggregate_schema_mismatch"]
+    assert codes(
+        schema_step(
+            '{"type": "object"}', 'dispatch_mode = "fan_in"', 'collection_policy = { type = "any" }'
+        )
+    ) == ["aggregate_schema_mismatch"]
     assert codes(schema_step('{"type": "array", "items": {}}', 'dispatch_mode = "fan_in"')) == []
-    assert codes(schema_step('{"$schema": "http://json-schema.org/draft-07/schema#", "type": "nope"}', 'collection_policy = { type = "any" }')) == ["invalid_schema"]
+    assert codes(
+        schema_step(
+            '{"$schema": "http://json-schema.org/draft-07/schema#", "type": "nope"}',
+            'collection_policy = { type = "any" }',
+        )
+    ) == ["invalid_schema"]
 
 
 def test_skill_paths(tmp_path: Path) -> None:
     (tmp_path / "skills").mkdir()
     (tmp_path / "skills" / "ok.md").write_text("fine")
     (tmp_path / "skills" / "bin.md").write_bytes(b"\xff\xfe")
-    text = HEAD + "".join(f'[skills.{n}]\nsource = "path"\npath = "skills/{n}.md"\n' for n in ("ok", "bin", "gone"))
+    text = HEAD + "".join(
+        f'[skills.{n}]\nsource = "path"\npath = "skills/{n}.md"\n' for n in ("ok", "bin", "gone")
+    )
     assert codes(text, base_dir=tmp_path) == ["skill_path_not_found", "skill_path_not_found"]
     found = messages(text, base_dir=tmp_path)
     assert any("is not UTF-8 text" in m for m in found)

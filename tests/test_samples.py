@@ -39,7 +39,9 @@ def test_invalid_sample_yields_declared_diagnostics(path: Path) -> None:
     assert declared, f"{path.name} declares no expected diagnostics"
     result = cli("validate", path, "--format", "json")
     diagnostics = json.loads(result.stdout)["files"][0]["diagnostics"]
-    produced = {f"{d['code']} {d['location'] or '-'} {d['line']}:{d['column']}" for d in diagnostics}
+    produced = {
+        f"{d['code']} {d['location'] or '-'} {d['line']}:{d['column']}" for d in diagnostics
+    }
     assert produced == declared
     strict = cli("validate", path, "--strict")
     assert strict.exit_code == 1

@@ -36,7 +36,10 @@ def test_syntax_errors(text: str, kind: str, line: int, column: int, byte: int) 
         parse_template(text)
     error = caught.value
     assert (error.kind, error.line, error.column, error.byte) == (kind, line, column, byte)
-    assert str(error) == f"invalid template syntax at line {line}, column {column} (byte {byte}): {kind}"
+    assert (
+        str(error)
+        == f"invalid template syntax at line {line}, column {column} (byte {byte}): {kind}"
+    )
 
 
 @given(st.text(alphabet="ab{} .\n", max_size=40))
@@ -48,7 +51,11 @@ def test_parse_either_succeeds_and_reassembles_or_raises(text: str) -> None:
         return
     rebuilt = "".join(p if isinstance(p, str) else "{{" for p in parts)
     assert rebuilt.replace("{{", "") == "".join(p for p in parts if isinstance(p, str))
-    assert all(p.expression == p.expression.strip() and p.expression for p in parts if isinstance(p, Placeholder))
+    assert all(
+        p.expression == p.expression.strip() and p.expression
+        for p in parts
+        if isinstance(p, Placeholder)
+    )
 
 
 def test_references() -> None:
@@ -58,7 +65,9 @@ def test_references() -> None:
     assert parse_reference("steps.s.output.x") == StepRef("s", ("x",))
     assert parse_reference("steps.s.output.output") == StepRef("s", ("output",))
     assert parse_reference("loops.l.iterations.+02.steps.s.k") == LoopRef("l", 2, "s", ("k",))
-    assert parse_reference("loops.l.iterations.x.steps.s") == Unparsable("loops.l.iterations.x.steps.s", "MalformedStructure")
+    assert parse_reference("loops.l.iterations.x.steps.s") == Unparsable(
+        "loops.l.iterations.x.steps.s", "MalformedStructure"
+    )
     assert parse_reference("steps") == Unparsable("steps", "MalformedStructure")
     assert parse_reference("") == Unparsable("", "UnknownRoot")
     assert parse_reference("bogus.x") == Unparsable("bogus.x", "UnknownRoot")

@@ -92,12 +92,18 @@ def test_github_annotations(bad: Path) -> None:
 
 
 def test_github_escapes_properties_and_data() -> None:
-    from mobctl.cli.diagnostics_output import github_line
-    from mobctl.diagnostics import diagnostic
     from dataclasses import replace
 
-    diag = replace(diagnostic("invalid_value", "50% done\nnext", ("a",)), file="a,b:c.toml", line=1, column=2)
-    assert github_line(diag) == "::error file=a%2Cb%3Ac.toml,line=1,col=2,title=invalid_value::a: 50%25 done%0Anext"
+    from mobctl.cli.diagnostics_output import github_line
+    from mobctl.diagnostics import diagnostic
+
+    diag = replace(
+        diagnostic("invalid_value", "50% done\nnext", ("a",)), file="a,b:c.toml", line=1, column=2
+    )
+    assert (
+        github_line(diag)
+        == "::error file=a%2Cb%3Ac.toml,line=1,col=2,title=invalid_value::a: 50%25 done%0Anext"
+    )
 
 
 def test_sarif_is_a_complete_2_1_0_log(bad: Path) -> None:
@@ -256,16 +262,21 @@ def test_real_process_text_json_and_exit_codes(tmp_path: Path) -> None:
 def test_terminal_output_shows_source_and_caret(tmp_path: Path) -> None:
     """Under a pseudo-terminal the text format adds the source line and a caret."""
     import pty
-    import subprocess
     import shutil
+    import subprocess
     import sys
 
     (tmp_path / "demo.toml").write_text(BAD)
     master, slave = pty.openpty()
     exe = shutil.which("mobctl")
     command = [exe] if exe else [sys.executable, "-m", "mobctl"]
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"COLUMNS": "200", "TERM": "xterm"}
-    process = subprocess.Popen([*command, "validate", "demo.toml"], cwd=tmp_path, stdout=slave, stderr=slave, env=env)
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {
+        "COLUMNS": "200",
+        "TERM": "xterm",
+    }
+    process = subprocess.Popen(
+        [*command, "validate", "demo.toml"], cwd=tmp_path, stdout=slave, stderr=slave, env=env
+    )
     os.close(slave)
     chunks = []
     while True:

@@ -28,7 +28,7 @@ def report_error(code: str, message: str, hint: str | None = None) -> None:
 class _Boundary(TyperGroup):
     """Turns every exception of a command into a message and a documented exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.TyperException, typer.Exit, typer.Abort):

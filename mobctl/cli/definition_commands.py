@@ -99,7 +99,7 @@ def graph(
     """
     from mobctl import api
 
-    sys.stdout.write(api.graph(file, flow, output_format.value))  # type: ignore[arg-type]
+    sys.stdout.write(api.graph(file, flow, output_format.value))
 
 
 @app.command()
@@ -118,7 +118,7 @@ def convert(
     """
     from mobctl import api
 
-    text = api.convert(file, to.value)  # type: ignore[arg-type]
+    text = api.convert(file, to.value)
     if output is None:
         sys.stdout.write(text)
     else:

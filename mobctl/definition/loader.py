@@ -23,9 +23,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from mobctl.diagnostics import Diagnostic, Path, Severity, diagnostic, dotted
 from mobctl.definition.model import TAGS, InlineProfile, MobDefinition, Table, synthesised_root
 from mobctl.definition.positions import Position, SourceMap, json_source_map, toml_source_map
+from mobctl.diagnostics import Diagnostic, Path, Severity, diagnostic, dotted
 
 Format = Literal["toml", "json"]
 
@@ -148,9 +148,7 @@ def _position(diag: Diagnostic, document: Document) -> Position | None:
 # --- phase 1 --------------------------------------------------------------------------------
 
 
-def _syntax(
-    fmt: Format, message: str, at: tuple[int, int] | None, display: str
-) -> Diagnostic:
+def _syntax(fmt: Format, message: str, at: tuple[int, int] | None, display: str) -> Diagnostic:
     diag = diagnostic(f"{fmt}_syntax", message, (), location=None)
     if at is None:
         return replace(diag, location=None, file=display)
@@ -165,7 +163,9 @@ def _parse(text: str, fmt: Format, display: str) -> dict[str, Any] | Diagnostic:
             match = _TOML_AT.match(str(exc))
             if match is None:
                 lines = text.count("\n") + 1
-                return _syntax(fmt, str(exc).replace(" (at end of document)", ""), (lines, 1), display)
+                return _syntax(
+                    fmt, str(exc).replace(" (at end of document)", ""), (lines, 1), display
+                )
             at = (int(match["line"]), int(match["col"]))
             return _syntax(fmt, match["msg"], at, display)
     try:
@@ -269,22 +269,28 @@ def _without(raw: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
 
 
 def _document_path(raw: Any, loc: tuple[str | int, ...], missing: bool) -> Path:
-    """The path in the document named by a pydantic error location (union tags dropped)."""
+    """The path in the document named by a pydantic error location.
+
+    Union tags (``TAGS``) and other validator-internal steps are not in the document and are
+    dropped; for a missing key the last element is the key itself.
+    """
     path: list[str | int] = []
     node = raw
     for index, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        elif isinstance(part, str) and part in TAGS:
+        if isinstance(part, str) and part in TAGS:
             continue
+        if _contains(node, part):
+            node = node[part]
+            path.append(part)
         elif missing and index == len(loc) - 1:
-            pass
-        else:
-            continue
-        path.append(part)
+            path.append(part)
     return tuple(path)
+
+
+def _contains(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def _translate(err: ErrorDetails, raw: dict[str, Any]) -> Diagnostic:
@@ -317,7 +323,12 @@ def _translate(err: ErrorDetails, raw: dict[str, Any]) -> Diagnostic:
     return diagnostic("invalid_value", message, path)
 
 
-_BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+_BOUNDS = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
 _EXPECTED = {
     "string_type": "a string",
     "int_type": "an integer",
@@ -373,9 +384,7 @@ def _bad_tag(tag: str, expected: str, value: object, path: Path) -> Diagnostic:
         return diagnostic(
             "invalid_value", f"expected a string, found {describe(tag_value)}", (*path, key)
         )
-    choices = ", ".join(
-        part.partition("=")[2] for part in re.findall(r"'([^']*)'", expected)
-    )
+    choices = ", ".join(part.partition("=")[2] for part in re.findall(r"'([^']*)'", expected))
     return diagnostic(
         "invalid_value", f"unknown {key} '{word}': expected one of {choices}", (*path, key)
     )

@@ -36,7 +36,7 @@ def _provider(value: object) -> object:
 
 Provider = Annotated[
     Literal["anthropic", "openai", "gemini", "self_hosted", "other"],
-    BeforeValidator(_provider, json_schema_input_type=Literal[PROVIDERS + ("open_a_i",)]),
+    BeforeValidator(_provider, json_schema_input_type=Literal[(*PROVIDERS, "open_a_i")]),
 ]
 DependsOnMode = Literal["all", "any"]
 FailurePolicy = Literal["escalate", "continue"]
@@ -578,7 +578,9 @@ def _orchestrator(value: object) -> object:
 class MobSection(Table):
     id: str
     orchestrator: (
-        Annotated[Orchestrator, BeforeValidator(_orchestrator, json_schema_input_type=str | Orchestrator)]
+        Annotated[
+            Orchestrator, BeforeValidator(_orchestrator, json_schema_input_type=str | Orchestrator)
+        ]
         | None
     ) = None
 

@@ -46,7 +46,11 @@ def dump(model: BaseModel, *, defaults: bool) -> dict[str, Any]:
         value = getattr(model, name)
         if value is None and name != keep_null:
             continue
-        if not defaults and not info.is_required() and value == info.get_default(call_default_factory=True):
+        if (
+            not defaults
+            and not info.is_required()
+            and value == info.get_default(call_default_factory=True)
+        ):
             continue
         result[name] = _plain(value, defaults)
     extra = model.model_extra or {}
@@ -76,7 +80,9 @@ def to_json_form(definition: MobDefinition) -> dict[str, Any]:
             if step.expected_schema_ref is not None:
                 ref = parse_schema_ref(step.expected_schema_ref)
                 if isinstance(ref, InlineSchema):
-                    flows[flow_id]["steps"][step_id]["expected_schema_ref"] = canonical_json(ref.schema)
+                    flows[flow_id]["steps"][step_id]["expected_schema_ref"] = canonical_json(
+                        ref.schema
+                    )
     for key in _SORTED_MAPS:
         if key in data:
             data[key] = dict(sorted(data[key].items()))
@@ -122,7 +128,12 @@ def _toml_value(value: Any, key: str, path: tuple[str | int, ...], inline: bool 
             table.add(k, _toml_value(v, k, (*path, k)))
         return table
     if isinstance(value, list):
-        if value and all(isinstance(v, dict) for v in value) and not inline and key not in _INLINE_ARRAYS:
+        if (
+            value
+            and all(isinstance(v, dict) for v in value)
+            and not inline
+            and key not in _INLINE_ARRAYS
+        ):
             aot = AoT([])
             for index, item in enumerate(value):
                 aot.append(_toml_value(item, key, (*path, index)))

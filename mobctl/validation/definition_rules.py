@@ -19,7 +19,9 @@ def check_definition(definition: MobDefinition, catalog: Catalog) -> list[Diagno
     found: list[Diagnostic] = []
     if not definition.profiles:
         found.append(
-            diagnostic("empty_profiles", "mob definition must define at least one profile", ("profiles",))
+            diagnostic(
+                "empty_profiles", "mob definition must define at least one profile", ("profiles",)
+            )
         )
     orchestrator = definition.mob.orchestrator
     if orchestrator is not None and orchestrator.profile not in definition.profiles:
@@ -122,7 +124,7 @@ def _check_inline_profile(
             diagnostic(
                 "unknown_model",
                 f"profiles.{name} model '{profile.model}' is neither catalogued, defined under "
-                f"[models.{profile.model}], nor provider-annotated (set `provider = \"...\"` or "
+                f'[models.{profile.model}], nor provider-annotated (set `provider = "..."` or '
                 "define the model)",
                 (*base, "model"),
             )

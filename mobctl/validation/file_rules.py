@@ -126,7 +126,8 @@ def _check_schema(
         found.append(
             diagnostic(
                 "aggregate_schema_mismatch",
-                f"step '{step_id}' schema validates the aggregate {shape}, not each member's output",
+                f"step '{step_id}' schema validates the aggregate {shape}, "
+                "not each member's output",
                 path,
                 hint=_WRAPPER_HINT,
             )

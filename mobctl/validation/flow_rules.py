@@ -184,7 +184,11 @@ def _check_dag(flow_id: str, flow: Flow) -> list[Diagnostic]:
                 queue.append(nxt)
     path: Path = ("flows", flow_id, "steps")
     if processed != len(flow.steps):
-        return [diagnostic("flow_cycle_detected", f"flow '{flow_id}' contains a cycle", path, point="key")]
+        return [
+            diagnostic(
+                "flow_cycle_detected", f"flow '{flow_id}' contains a cycle", path, point="key"
+            )
+        ]
     if max_depth > MAX_DEPTH:
         return [
             diagnostic(
@@ -324,9 +328,11 @@ def _check_unreachable(flow_id: str, flow: Flow) -> list[Diagnostic]:
     for location, frame in _frames(flow_id, flow):
         branch_of = {}
         for node_id, node in frame.nodes.items():
-            branch = flow.steps[node.step_id].branch if (
-                flow.root is None and isinstance(node, StepNode) and node.step_id in flow.steps
-            ) else getattr(node, "branch", None)
+            branch = (
+                flow.steps[node.step_id].branch
+                if (flow.root is None and isinstance(node, StepNode) and node.step_id in flow.steps)
+                else getattr(node, "branch", None)
+            )
             if branch is not None:
                 branch_of[node_id] = branch
         for node_id, node in frame.nodes.items():

@@ -1,8 +1,8 @@
-"""mobctl's template and condition checks: syntax, references, upstream (schema §8.2–§8.3)."""
+"""mobctl's template and condition checks: syntax, references, upstream (schema §8.2-§8.3)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mobctl.definition.model import (
@@ -102,7 +102,7 @@ class _Graph:
         return loops
 
     def is_upstream(self, reader: _Node, target: _Node) -> bool:
-        """Rules 1–3 of §8.3: ``target`` (a step or loop node) can have run before ``reader``."""
+        """Rules 1-3 of §8.3: ``target`` (a step or loop node) can have run before ``reader``."""
         level: _Node | None = reader
         while level is not None:
             for dep_id in level.frame.upstream_of(level.node_id):
@@ -152,7 +152,7 @@ def _node_path(flow_id: str, node: _Node) -> Path:
     return ("flows", flow_id, "root", *parts)
 
 
-def _message_texts(base: Path, message: str | list[object]) -> Iterator[tuple[Path, str]]:
+def _message_texts(base: Path, message: str | Sequence[object]) -> Iterator[tuple[Path, str]]:
     if isinstance(message, str):
         yield (*base, "message"), message
         return
@@ -267,4 +267,3 @@ def _reads_own_loop(graph: _Graph, until_of: _Node | None, target: _Node) -> boo
     if target is until_of:
         return True
     return target.step_id is not None and target.step_id in graph.body_steps(until_of)
-

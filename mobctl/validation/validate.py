@@ -1,4 +1,4 @@
-"""Validate one definition: load (phases 1–2), then the semantic rules (phase 3)."""
+"""Validate one definition: load (phases 1-2), then the semantic rules (phase 3)."""
 
 from __future__ import annotations
 
@@ -37,17 +37,27 @@ class Report:
         return self.errors == 0
 
 
-def validate_path(path: Path, catalog: Catalog, *, strict: bool = False, display: str | None = None) -> Report:
+def validate_path(
+    path: Path, catalog: Catalog, *, strict: bool = False, display: str | None = None
+) -> Report:
     return _report(load_file(path, display), catalog, strict)
 
 
 def validate_bytes(
-    data: bytes, fmt: Format, display: str, base_dir: Path, catalog: Catalog, *, strict: bool = False
+    data: bytes,
+    fmt: Format,
+    display: str,
+    base_dir: Path,
+    catalog: Catalog,
+    *,
+    strict: bool = False,
 ) -> Report:
     return _report(load_bytes(data, fmt, display, base_dir), catalog, strict)
 
 
-def semantic_diagnostics(definition: MobDefinition, catalog: Catalog, base_dir: Path) -> list[Diagnostic]:
+def semantic_diagnostics(
+    definition: MobDefinition, catalog: Catalog, base_dir: Path
+) -> list[Diagnostic]:
     """Phase 3: Meerkat's rules in Meerkat's order, then mobctl's."""
     return (
         check_definition(definition, catalog)
