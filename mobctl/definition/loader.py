@@ -276,13 +276,14 @@ def _document_path(raw: Any, loc: tuple[str | int, ...], missing: bool) -> Path:
     """
     path: list[str | int] = []
     node = raw
+    last = len(loc) - 1
     for index, part in enumerate(loc):
-        if isinstance(part, str) and part in TAGS:
+        if isinstance(part, str) and part in TAGS and index != last:
             continue
         if _contains(node, part):
             node = node[part]
             path.append(part)
-        elif missing and index == len(loc) - 1:
+        elif missing and index == last:
             path.append(part)
     return tuple(path)
 
