@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mobctl.definition.graph import render_graph
 from mobctl.definition.loader import detect_format, load_file
 from mobctl.definition.model import MobDefinition
-from mobctl.definition.serialize import to_json_form, to_toml
 from mobctl.diagnostics import Diagnostic
 from mobctl.errors import DefinitionError, PathNotFoundError, UnknownFlowError
 from mobctl.validation.catalog import Catalog, bundled_catalog, load_catalog
@@ -132,6 +130,8 @@ def definition_schema() -> dict[str, Any]:
 
 
 def graph(path: Path, flow: str | None, fmt: Literal["mermaid", "dot"]) -> str:
+    from mobctl.definition.graph import render_graph
+
     definition = load_definition(path)
     return render_graph(definition, pick_flow(definition, flow), fmt)
 
@@ -157,6 +157,8 @@ def pick_flow(definition: MobDefinition, flow: str | None) -> str:
 
 
 def convert(path: Path, to: Literal["json", "toml"]) -> str:
+    from mobctl.definition.serialize import to_json_form, to_toml  # tomlkit: only here
+
     definition = load_definition(path)
     if to == "json":
         return json.dumps(to_json_form(definition), indent=2, ensure_ascii=False) + "\n"

@@ -5,6 +5,7 @@ Both are lossless for what the model holds: loading the output gives an equal mo
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import tomlkit
@@ -145,7 +146,16 @@ def _toml_value(value: Any, key: str, path: tuple[str | int, ...], inline: bool 
             array.multiline(True)
         return array
     if isinstance(value, str) and "\n" in value:
-        return tomlkit.string(value, multiline=True)
+        return _multiline(value)
+    return value
+
+
+def _multiline(value: str) -> Any:
+    """A multi-line string when it reads back identically (TOML trims a leading newline and
+    normalises line ends), else a one-line escaped string."""
+    item = tomlkit.string(value, multiline=True)
+    if tomllib.loads(f"v = {item.as_string()}")["v"] == value:
+        return item
     return value
 
 

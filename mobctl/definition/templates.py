@@ -42,43 +42,42 @@ def _error(text: str, kind: str, index: int) -> TemplateSyntaxError:
 
 def parse_template(text: str) -> list[Part]:
     """Literal text and placeholders, in order; raises :class:`TemplateSyntaxError`."""
-    if "{" not in text and "}" not in text:
-        return [text] if text else []
     parts: list[Part] = []
-    literal_start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        if text.startswith("{{", i):
-            close = _placeholder_end(text, i)
-            if literal_start < i:
-                parts.append(text[literal_start:i])
-            expression = text[i + 2 : close].strip()
-            if not expression:
-                raise _error(text, "empty placeholder", i + 2)
-            parts.append(Placeholder(expression, i))
-            i = literal_start = close + 2
-        elif text.startswith("}}", i):
-            raise _error(text, "unmatched '}}'", i)
-        else:
-            i += 1
-    if literal_start < n:
-        parts.append(text[literal_start:])
+    position = 0
+    while True:
+        opening = text.find("{{", position)
+        closing = text.find("}}", position)
+        if closing != -1 and (opening == -1 or closing < opening):
+            raise _error(text, "unmatched '}}'", closing)
+        if opening == -1:
+            break
+        if position < opening:
+            parts.append(text[position:opening])
+        end = _placeholder_end(text, opening)
+        expression = text[opening + 2 : end].strip()
+        if not expression:
+            raise _error(text, "empty placeholder", opening + 2)
+        parts.append(Placeholder(expression, opening))
+        position = end + 2
+    if position < len(text):
+        parts.append(text[position:])
     return parts
 
 
 def _placeholder_end(text: str, start: int) -> int:
-    j = start + 2
-    n = len(text)
-    while j < n:
-        if text.startswith("}}", j):
-            return j
-        if text.startswith("{{", j):
-            raise _error(text, "nested '{{' inside placeholder", j)
-        if text[j] == "}":
-            raise _error(text, "single '}' inside placeholder", j)
-        j += 1
-    raise _error(text, "unmatched '{{'", start)
+    """Index of the ``}}`` closing the placeholder opened at ``start``."""
+    end = text.find("}}", start + 2)
+    nested = text.find("{{", start + 2)
+    single = text.find("}", start + 2)
+    if nested != -1 and (end == -1 or nested < end) and (single == -1 or nested < single):
+        raise _error(text, "nested '{{' inside placeholder", nested)
+    if end == -1:
+        if single != -1:
+            raise _error(text, "single '}' inside placeholder", single)
+        raise _error(text, "unmatched '{{'", start)
+    if single < end:
+        raise _error(text, "single '}' inside placeholder", single)
+    return end
 
 
 def placeholders(parts: list[Part]) -> list[Placeholder]:
