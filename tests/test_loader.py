@@ -217,3 +217,9 @@ def test_stale_repeat_until_syntax_is_invalid() -> None:
         '[flows.f.root.nodes.loop]\ntype = "repeat_until"\nuntil = "all_pass"\n'
     )
     assert "invalid_value flows.f.root.nodes.loop.kind 9:1" in diagnose(text)
+
+
+def test_output_schema_must_be_a_table() -> None:
+    text = HEAD + 'output_schema = "{}"\n'
+    assert diagnose(text) == ["invalid_value profiles.worker.output_schema 6:17"]
+    assert messages(text) == ["expected a table (a JSON Schema object)"]

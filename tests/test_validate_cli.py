@@ -259,23 +259,19 @@ def test_real_process_text_json_and_exit_codes(tmp_path: Path) -> None:
     assert usage.stderr.startswith("error[path_not_found]")
 
 
-def test_terminal_output_shows_source_and_caret(tmp_path: Path) -> None:
-    """Under a pseudo-terminal the text format adds the source line and a caret."""
+def _run_in_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run mobctl with stdout and stderr on a pseudo-terminal; return (exit code, output)."""
     import pty
     import shutil
     import subprocess
     import sys
 
-    (tmp_path / "demo.toml").write_text(BAD)
     master, slave = pty.openpty()
     exe = shutil.which("mobctl")
     command = [exe] if exe else [sys.executable, "-m", "mobctl"]
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {
-        "COLUMNS": "200",
-        "TERM": "xterm",
-    }
+    base = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     process = subprocess.Popen(
-        [*command, "validate", "demo.toml"], cwd=tmp_path, stdout=slave, stderr=slave, env=env
+        [*command, *args], cwd=cwd, stdout=slave, stderr=slave, env=base | env
     )
     os.close(slave)
     chunks = []
@@ -287,13 +283,32 @@ def test_terminal_output_shows_source_and_caret(tmp_path: Path) -> None:
         if not chunk:
             break
         chunks.append(chunk)
-    process.wait(timeout=60)
+    code = process.wait(timeout=60)
     os.close(master)
-    output = b"".join(chunks).decode()
-    plain = __import__("re").sub(r"\x1b\[[0-9;]*m", "", output)
-    assert "\x1b[" in output  # coloured on a terminal
-    assert 'collection_policy = "any"' in plain
+    return code, b"".join(chunks).decode()
+
+
+def test_terminal_output_shows_source_and_caret(tmp_path: Path) -> None:
+    """Under a pseudo-terminal the text format adds the source line and a caret, in colour."""
+    import re
+
+    (tmp_path / "demo.toml").write_text(BAD)
+    code, output = _run_in_terminal(
+        ["validate", "demo.toml"], tmp_path, {"COLUMNS": "200", "TERM": "xterm"}
+    )
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    assert "\x1b[" in output
     lines = plain.splitlines()
     index = next(i for i, line in enumerate(lines) if 'collection_policy = "any"' in line)
     assert lines[index + 1].index("^") == lines[index].index('"any"')
-    assert process.returncode == 1
+    assert code == 1
+
+
+def test_no_color_is_honoured_on_a_terminal(tmp_path: Path) -> None:
+    (tmp_path / "demo.toml").write_text(BAD)
+    code, output = _run_in_terminal(
+        ["validate", "demo.toml"], tmp_path, {"COLUMNS": "200", "TERM": "xterm", "NO_COLOR": "1"}
+    )
+    assert "\x1b[" not in output
+    assert "^" in output  # still a terminal: the caret stays
+    assert code == 1

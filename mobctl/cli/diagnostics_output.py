@@ -49,7 +49,8 @@ def _text(run: ValidationRun) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(soft_wrap=True, highlight=False, no_color="NO_COLOR" in os.environ or None)
+    plain = bool(os.environ.get("NO_COLOR"))  # https://no-color.org: set and not empty
+    console = Console(soft_wrap=True, highlight=False, color_system=None if plain else "auto")
     show_source = console.is_terminal
     sources: dict[str, list[str]] = {}
     for diag in run.diagnostics:

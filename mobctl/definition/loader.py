@@ -23,14 +23,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from mobctl.definition.model import TAGS, InlineProfile, MobDefinition, Table, synthesised_root
+from mobctl.definition.model import TAGS, MobDefinition, Table, synthesised_root
 from mobctl.definition.positions import Position, SourceMap, json_source_map, toml_source_map
 from mobctl.diagnostics import Diagnostic, Path, Severity, diagnostic, dotted
 
 Format = Literal["toml", "json"]
 
 _TOML_AT = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
-_JSON_TOP_LEVEL = {"id": "id", "orchestrator": "orchestrator"}
+_JSON_TOP_LEVEL = ("id", "orchestrator")
 _LEGACY_JSON_KEYS = ("owner_session_id", "session_cleanup_policy", "is_implicit")
 
 
@@ -529,7 +529,3 @@ def _raw_at(raw: Any, path: Path) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return node
-
-
-def profile_is_inline(value: object) -> bool:
-    return isinstance(value, InlineProfile)

@@ -320,7 +320,6 @@ Condition = Annotated[
     | Annotated[NotCondition, _tag("op=not")],
     _tagged_by("op", "op"),
 ]
-LeafCondition = EqCondition | InCondition | GtCondition | LtCondition
 
 
 class AllPolicy(Table):

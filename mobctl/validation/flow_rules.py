@@ -162,15 +162,32 @@ def _check_branch_groups(flow_id: str, flow: Flow) -> list[Diagnostic]:
 
 
 def _check_dag(flow_id: str, flow: Flow) -> list[Diagnostic]:
-    """Kahn's algorithm: a cycle, else the longest chain (in steps) against the limit."""
-    indegree = dict.fromkeys(flow.steps, 0)
+    """A cycle, else the longest chain (in steps) against the limit."""
+    deps = {step_id: step.depends_on for step_id, step in flow.steps.items()}
+    acyclic, max_depth = _topological_depth(deps)
+    path: Path = ("flows", flow_id, "steps")
+    if not acyclic:
+        message = f"flow '{flow_id}' contains a cycle"
+        return [diagnostic("flow_cycle_detected", message, path, point="key")]
+    if max_depth > MAX_DEPTH:
+        message = f"flow '{flow_id}' exceeds max depth of {MAX_DEPTH}"
+        return [diagnostic("flow_depth_exceeded", message, path, point="key")]
+    return []
+
+
+def _topological_depth(deps: dict[str, list[str]]) -> tuple[bool, int]:
+    """Kahn's algorithm: whether the graph is acyclic, and its longest chain in nodes.
+
+    Dependencies that are not nodes are ignored (they are reported on their own).
+    """
+    indegree = dict.fromkeys(deps, 0)
     successors: dict[str, list[str]] = defaultdict(list)
-    for step_id, step in flow.steps.items():
-        for dep in step.depends_on:
-            if dep in flow.steps:
-                indegree[step_id] += 1
-                successors[dep].append(step_id)
-    depth = {s: 1 for s, d in indegree.items() if d == 0}
+    for node, node_deps in deps.items():
+        for dep in node_deps:
+            if dep in deps:
+                indegree[node] += 1
+                successors[dep].append(node)
+    depth = {node: 1 for node, count in indegree.items() if count == 0}
     queue = list(depth)
     processed = max_depth = 0
     while queue:
@@ -182,23 +199,7 @@ def _check_dag(flow_id: str, flow: Flow) -> list[Diagnostic]:
             indegree[nxt] -= 1
             if indegree[nxt] == 0:
                 queue.append(nxt)
-    path: Path = ("flows", flow_id, "steps")
-    if processed != len(flow.steps):
-        return [
-            diagnostic(
-                "flow_cycle_detected", f"flow '{flow_id}' contains a cycle", path, point="key"
-            )
-        ]
-    if max_depth > MAX_DEPTH:
-        return [
-            diagnostic(
-                "flow_depth_exceeded",
-                f"flow '{flow_id}' exceeds max depth of {MAX_DEPTH}",
-                path,
-                point="key",
-            )
-        ]
-    return []
+    return processed == len(deps), max_depth
 
 
 class _FrameChecker:
@@ -261,7 +262,8 @@ class _FrameChecker:
                 self.dependencies("frame node", node_id, node.depends_on, frame, base, where)
             else:
                 self.loop(node_id, node, frame, base, where, depth)
-        if _has_cycle(frame):
+        acyclic, _ = _topological_depth({n: node.depends_on for n, node in frame.nodes.items()})
+        if not acyclic:
             self.add(
                 "flow_cycle_detected",
                 f"frame '{where}' contains a dependency cycle",
@@ -302,39 +304,16 @@ class _FrameChecker:
                 )
 
 
-def _has_cycle(frame: Frame) -> bool:
-    indegree = dict.fromkeys(frame.nodes, 0)
-    successors: dict[str, list[str]] = defaultdict(list)
-    for node_id, node in frame.nodes.items():
-        for dep in node.depends_on:
-            if dep in frame.nodes:
-                indegree[node_id] += 1
-                successors[dep].append(node_id)
-    queue = [n for n, d in indegree.items() if d == 0]
-    visited = 0
-    while queue:
-        current = queue.pop()
-        visited += 1
-        for nxt in successors[current]:
-            indegree[nxt] -= 1
-            if indegree[nxt] == 0:
-                queue.append(nxt)
-    return visited != len(frame.nodes)
-
-
 def _check_unreachable(flow_id: str, flow: Flow) -> list[Diagnostic]:
     """A node needing (mode all) two nodes of one branch group is always skipped."""
     found = []
     for location, frame in _frames(flow_id, flow):
-        branch_of = {}
-        for node_id, node in frame.nodes.items():
-            branch = (
-                flow.steps[node.step_id].branch
-                if (flow.root is None and isinstance(node, StepNode) and node.step_id in flow.steps)
-                else getattr(node, "branch", None)
-            )
-            if branch is not None:
-                branch_of[node_id] = branch
+        # flat flows: the synthesised root carries each step's branch on its node
+        branch_of = {
+            node_id: node.branch
+            for node_id, node in frame.nodes.items()
+            if isinstance(node, StepNode) and node.branch is not None
+        }
         for node_id, node in frame.nodes.items():
             if node.depends_on_mode != "all":
                 continue
