@@ -10,7 +10,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mobctl.definition.loader import detect_format, load_file
 from mobctl.definition.model import MobDefinition
@@ -18,6 +18,13 @@ from mobctl.diagnostics import Diagnostic
 from mobctl.errors import DefinitionError, PathNotFoundError, UnknownFlowError
 from mobctl.validation.catalog import Catalog, bundled_catalog, load_catalog
 from mobctl.validation.validate import Report, validate_path
+
+if TYPE_CHECKING:
+    from mobctl.registry import Registration
+    from mobctl.store.check import CheckReport
+    from mobctl.store.directory import DirectoryStore
+    from mobctl.store.locks import WaitCallback
+    from mobctl.store.models import SpecRecord
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -163,3 +170,91 @@ def convert(path: Path, to: Literal["json", "toml"]) -> str:
     if to == "json":
         return json.dumps(to_json_form(definition), indent=2, ensure_ascii=False) + "\n"
     return to_toml(definition)
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+def open_store(
+    location: Path, *, lock_timeout: float = 10.0, on_wait: WaitCallback | None = None
+) -> DirectoryStore:
+    from mobctl.store.directory import DirectoryStore
+
+    return DirectoryStore(location, lock_timeout=lock_timeout, on_wait=on_wait)
+
+
+def store_init(store: DirectoryStore) -> bool:
+    """Create the store (idempotent); True when it was created now."""
+    return store.prepare()
+
+
+def store_check(store: DirectoryStore, *, repair: bool) -> CheckReport:
+    from mobctl.store.check import check_store
+
+    return check_store(store, repair=repair)
+
+
+def register(
+    store: DirectoryStore,
+    path: Path,
+    *,
+    expect_revision: int | None = None,
+    catalog: Path | None = None,
+) -> Registration:
+    from mobctl.registry import register as register_definition
+
+    if not path.exists():
+        raise PathNotFoundError(f"path '{path}' does not exist")
+    return register_definition(store, path, catalog_from(catalog), expect_revision=expect_revision)
+
+
+def get_spec(store: DirectoryStore, mob_id: str) -> SpecRecord:
+    from mobctl.errors import NotFound
+
+    record = store.specs.get_spec(mob_id)
+    if record is None:
+        raise NotFound(
+            f"no mob '{mob_id}' is registered in {store.root}",
+            hint="`mobctl specs list` shows the registered mobs",
+        )
+    return record
+
+
+def delete_spec(store: DirectoryStore, mob_id: str, expect_revision: int | None) -> int:
+    """Delete a spec; returns the revision deleted."""
+    from mobctl.errors import CasConflict
+
+    current = get_spec(store, mob_id)
+    if not store.specs.delete_spec(mob_id, expect_revision):
+        raise CasConflict(
+            f"mob '{mob_id}' is at revision {current.revision}, not {expect_revision}",
+            hint=f"re-read it and pass --expect-revision {current.revision}",
+        )
+    return current.revision
+
+
+def read_profile_file(path: Path) -> dict[str, Any]:
+    """An inline profile (definition-schema §4.3) from a TOML or JSON file, validated."""
+    from pydantic import ValidationError
+
+    from mobctl.definition.model import InlineProfile
+
+    if not path.exists():
+        raise PathNotFoundError(f"path '{path}' does not exist")
+    try:
+        text = path.read_text("utf-8")
+        data = json.loads(text) if detect_format(path) == "json" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DefinitionError(f"cannot read profile {path}: {exc}") from exc
+    try:
+        profile = InlineProfile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "profile"
+        raise DefinitionError(
+            f"{path}: {where}: {err['msg']}",
+            hint='a realm profile is an inline profile table: model = "...", tools, skills, ...',
+        ) from exc
+    return profile.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {
+        "model": profile.model
+    }

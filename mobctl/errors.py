@@ -60,3 +60,110 @@ class DefinitionError(MobctlError):
 
 class UnknownFlowError(MobctlError):
     code = "unknown_flow"
+
+
+class UnsafeIdError(MobctlError):
+    """An id that would become a file name breaks the slug rule; nothing was touched."""
+
+    code = "unsafe_id"
+
+
+# --- the store (store contract §2.4) --------------------------------------------------------
+
+
+class StoreError(MobctlError):
+    """Base of every store failure."""
+
+    code = "store_error"
+    exit_code = ExitCode.STORE_UNAVAILABLE
+
+
+class WriteFailed(StoreError):
+    code = "store_write_failed"
+
+
+class StoreLockTimeout(WriteFailed):
+    code = "store_lock_timeout"
+
+
+class TerminalEventPending(WriteFailed):
+    """The run is terminal but its terminal event could not be appended yet (repair adds it)."""
+
+    code = "terminal_event_pending"
+
+
+class RecordTooLarge(WriteFailed):
+    code = "record_too_large"
+    exit_code = ExitCode.INVALID
+
+
+class ReadFailed(StoreError):
+    code = "store_read_failed"
+
+
+class StoreCorrupt(ReadFailed):
+    code = "store_corrupt"
+
+
+class StoreFormatTooNew(ReadFailed):
+    code = "store_format_too_new"
+
+
+class InsecureSecretFile(ReadFailed):
+    code = "insecure_secret_file"
+
+
+class NotFound(StoreError):
+    code = "not_found"
+    exit_code = ExitCode.INVALID
+
+
+class StaleCursor(NotFound):
+    code = "stale_cursor"
+
+    def __init__(self, after: int, latest: int) -> None:
+        super().__init__(
+            f"cursor {after} is beyond the end of the log (latest cursor is {latest})",
+            hint=f"use --after-cursor {latest} or lower",
+        )
+        self.after = after
+        self.latest = latest
+
+
+class CasConflict(StoreError):
+    code = "cas_conflict"
+    exit_code = ExitCode.INVALID
+
+
+class SpecRevisionConflict(CasConflict):
+    code = "spec_revision_conflict"
+
+    def __init__(self, mob_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"mob '{mob_id}' is at revision {actual}, not {expected}",
+            hint=f"re-read it and pass --expect-revision {actual}",
+        )
+        self.mob_id = mob_id
+        self.expected = expected
+        self.actual = actual
+
+
+class FrameAtomicPersistenceUnavailable(StoreError):
+    code = "frame_atomic_persistence_unavailable"
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"this store cannot persist {operation} atomically")
+        self.operation = operation
+
+
+class SerializationError(StoreError):
+    code = "store_serialization"
+    exit_code = ExitCode.INTERNAL
+
+
+class InternalStoreError(StoreError):
+    """An integrity violation: duplicate create, conflicting replay, invalid record."""
+
+    code = "store_internal"
+    exit_code = ExitCode.INTERNAL

@@ -1,12 +1,30 @@
-"""Identifiers that become file names: the slug rule (definition-schema §2)."""
+"""Identifiers that become file names: the slug rule (definition-schema §2) and run ids."""
 
 from __future__ import annotations
 
 import re
 
+from mobctl.errors import UnsafeIdError
+
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SLUG_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128"
+RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def is_slug(value: str) -> bool:
     return SLUG.fullmatch(value) is not None and value not in (".", "..")
+
+
+def require_slug(value: str, what: str) -> str:
+    """``value`` if it may name a file; otherwise :class:`UnsafeIdError` (nothing touched)."""
+    if not is_slug(value):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise UnsafeIdError(
+            f"{what} {shown!r} cannot be used as a file name",
+            hint=f"use {SLUG_RULE} characters",
+        )
+    return value
+
+
+def is_run_id(value: str) -> bool:
+    return RUN_ID.fullmatch(value) is not None

@@ -1,0 +1,387 @@
+"""Commands over the store: store init/check, register, specs, profiles."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mobctl.cli.app import app
+
+STORE_HELP = "Store directory (default: $MOBCTL_STORE, else ./.mobctl)."
+
+store_app = typer.Typer(help="Create and check the store.", no_args_is_help=True)
+specs_app = typer.Typer(help="Registered mob definitions.", no_args_is_help=True)
+profiles_app = typer.Typer(
+    help="Realm profiles (shared, revisioned profiles).", no_args_is_help=True
+)
+app.add_typer(store_app, name="store")
+app.add_typer(specs_app, name="specs")
+app.add_typer(profiles_app, name="profiles")
+
+
+def _store_option() -> Any:
+    return typer.Option(None, "--store", envvar="MOBCTL_STORE", help=STORE_HELP)
+
+
+def _timeout_option() -> Any:
+    return typer.Option(10.0, "--lock-timeout", help="Seconds to wait for a store lock.")
+
+
+def _json_option() -> Any:
+    return typer.Option(False, "--json", help="Print one JSON document.")
+
+
+def _open(store: Path | None, lock_timeout: float) -> Any:
+    from mobctl import api
+    from mobctl.store.directory import store_location
+
+    def waiting(message: str) -> None:
+        sys.stderr.write(f"{message}\n")
+
+    return api.open_store(
+        store_location(str(store) if store else None), lock_timeout=lock_timeout, on_wait=waiting
+    )
+
+
+def _emit(document: object) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+@store_app.command("init")
+def store_init(
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Create the store (idempotent).
+
+    Example:
+
+      mobctl store init --store ./.mobctl
+    """
+    from mobctl import api
+
+    opened = _open(store, lock_timeout)
+    created = api.store_init(opened)
+    if as_json:
+        _emit({"path": str(opened.root), "created": created})
+    else:
+        verb = "created" if created else "already exists:"
+        sys.stdout.write(f"store {verb} {opened.root}\n")
+
+
+@store_app.command("check")
+def store_check(
+    repair: bool = typer.Option(False, "--repair", help="Fix what is safe and say what was done."),
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Check the whole store: every event verifies, cursors increase, batches are whole,
+    snapshots parse, terminal runs have their terminal event, no stray temp files or stale
+    lock holders, secret files are private. Exit 6 when a problem remains.
+
+    --repair quarantines torn tails, removes stray temp files and stale holder files, and
+    re-appends missing terminal events; it never touches mid-log corruption.
+
+    Examples:
+
+      mobctl store check
+
+      mobctl store check --repair --json
+    """
+    from mobctl import api
+
+    report = api.store_check(_open(store, lock_timeout), repair=repair)
+    if as_json:
+        _emit(
+            {
+                "ok": report.ok,
+                "actions": report.actions,
+                "problems": [vars(p) for p in report.problems],
+            }
+        )
+    else:
+        for action in report.actions:
+            sys.stdout.write(f"repaired: {action}\n")
+        for problem in report.problems:
+            fixable = " (fixable with --repair)" if problem.repairable and not repair else ""
+            sys.stdout.write(
+                f"problem[{problem.code}] {problem.path}: {problem.message}{fixable}\n"
+            )
+        count = len(report.problems)
+        sys.stdout.write("store is consistent\n" if report.ok else f"{count} problem(s) found\n")
+    raise typer.Exit(0 if report.ok else 6)
+
+
+@app.command()
+def register(
+    file: Path = typer.Argument(..., help="A definition file (.toml or .json)."),
+    expect_revision: int | None = typer.Option(
+        None, "--expect-revision", help="Fail unless the stored revision is N (0: must be new)."
+    ),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Model catalogue JSON."),
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Validate a definition and store it as the mob's next revision.
+
+    A definition with errors is refused (its diagnostics are printed). Registering an
+    identical definition again changes nothing and says so.
+
+    Examples:
+
+      mobctl register sample-mobs/code-review.toml
+
+      mobctl register mob.toml --expect-revision 0   # must not exist yet
+    """
+    from mobctl import api
+    from mobctl.cli.diagnostics_output import text_line
+    from mobctl.registry import InvalidDefinitionError
+
+    try:
+        result = api.register(
+            _open(store, lock_timeout), file, expect_revision=expect_revision, catalog=catalog
+        )
+    except InvalidDefinitionError as exc:
+        for diag in exc.diagnostics:
+            sys.stderr.write(text_line(diag) + "\n")
+        raise
+    if as_json:
+        _emit(
+            {
+                "mob_id": result.mob_id,
+                "revision": result.revision,
+                "digest": result.digest,
+                "changed": result.changed,
+            }
+        )
+        return
+    for diag in result.warnings:
+        sys.stderr.write(text_line(diag) + "\n")
+    if result.changed:
+        sys.stdout.write(
+            f"registered {result.mob_id} revision {result.revision} ({result.digest})\n"
+        )
+    else:
+        sys.stdout.write(
+            f"{result.mob_id} is unchanged at revision {result.revision} ({result.digest})\n"
+        )
+
+
+@specs_app.command("list")
+def specs_list(
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """List registered mobs with their revision.
+
+    Example:
+
+      mobctl specs list --json
+    """
+    opened = _open(store, lock_timeout)
+    records = [r for r in (opened.specs.get_spec(m) for m in opened.specs.list_specs()) if r]
+    if as_json:
+        _emit(
+            [
+                {
+                    "mob_id": r.mob_id,
+                    "revision": r.revision,
+                    "digest": r.digest,
+                    "updated_at": r.updated_at,
+                }
+                for r in records
+            ]
+        )
+        return
+    for record in records:
+        sys.stdout.write(
+            f"{record.mob_id}\trevision {record.revision}\t{record.updated_at}\t{record.digest}\n"
+        )
+    if not records:
+        sys.stderr.write(f"no mobs registered in {opened.root}\n")
+
+
+@specs_app.command("show")
+def specs_show(
+    mob: str = typer.Argument(..., help="Mob id."),
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Show a registered mob: revision, digest, source, and its definition (TOML).
+
+    Example:
+
+      mobctl specs show code-review --json
+    """
+    from mobctl import api
+    from mobctl.definition.loader import load_text
+    from mobctl.definition.serialize import to_toml
+
+    record = api.get_spec(_open(store, lock_timeout), mob)
+    if as_json:
+        _emit(record.document())
+        return
+    sys.stdout.write(
+        f"# {record.mob_id} revision {record.revision} {record.digest}\n"
+        f"# registered {record.registered_at}, updated {record.updated_at}\n"
+    )
+    if record.source is not None:
+        sys.stdout.write(f"# from {record.source.path}\n")
+    loaded = load_text(json.dumps(record.definition), "json", mob, Path("."))
+    if loaded.definition is not None:
+        sys.stdout.write(to_toml(loaded.definition))
+
+
+@specs_app.command("delete")
+def specs_delete(
+    mob: str = typer.Argument(..., help="Mob id."),
+    expect_revision: int | None = typer.Option(
+        None, "--expect-revision", help="Delete only if the stored revision is N."
+    ),
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Delete a registered definition (its events and runs stay).
+
+    Example:
+
+      mobctl specs delete code-review --expect-revision 3
+    """
+    from mobctl import api
+
+    revision = api.delete_spec(_open(store, lock_timeout), mob, expect_revision)
+    if as_json:
+        _emit({"mob_id": mob, "deleted_revision": revision})
+    else:
+        sys.stdout.write(f"deleted {mob} (was revision {revision})\n")
+
+
+def _profile_document(record: Any) -> dict[str, Any]:
+    return dict(record.document())
+
+
+@profiles_app.command("create")
+def profiles_create(
+    name: str = typer.Argument(..., help="Profile name (letters, digits, . _ -)."),
+    file: Path = typer.Argument(..., help="TOML or JSON file with the profile's keys."),
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Create a realm profile, referenced from definitions as realm_profile = "NAME".
+
+    Example:
+
+      mobctl profiles create house-writer writer.toml
+    """
+    from mobctl import api
+
+    record = _open(store, lock_timeout).profiles.create(name, api.read_profile_file(file))
+    _profile_out(record, as_json, "created")
+
+
+@profiles_app.command("list")
+def profiles_list(
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """List realm profiles.
+
+    Example:
+
+      mobctl profiles list
+    """
+    records = _open(store, lock_timeout).profiles.list()
+    if as_json:
+        _emit([_profile_document(r) for r in records])
+        return
+    for record in records:
+        model = record.profile.get("model")
+        sys.stdout.write(
+            f"{record.name}\trevision {record.revision}\t{model}\t{record.updated_at}\n"
+        )
+
+
+@profiles_app.command("show")
+def profiles_show(
+    name: str = typer.Argument(..., help="Profile name."),
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Show one realm profile.
+
+    Example:
+
+      mobctl profiles show house-writer --json
+    """
+    from mobctl.errors import NotFound
+
+    record = _open(store, lock_timeout).profiles.get(name)
+    if record is None:
+        raise NotFound(f"realm profile '{name}' does not exist")
+    _profile_out(record, as_json, None)
+
+
+@profiles_app.command("update")
+def profiles_update(
+    name: str = typer.Argument(..., help="Profile name."),
+    file: Path = typer.Argument(..., help="TOML or JSON file with the profile's keys."),
+    expect_revision: int = typer.Option(..., "--expect-revision", help="The current revision."),
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Replace a realm profile if it is still at the revision you read.
+
+    Example:
+
+      mobctl profiles update house-writer writer.toml --expect-revision 1
+    """
+    from mobctl import api
+
+    profile = api.read_profile_file(file)
+    record = _open(store, lock_timeout).profiles.update(name, profile, expect_revision)
+    _profile_out(record, as_json, "updated")
+
+
+@profiles_app.command("delete")
+def profiles_delete(
+    name: str = typer.Argument(..., help="Profile name."),
+    expect_revision: int = typer.Option(..., "--expect-revision", help="The current revision."),
+    store: Path | None = _store_option(),
+    lock_timeout: float = _timeout_option(),
+    as_json: bool = _json_option(),
+) -> None:
+    """Delete a realm profile if it is still at the revision you read.
+
+    Example:
+
+      mobctl profiles delete house-writer --expect-revision 2
+    """
+    record = _open(store, lock_timeout).profiles.delete(name, expect_revision)
+    _profile_out(record, as_json, "deleted")
+
+
+def _profile_out(record: Any, as_json: bool, verb: str | None) -> None:
+    if as_json:
+        _emit(_profile_document(record))
+        return
+    if verb:
+        sys.stdout.write(f"{verb} realm profile {record.name} (revision {record.revision})\n")
+    else:
+        sys.stdout.write(
+            f"{record.name} revision {record.revision} (created {record.created_at}, "
+            f"updated {record.updated_at})\n{json.dumps(record.profile, indent=2)}\n"
+        )

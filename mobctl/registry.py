@@ -1,0 +1,105 @@
+"""Registering definitions in a store (``mobctl register``) and reading them back.
+
+Registration validates first, stores the Meerkat JSON form as the next revision with the files
+it references (schemas, path skills) so later runs do not depend on the working directory, and
+appends ``mob_created`` (first revision) or ``mob_definition_updated``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mobctl.definition.model import MobDefinition, PathSkill
+from mobctl.definition.schemas import NamedSchema, parse_schema_ref
+from mobctl.definition.serialize import to_json_form
+from mobctl.diagnostics import Diagnostic
+from mobctl.errors import DefinitionError, SpecRevisionConflict
+from mobctl.ids import require_slug
+from mobctl.store.contract import Store
+from mobctl.store.models import EventKind, NewMobEvent, SpecResources, SpecSource
+from mobctl.store.specs import definition_digest
+from mobctl.validation.catalog import Catalog
+from mobctl.validation.validate import Report, validate_path
+
+
+class InvalidDefinitionError(DefinitionError):
+    """The definition has errors; ``diagnostics`` says which (the CLI prints them)."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(
+            f"{report.path} has {report.errors} error(s); nothing was registered",
+            hint=f"run `mobctl validate {report.path}` for the diagnostics",
+        )
+        self.diagnostics: list[Diagnostic] = report.diagnostics
+
+
+@dataclass(frozen=True)
+class Registration:
+    mob_id: str
+    revision: int
+    digest: str
+    changed: bool
+    warnings: list[Diagnostic]
+
+
+def register(
+    store: Store, path: Path, catalog: Catalog, *, expect_revision: int | None = None
+) -> Registration:
+    report = validate_path(path, catalog)
+    if not report.valid or report.definition is None:
+        raise InvalidDefinitionError(report)
+    definition = report.definition
+    mob_id = require_slug(definition.mob.id, "mob id")
+    form = to_json_form(definition)
+    digest = definition_digest(form)
+    current = store.specs.get_spec(mob_id)
+    actual = current.revision if current else 0
+    if expect_revision is not None and expect_revision != actual:
+        raise SpecRevisionConflict(mob_id, expect_revision, actual)
+    warnings = [d for d in report.diagnostics if d.severity == "warning"]
+    if current is not None and current.digest == digest:
+        return Registration(mob_id, actual, digest, False, warnings)
+    loaded = report.loaded.document
+    source = SpecSource(
+        path=str(path.resolve()),
+        format=loaded.format if loaded else "toml",
+        text=loaded.text if loaded else "",
+    )
+    revision = store.specs.put_spec(
+        mob_id, form, actual, source=source, resources=_resources(definition, path.resolve().parent)
+    )
+    kind = (
+        EventKind(type="mob_created", definition=form)
+        if revision == 1
+        else EventKind(
+            type="mob_definition_updated", revision=revision, digest=digest, definition=form
+        )
+    )
+    store.events(mob_id).append(NewMobEvent(mob_id=mob_id, kind=kind))
+    return Registration(mob_id, revision, digest, True, warnings)
+
+
+def _resources(definition: MobDefinition, base_dir: Path) -> SpecResources:
+    """Copies of the named schemas and path skills, keyed as the definition names them."""
+    import json
+
+    schemas: dict[str, Any] = {}
+    for flow in definition.flows.values():
+        for step in flow.steps.values():
+            ref = parse_schema_ref(step.expected_schema_ref) if step.expected_schema_ref else None
+            if isinstance(ref, NamedSchema):
+                try:
+                    schemas[ref.name] = json.loads(ref.resolve(base_dir).read_text("utf-8"))
+                except (OSError, ValueError):
+                    continue  # validated as a warning; `run` fails the step if still missing
+    skills: dict[str, str] = {}
+    for skill in definition.skills.values():
+        if isinstance(skill, PathSkill):
+            file = Path(skill.path) if Path(skill.path).is_absolute() else base_dir / skill.path
+            try:
+                skills[skill.path] = file.read_text("utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+    return SpecResources(schemas=schemas, skills=skills)

@@ -1,0 +1,1 @@
+"""The store: contracts (Protocols) and the directory backend."""

@@ -1,0 +1,53 @@
+"""Canonical JSON, type-strict JSON equality and RFC 3339 time (store contract §2.2-§2.3)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+
+def canonical(value: Any) -> str:
+    """Compact JSON in the given key order; NaN and infinities are refused."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Structural JSON equality: key order ignored, ``true != 1 != 1.0``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    return a is None and b is None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 UTC with microseconds and ``Z``."""
+    moment = (moment or now()).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Accepts 0-9 fractional digits and any offset (``Z`` included)."""
+    head, _, rest = text.partition(".")
+    if rest:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        fraction, tail = rest[:digits], rest[digits:]
+        text = f"{head}.{(fraction + '000000')[:6]}{tail}"
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,127 @@
+"""The directory store: everything under one folder (store contract §8.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from mobctl import __version__
+from mobctl.errors import StoreCorrupt, StoreFormatTooNew
+from mobctl.ids import require_slug
+from mobctl.store.canonical import canonical, timestamp
+from mobctl.store.contract import Store
+from mobctl.store.eventlog import DirectoryEventStore
+from mobctl.store.files import write_atomic
+from mobctl.store.locks import DEFAULT_TIMEOUT, Locks, WaitCallback
+from mobctl.store.metadata import DirectoryMetadataStore
+from mobctl.store.profiles import DirectoryRealmProfileStore
+from mobctl.store.runs import DirectoryRunStore
+from mobctl.store.specs import DirectorySpecStore
+
+FORMAT = "mobctl-store"
+SCHEMA_VERSION = 1
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
+DEFAULT_LOCATION = ".mobctl"
+
+
+class DirectoryStore:
+    """The store at ``root``: its sub-stores share the locks and the record cap."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        lock_timeout: float = DEFAULT_TIMEOUT,
+        on_wait: WaitCallback | None = None,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    ) -> None:
+        self.root = root
+        self.max_record_bytes = max_record_bytes
+        self.locks = Locks(root, timeout=lock_timeout, on_wait=on_wait)
+        self._ready = False
+        self.check_format()
+        self.specs = DirectorySpecStore(root, self.locks, prepare=self.prepare)
+        self.profiles = DirectoryRealmProfileStore(root, self.locks, prepare=self.prepare)
+        self.metadata = DirectoryMetadataStore(root, self.locks, prepare=self.prepare)
+
+    @property
+    def marker(self) -> Path:
+        return self.root / "store.json"
+
+    def check_format(self) -> dict[str, object] | None:
+        """The ``store.json`` document; refuses another format or a newer schema version."""
+        try:
+            document = json.loads(self.marker.read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise StoreCorrupt(f"{self.marker} is not valid JSON: {exc}") from exc
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise StoreCorrupt(f"{self.root} is not a mobctl store (store.json has another format)")
+        version = document.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise StoreFormatTooNew(
+                f"the store at {self.root} has schema_version {version}; this mobctl "
+                f"{__version__} reads up to {SCHEMA_VERSION}",
+                hint="upgrade mobctl; the store was left untouched",
+            )
+        self._ready = True
+        return document
+
+    def prepare(self) -> bool:
+        """Create ``store.json`` before the first write (idempotent). True if created now."""
+        if self._ready:
+            return False
+        with self.locks.hold("store"):
+            if self.check_format() is not None:
+                return False
+            document = {
+                "format": FORMAT,
+                "schema_version": SCHEMA_VERSION,
+                "created_at": timestamp(),
+                "created_by": f"mobctl {__version__}",
+            }
+            write_atomic(self.marker, canonical(document).encode())
+            self._ready = True
+            return True
+
+    def mob_dir(self, mob_id: str) -> Path:
+        return self.root / "mobs" / require_slug(mob_id, "mob id")
+
+    def events(self, mob_id: str) -> DirectoryEventStore:
+        return DirectoryEventStore(
+            self.mob_dir(mob_id),
+            mob_id,
+            self.locks,
+            max_record_bytes=self.max_record_bytes,
+            prepare=self.prepare,
+        )
+
+    def runs(self, mob_id: str) -> DirectoryRunStore:
+        return DirectoryRunStore(
+            self.mob_dir(mob_id),
+            mob_id,
+            self.locks,
+            self.events(mob_id),
+            max_record_bytes=self.max_record_bytes,
+            prepare=self.prepare,
+        )
+
+    def mob_ids(self) -> list[str]:
+        """Mobs with anything stored: a spec, events or runs."""
+        found = set(self.specs.list_specs())
+        mobs = self.root / "mobs"
+        if mobs.is_dir():
+            found.update(p.name for p in mobs.iterdir() if p.is_dir())
+        return sorted(found)
+
+
+def store_location(option: str | None) -> Path:
+    """``--store``, else ``MOBCTL_STORE``, else ``./.mobctl``."""
+    return Path(option or os.environ.get("MOBCTL_STORE") or DEFAULT_LOCATION)
+
+
+def _conforms(store: DirectoryStore) -> Store:
+    """Static proof (mypy) that the directory backend implements the whole contract."""
+    return store

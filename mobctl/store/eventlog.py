@@ -1,0 +1,621 @@
+"""The directory backend's event log: one JSONL file per mob (store contract §3, §8.4-§8.6).
+
+Every line carries a chained SHA-256 (``hash``) that is also its checksum; a batch of two or
+more events carries ``batch: [first_cursor, count]`` on each line and is written with one
+``os.write``. Readers never lock and surface only lines that verify and whole batches; the next
+writer quarantines a torn tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from mobctl.errors import InternalStoreError, RecordTooLarge, StaleCursor, StoreCorrupt
+from mobctl.store.canonical import canonical, parse_timestamp, timestamp
+from mobctl.store.files import append_durably, ensure_directory, truncate_durably, write_atomic
+from mobctl.store.locks import Locks
+from mobctl.store.models import TERMINAL_EVENT_TYPES, EventKind, MobEvent, NewMobEvent
+
+GENESIS = "0" * 64
+HASH_TAIL = 76  # len(',"hash":"' + 64 hex + '"}\n')
+_HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}\n\Z')
+_CURSOR = re.compile(rb'\{"cursor":(\d+),')
+_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
+_CHUNK = 65536  # below this, binary search turns into a scan
+_BACK = 4096  # first window when reading backwards
+
+ANCHORS: frozenset[str] = frozenset(
+    {
+        "member_spawned",
+        "member_retirement_started",
+        "remote_member_runtime_retired",
+        "remote_member_supervisor_revoked",
+        "member_retired",
+        "member_reset",
+        "member_session_binding_recovered",
+        "members_wired",
+        "members_wired_batch",
+        "members_unwired",
+        "mob_reset",
+        "mob_created",
+        "mob_definition_updated",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One verified line of the log."""
+
+    offset: int
+    raw: bytes
+    cursor: int
+    hash: str
+    batch: tuple[int, int] | None
+    data: dict[str, Any]
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.raw)
+
+    def event(self) -> MobEvent:
+        return MobEvent(
+            cursor=self.cursor,
+            timestamp=self.data["timestamp"],
+            mob_id=self.data["mob_id"],
+            kind=EventKind.model_validate(self.data["kind"]),
+        )
+
+
+@dataclass
+class Meta:
+    next_cursor: int = 1
+    genesis: str = GENESIS
+    chain_links: dict[str, str] = field(default_factory=dict)
+
+    def predecessor(self, cursor: int, previous: str | None) -> str:
+        return self.chain_links.get(str(cursor)) or previous or self.genesis
+
+
+def line_hash(prev: str, body: bytes) -> str:
+    return hashlib.sha256(prev.encode("ascii") + b"\n" + body).hexdigest()
+
+
+def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Record | None:
+    """A line that parses and verifies against its predecessor, else None."""
+    match = _HASH_TAIL.search(raw)
+    if match is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    cursor = data.get("cursor") if isinstance(data, dict) else None
+    if not isinstance(cursor, int) or isinstance(cursor, bool):
+        return None
+    body = raw[:-HASH_TAIL] + b"}"
+    digest = match.group(1).decode()
+    if line_hash(meta.predecessor(cursor, previous), body) != digest:
+        return None
+    batch = data.get("batch")
+    span = (batch[0], batch[1]) if isinstance(batch, list) and len(batch) == 2 else None
+    return Record(offset, raw, cursor, digest, span, data)
+
+
+def encode_line(event: dict[str, Any], prev: str) -> tuple[bytes, str]:
+    body = canonical(event).encode("utf-8")
+    digest = line_hash(prev, body)
+    return body[:-1] + b',"hash":"' + digest.encode() + b'"}\n', digest
+
+
+class DirectoryEventStore:
+    """``EventStore`` for one mob, on ``mobs/<mob_id>/events.jsonl``."""
+
+    def __init__(
+        self,
+        mob_dir: Path,
+        mob_id: str,
+        locks: Locks,
+        *,
+        max_record_bytes: int,
+        prepare: Callable[[], object] = lambda: None,
+    ) -> None:
+        self.mob_id = mob_id
+        self.dir = mob_dir
+        self.log = mob_dir / "events.jsonl"
+        self.meta_path = mob_dir / "events.meta.json"
+        self.quarantine = mob_dir / "quarantine"
+        self.locks = locks
+        self.lock_name = f"mobs/{mob_id}/events"
+        self.max_record_bytes = max_record_bytes
+        self._prepare = prepare  # creates store.json on the first write
+
+    # --- meta -------------------------------------------------------------------------------
+
+    def read_meta(self) -> Meta:
+        try:
+            data = json.loads(self.meta_path.read_bytes())
+        except FileNotFoundError:
+            return Meta()
+        except ValueError as exc:
+            raise StoreCorrupt(f"{self.meta_path} is not valid JSON: {exc}") from exc
+        return Meta(
+            next_cursor=int(data.get("next_cursor", 1)),
+            genesis=str(data.get("genesis", GENESIS)),
+            chain_links={str(k): str(v) for k, v in dict(data.get("chain_links", {})).items()},
+        )
+
+    def _write_meta(self, meta: Meta) -> None:
+        document = {
+            "next_cursor": meta.next_cursor,
+            "genesis": meta.genesis,
+            "chain_links": meta.chain_links,
+        }
+        write_atomic(self.meta_path, canonical(document).encode())
+
+    # --- validation -------------------------------------------------------------------------
+
+    def _check(self, event: NewMobEvent) -> None:
+        if event.mob_id != self.mob_id:
+            raise InternalStoreError(
+                f"event for mob '{event.mob_id}' appended to the log of '{self.mob_id}'"
+            )
+        if not _TYPE.match(event.kind.type):
+            raise InternalStoreError(f"invalid event type '{event.kind.type}'")
+        extra = event.kind.model_extra or {}
+        if event.kind.type == "step_target_failed" and (
+            extra.get("error_report") is not None or extra.get("error") is not None
+        ):
+            raise InternalStoreError("step_target_failed events may not carry error metadata")
+
+    # --- appends ----------------------------------------------------------------------------
+
+    def append(self, event: NewMobEvent) -> MobEvent:
+        return self.append_batch([event])[0]
+
+    def append_batch(self, events: list[NewMobEvent]) -> list[MobEvent]:
+        if not events:
+            return []
+        for event in events:
+            self._check(event)
+        self._prepare()
+        with self.locks.hold(self.lock_name):
+            return self._append_locked(events)
+
+    def _append_locked(self, events: list[NewMobEvent]) -> list[MobEvent]:
+        ensure_directory(self.dir)
+        meta = self.read_meta()
+        last = self._repair_tail(meta)
+        first = max(meta.next_cursor, (last.cursor + 1) if last else 1)
+        prev = last.hash if last else meta.genesis
+        lines: list[bytes] = []
+        stored: list[MobEvent] = []
+        now = timestamp()
+        for index, event in enumerate(events):
+            cursor = first + index
+            document: dict[str, Any] = {
+                "cursor": cursor,
+                "timestamp": event.timestamp or now,
+                "mob_id": event.mob_id,
+                "kind": event.kind.model_dump(mode="json"),
+            }
+            if len(events) > 1:
+                document["batch"] = [first, len(events)]
+            line, prev = encode_line(document, meta.predecessor(cursor, prev))
+            if len(line) > self.max_record_bytes:
+                raise RecordTooLarge(
+                    f"event '{event.kind.type}' is {len(line)} bytes; the limit is "
+                    f"{self.max_record_bytes} bytes",
+                    hint="keep outputs small, or raise the store's max_record_bytes",
+                )
+            lines.append(line)
+            stored.append(
+                MobEvent(
+                    cursor=cursor,
+                    timestamp=document["timestamp"],
+                    mob_id=event.mob_id,
+                    kind=event.kind,
+                )
+            )
+        append_durably(self.log, b"".join(lines))
+        return stored
+
+    def _append_if(self, event: NewMobEvent, exists: Callable[[Record], bool]) -> MobEvent | None:
+        self._check(event)
+        self._prepare()
+        with self.locks.hold(self.lock_name):
+            if any(exists(record) for record in self._records()):
+                return None
+            return self._append_locked([event])[0]
+
+    def append_terminal_event_if_absent(self, event: NewMobEvent) -> MobEvent | None:
+        if event.kind.type not in TERMINAL_EVENT_TYPES:
+            raise InternalStoreError(f"'{event.kind.type}' is not a terminal flow event")
+        run_id, flow_id = event.kind.field("run_id"), event.kind.field("flow_id")
+
+        def exists(record: Record) -> bool:
+            kind = record.data["kind"]
+            return (
+                kind.get("type") in TERMINAL_EVENT_TYPES
+                and kind.get("run_id") == run_id
+                and kind.get("flow_id") == flow_id
+                and record.data["mob_id"] == event.mob_id
+            )
+
+        return self._append_if(event, exists)
+
+    def append_step_failed_event_if_absent(self, event: NewMobEvent) -> MobEvent | None:
+        if event.kind.type != "step_failed":
+            raise InternalStoreError(f"'{event.kind.type}' is not step_failed")
+        run_id, step_id = event.kind.field("run_id"), event.kind.field("step_id")
+        reason = event.kind.field("reason")
+
+        def exists(record: Record) -> bool:
+            kind = record.data["kind"]
+            if not (
+                kind.get("type") == "step_failed"
+                and kind.get("run_id") == run_id
+                and kind.get("step_id") == step_id
+            ):
+                return False
+            if kind.get("reason") != reason:
+                raise InternalStoreError(
+                    f"step_failed event conflict for run {run_id}, step {step_id}"
+                )
+            return True
+
+        return self._append_if(event, exists)
+
+    def append_if_absent(self, event: NewMobEvent, key: tuple[str, ...]) -> MobEvent | None:
+        wanted = {name: event.kind.field(name) for name in key}
+
+        def exists(record: Record) -> bool:
+            kind = record.data["kind"]
+            return kind.get("type") == event.kind.type and all(
+                kind.get(name) == value for name, value in wanted.items()
+            )
+
+        return self._append_if(event, exists)
+
+    # --- tail repair ------------------------------------------------------------------------
+
+    def repair_tail(self) -> Record | None:
+        """Quarantine a torn tail now (the caller holds this log's lock)."""
+        return self._repair_tail(self.read_meta())
+
+    def _repair_tail(self, meta: Meta) -> Record | None:
+        """The last valid record, after quarantining any torn tail (caller holds the lock)."""
+        try:
+            size = self.log.stat().st_size
+        except FileNotFoundError:
+            return None
+        if size == 0:
+            return None
+        with self.log.open("rb") as handle:
+            last, cut = self._valid_end(handle, size, meta)
+            if cut < size:
+                handle.seek(cut)
+                torn = handle.read()
+        if cut < size:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            write_atomic(self.quarantine / f"events-{stamp}-{cut}.bin", torn)
+            truncate_durably(self.log, cut)
+        return last
+
+    def _valid_end(self, handle: BinaryIO, size: int, meta: Meta) -> tuple[Record | None, int]:
+        """(last valid record that ends a complete batch, offset where the valid log ends).
+
+        Walks back from the end: a line without its newline, a line that does not verify and
+        the lines of an unfinished batch are all torn tail.
+        """
+        cut = _last_line_end(handle, size)
+        while cut > 0:
+            offset, raw = _line_before(handle, cut)
+            previous = _line_hash(_line_before(handle, offset)[1]) if offset > 0 else None
+            record = parse_line(raw, offset, meta, previous)
+            if record is None:
+                cut = offset
+            elif record.batch and record.cursor != record.batch[0] + record.batch[1] - 1:
+                cut = _find_line(handle, offset, record.batch[0])
+            else:
+                return record, cut
+        return None, 0
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _records(self, after: int = 0) -> Iterator[Record]:
+        """Verified records with cursor > ``after``, whole batches only, in order."""
+        meta = self.read_meta()
+        try:
+            handle = self.log.open("rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            start = _find_line(handle, size, after + 1) if after > 0 else 0
+            previous = None
+            if start > 0:
+                previous = _line_hash(_line_before(handle, start)[1])
+            handle.seek(start)
+            yield from _read_forward(handle, start, size, meta, previous, after)
+
+    def poll(self, after_cursor: int, limit: int) -> list[MobEvent]:
+        if after_cursor < 0 or limit < 0:
+            raise ValueError("after_cursor and limit must not be negative")
+        if limit == 0:
+            return []
+        found = []
+        for record in self._records(after_cursor):
+            found.append(record.event())
+            if len(found) >= limit:
+                break
+        return found
+
+    def replay_all(self) -> list[MobEvent]:
+        return [record.event() for record in self._records()]
+
+    def tail(self, count: int) -> list[MobEvent]:
+        """The last ``count`` events (seeks; does not scan the log)."""
+        latest = self.latest_cursor()
+        if latest == 0 or count <= 0:
+            return []
+        meta = self.read_meta()
+        with self.log.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            start = size
+            kept = 0
+            while start > 0 and kept < count + 1:
+                offset, _ = _line_before(handle, start)
+                start = offset
+                kept += 1
+            previous = _line_hash(_line_before(handle, start)[1]) if start > 0 else None
+            handle.seek(start)
+            records = list(_read_forward(handle, start, size, meta, previous, 0))
+        return [r.event() for r in records[-count:]]
+
+    def latest_cursor(self) -> int:
+        try:
+            handle = self.log.open("rb")
+        except FileNotFoundError:
+            return 0
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            last, _ = self._valid_end(handle, size, self.read_meta())
+        return last.cursor if last else 0
+
+    # --- prune, clear -----------------------------------------------------------------------
+
+    def prune(self, older_than: datetime) -> int:
+        self._prepare()
+        with self.locks.hold(self.lock_name):
+            meta = self.read_meta()
+            last = self._repair_tail(meta)
+            records = list(self._records())
+            doomed = _prunable(records, older_than)
+            if not doomed:
+                return 0
+            survivors = [r for r in records if r.cursor not in doomed]
+            links: dict[str, str] = {}
+            original_previous: str | None = None
+            new_previous: str | None = None
+            for record in records:
+                predecessor = meta.predecessor(record.cursor, original_previous)
+                original_previous = record.hash
+                if record.cursor in doomed:
+                    continue
+                if (new_previous or meta.genesis) != predecessor:
+                    links[str(record.cursor)] = predecessor
+                new_previous = record.hash
+            high = max(meta.next_cursor, (last.cursor + 1) if last else 1)
+            self._write_meta(Meta(high, meta.genesis, links))
+            write_atomic(self.log, b"".join(r.raw for r in survivors))
+            return len(doomed)
+
+    def clear(self) -> None:
+        self._prepare()
+        with self.locks.hold(self.lock_name):
+            ensure_directory(self.dir)
+            write_atomic(self.log, b"")
+            self._write_meta(Meta())
+
+    # --- following --------------------------------------------------------------------------
+
+    def follow(
+        self,
+        after_cursor: int,
+        *,
+        poll_interval: float = 0.2,
+        stop: Callable[[], bool] | None = None,
+    ) -> Iterator[MobEvent]:
+        latest = self.latest_cursor()
+        if after_cursor > latest:
+            raise StaleCursor(after_cursor, latest)
+        last = after_cursor
+        seen_size = -1
+        seen_inode = -1
+        while stop is None or not stop():
+            try:
+                info = self.log.stat()
+                size, inode = info.st_size, info.st_ino
+            except FileNotFoundError:
+                size, inode = 0, -1
+            if size != seen_size or inode != seen_inode:
+                seen_size, seen_inode = size, inode
+                if self.read_meta().next_cursor <= last and self.latest_cursor() < last:
+                    raise StaleCursor(last, self.latest_cursor())
+                for record in self._records(last):
+                    last = record.cursor
+                    yield record.event()
+                    if stop is not None and stop():
+                        return
+            time.sleep(poll_interval)
+
+    # --- whole-log verification (store check, events verify) --------------------------------
+
+    def verify(self) -> list[str]:
+        """Every problem of the log, each with its byte offset; [] when it verifies."""
+        problems: list[str] = []
+        meta = self.read_meta()
+        try:
+            data = self.log.read_bytes()
+        except FileNotFoundError:
+            return problems
+        offset = 0
+        previous: str | None = None
+        last_cursor = 0
+        batch_left = 0
+        for raw in data.splitlines(keepends=True):
+            if not raw.endswith(b"\n"):
+                problems.append(f"torn tail at byte {offset} ({len(raw)} bytes without newline)")
+                break
+            record = parse_line(raw, offset, meta, previous)
+            if record is None:
+                problems.append(f"record at byte {offset} does not parse or verify")
+                break
+            if record.cursor <= last_cursor:
+                problems.append(f"cursor {record.cursor} at byte {offset} does not increase")
+            if batch_left == 0 and record.batch and record.batch[0] == record.cursor:
+                batch_left = record.batch[1]
+            if batch_left:
+                batch_left -= 1
+            last_cursor, previous = record.cursor, record.hash
+            offset += len(raw)
+        if not problems and batch_left:
+            problems.append(f"incomplete batch at the end of the log (byte {offset})")
+        return problems
+
+
+def _prunable(records: list[Record], older_than: datetime) -> set[int]:
+    def old(record: Record) -> bool:
+        kind = record.data["kind"]
+        if kind.get("type") in ANCHORS:
+            return False
+        return parse_timestamp(record.data["timestamp"]) < older_than
+
+    doomed: set[int] = set()
+    index = 0
+    while index < len(records):
+        record = records[index]
+        size = record.batch[1] if record.batch and record.batch[0] == record.cursor else 1
+        group = records[index : index + size]
+        if all(old(r) for r in group):
+            doomed.update(r.cursor for r in group)
+        index += size
+    return doomed
+
+
+def _read_forward(
+    handle: BinaryIO, start: int, size: int, meta: Meta, previous: str | None, after: int
+) -> Iterator[Record]:
+    """Verified records from ``start``; whole batches only; raises on mid-log corruption."""
+    offset = start
+    pending: list[Record] = []
+    for raw in iter(handle.readline, b""):
+        if offset + len(raw) > size:
+            break  # appended after we looked: read next time
+        record = parse_line(raw, offset, meta, previous) if raw.endswith(b"\n") else None
+        if record is None:
+            if _valid_after(handle, size):
+                raise StoreCorrupt(
+                    f"event log record at byte {offset} is corrupt (later records follow)",
+                    hint="run `mobctl store check` for details; nothing repairs this automatically",
+                )
+            return  # a torn tail: ignored by readers
+        offset += len(raw)
+        previous = record.hash
+        if record.batch:
+            pending.append(record)
+            if record.cursor == record.batch[0] + record.batch[1] - 1:
+                yield from (r for r in pending if r.cursor > after)
+                pending = []
+            continue
+        if record.cursor > after:
+            yield record
+
+
+def _valid_after(handle: BinaryIO, size: int) -> bool:
+    """Whether any later complete line parses as an event (then the bad line is corruption)."""
+    for raw in iter(handle.readline, b""):
+        if handle.tell() > size or not raw.endswith(b"\n"):
+            return False
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "cursor" in data and "hash" in data:
+            return True
+    return False
+
+
+def _cursor_of(raw: bytes) -> int | None:
+    match = _CURSOR.match(raw)
+    return int(match.group(1)) if match else None
+
+
+def _line_hash(raw: bytes) -> str | None:
+    match = _HASH_TAIL.search(raw)
+    return match.group(1).decode() if match else None
+
+
+def _last_line_end(handle: BinaryIO, size: int) -> int:
+    """End of the last newline-terminated line (a trailing partial line is torn)."""
+    window = _BACK
+    while True:
+        start = max(0, size - window)
+        handle.seek(start)
+        chunk = handle.read(size - start)
+        newline = chunk.rfind(b"\n")
+        if newline != -1:
+            return start + newline + 1
+        if start == 0:
+            return 0
+        window *= 4
+
+
+def _line_before(handle: BinaryIO, offset: int) -> tuple[int, bytes]:
+    """The complete line that ends at ``offset`` (which must be a line start > 0)."""
+    window = _BACK
+    while True:
+        start = max(0, offset - window)
+        handle.seek(start)
+        chunk = handle.read(offset - start)
+        cut = chunk.rfind(b"\n", 0, len(chunk) - 1)
+        if cut != -1 or start == 0:
+            line_start = start + cut + 1 if cut != -1 else 0
+            return line_start, chunk[line_start - start :]
+        window *= 4
+
+
+def _find_line(handle: BinaryIO, size: int, cursor: int) -> int:
+    """Offset of the first line whose cursor is >= ``cursor`` (binary search by offset)."""
+    low, high = 0, size
+    while high - low > _CHUNK:
+        middle = (low + high) // 2
+        handle.seek(middle)
+        handle.readline()
+        position = handle.tell()
+        if position >= high:
+            high = middle
+            continue
+        found = _cursor_of(handle.readline())
+        if found is None or found >= cursor:
+            high = position
+        else:
+            low = handle.tell()
+    handle.seek(low)
+    position = low
+    for raw in iter(handle.readline, b""):
+        found = _cursor_of(raw)
+        if found is None or found >= cursor or not raw.endswith(b"\n"):
+            return position
+        position += len(raw)
+    return position

@@ -1,0 +1,104 @@
+"""Sidecar locks (store contract §8.3): OS file locks on ``locks/...``, never on data files.
+
+The kernel releases a lock when its holder dies. While holding, a lock has a ``.holder`` file
+naming the holder, so a blocked process can say who it waits for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from mobctl.errors import StoreLockTimeout
+from mobctl.store.canonical import timestamp
+from mobctl.store.files import ensure_directory
+from mobctl.store.process import command_line, me
+
+WAIT_NOTICE_AFTER = 1.0
+DEFAULT_TIMEOUT = 10.0
+
+WaitCallback = Callable[[str], None]
+
+
+class Locks:
+    def __init__(
+        self, root: Path, *, timeout: float = DEFAULT_TIMEOUT, on_wait: WaitCallback | None = None
+    ) -> None:
+        self.root = root / "locks"
+        self.timeout = timeout
+        self.on_wait = on_wait
+
+    def path(self, name: str) -> Path:
+        return self.root / f"{name}.lock"
+
+    @contextlib.contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Hold lock ``name`` (e.g. ``mobs/review/events``) for the ``with`` body."""
+        path = self.path(name)
+        ensure_directory(path.parent)
+        lock = FileLock(str(path), thread_local=False, preserve_lock_file=True)
+        self._acquire(lock, name, path)
+        holder = path.with_name(path.name + ".holder")
+        try:
+            pid, host, started = me()
+            record = {
+                "pid": pid,
+                "host": host,
+                "process_start": started,
+                "since": timestamp(),
+                "command": command_line(),
+            }
+            holder.write_text(json.dumps(record))
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                holder.unlink()
+            lock.release()
+
+    def _acquire(self, lock: FileLock, name: str, path: Path) -> None:
+        deadline = time.monotonic() + self.timeout
+        first = min(WAIT_NOTICE_AFTER, self.timeout)
+        try:
+            lock.acquire(timeout=first, poll_interval=0.01)
+            return
+        except Timeout:
+            pass
+        if self.on_wait is not None:
+            self.on_wait(f"waiting for {name} lock held by {describe_holder(path)}")
+        try:
+            lock.acquire(timeout=max(deadline - time.monotonic(), 0), poll_interval=0.02)
+        except Timeout:
+            raise StoreLockTimeout(
+                f"timed out after {self.timeout:g}s waiting for the {name} lock, held by "
+                f"{describe_holder(path)}",
+                hint="wait for that command to finish, or raise --lock-timeout",
+            ) from None
+
+
+def read_holder(lock_path: Path) -> dict[str, object] | None:
+    try:
+        value = json.loads(lock_path.with_name(lock_path.name + ".holder").read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def describe_holder(lock_path: Path) -> str:
+    holder = read_holder(lock_path)
+    if holder is None:
+        return "an unknown process"
+    return (
+        f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')} "
+        f"({holder.get('command', '?')})"
+    )
+
+
+def holder_pid(lock_path: Path) -> int | None:
+    holder = read_holder(lock_path)
+    pid = holder.get("pid") if holder else None
+    return pid if isinstance(pid, int) else None

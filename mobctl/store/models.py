@@ -1,0 +1,205 @@
+"""Value types of the store contract, with Meerkat's field names (store contract §1).
+
+Run-state internals (flow state, frames, loops) belong to the engine; the store treats them
+as JSON that it compares structurally, so their models accept any further fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+RunStatus = Literal["pending", "running", "completed", "failed", "canceled"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
+TERMINAL_EVENT_TYPES: frozenset[str] = frozenset({"flow_completed", "flow_failed", "flow_canceled"})
+FLOW_SYSTEM_MEMBER = "__flow_system_member__"
+RUN_SCHEMA_VERSION = 7
+SNAPSHOT_FORMAT = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def document(self) -> dict[str, Any]:
+        """The canonical JSON document (optional fields omitted when null)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class _Open(_Model):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+class EventKind(_Open):
+    """``{"type": "<kind>", ...fields}``; the fields are the kind's (flow-semantics §14.1)."""
+
+    type: str
+
+    def field(self, name: str) -> Any:
+        return (self.model_extra or {}).get(name)
+
+
+class NewMobEvent(_Model):
+    mob_id: str
+    kind: EventKind
+    timestamp: str | None = None
+
+
+class MobEvent(_Model):
+    cursor: int
+    timestamp: str
+    mob_id: str
+    kind: EventKind
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+class StepLedgerEntry(_Model):
+    step_id: str
+    agent_identity: str = FLOW_SYSTEM_MEMBER
+    status: Literal["dispatched", "completed", "failed", "skipped", "canceled"]
+    output: JsonValue = None
+    timestamp: str
+
+
+class FailureLedgerEntry(_Model):
+    step_id: str
+    reason: str
+    timestamp: str
+    error_report: JsonValue = None
+    error: JsonValue = None
+
+
+class LoopIterationLedgerEntry(_Model):
+    loop_instance_id: str
+    iteration: int
+    frame_id: str
+
+
+class FlowRunState(_Open):
+    phase: str = "Absent"
+
+
+class FrameSnapshot(_Open):
+    kernel_state: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class LoopSnapshot(_Open):
+    kernel_state: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class RunOwner(_Model):
+    token: str
+    pid: int
+    host: str
+    process_start: str = ""
+    acquired_at: str
+    heartbeat_at: str
+    ttl_ms: int = 30_000
+    released_at: str | None = None
+
+
+class MobctlRunState(_Model):
+    snapshot_format: int = SNAPSHOT_FORMAT
+    spec_revision: int | None = None
+    flow_config: JsonValue = None
+    owner: RunOwner | None = None
+    cancel_requested: dict[str, JsonValue] | None = None
+    skip_reasons: dict[str, str] = Field(default_factory=dict)
+    terminal_detail: str | None = None
+    # the terminal event's kind, written with the terminal status so repair can re-append it
+    terminal_event: dict[str, JsonValue] | None = None
+
+
+class MobRun(_Model):
+    run_id: str
+    mob_id: str
+    flow_id: str
+    flow_definition_digest: str = ""
+    status: RunStatus = "pending"
+    flow_state: FlowRunState = Field(default_factory=FlowRunState)
+    activation_params: dict[str, JsonValue] = Field(default_factory=dict)
+    created_at: str
+    completed_at: str | None = None
+    step_ledger: list[StepLedgerEntry] = Field(default_factory=list)
+    failure_ledger: list[FailureLedgerEntry] = Field(default_factory=list)
+    frames: dict[str, FrameSnapshot] = Field(default_factory=dict)
+    loops: dict[str, LoopSnapshot] = Field(default_factory=dict)
+    loop_iteration_ledger: list[LoopIterationLedgerEntry] = Field(default_factory=list)
+    schema_version: int = RUN_SCHEMA_VERSION
+    root_step_outputs: dict[str, JsonValue] = Field(default_factory=dict)
+    loop_iteration_outputs: dict[str, list[dict[str, JsonValue]]] = Field(default_factory=dict)
+    flow_authority_inputs: list[JsonValue] = Field(default_factory=list)
+    mobctl: MobctlRunState | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+# --- specs and profiles ---------------------------------------------------------------------
+
+
+class SpecSource(_Model):
+    path: str
+    format: Literal["toml", "json"]
+    text: str
+
+
+class SpecResources(_Model):
+    schemas: dict[str, JsonValue] = Field(default_factory=dict)
+    skills: dict[str, str] = Field(default_factory=dict)
+
+
+class SpecRecord(_Model):
+    mob_id: str
+    revision: int
+    digest: str
+    registered_at: str
+    updated_at: str
+    definition: dict[str, JsonValue]
+    source: SpecSource | None = None
+    resources: SpecResources = Field(default_factory=SpecResources)
+    schema_version: int = 1
+
+
+class StoredRealmProfile(_Model):
+    name: str
+    profile: dict[str, JsonValue]
+    revision: int
+    created_at: str
+    updated_at: str
+    schema_version: int = 1
+
+
+# --- runtime metadata -----------------------------------------------------------------------
+
+
+class PendingRotation(_Open):
+    operation_id: str | None = None
+    secret_key: list[int]
+    public_peer_id: str
+    epoch: int
+    protocol_version: int
+    accepted_peer_ids: list[str] = Field(default_factory=list)
+
+
+class SupervisorAuthorityRecord(_Model):
+    secret_key: list[int]
+    public_peer_id: str
+    epoch: int = 0
+    protocol_version: int = 5
+    pending_rotation: PendingRotation | None = None
+
+
+class ExternalBindingOverlayRecord(_Open):
+    agent_identity: str
+    generation: int
+    normalized_member_ref: JsonValue = None
+    bootstrap_token: str | None = None
+    status: JsonValue = "Normalized"
+    updated_at: str

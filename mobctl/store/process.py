@@ -1,0 +1,52 @@
+"""Facts about local processes: who holds a lock, whether its holder still lives."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from functools import cache
+from pathlib import Path
+
+from mobctl.store.files import pid_alive
+
+
+@cache
+def host() -> str:
+    return socket.gethostname()
+
+
+@cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def process_start(pid: int) -> str:
+    """An opaque id of a process incarnation (boot id + start time), "" when unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[-1].split()
+    return f"{_boot_id()}:{fields[19]}" if len(fields) > 19 else ""
+
+
+def command_line() -> str:
+    return " ".join(["mobctl", *sys.argv[1:]])[:200]
+
+
+def is_dead(pid: int, holder_host: str, started: str) -> bool:
+    """Provably gone: same host and the pid is not running, or runs another incarnation."""
+    if holder_host != host():
+        return False
+    if not pid_alive(pid):
+        return True
+    return bool(started) and process_start(pid) not in ("", started)
+
+
+def me() -> tuple[int, str, str]:
+    pid = os.getpid()
+    return pid, host(), process_start(pid)

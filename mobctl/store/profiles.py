@@ -1,0 +1,94 @@
+"""The directory backend's realm profile store: ``profiles/<name>.json`` (store contract §6)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import JsonValue, ValidationError
+
+from mobctl.errors import CasConflict, NotFound, StoreCorrupt
+from mobctl.ids import require_slug
+from mobctl.store.canonical import canonical, timestamp
+from mobctl.store.files import write_atomic
+from mobctl.store.locks import Locks
+from mobctl.store.models import StoredRealmProfile
+
+Profile = dict[str, JsonValue]
+
+
+class DirectoryRealmProfileStore:
+    def __init__(self, root: Path, locks: Locks, *, prepare: Callable[[], object]) -> None:
+        self.dir = root / "profiles"
+        self.locks = locks
+        self._prepare = prepare
+
+    def _path(self, name: str) -> Path:
+        return self.dir / f"{require_slug(name, 'realm profile name')}.json"
+
+    def get(self, name: str) -> StoredRealmProfile | None:
+        path = self._path(name)
+        try:
+            return StoredRealmProfile.model_validate(json.loads(path.read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, ValidationError) as exc:
+            raise StoreCorrupt(f"realm profile {path} is unreadable: {exc}") from exc
+
+    def list(self) -> list[StoredRealmProfile]:
+        if not self.dir.is_dir():
+            return []
+        names = sorted(p.stem for p in self.dir.glob("*.json") if not p.name.startswith("."))
+        return [p for p in (self.get(n) for n in names) if p is not None]
+
+    def _save(self, record: StoredRealmProfile) -> None:
+        write_atomic(self._path(record.name), canonical(record.document()).encode("utf-8"))
+
+    def create(self, name: str, profile: Profile) -> StoredRealmProfile:
+        self._path(name)
+        self._prepare()
+        with self.locks.hold(f"profiles/{name}"):
+            if self.get(name) is not None:
+                raise CasConflict(f"realm profile already exists: {name}")
+            now = timestamp()
+            record = StoredRealmProfile(
+                name=name, profile=profile, revision=1, created_at=now, updated_at=now
+            )
+            self._save(record)
+            return record
+
+    def _current(self, name: str, expected_revision: int) -> StoredRealmProfile:
+        current = self.get(name)
+        if current is None:
+            raise NotFound(f"realm profile '{name}' does not exist")
+        if current.revision != expected_revision:
+            raise CasConflict(
+                f"realm profile '{name}' is at revision {current.revision}, "
+                f"not {expected_revision}",
+                hint=f"re-read it and pass --expect-revision {current.revision}",
+            )
+        return current
+
+    def update(self, name: str, profile: Profile, expected_revision: int) -> StoredRealmProfile:
+        self._path(name)
+        self._prepare()
+        with self.locks.hold(f"profiles/{name}"):
+            current = self._current(name, expected_revision)
+            updated = current.model_copy(
+                update={
+                    "profile": profile,
+                    "revision": current.revision + 1,
+                    "updated_at": max(timestamp(), current.updated_at),
+                }
+            )
+            self._save(updated)
+            return updated
+
+    def delete(self, name: str, expected_revision: int) -> StoredRealmProfile:
+        path = self._path(name)
+        self._prepare()
+        with self.locks.hold(f"profiles/{name}"):
+            current = self._current(name, expected_revision)
+            path.unlink()
+            return current

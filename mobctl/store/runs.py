@@ -1,0 +1,710 @@
+"""The directory backend's run store: one JSON snapshot per run (store contract §4, §8.7).
+
+Every mutation is ``mutate_run``: under the run's lock, read the whole snapshot, compare every
+expected component (type-strict JSON equality), apply every change, replace the file
+atomically. So each CAS of the contract, however many parts it has, is all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import JsonValue, ValidationError
+
+from mobctl.errors import (
+    InternalStoreError,
+    NotFound,
+    RecordTooLarge,
+    StoreCorrupt,
+    StoreFormatTooNew,
+    TerminalEventPending,
+    WriteFailed,
+)
+from mobctl.ids import is_run_id
+from mobctl.store.canonical import canonical, json_equal, timestamp
+from mobctl.store.eventlog import DirectoryEventStore
+from mobctl.store.files import write_atomic
+from mobctl.store.locks import Locks
+from mobctl.store.models import (
+    FLOW_SYSTEM_MEMBER,
+    RUN_SCHEMA_VERSION,
+    SNAPSHOT_FORMAT,
+    TERMINAL_EVENT_TYPES,
+    TERMINAL_STATUSES,
+    FailureLedgerEntry,
+    FlowRunState,
+    FrameSnapshot,
+    LoopIterationLedgerEntry,
+    LoopSnapshot,
+    MobEvent,
+    MobRun,
+    NewMobEvent,
+    RunOwner,
+    RunStatus,
+    StepLedgerEntry,
+)
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Final = _Absent()
+TERMINAL_LEDGER = frozenset({"completed", "failed", "skipped"})
+
+
+@dataclass
+class RunExpectation:
+    """What ``mutate_run`` compares before writing (unset parts are not compared)."""
+
+    status: RunStatus | None = None
+    non_terminal: bool = False
+    flow_state: FlowRunState | None = None
+    frames: dict[str, FrameSnapshot | _Absent] = field(default_factory=dict)
+    loops: dict[str, LoopSnapshot | _Absent] = field(default_factory=dict)
+
+
+@dataclass
+class Output:
+    key: str
+    value: JsonValue
+    loop_context: tuple[str, int] | None = None
+
+
+@dataclass
+class RunMutation:
+    """What ``mutate_run`` writes when every expectation holds."""
+
+    status: RunStatus | None = None
+    flow_state: FlowRunState | None = None
+    frames: dict[str, FrameSnapshot] = field(default_factory=dict)
+    loops: dict[str, LoopSnapshot] = field(default_factory=dict)
+    step_entries: list[StepLedgerEntry] = field(default_factory=list)
+    step_entries_if_absent: list[StepLedgerEntry] = field(default_factory=list)
+    failure_entries: list[FailureLedgerEntry] = field(default_factory=list)
+    loop_ledger: list[LoopIterationLedgerEntry] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+    mobctl: dict[str, JsonValue] = field(default_factory=dict)
+
+
+Snapshot = dict[str, Any]
+Change = Callable[[Snapshot], Snapshot | None]  # None: a lost CAS
+
+
+class DirectoryRunStore:
+    """``RunStore`` for one mob, on ``mobs/<mob_id>/runs/<run_id>.json``."""
+
+    def __init__(
+        self,
+        mob_dir: Path,
+        mob_id: str,
+        locks: Locks,
+        events: DirectoryEventStore,
+        *,
+        max_record_bytes: int,
+        prepare: Callable[[], object] = lambda: None,
+    ) -> None:
+        self.mob_id = mob_id
+        self.dir = mob_dir / "runs"
+        self.locks = locks
+        self.events = events
+        self.max_record_bytes = max_record_bytes
+        self._prepare = prepare
+
+    def path(self, run_id: str) -> Path:
+        if not is_run_id(run_id):
+            raise NotFound(f"'{run_id}' is not a run id (a lowercase UUID)")
+        return self.dir / f"{run_id}.json"
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _read(self, run_id: str) -> Snapshot | None:
+        path = self.path(run_id)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            document = json.loads(data)
+        except ValueError as exc:
+            raise StoreCorrupt(f"run snapshot {path} is not valid JSON: {exc}") from exc
+        if not isinstance(document, dict) or document.get("schema_version") != RUN_SCHEMA_VERSION:
+            raise StoreCorrupt(f"run snapshot {path} is not a schema_version 7 MobRun")
+        extras = document.get("mobctl")
+        if isinstance(extras, dict) and int(extras.get("snapshot_format", 1)) > SNAPSHOT_FORMAT:
+            raise StoreFormatTooNew(
+                f"run snapshot {path} was written by a newer mobctl",
+                hint="upgrade mobctl to read this run",
+            )
+        return document
+
+    def get_run(self, run_id: str) -> MobRun | None:
+        document = self._read(run_id)
+        if document is None:
+            return None
+        try:
+            return MobRun.model_validate(document)
+        except ValidationError as exc:
+            raise StoreCorrupt(f"run snapshot for {run_id} is malformed: {exc}") from exc
+
+    def list_runs(self, flow_id: str | None = None) -> list[MobRun]:
+        if not self.dir.is_dir():
+            return []
+        runs = []
+        for path in self.dir.glob("*.json"):
+            run = self.get_run(path.stem) if is_run_id(path.stem) else None
+            if run is not None and (flow_id is None or run.flow_id == flow_id):
+                runs.append(run)
+        return sorted(runs, key=lambda r: (r.created_at, r.run_id))
+
+    # --- the one write path -----------------------------------------------------------------
+
+    def _change(
+        self, run_id: str, change: Change, *, fence: str | None, missing_raises: bool
+    ) -> Snapshot | None:
+        """Apply ``change`` to the snapshot under its lock; the new snapshot, or None if lost."""
+        path = self.path(run_id)
+        self._prepare()
+        with self.locks.hold(f"mobs/{self.mob_id}/runs/{run_id}"):
+            current = self._read(run_id)
+            if current is None:
+                if missing_raises:
+                    raise NotFound(f"run {run_id} does not exist in mob '{self.mob_id}'")
+                return None
+            if fence is not None and not _holds(current, fence):
+                return None
+            updated = change(json.loads(json.dumps(current)))
+            if updated is None:
+                return None
+            if fence is not None:
+                updated["mobctl"]["owner"]["heartbeat_at"] = timestamp()
+            self._write(path, updated)
+            return updated
+
+    def _write(self, path: Path, document: Snapshot) -> None:
+        data = canonical(document).encode("utf-8")
+        if len(data) > self.max_record_bytes:
+            raise RecordTooLarge(
+                f"run snapshot would be {len(data)} bytes; the limit is {self.max_record_bytes}",
+                hint="outputs are kept in the snapshot: keep them small",
+            )
+        write_atomic(path, data)
+
+    # --- create -----------------------------------------------------------------------------
+
+    def create_run(self, run: MobRun) -> None:
+        if run.schema_version != RUN_SCHEMA_VERSION:
+            raise InternalStoreError(f"run schema_version must be 7, not {run.schema_version}")
+        if run.terminal:
+            raise InternalStoreError("a run cannot be created in a terminal status")
+        if run.step_ledger or run.failure_ledger:
+            raise InternalStoreError("a new run must have empty ledgers")
+        if run.mob_id != self.mob_id:
+            raise InternalStoreError(f"run of mob '{run.mob_id}' created in mob '{self.mob_id}'")
+        path = self.path(run.run_id)
+        self._prepare()
+        with self.locks.hold(f"mobs/{self.mob_id}/runs/{run.run_id}"):
+            if path.exists():
+                raise InternalStoreError(f"run already exists: {run.run_id}")
+            self._write(path, run.document())
+
+    # --- mutate_run and the operations built on it ------------------------------------------
+
+    def mutate_run(
+        self,
+        run_id: str,
+        expect: RunExpectation,
+        apply: RunMutation,
+        *,
+        fence: str | None = None,
+        missing_raises: bool = True,
+    ) -> bool:
+        def change(doc: Snapshot) -> Snapshot | None:
+            if not _matches(doc, expect):
+                return None
+            _apply(doc, apply)
+            return doc
+
+        return self._change(run_id, change, fence=fence, missing_raises=missing_raises) is not None
+
+    def cas_run_status(
+        self, run_id: str, expected: RunStatus, next_status: RunStatus, *, fence: str | None = None
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(status=expected, non_terminal=True),
+            RunMutation(status=next_status),
+            fence=fence,
+            missing_raises=False,
+        )
+
+    def cas_flow_state(
+        self,
+        run_id: str,
+        expected: FlowRunState,
+        next_state: FlowRunState,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(flow_state=expected),
+            RunMutation(flow_state=next_state),
+            fence=fence,
+            missing_raises=False,
+        )
+
+    def cas_run_snapshot(
+        self,
+        run_id: str,
+        expected_status: RunStatus,
+        expected_state: FlowRunState,
+        next_status: RunStatus,
+        next_state: FlowRunState,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(status=expected_status, non_terminal=True, flow_state=expected_state),
+            RunMutation(status=next_status, flow_state=next_state),
+            fence=fence,
+            missing_raises=False,
+        )
+
+    def cas_run_snapshot_and_append_terminal_event(
+        self,
+        run_id: str,
+        expected_status: RunStatus,
+        expected_state: FlowRunState,
+        next_status: RunStatus,
+        next_state: FlowRunState,
+        event: NewMobEvent,
+        *,
+        fence: str | None = None,
+    ) -> MobEvent | None:
+        """Snapshot first (the source of truth), then the terminal event if absent."""
+        if (
+            event.kind.type not in TERMINAL_EVENT_TYPES
+            or event.kind.field("run_id") != run_id
+            or event.mob_id != self.mob_id
+        ):
+            raise InternalStoreError("the terminal event does not belong to this run")
+        current = self.get_run(run_id)
+        if current is not None and event.kind.field("flow_id") != current.flow_id:
+            raise InternalStoreError("the terminal event names another flow")
+        won = self.mutate_run(
+            run_id,
+            RunExpectation(status=expected_status, non_terminal=True, flow_state=expected_state),
+            RunMutation(
+                status=next_status,
+                flow_state=next_state,
+                mobctl={"terminal_event": event.kind.model_dump(mode="json")},
+            ),
+            fence=fence,
+            missing_raises=False,
+        )
+        if not won:
+            return None
+        try:
+            appended = self.events.append_terminal_event_if_absent(event)
+        except WriteFailed as exc:
+            raise TerminalEventPending(
+                f"run {run_id} is {next_status}, but its terminal event is not written yet: "
+                f"{exc.message}",
+                hint="`mobctl store check --repair` (or the next command that opens the mob) "
+                "adds it",
+            ) from exc
+        if appended is not None:
+            return appended
+        return self.terminal_event(run_id)
+
+    def terminal_event(self, run_id: str) -> MobEvent | None:
+        for event in self.events.replay_all():
+            if event.kind.type in TERMINAL_EVENT_TYPES and event.kind.field("run_id") == run_id:
+                return event
+        return None
+
+    # --- ledgers and outputs ----------------------------------------------------------------
+
+    def append_step_entry(
+        self, run_id: str, entry: StepLedgerEntry, *, fence: str | None = None
+    ) -> None:
+        self.mutate_run(run_id, RunExpectation(), RunMutation(step_entries=[entry]), fence=fence)
+
+    def append_step_entry_if_absent(
+        self, run_id: str, entry: StepLedgerEntry, *, fence: str | None = None
+    ) -> bool:
+        appended = False
+
+        def change(doc: Snapshot) -> Snapshot | None:
+            nonlocal appended
+            appended = _append_step(doc, entry, if_absent=True)
+            return doc if appended else None
+
+        self._change(run_id, change, fence=fence, missing_raises=True)
+        return appended
+
+    def put_step_output(
+        self, run_id: str, step_id: str, output: JsonValue, *, fence: str | None = None
+    ) -> None:
+        def change(doc: Snapshot) -> Snapshot:
+            for entry in reversed(doc["step_ledger"]):
+                if entry["step_id"] == step_id:
+                    entry["output"] = output
+                    return doc
+            raise InternalStoreError(f"no ledger entry for step '{step_id}' in run {run_id}")
+
+        self._change(run_id, change, fence=fence, missing_raises=True)
+
+    def append_failure_entry(
+        self, run_id: str, entry: FailureLedgerEntry, *, fence: str | None = None
+    ) -> None:
+        self.mutate_run(run_id, RunExpectation(), RunMutation(failure_entries=[entry]), fence=fence)
+
+    def append_failure_entry_if_absent(
+        self, run_id: str, entry: FailureLedgerEntry, *, fence: str | None = None
+    ) -> bool:
+        _check_failure(entry)
+        appended = False
+
+        def change(doc: Snapshot) -> Snapshot | None:
+            nonlocal appended
+            for existing in doc["failure_ledger"]:
+                if existing["step_id"] != entry.step_id:
+                    continue
+                same = (
+                    existing.get("reason") == entry.reason
+                    and json_equal(existing.get("error_report"), entry.error_report)
+                    and json_equal(existing.get("error"), entry.error)
+                )
+                if same:
+                    return None
+                raise InternalStoreError(f"failure ledger conflict for step '{entry.step_id}'")
+            doc["failure_ledger"].append(entry.document())
+            appended = True
+            return doc
+
+        self._change(run_id, change, fence=fence, missing_raises=True)
+        return appended
+
+    def upsert_loop_snapshot(
+        self,
+        run_id: str,
+        loop_instance_id: str,
+        snapshot: LoopSnapshot,
+        ledger_entry: LoopIterationLedgerEntry | None = None,
+        *,
+        fence: str | None = None,
+    ) -> None:
+        mutation = RunMutation(
+            loops={loop_instance_id: snapshot}, loop_ledger=[ledger_entry] if ledger_entry else []
+        )
+        self.mutate_run(run_id, RunExpectation(), mutation, fence=fence)
+
+    # --- the eight frame-aware CAS operations -----------------------------------------------
+
+    def cas_frame_state(
+        self,
+        run_id: str,
+        frame_id: str,
+        expected: FrameSnapshot | None,
+        next_frame: FrameSnapshot,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(frames={frame_id: ABSENT if expected is None else expected}),
+            RunMutation(frames={frame_id: next_frame}),
+            fence=fence,
+        )
+
+    def cas_grant_node_slot(
+        self,
+        run_id: str,
+        expected_run_state: FlowRunState,
+        next_run_state: FlowRunState,
+        frame_id: str,
+        expected_frame: FrameSnapshot,
+        next_frame: FrameSnapshot,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(flow_state=expected_run_state, frames={frame_id: expected_frame}),
+            RunMutation(flow_state=next_run_state, frames={frame_id: next_frame}),
+            fence=fence,
+        )
+
+    def cas_complete_step_and_record_output(
+        self,
+        run_id: str,
+        frame_id: str,
+        expected_frame: FrameSnapshot,
+        next_frame: FrameSnapshot,
+        step_output_key: str,
+        step_output: JsonValue,
+        loop_context: tuple[str, int] | None,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(frames={frame_id: expected_frame}),
+            RunMutation(
+                frames={frame_id: next_frame},
+                outputs=[Output(step_output_key, step_output, loop_context)],
+            ),
+            fence=fence,
+        )
+
+    def cas_start_loop(
+        self,
+        run_id: str,
+        loop_instance_id: str,
+        expected_run_state: FlowRunState,
+        next_run_state: FlowRunState,
+        frame_id: str,
+        expected_frame: FrameSnapshot,
+        next_frame: FrameSnapshot,
+        initial_loop: LoopSnapshot,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(
+                flow_state=expected_run_state,
+                frames={frame_id: expected_frame},
+                loops={loop_instance_id: ABSENT},
+            ),
+            RunMutation(
+                flow_state=next_run_state,
+                frames={frame_id: next_frame},
+                loops={loop_instance_id: initial_loop},
+            ),
+            fence=fence,
+        )
+
+    def cas_loop_request_body_frame(
+        self,
+        run_id: str,
+        loop_instance_id: str,
+        expected_loop: LoopSnapshot,
+        next_loop: LoopSnapshot,
+        expected_run_state: FlowRunState,
+        next_run_state: FlowRunState,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(flow_state=expected_run_state, loops={loop_instance_id: expected_loop}),
+            RunMutation(flow_state=next_run_state, loops={loop_instance_id: next_loop}),
+            fence=fence,
+        )
+
+    def cas_grant_body_frame_start(
+        self,
+        run_id: str,
+        loop_instance_id: str,
+        expected_loop: LoopSnapshot,
+        next_loop: LoopSnapshot,
+        frame_id: str,
+        initial_frame: FrameSnapshot,
+        ledger_entry: LoopIterationLedgerEntry,
+        expected_run_state: FlowRunState,
+        next_run_state: FlowRunState,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(
+                flow_state=expected_run_state,
+                loops={loop_instance_id: expected_loop},
+                frames={frame_id: ABSENT},
+            ),
+            RunMutation(
+                flow_state=next_run_state,
+                loops={loop_instance_id: next_loop},
+                frames={frame_id: initial_frame},
+                loop_ledger=[ledger_entry],
+            ),
+            fence=fence,
+        )
+
+    def cas_complete_body_frame(
+        self,
+        run_id: str,
+        loop_instance_id: str,
+        expected_loop: LoopSnapshot,
+        next_loop: LoopSnapshot,
+        frame_id: str,
+        expected_frame: FrameSnapshot,
+        next_frame: FrameSnapshot,
+        expected_run_state: FlowRunState,
+        next_run_state: FlowRunState,
+        *,
+        fence: str | None = None,
+    ) -> bool:
+        return self.mutate_run(
+            run_id,
+            RunExpectation(
+                flow_state=expected_run_state,
+                loops={loop_instance_id: expected_loop},
+                frames={frame_id: expected_frame},
+            ),
+            RunMutation(
+                flow_state=next_run_state,
+                loops={loop_instance_id: next_loop},
+                frames={frame_id: next_frame},
+            ),
+            fence=fence,
+        )
+
+    cas_complete_loop = cas_complete_body_frame  # same shape; the frame is the parent frame
+
+    # --- owner lease and cancel request -----------------------------------------------------
+
+    def acquire_run_lease(
+        self, run_id: str, owner: RunOwner, *, expected_token: str | None
+    ) -> bool:
+        def change(doc: Snapshot) -> Snapshot | None:
+            if doc["status"] in TERMINAL_STATUSES:
+                return None
+            extras = doc.setdefault("mobctl", {"snapshot_format": SNAPSHOT_FORMAT})
+            current = extras.get("owner")
+            free = current is None or current.get("released_at") is not None
+            if expected_token is None and not free:
+                return None
+            if expected_token is not None and (
+                current is None or current.get("token") != expected_token
+            ):
+                return None
+            extras["owner"] = owner.document()
+            return doc
+
+        return self._change(run_id, change, fence=None, missing_raises=True) is not None
+
+    def renew_run_lease(self, run_id: str, token: str) -> bool:
+        return self._change(run_id, lambda doc: doc, fence=token, missing_raises=True) is not None
+
+    def release_run_lease(self, run_id: str, token: str) -> bool:
+        def change(doc: Snapshot) -> Snapshot | None:
+            owner = (doc.get("mobctl") or {}).get("owner")
+            if owner is None or owner.get("token") != token:
+                return None
+            owner["released_at"] = timestamp()
+            return doc
+
+        return self._change(run_id, change, fence=None, missing_raises=True) is not None
+
+    def request_cancel(self, run_id: str, requested_by: dict[str, JsonValue]) -> bool:
+        def change(doc: Snapshot) -> Snapshot | None:
+            if doc["status"] in TERMINAL_STATUSES:
+                return None
+            extras = doc.setdefault("mobctl", {"snapshot_format": SNAPSHOT_FORMAT})
+            if extras.get("cancel_requested") is None:
+                extras["cancel_requested"] = {"at": timestamp(), "by": requested_by}
+                return doc
+            return None
+
+        current = self._read(run_id)
+        if current is None:
+            raise NotFound(f"run {run_id} does not exist in mob '{self.mob_id}'")
+        if current["status"] in TERMINAL_STATUSES:
+            return False
+        self._change(run_id, change, fence=None, missing_raises=True)
+        return True
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+
+def _holds(doc: Snapshot, fence: str) -> bool:
+    owner = (doc.get("mobctl") or {}).get("owner") or {}
+    return bool(owner.get("token") == fence and owner.get("released_at") is None)
+
+
+def _matches(doc: Snapshot, expect: RunExpectation) -> bool:
+    if expect.non_terminal and doc["status"] in TERMINAL_STATUSES:
+        return False
+    if expect.status is not None and doc["status"] != expect.status:
+        return False
+    if expect.flow_state is not None and not json_equal(
+        doc["flow_state"], expect.flow_state.document()
+    ):
+        return False
+    for table, wanted in (("frames", expect.frames), ("loops", expect.loops)):
+        for key, value in wanted.items():
+            current = doc[table].get(key)
+            if isinstance(value, _Absent):
+                if current is not None:
+                    return False
+            elif current is None or not json_equal(current, value.document()):
+                return False
+    return True
+
+
+def _apply(doc: Snapshot, change: RunMutation) -> None:
+    if change.status is not None:
+        doc["status"] = change.status
+        if change.status in TERMINAL_STATUSES and doc.get("completed_at") is None:
+            doc["completed_at"] = timestamp()
+    if change.flow_state is not None:
+        doc["flow_state"] = change.flow_state.document()
+    for frame_id, frame in change.frames.items():
+        doc["frames"][frame_id] = frame.document()
+    for loop_id, loop in change.loops.items():
+        doc["loops"][loop_id] = loop.document()
+    for entry in change.step_entries:
+        _append_step(doc, entry, if_absent=False)
+    for entry in change.step_entries_if_absent:
+        _append_step(doc, entry, if_absent=True)
+    for failure in change.failure_entries:
+        _check_failure(failure)
+        doc["failure_ledger"].append(failure.document())
+    for ledger in change.loop_ledger:
+        document = ledger.document()
+        if not any(json_equal(existing, document) for existing in doc["loop_iteration_ledger"]):
+            doc["loop_iteration_ledger"].append(document)
+    for output in change.outputs:
+        if output.loop_context is None:
+            doc["root_step_outputs"][output.key] = output.value
+        else:
+            loop_id, iteration = output.loop_context
+            history = doc["loop_iteration_outputs"].setdefault(loop_id, [])
+            while len(history) <= iteration:
+                history.append({})
+            history[iteration][output.key] = output.value
+    if change.mobctl:
+        doc.setdefault("mobctl", {"snapshot_format": SNAPSHOT_FORMAT}).update(change.mobctl)
+
+
+def _append_step(doc: Snapshot, entry: StepLedgerEntry, *, if_absent: bool) -> bool:
+    if entry.agent_identity != FLOW_SYSTEM_MEMBER:
+        raise InternalStoreError(f"step ledger entries belong to {FLOW_SYSTEM_MEMBER}")
+    ledger = doc["step_ledger"]
+    same_step = [e for e in ledger if e["step_id"] == entry.step_id]
+    if if_absent and any(
+        e["agent_identity"] == entry.agent_identity and e["status"] == entry.status
+        for e in same_step
+    ):
+        return False
+    if entry.status in TERMINAL_LEDGER and any(e["status"] in TERMINAL_LEDGER for e in same_step):
+        raise InternalStoreError(f"step '{entry.step_id}' already has a terminal ledger entry")
+    ledger.append(entry.document())
+    return True
+
+
+def _check_failure(entry: FailureLedgerEntry) -> None:
+    if entry.error_report is not None or entry.error is not None:
+        raise InternalStoreError("failure ledger entries may not carry error metadata")

@@ -1,0 +1,86 @@
+"""The directory backend's spec store: ``specs/<mob_id>.json`` (store contract §5)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import JsonValue, ValidationError
+
+from mobctl.errors import SpecRevisionConflict, StoreCorrupt
+from mobctl.ids import require_slug
+from mobctl.store.canonical import canonical, timestamp
+from mobctl.store.files import write_atomic
+from mobctl.store.locks import Locks
+from mobctl.store.models import SpecRecord, SpecResources, SpecSource
+
+
+def definition_digest(definition: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(canonical(definition).encode("utf-8")).hexdigest()
+
+
+class DirectorySpecStore:
+    def __init__(self, root: Path, locks: Locks, *, prepare: Callable[[], object]) -> None:
+        self.dir = root / "specs"
+        self.locks = locks
+        self._prepare = prepare
+
+    def _path(self, mob_id: str) -> Path:
+        return self.dir / f"{require_slug(mob_id, 'mob id')}.json"
+
+    def get_spec(self, mob_id: str) -> SpecRecord | None:
+        path = self._path(mob_id)
+        try:
+            return SpecRecord.model_validate(json.loads(path.read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, ValidationError) as exc:
+            raise StoreCorrupt(f"spec record {path} is unreadable: {exc}") from exc
+
+    def list_specs(self) -> list[str]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.dir.glob("*.json") if not p.name.startswith("."))
+
+    def put_spec(
+        self,
+        mob_id: str,
+        definition: dict[str, JsonValue],
+        revision: int | None,
+        *,
+        source: SpecSource | None = None,
+        resources: SpecResources | None = None,
+    ) -> int:
+        path = self._path(mob_id)
+        self._prepare()
+        with self.locks.hold(f"specs/{mob_id}"):
+            current = self.get_spec(mob_id)
+            actual = current.revision if current else 0
+            if revision is not None and revision != actual:
+                raise SpecRevisionConflict(mob_id, revision, actual)
+            now = timestamp()
+            record = SpecRecord(
+                mob_id=mob_id,
+                revision=actual + 1,
+                digest=definition_digest(definition),
+                registered_at=current.registered_at if current else now,
+                updated_at=now,
+                definition=definition,
+                source=source,
+                resources=resources or SpecResources(),
+            )
+            write_atomic(path, canonical(record.document()).encode("utf-8"))
+            return record.revision
+
+    def delete_spec(self, mob_id: str, revision: int | None) -> bool:
+        path = self._path(mob_id)
+        self._prepare()
+        with self.locks.hold(f"specs/{mob_id}"):
+            current = self.get_spec(mob_id)
+            if current is None or (revision is not None and revision != current.revision):
+                return False
+            path.unlink()
+            return True
