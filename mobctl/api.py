@@ -163,6 +163,16 @@ def pick_flow(definition: MobDefinition, flow: str | None) -> str:
     )
 
 
+def write_output(path: Path, text: str) -> None:
+    """Write a command's output file; a bad path is a usage error, not a crash."""
+    from mobctl.errors import OutputError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 def convert(path: Path, to: Literal["json", "toml"]) -> str:
     from mobctl.definition.serialize import to_json_form, to_toml  # tomlkit: only here
 

@@ -46,6 +46,12 @@ class PathNotFoundError(UsageError):
     code = "path_not_found"
 
 
+class OutputError(UsageError):
+    """An output file named on the command line cannot be written."""
+
+    code = "output_not_writable"
+
+
 class CatalogError(UsageError):
     """The model catalogue given with ``--catalog`` cannot be used."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import HEAD, diagnose, messages
+from tests.helpers import HEAD, codes, diagnose, messages
 
 
 def test_toml_syntax_error_has_parser_position() -> None:
@@ -141,7 +141,12 @@ def test_seed_schema_loads_with_deprecations() -> None:
     neither = HEAD + '[mcp.broken]\nenv = { A = "b" }\n'
     assert diagnose(neither) == ["deprecated_key mcp 6:1", "invalid_mcp_server mcp.broken 6:1"]
     empty = HEAD + "[mcp.empty]\ncommand = []\n"
-    assert "'command' must be a non-empty array of strings" in messages(empty)
+    assert (
+        "an MCP server needs exactly one of a non-empty 'command' and 'url' (neither set)"
+        in messages(empty)
+    )
+    http_052 = HEAD + '[mcp.web]\ncommand = []\nurl = "http://h:1/mcp"\n'
+    assert codes(http_052) == ["deprecated_key"]
 
 
 def test_legacy_provider_spelling_is_read_as_openai() -> None:
@@ -223,3 +228,86 @@ def test_output_schema_must_be_a_table() -> None:
     text = HEAD + 'output_schema = "{}"\n'
     assert diagnose(text) == ["invalid_value profiles.worker.output_schema 6:17"]
     assert messages(text) == ["expected a table (a JSON Schema object)"]
+
+
+def test_deep_nesting_is_a_syntax_error_not_a_crash() -> None:
+    assert codes("x = " + "[" * 1000 + "]" * 1000 + "\n") == ["toml_syntax"]
+    assert codes('{"id": "x", "p": ' + "[" * 5000 + "]" * 5000 + "}", fmt="json") == ["json_syntax"]
+
+    def nested(depth: int) -> str:
+        text = HEAD + '[flows.f.steps.s]\nrole = "worker"\nmessage = "m"\ncondition = '
+        text += '{ op = "not", expr = ' * depth + '{ op = "eq", path = "params.x", value = 1 }'
+        return text + " }" * depth + "\n"
+
+    assert codes(nested(150)) == []
+    assert codes(nested(250)) == ["toml_syntax"]
+
+
+def test_non_finite_numbers_are_refused() -> None:
+    text = HEAD + "[profiles.worker.provider_params]\ntemperature = nan\ntop_p = -inf\n"
+    assert sorted(diagnose(text)) == [
+        "invalid_value profiles.worker.provider_params.temperature 7:15",
+        "invalid_value profiles.worker.provider_params.top_p 8:9",
+    ]
+
+
+def test_keys_spelled_like_union_tags_keep_their_paths() -> None:
+    text = '[mob]\nid = "x"\n[profiles."profile=inline"]\nmodel = "claude-opus-4-8"\nzzz = 1\n'
+    assert diagnose(text) == [
+        "invalid_profile_name profiles.profile=inline 3:1",
+        "unknown_key profiles.profile=inline.zzz 5:1",
+    ]
+    step = HEAD + '[flows.f.steps."message=text"]\nrole = "worker"\nmessage = 5\n'
+    assert diagnose(step) == ["invalid_value flows.f.steps.message=text.message 8:11"]
+
+
+def test_json_positions_for_missing_keys_duplicates_and_constants() -> None:
+    assert diagnose('{\n  "id": "x",\n  "flows": {}\n}', fmt="json") == [
+        "empty_profiles profiles 2:3"
+    ]
+    assert diagnose('{"id": "x",\n "id": "y"}', fmt="json") == ["json_syntax None 2:2"]
+    assert diagnose('{"id": "x", "n": NaN}', fmt="json") == ["json_syntax None 1:18"]
+
+
+def test_json_only_and_toml_only_shapes() -> None:
+    assert codes(HEAD + "[source_identity]\nkind = 'mobpack'\n") == ["unknown_key"]
+    assert codes('owner_session_id = "s"\n' + HEAD) == ["unknown_key"]
+    legacy = '{"id": "x", "profiles": {"w": {"model": "claude-opus-4-8"}}, "mcp_servers": {}}'
+    assert diagnose(legacy, fmt="json") == ["deprecated_key mcp_servers 1:62"]
+    string_orchestrator = (
+        '{"id": "x", "orchestrator": "w", "profiles": {"w": {"model": "claude-opus-4-8"}}}'
+    )
+    assert diagnose(string_orchestrator, fmt="json") == ["invalid_value orchestrator 1:29"]
+    mob_table = '{"mob": {"id": "x"}, "id": "x", "profiles": {"w": {"model": "claude-opus-4-8"}}}'
+    assert diagnose(mob_table, fmt="json") == ["unknown_key mob 1:2"]
+
+
+def test_hints() -> None:
+    from mobctl.validation.catalog import bundled_catalog
+    from mobctl.validation.validate import validate_bytes
+    from pathlib import Path
+
+    def first(text: str) -> object:
+        return validate_bytes(text.encode(), "toml", "t", Path("."), bundled_catalog()).diagnostics[
+            0
+        ]
+
+    late = HEAD + "[profiles.worker.tools]\nimage_generation_provider = 'gemini'\n"
+    diag = first(late)
+    assert diag.hint == "top-level keys must come before the first [table]"  # type: ignore[attr-defined]
+    assert diag.suggestion is None  # type: ignore[attr-defined]
+    policy = HEAD + "[flows.f.steps.s]\nrole = 'worker'\nmessage = 'm'\ncollection_policy = 'all'\n"
+    assert first(policy).hint == 'write { type = "all" }'  # type: ignore[attr-defined]
+    stale = HEAD + (
+        '[flows.f.steps.s]\nrole = "worker"\nmessage = "m"\n'
+        '[flows.f.root.nodes.loop]\ntype = "repeat_until"\nuntil = "all_pass"\n'
+    )
+    assert sorted(diagnose(stale)) == [
+        "invalid_value flows.f.root.nodes.loop.kind 9:1",
+        "invalid_value flows.f.root.nodes.loop.until 11:9",
+    ]
+    assert first(stale).hint == 'write kind = "repeat_until" (not type = ...)'  # type: ignore[attr-defined]
+    overrides = HEAD + 'resume_overrides = ["model", "tools"]\n'
+    assert messages(overrides) == [
+        "invalid value 'tools' for 'resume_overrides': expected 'model', 'provider' or 'provider_params'"
+    ]

@@ -255,3 +255,51 @@ def test_json_values_in_conditions_survive_the_json_form(value: Any) -> None:
     )
     form = to_json_form(definition)
     assert _reload(json.dumps(form), "json") == definition
+
+
+def test_convert_to_an_unwritable_place_is_a_usage_error(tmp_path: Path) -> None:
+    result = cli(
+        "convert", SAMPLES / "minimal.toml", "--to", "json", "-o", tmp_path / "no" / "x.json"
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error[output_not_writable]: cannot write {tmp_path / 'no' / 'x.json'}:"
+    )
+
+
+def test_output_schema_is_normalised_in_the_json_form(tmp_path: Path) -> None:
+    path = tmp_path / "o.toml"
+    path.write_text(
+        '[mob]\nid = "o"\n[profiles.w]\nmodel = "claude-opus-4-8"\noutput_schema = { type = "object" }\n'
+    )
+    form = json.loads(cli("convert", path, "--to", "json").stdout)
+    assert form["profiles"]["w"]["output_schema"] == {
+        "type": "object",
+        "properties": {},
+        "required": [],
+    }
+
+
+def test_old_json_roots_without_failure_policy_are_not_explicit(tmp_path: Path) -> None:
+    document = {
+        "id": "old",
+        "profiles": {"w": {"model": "claude-opus-4-8"}},
+        "flows": {
+            "f": {
+                "steps": {"a": {"role": "w", "message": "x"}},
+                "root": {
+                    "nodes": {
+                        "a": {
+                            "kind": "step",
+                            "step_id": "a",
+                            "depends_on": [],
+                            "depends_on_mode": "all",
+                        }
+                    }
+                },
+            }
+        },
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(document))
+    assert "[flows.f.root" not in cli("convert", path, "--to", "toml").stdout

@@ -444,3 +444,19 @@ def test_unsafe_mob_id() -> None:
     assert codes(HEAD.replace('id = "t"', 'id = "a/b"')) == ["unsafe_id"]
     assert codes(HEAD.replace('id = "t"', 'id = ".."')) == ["unsafe_id"]
     assert codes(HEAD.replace('id = "t"', 'id = "ok.id-1_x"')) == []
+
+
+def test_schema_dialects_are_checked_as_written() -> None:
+    draft3 = HEAD + step(
+        "s",
+        """expected_schema_ref = '{"$schema": "http://json-schema.org/draft-03/schema#", "type": "object"}'""",
+        'collection_policy = { type = "any" }',
+    )
+    assert codes(draft3) == []
+    odd = HEAD + step(
+        "s", """expected_schema_ref = '{"$schema": {}}'""", 'collection_policy = { type = "any" }'
+    )
+    assert codes(odd) == ["invalid_schema"]
+    assert messages(odd) == [
+        "step 's' inline schema is not a valid JSON Schema: $schema must be a string (the URI of a JSON Schema dialect)"
+    ]

@@ -39,6 +39,7 @@ def test_text_lines_and_summary(bad: Path, monkeypatch: pytest.MonkeyPatch) -> N
         "[profiles.worker.tools]; did you mean 'shell'?",
         "demo.toml:10:21: error[invalid_value] flows.main.steps.a.collection_policy: expected a "
         "table such as { type = \"any\" }, found the string 'any'",
+        '  hint: write { type = "any" }',
         "1 error, 1 warning in 1 file",
     ]
     assert result.stderr == ""

@@ -122,5 +122,5 @@ def convert(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        api.write_output(output, text)
         sys.stderr.write(f"wrote {output}\n")

@@ -7,7 +7,7 @@ from typing import Any
 from mobctl.definition.model import MobDefinition
 
 SCHEMA_ID = "https://mobctl.dev/schema/definition.json"
-_JSON_ONLY = ("owner_session_id", "session_cleanup_policy", "is_implicit")
+_JSON_ONLY = ("owner_session_id", "session_cleanup_policy", "is_implicit", "source_identity")
 
 
 def definition_json_schema() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 import tomllib
 import types
@@ -23,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from mobctl.definition.model import TAGS, MobDefinition, Table, synthesised_root
+from mobctl.definition.model import Flow, MobDefinition, StepNode, Table, synthesised_root
 from mobctl.definition.positions import Position, SourceMap, json_source_map, toml_source_map
 from mobctl.diagnostics import Diagnostic, Path, Severity, diagnostic, dotted
 
@@ -99,11 +100,59 @@ def load_text(text: str, fmt: Format, display: str, base_dir: FsPath) -> LoadRes
     if isinstance(parsed, Diagnostic):
         return LoadResult(display, None, None, [parsed])
     document = Document(display, fmt, text, parsed, base_dir)
-    if fmt == "json":
-        _reshape_json(document)
+    too_deep = _nesting_problem(parsed)
+    if too_deep is not None:
+        return LoadResult(display, None, None, [_syntax(fmt, too_deep, (1, 1), display)])
+    notes = _reshape_json(document) if fmt == "json" else []
+    non_finite = _non_finite(document.raw)
+    if non_finite:
+        diagnostics = notes + non_finite
+        return LoadResult(
+            display, document, None, locate(diagnostics + _raw_checks(document), document)
+        )
     definition, diagnostics = _build(document)
-    diagnostics += _raw_checks(document)
+    if any(d.severity is Severity.ERROR for d in notes):
+        definition = None
+    diagnostics = notes + diagnostics + _raw_checks(document)
     return LoadResult(display, document, definition, locate(diagnostics, document))
+
+
+MAX_NESTING = 200
+
+
+def _nesting_problem(raw: Any) -> str | None:
+    """Deeper than any real definition needs (and than the parsers' recursion can take)."""
+    pending: list[tuple[Any, int]] = [(raw, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_NESTING:
+            return f"the document is nested more than {MAX_NESTING} levels deep"
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        pending.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _non_finite(raw: Any) -> list[Diagnostic]:
+    """``nan`` and ``inf`` parse in TOML but have no JSON form: refuse them everywhere."""
+    found = []
+    pending: list[tuple[Any, Path]] = [(raw, ())]
+    while pending:
+        node, path = pending.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            found.append(
+                diagnostic(
+                    "invalid_value",
+                    f"{node} is not a valid value here (definitions must be representable as JSON)",
+                    path,
+                )
+            )
+        elif isinstance(node, dict):
+            pending.extend((v, (*path, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            pending.extend((v, (*path, i)) for i, v in enumerate(node))
+    return found
 
 
 def locate(diagnostics: list[Diagnostic], document: Document) -> list[Diagnostic]:
@@ -159,6 +208,10 @@ def _parse(text: str, fmt: Format, display: str) -> dict[str, Any] | Diagnostic:
     if fmt == "toml":
         try:
             return tomllib.loads(text)
+        except RecursionError:
+            return _syntax(
+                fmt, f"the document is nested more than {MAX_NESTING} levels deep", (1, 1), display
+            )
         except tomllib.TOMLDecodeError as exc:
             match = _TOML_AT.match(str(exc))
             if match is None:
@@ -170,10 +223,16 @@ def _parse(text: str, fmt: Format, display: str) -> dict[str, Any] | Diagnostic:
             return _syntax(fmt, match["msg"], at, display)
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:
+        return _syntax(
+            fmt, f"the document is nested more than {MAX_NESTING} levels deep", (1, 1), display
+        )
     except json.JSONDecodeError as exc:
         return _syntax(fmt, exc.msg, (exc.lineno, exc.colno), display)
     except ValueError as exc:
-        return _syntax(fmt, str(exc), None, display)
+        source = json_source_map(text)
+        where = source.at(source.problems[0]) if source.problems else None
+        return _syntax(fmt, str(exc), (where.line, where.column) if where else None, display)
     if not isinstance(value, dict):
         return _syntax(fmt, "a definition must be a JSON object", (1, 1), display)
     return value
@@ -192,21 +251,45 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _reshape_json(document: Document) -> None:
-    """Meerkat's JSON form keeps ``id``/``orchestrator`` at the top; the model nests them."""
+def _reshape_json(document: Document) -> list[Diagnostic]:
+    """Meerkat's JSON form keeps ``id``/``orchestrator`` at the top; the model nests them.
+
+    Returns what does not belong in the JSON form (a TOML-style ``mob`` table, a string
+    orchestrator).
+    """
     raw = document.raw
+    notes = []
     if "mob" in raw:
-        return
+        raw.pop("mob")
+        notes.append(
+            diagnostic(
+                "unknown_key",
+                "unknown key 'mob' in the top level",
+                ("mob",),
+                point="key",
+                location="mob",
+                hint="the JSON form keeps id and orchestrator at the top level",
+            )
+        )
     mob = {key: raw.pop(key) for key in _JSON_TOP_LEVEL if key in raw}
     if mob.get("orchestrator", 0) is None:
         del mob["orchestrator"]
-    reshaped = {"mob": mob, **raw}
-    if "mcp_servers" in reshaped:
-        reshaped["mcp"] = reshaped.pop("mcp_servers")
+    if isinstance(mob.get("orchestrator"), str):
+        notes.append(
+            diagnostic(
+                "invalid_value",
+                'the JSON form writes the orchestrator as an object such as {"profile": "lead"}',
+                ("mob", "orchestrator"),
+                location="orchestrator",
+            )
+        )
+    document.raw = {"mob": mob, **raw}
+    if "mcp_servers" in document.raw:
+        document.raw["mcp"] = document.raw.pop("mcp_servers")
         document.remap.append((("mcp",), ("mcp_servers",)))
-    document.raw = reshaped
     document.remap += [(("mob", key), (key,)) for key in _JSON_TOP_LEVEL]
     document.remap.append((("mob",), ()))
+    return notes
 
 
 # --- phase 2 --------------------------------------------------------------------------------
@@ -234,12 +317,30 @@ def _normalise(definition: MobDefinition, document: Document) -> MobDefinition:
     if document.format != "json":
         return definition
     flows = {
-        flow_id: flow.model_copy(update={"root": None})
-        if flow.root is not None and flow.root == synthesised_root(flow.steps)
-        else flow
+        flow_id: flow.model_copy(update={"root": None}) if _is_synthesised(flow) else flow
         for flow_id, flow in definition.flows.items()
     }
     return definition.model_copy(update={"flows": flows})
+
+
+def _is_synthesised(flow: Flow) -> bool:
+    """Whether an explicit root is exactly what the flat steps compile to (0.5.2 roots carry
+    no failure_policy: absent counts as the step's)."""
+    if flow.root is None:
+        return False
+    expected = synthesised_root(flow.steps).nodes
+    actual = flow.root.nodes
+    if list(actual) != list(expected):
+        return False
+    for node_id, node in actual.items():
+        if not isinstance(node, StepNode):
+            return False
+        want = expected[node_id]
+        assert isinstance(want, StepNode)
+        policy = node.failure_policy or want.failure_policy
+        if node.model_copy(update={"failure_policy": policy}) != want:
+            return False
+    return True
 
 
 def _without(raw: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
@@ -271,15 +372,19 @@ def _without(raw: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
 def _document_path(raw: Any, loc: tuple[str | int, ...], missing: bool) -> Path:
     """The path in the document named by a pydantic error location.
 
-    Union tags (``TAGS``) and other validator-internal steps are not in the document and are
-    dropped; for a missing key the last element is the key itself.
+    The model's types are walked alongside, so union tags (which pydantic puts in locations)
+    are told apart from document keys even when a key is spelled like a tag.
     """
     path: list[str | int] = []
     node = raw
+    tp: Any = MobDefinition
     last = len(loc) - 1
     for index, part in enumerate(loc):
-        if isinstance(part, str) and part in TAGS and index != last:
+        member = _tagged_member(tp, part)
+        if member is not None:
+            tp = member
             continue
+        tp = _descend(tp, part) if tp is not None else None
         if _contains(node, part):
             node = node[part]
             path.append(part)
@@ -300,7 +405,7 @@ def _translate(err: ErrorDetails, raw: dict[str, Any]) -> Diagnostic:
     value = err.get("input")
     ctx = err.get("ctx") or {}
     path = _document_path(raw, loc, missing=kind == "missing")
-    name = path[-1] if path else "value"
+    name = next((p for p in reversed(path) if isinstance(p, str)), "value")
     if kind == "missing":
         return diagnostic("invalid_value", f"missing required key '{name}'", path, point="missing")
     if kind == "extra_forbidden":
@@ -319,6 +424,10 @@ def _translate(err: ErrorDetails, raw: dict[str, Any]) -> Diagnostic:
         message = f"{_show(value)} is out of range for '{name}': must be {_BOUNDS[kind]} {bound}"
     elif kind == "invalid_value":
         message = err["msg"]
+        if "word" in ctx:
+            return diagnostic(
+                "invalid_value", message, path, hint=f'write {{ type = "{ctx["word"]}" }}'
+            )
     else:
         message = f"invalid value for '{name}': {err['msg']}"
     return diagnostic("invalid_value", message, path)
@@ -377,8 +486,13 @@ def _bad_tag(tag: str, expected: str, value: object, path: Path) -> Diagnostic:
     if word == "<not a table>":
         return diagnostic("invalid_value", f"expected a table, found {describe(value)}", path)
     if word == "<missing>":
+        old = value.get("type") if isinstance(value, dict) and key == "kind" else None
         return diagnostic(
-            "invalid_value", f"missing required key '{key}'", (*path, key), point="missing"
+            "invalid_value",
+            f"missing required key '{key}'",
+            (*path, key),
+            point="missing",
+            hint=f'write kind = "{old}" (not type = ...)' if old is not None else None,
         )
     if word == "<not a string>":
         tag_value = value.get(key) if isinstance(value, dict) else None
@@ -403,8 +517,10 @@ def _unknown_key(loc: tuple[str | int, ...], path: Path) -> Diagnostic:
     if suggestion:
         message += f"; did you mean '{suggestion}'?"
     hint = None
-    if len(path) > 1 and key in MobDefinition.model_fields and not suggestion:
+    if len(path) > 1 and key in MobDefinition.model_fields:
         hint = "top-level keys must come before the first [table]"
+        suggestion = None
+        message = f"unknown key '{key}' in {where}"
     elif closed:
         hint = "Meerkat rejects unknown keys in this table"
     severity = Severity.ERROR if closed else Severity.WARNING
@@ -426,6 +542,20 @@ def _unwrap(tp: Any) -> Any:
     while typing.get_origin(tp) is typing.Annotated:
         tp = typing.get_args(tp)[0]
     return tp
+
+
+def _tagged_member(tp: Any, part: str | int) -> Any:
+    """The member of a tagged union whose tag is ``part``, else None."""
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    for member in typing.get_args(tp):
+        if any(getattr(t, "tag", None) == part for t in getattr(member, "__metadata__", ())):
+            return typing.get_args(member)[0]
+        inner = _tagged_member(member, part) if member is not type(None) else None
+        if inner is not None:
+            return inner
+    return None
 
 
 def _descend(tp: Any, part: str | int) -> Any:
@@ -497,18 +627,32 @@ def _raw_checks(document: Document) -> list[Diagnostic]:
                     hint="removed after meerkat-mob 0.5.x; has no effect",
                 )
             )
-    if raw.get("mcp"):
+    if "mcp" in raw:
         found.append(
             diagnostic(
                 "deprecated_key",
                 "top-level MCP servers are a meerkat-mob 0.5.x feature",
                 ("mcp",),
                 point="key",
+                location="mcp_servers" if document.format == "json" else "mcp",
                 hint="newer Meerkat uses profiles.<p>.tools.mcp_servers",
             )
         )
-    for key in _LEGACY_JSON_KEYS:
-        if key in raw:
+    json_form = document.format == "json"
+    for key in (*_LEGACY_JSON_KEYS, "source_identity"):
+        if key not in raw:
+            continue
+        if not json_form:
+            found.append(
+                diagnostic(
+                    "unknown_key",
+                    f"unknown key '{key}' in the top level",
+                    (key,),
+                    point="key",
+                    hint="this key exists only in Meerkat's JSON form",
+                )
+            )
+        elif key != "source_identity":
             found.append(
                 diagnostic(
                     "deprecated_key",
@@ -518,6 +662,36 @@ def _raw_checks(document: Document) -> list[Diagnostic]:
                     hint="removed after meerkat-mob 0.5.x; has no effect",
                 )
             )
+    found += _stale_loop_syntax(raw)
+    return found
+
+
+def _stale_loop_syntax(raw: dict[str, Any]) -> list[Diagnostic]:
+    """``type = "repeat_until"`` with ``until = "all_pass"`` (old Meerkat docs): say both."""
+    found = []
+    flows = raw.get("flows")
+    pending: list[tuple[Any, Path]] = [
+        (flow.get("root"), ("flows", flow_id, "root"))
+        for flow_id, flow in (flows.items() if isinstance(flows, dict) else ())
+        if isinstance(flow, dict)
+    ]
+    while pending:
+        frame, path = pending.pop()
+        nodes = frame.get("nodes") if isinstance(frame, dict) else None
+        for node_id, node in nodes.items() if isinstance(nodes, dict) else ():
+            if not isinstance(node, dict):
+                continue
+            base = (*path, "nodes", node_id)
+            if "kind" not in node and "until" in node and not isinstance(node["until"], dict):
+                found.append(
+                    diagnostic(
+                        "invalid_value",
+                        f'expected a condition table such as {{ op = "eq", path = ..., '
+                        f"value = ... }}, found {describe(node['until'])}",
+                        (*base, "until"),
+                    )
+                )
+            pending.append((node.get("body"), (*base, "body")))
     return found
 
 

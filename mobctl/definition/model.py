@@ -92,16 +92,14 @@ class McpServer(Table):
 
     @model_validator(mode="after")
     def _command_xor_url(self) -> McpServer:
-        if (self.command is None) == (self.url is None):
-            which = "both" if self.command is not None else "neither"
+        # 0.5.2 writes "command": [] beside "url" for HTTP servers: an empty command is none
+        has_command, has_url = bool(self.command), self.url is not None
+        if has_command == has_url:
+            which = "both" if has_command else "neither"
             raise PydanticCustomError(
                 "invalid_mcp_server",
-                "an MCP server needs exactly one of 'command' and 'url' ({which} set)",
+                "an MCP server needs exactly one of a non-empty 'command' and 'url' ({which} set)",
                 {"which": which},
-            )
-        if self.command is not None and not self.command:
-            raise PydanticCustomError(
-                "invalid_mcp_server", "'command' must be a non-empty array of strings"
             )
         return self
 

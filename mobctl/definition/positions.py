@@ -22,7 +22,7 @@ Path = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SCALAR_END = re.compile(r"[,\]}\n#]")
-_JSON_SCALAR = re.compile(r"-?[0-9][0-9.eE+-]*|-?[0-9]|true|false|null")
+_JSON_SCALAR = re.compile(r"-?[0-9][0-9.eE+-]*|-?[0-9]|true|false|null|NaN|-?Infinity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,7 @@ class SourceMap:
     keys: dict[Path, int] = field(default_factory=dict)
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     first: int | None = None
+    problems: list[int] = field(default_factory=list)  # JSON: duplicate keys, NaN/Infinity
     _line_starts: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -290,9 +291,9 @@ class _JsonScanner:
         else:
             match = _JSON_SCALAR.match(self.text, i)
             end = i + 1 if match is None else match.end()
+            if self.text[i:end].lstrip("-") in ("NaN", "Infinity"):
+                self.source.problems.append(i)
         self.source.values[path] = (i, end)
-        if self.source.first is None:
-            self.source.first = i
         return end
 
     def object(self, i: int, path: Path) -> int:
@@ -301,6 +302,10 @@ class _JsonScanner:
             end = self.string_end(i)
             name = json.loads(self.text[i:end])
             child = (*path, name)
+            if child in self.source.keys:
+                self.source.problems.append(i)
+            if not path and self.source.first is None:
+                self.source.first = i
             self.source.keys[child] = i
             i = self.skip(end)  # at ":"
             i = self.skip(self.value(self.skip(i + 1), child))

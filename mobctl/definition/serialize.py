@@ -20,7 +20,12 @@ from mobctl.definition.model import (
     StructuredBlock,
     synthesised_root,
 )
-from mobctl.definition.schemas import InlineSchema, canonical_json, parse_schema_ref
+from mobctl.definition.schemas import (
+    InlineSchema,
+    canonical_json,
+    normalise_schema,
+    parse_schema_ref,
+)
 from mobctl.errors import DefinitionError
 
 # Fields whose JSON null is a value, not an absence.
@@ -31,6 +36,7 @@ _NULL_IS_VALUE: dict[type[BaseModel], str] = {
     StructuredBlock: "data",
 }
 _SORTED_MAPS = ("profiles", "models", "skills", "flows", "mcp")
+JSON_ONLY_KEYS = ("source_identity", "owner_session_id", "session_cleanup_policy", "is_implicit")
 # Tables written inline in TOML (small, read as one value).
 _INLINE = frozenset(
     {"collection_policy", "condition", "until", "expr", "provider_tag", "env", "headers"}
@@ -84,6 +90,9 @@ def to_json_form(definition: MobDefinition) -> dict[str, Any]:
                     flows[flow_id]["steps"][step_id]["expected_schema_ref"] = canonical_json(
                         ref.schema
                     )
+    for name, profile in definition.inline_profiles().items():
+        if profile.output_schema is not None:
+            data["profiles"][name]["output_schema"] = normalise_schema(profile.output_schema)
     for key in _SORTED_MAPS:
         if key in data:
             data[key] = dict(sorted(data[key].items()))
@@ -96,7 +105,10 @@ def to_json_form(definition: MobDefinition) -> dict[str, Any]:
 def to_toml(definition: MobDefinition) -> str:
     """Readable TOML: top-level scalars first, then ``[mob]``, profiles, models, ..."""
     data = dump(definition, defaults=False)
-    data.pop("mcp", None) if not data.get("mcp") else None
+    for key in JSON_ONLY_KEYS:  # the TOML form cannot hold them
+        data.pop(key, None)
+    if not data.get("mcp"):
+        data.pop("mcp", None)
     orchestrator = data.get("mob", {}).get("orchestrator")
     if orchestrator is not None:
         data["mob"]["orchestrator"] = orchestrator["profile"]

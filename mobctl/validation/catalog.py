@@ -49,8 +49,8 @@ def load_catalog(path: Path) -> Catalog:
 def _parse(text: str, name: str) -> Catalog:
     try:
         data = _CatalogFile.model_validate(json.loads(text))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        first = str(exc).splitlines()[0] if isinstance(exc, json.JSONDecodeError) else _first(exc)
+    except (ValueError, RecursionError, ValidationError) as exc:
+        first = _first(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         raise CatalogError(
             f"malformed model catalogue {name}: {first}",
             hint='expected {"catalog": "...", "image_generation_providers": [...], '

@@ -241,4 +241,7 @@ def _peer_address_problem(text: str) -> str | None:
         )
     if scheme != "tcp":
         return f"{prefix} must use tcp transport, got '{scheme}'"
+    host, colon, port = text.partition("://")[2].rpartition(":")
+    if not colon or not host or not port.isdigit() or not port.isascii() or int(port) > 65535:
+        return f"{prefix} must be tcp://host:port, got '{text}'"
     return None

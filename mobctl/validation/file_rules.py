@@ -64,7 +64,7 @@ def _check_schema(
     schema: dict[str, Any] | None = None
     if isinstance(ref, InlineSchema):
         schema = ref.schema
-        problem = meta_schema_problem(json.dumps(schema, sort_keys=True))
+        problem = meta_schema_problem(json.dumps(json.loads(text), sort_keys=True))
         if problem is not None:
             found.append(
                 diagnostic(
@@ -110,7 +110,7 @@ def _check_schema(
                     )
                 else:
                     schema = normalise_schema(loaded)
-                    problem = meta_schema_problem(json.dumps(schema, sort_keys=True))
+                    problem = meta_schema_problem(json.dumps(loaded, sort_keys=True))
                     if problem is not None:
                         found.append(
                             diagnostic(
@@ -157,6 +157,9 @@ def meta_schema_problem(schema_json: str) -> str | None:
     import jsonschema  # heavy: only when a definition has schemas
 
     schema = json.loads(schema_json)
+    dialect = schema.get("$schema")
+    if dialect is not None and not isinstance(dialect, str):
+        return "$schema must be a string (the URI of a JSON Schema dialect)"
     validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
         validator.check_schema(schema)

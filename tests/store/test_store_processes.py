@@ -1,0 +1,138 @@
+"""Store acceptance items 30-32 with real processes: concurrent appends, CAS races, SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from mobctl.store.check import check_store
+from mobctl.store.directory import DirectoryStore
+from mobctl.store.models import FlowRunState, MobRun
+from tests.conftest import REPO
+
+MOB = "load"
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.store.worker", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def acks(output: str) -> list[list[str]]:
+    return [line.split()[1:] for line in output.splitlines() if line.startswith("ack ")]
+
+
+def make_run(store: DirectoryStore) -> str:
+    run_id = str(uuid.uuid4())
+    store.runs(MOB).create_run(
+        MobRun(
+            run_id=run_id,
+            mob_id=MOB,
+            flow_id="main",
+            created_at="2026-01-01T00:00:00.000000Z",
+            status="running",
+            flow_state=FlowRunState(phase="Running", round=0),
+        )
+    )
+    return run_id
+
+
+@pytest.mark.slow
+def test_30_concurrent_appends_from_four_processes(tmp_path: Path) -> None:
+    location = tmp_path / "store"
+    writers = [spawn("append", str(location), f"w{i}", "500") for i in range(4)]
+    outputs = []
+    for writer in writers:
+        out, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err
+        outputs.append(out)
+    events = DirectoryStore(location).events(MOB).replay_all()
+    assert [e.cursor for e in events] == list(range(1, 2001))
+    by_writer: dict[str, list[int]] = defaultdict(list)
+    for item in events:
+        by_writer[item.kind.field("writer")].append(item.kind.field("seq"))
+    for name, seqs in by_writer.items():
+        assert seqs == list(range(500)), name  # each writer's events once, in its own order
+    acknowledged = {(a[1], int(a[2])) for out in outputs for a in acks(out) if a[0] == "event"}
+    assert len(acknowledged) == 2000
+    assert DirectoryStore(location).events(MOB).verify() == []
+
+
+@pytest.mark.slow
+def test_31_cas_races_have_exactly_one_winner_per_round(tmp_path: Path) -> None:
+    location = tmp_path / "store"
+    run_id = make_run(DirectoryStore(location))
+    rounds = 60
+    racers = [spawn("race", str(location), run_id, f"r{i}", str(rounds)) for i in range(8)]
+    winners: dict[int, list[str]] = defaultdict(list)
+    for racer in racers:
+        out, err = racer.communicate(timeout=300)
+        assert racer.returncode == 0, err
+        for ack in acks(out):
+            if ack[0] == "round":
+                winners[int(ack[1])].append(ack[2])
+    assert sorted(winners) == list(range(1, rounds + 1))
+    assert all(len(names) == 1 for names in winners.values()), winners
+    run = DirectoryStore(location).runs(MOB).get_run(run_id)
+    assert run is not None
+    extra = run.flow_state.model_extra or {}
+    assert extra["round"] == rounds
+    assert extra["winner"] == winners[rounds][0]
+
+
+@pytest.mark.slow
+def test_32_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    kills = int(os.environ.get("MOBCTL_CRASH_KILLS", "200"))
+    location = tmp_path / "store"
+    store = DirectoryStore(location)
+    run_id = make_run(store)
+    rng = random.Random(32)
+    acknowledged_events: set[tuple[str, int]] = set()
+    last_round = 0
+    last_spec = 0
+    for attempt in range(kills):
+        worker = spawn("chaos", str(location), run_id, f"k{attempt}")
+        assert worker.stdout is not None
+        ready = worker.stdout.readline()
+        assert ready.strip() == "ack ready", worker.stderr.read() if worker.stderr else ""
+        time.sleep(rng.uniform(0, 0.03))
+        worker.send_signal(signal.SIGKILL)
+        out, _ = worker.communicate(timeout=60)
+        for ack in acks(out):
+            if ack[0] == "event":
+                acknowledged_events.add((ack[1], int(ack[2])))
+            elif ack[0] == "round":
+                last_round = max(last_round, int(ack[1]))
+            elif ack[0] == "spec":
+                last_spec = max(last_spec, int(ack[1]))
+        reopened = DirectoryStore(location)
+        events = reopened.events(MOB).replay_all()  # opens, never raises, whole batches only
+        cursors = [e.cursor for e in events]
+        assert cursors == sorted(set(cursors))
+        present = {(e.kind.field("writer"), e.kind.field("seq")) for e in events}
+        assert acknowledged_events <= present
+        run = reopened.runs(MOB).get_run(run_id)
+        assert run is not None
+        assert int((run.flow_state.model_extra or {}).get("round", 0)) >= last_round
+        spec = reopened.specs.get_spec(MOB)
+        assert (spec.revision if spec else 0) >= last_spec
+    report = check_store(DirectoryStore(location), repair=True)
+    after = check_store(DirectoryStore(location))
+    assert after.ok, (report.actions, after.problems)
+    assert not list(location.rglob("*.tmp"))
+    assert DirectoryStore(location).events(MOB).verify() == []
