@@ -283,9 +283,10 @@ def test_json_only_and_toml_only_shapes() -> None:
 
 
 def test_hints() -> None:
+    from pathlib import Path
+
     from mobctl.validation.catalog import bundled_catalog
     from mobctl.validation.validate import validate_bytes
-    from pathlib import Path
 
     def first(text: str) -> object:
         return validate_bytes(text.encode(), "toml", "t", Path("."), bundled_catalog()).diagnostics[
