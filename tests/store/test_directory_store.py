@@ -180,7 +180,9 @@ def test_34_a_held_lock_times_out_naming_its_holder(tmp_path: Path) -> None:
     text = caught.value.message
     assert f"pid {holder.pid} on {host()}" in text
     assert text.startswith(f"timed out after 1.5s waiting for the mobs/{MOB}/events lock, held by")
-    assert messages and messages[0].startswith(f"waiting for mobs/{MOB}/events lock held by pid {holder.pid}")
+    assert messages and messages[0].startswith(
+        f"waiting for mobs/{MOB}/events lock held by pid {holder.pid}"
+    )
     # the kernel released the dead holder's lock: writing works again
     assert store.events(MOB).append(event("x")).cursor == 1
 
@@ -199,7 +201,9 @@ def test_35_a_newer_store_is_refused_and_left_alone(tmp_path: Path) -> None:
         DirectoryStore(root)
 
 
-@pytest.mark.parametrize("bad", ["..", "../x", "/abs", "a/b", "a\x00b", "x" * 300, "-lead", "ｍob", "."])
+@pytest.mark.parametrize(
+    "bad", ["..", "../x", "/abs", "a/b", "a\x00b", "x" * 300, "-lead", "ｍob", "."]
+)
 def test_unsafe_ids_touch_nothing(store: DirectoryStore, bad: str) -> None:
     with pytest.raises(UnsafeIdError):
         store.events(bad)
@@ -237,7 +241,9 @@ def test_no_temp_files_are_left_and_stale_ones_are_repaired(store: DirectoryStor
 def test_stale_lock_holder_files_are_repaired(store: DirectoryStore) -> None:
     store.prepare()
     holder = store.root / "locks" / "store.lock.holder"
-    holder.write_text(json.dumps({"pid": 999999, "host": host(), "process_start": "", "since": "x"}))
+    holder.write_text(
+        json.dumps({"pid": 999999, "host": host(), "process_start": "", "since": "x"})
+    )
     assert [p.code for p in check_store(store).problems] == ["stale_lock_holder"]
     assert check_store(store, repair=True).ok
 
@@ -265,7 +271,9 @@ def test_follow_survives_prune_and_sees_other_processes(store: DirectoryStore) -
         f"    log.append(NewMobEvent(mob_id={MOB!r}, kind=EventKind(type='child', i=i)))\n"
     )
     deadline = time.monotonic() + 30
-    for item in log.follow(0, poll_interval=0.01, stop=lambda: len(seen) >= 6 or time.monotonic() > deadline):
+    for item in log.follow(
+        0, poll_interval=0.01, stop=lambda: len(seen) >= 6 or time.monotonic() > deadline
+    ):
         seen.append(item.cursor)
         if item.cursor == 1:
             log.prune(datetime.now(UTC) - timedelta(minutes=1))

@@ -1,0 +1,208 @@
+"""store init/check, register, specs and profiles through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES, cli, mobctl_process
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+def test_store_init_is_idempotent(store: Path) -> None:
+    first = cli("store", "init", "--store", store)
+    assert (first.exit_code, first.stdout) == (0, f"store created {store}\n")
+    again = cli("store", "init", "--store", store, "--json")
+    assert json.loads(again.stdout) == {"path": str(store), "created": False}
+    marker = json.loads((store / "store.json").read_text())
+    assert marker["format"] == "mobctl-store" and marker["schema_version"] == 1
+
+
+def test_store_from_environment(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOBCTL_STORE", str(store))
+    assert cli("store", "init").exit_code == 0
+    assert (store / "store.json").exists()
+
+
+def test_register_then_unchanged_then_updated(store: Path, tmp_path: Path) -> None:
+    source = SAMPLES / "minimal.toml"
+    first = cli("register", source, "--store", store, "--json")
+    assert first.exit_code == 0
+    record = json.loads(first.stdout)
+    assert (record["mob_id"], record["revision"], record["changed"]) == ("hello", 1, True)
+    assert record["digest"].startswith("sha256:")
+    same = cli("register", source, "--store", store)
+    assert same.stdout == f"hello is unchanged at revision 1 ({record['digest']})\n"
+    changed = tmp_path / "hello.toml"
+    changed.write_text(source.read_text().replace("Say hello", "Say hi"))
+    updated = cli("register", changed, "--store", store)
+    assert updated.stdout.startswith("registered hello revision 2 (sha256:")
+    events = [
+        json.loads(line)
+        for line in (store / "mobs" / "hello" / "events.jsonl").read_text().splitlines()
+    ]
+    assert [e["kind"]["type"] for e in events] == ["mob_created", "mob_definition_updated"]
+    assert list(events[1]["kind"])[:3] == ["type", "revision", "digest"]
+
+
+def test_register_expect_revision(store: Path) -> None:
+    source = SAMPLES / "minimal.toml"
+    assert cli("register", source, "--store", store, "--expect-revision", "0").exit_code == 0
+    conflict = cli("register", source, "--store", store, "--expect-revision", "0")
+    assert conflict.exit_code == 1
+    assert conflict.stderr.splitlines() == [
+        "error[spec_revision_conflict]: mob 'hello' is at revision 1, not 0",
+        "hint: re-read it and pass --expect-revision 1",
+    ]
+
+
+def test_register_refuses_invalid_definitions(store: Path) -> None:
+    bad = SAMPLES / "invalid" / "unknown_model.toml"
+    result = cli("register", bad, "--store", store)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"{bad}:6:9: error[unknown_model] profiles.worker.model:")
+    assert lines[1] == f"error[invalid_definition]: {bad} has 1 error(s); nothing was registered"
+    assert not (store / "specs").exists()
+
+
+def test_register_refuses_unsafe_mob_ids(store: Path) -> None:
+    result = cli("register", SAMPLES / "invalid" / "unsafe_id.toml", "--store", store)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error[unsafe_id]: mob id '../escape' cannot be used as a file name"
+    )
+    assert not store.exists()
+
+
+def test_register_keeps_referenced_files(store: Path) -> None:
+    assert cli("register", SAMPLES / "code-review.toml", "--store", store).exit_code == 0
+    record = json.loads(cli("specs", "show", "code-review", "--store", store, "--json").stdout)
+    assert record["resources"]["schemas"]["schemas/verdicts.json"]["type"] == "object"
+    assert record["resources"]["skills"]["skills/reviewer.md"].startswith("# Reviewer")
+    assert record["source"]["format"] == "toml"
+    assert record["definition"]["id"] == "code-review"
+
+
+def test_specs_list_show_delete(store: Path) -> None:
+    cli("register", SAMPLES / "minimal.toml", "--store", store)
+    cli("register", SAMPLES / "triage.toml", "--store", store)
+    listed = json.loads(cli("specs", "list", "--store", store, "--json").stdout)
+    assert [r["mob_id"] for r in listed] == ["hello", "triage"]
+    shown = cli("specs", "show", "hello", "--store", store)
+    assert shown.stdout.startswith("# hello revision 1 sha256:")
+    assert "[flows.main.steps.greet]" in shown.stdout
+    wrong = cli("specs", "delete", "hello", "--expect-revision", "5", "--store", store)
+    assert wrong.exit_code == 1
+    assert wrong.stderr.startswith("error[cas_conflict]: mob 'hello' is at revision 1, not 5")
+    assert (
+        cli("specs", "delete", "hello", "--store", store).stdout
+        == "deleted hello (was revision 1)\n"
+    )
+    missing = cli("specs", "show", "hello", "--store", store)
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith(f"error[not_found]: no mob 'hello' is registered in {store}")
+
+
+def test_profiles_lifecycle(store: Path, tmp_path: Path) -> None:
+    profile = tmp_path / "writer.toml"
+    profile.write_text('model = "claude-sonnet-4-6"\npeer_description = "House writer"\n')
+    created = cli("profiles", "create", "house-writer", profile, "--store", store)
+    assert created.stdout == "created realm profile house-writer (revision 1)\n"
+    duplicate = cli("profiles", "create", "house-writer", profile, "--store", store)
+    assert duplicate.exit_code == 1
+    assert duplicate.stderr.startswith(
+        "error[cas_conflict]: realm profile already exists: house-writer"
+    )
+    shown = json.loads(cli("profiles", "show", "house-writer", "--store", store, "--json").stdout)
+    assert shown["profile"] == {"model": "claude-sonnet-4-6", "peer_description": "House writer"}
+    profile.write_text('model = "claude-opus-4-8"\n')
+    stale = cli(
+        "profiles", "update", "house-writer", profile, "--expect-revision", "7", "--store", store
+    )
+    assert stale.exit_code == 1
+    assert "is at revision 1, not 7" in stale.stderr
+    updated = cli(
+        "profiles", "update", "house-writer", profile, "--expect-revision", "1", "--store", store
+    )
+    assert updated.stdout == "updated realm profile house-writer (revision 2)\n"
+    assert (
+        "house-writer\trevision 2\tclaude-opus-4-8"
+        in cli("profiles", "list", "--store", store).stdout
+    )
+    deleted = cli("profiles", "delete", "house-writer", "--expect-revision", "2", "--store", store)
+    assert deleted.stdout == "deleted realm profile house-writer (revision 2)\n"
+    assert cli("profiles", "show", "house-writer", "--store", store).exit_code == 1
+
+
+def test_profile_files_are_validated(store: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("peer_description = 3\n")
+    result = cli("profiles", "create", "x", bad, "--store", store)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error[invalid_definition]: {bad}: model: Field required")
+    unsafe = cli("profiles", "create", "../x", SAMPLES / "minimal.toml", "--store", store)
+    assert unsafe.exit_code == 1
+
+
+def test_store_check_reports_and_repairs(store: Path) -> None:
+    cli("register", SAMPLES / "minimal.toml", "--store", store)
+    assert cli("store", "check", "--store", store).stdout == "store is consistent\n"
+    log = store / "mobs" / "hello" / "events.jsonl"
+    with log.open("ab") as handle:
+        handle.write(b'{"cursor":2,')
+    broken = cli("store", "check", "--store", store)
+    assert broken.exit_code == 6
+    assert broken.stdout.splitlines()[0].startswith(f"problem[torn_tail] {log}: torn tail at byte")
+    assert broken.stdout.splitlines()[0].endswith("(fixable with --repair)")
+    fixed = cli("store", "check", "--repair", "--store", store, "--json")
+    document = json.loads(fixed.stdout)
+    assert document["ok"] is True and fixed.exit_code == 0
+    assert document["actions"][0].startswith(f"moved a torn tail of {log} to ")
+
+
+def test_newer_store_is_exit_6(store: Path) -> None:
+    store.mkdir()
+    (store / "store.json").write_text('{"format": "mobctl-store", "schema_version": 2}')
+    result = cli("specs", "list", "--store", store)
+    assert result.exit_code == 6
+    assert result.stderr.startswith(
+        f"error[store_format_too_new]: the store at {store} has schema_version 2"
+    )
+
+
+def test_real_process_lock_wait_message(store: Path) -> None:
+    import subprocess
+    import sys
+
+    cli("store", "init", "--store", store)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom pathlib import Path\nfrom mobctl.store.locks import Locks\n"
+            f"with Locks(Path({str(store)!r})).hold('specs/hello'):\n    print('held', flush=True)\n    time.sleep(30)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    try:
+        result = mobctl_process(
+            "register", SAMPLES / "minimal.toml", "--store", store, "--lock-timeout", "1.5"
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 6
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"waiting for specs/hello lock held by pid {holder.pid} on ")
+    assert lines[1].startswith(
+        "error[store_lock_timeout]: timed out after 1.5s waiting for the specs/hello lock"
+    )
