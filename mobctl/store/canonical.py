@@ -7,10 +7,12 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
 
 def canonical(value: Any) -> str:
     """Compact JSON in the given key order; NaN and infinities are refused."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def json_equal(a: Any, b: Any) -> bool:

@@ -40,6 +40,7 @@ class DirectoryStore:
         self.max_record_bytes = max_record_bytes
         self.locks = Locks(root, timeout=lock_timeout, on_wait=on_wait)
         self._ready = False
+        self._logs: dict[str, DirectoryEventStore] = {}
         self.check_format()
         self.specs = DirectorySpecStore(root, self.locks, prepare=self.prepare)
         self.profiles = DirectoryRealmProfileStore(root, self.locks, prepare=self.prepare)
@@ -90,13 +91,16 @@ class DirectoryStore:
         return self.root / "mobs" / require_slug(mob_id, "mob id")
 
     def events(self, mob_id: str) -> DirectoryEventStore:
-        return DirectoryEventStore(
-            self.mob_dir(mob_id),
-            mob_id,
-            self.locks,
-            max_record_bytes=self.max_record_bytes,
-            prepare=self.prepare,
-        )
+        log = self._logs.get(mob_id)
+        if log is None:
+            log = self._logs[mob_id] = DirectoryEventStore(
+                self.mob_dir(mob_id),
+                mob_id,
+                self.locks,
+                max_record_bytes=self.max_record_bytes,
+                prepare=self.prepare,
+            )
+        return log
 
     def runs(self, mob_id: str) -> DirectoryRunStore:
         return DirectoryRunStore(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from mobctl.errors import InternalStoreError, RecordTooLarge, StaleCursor, StoreCorrupt
 from mobctl.store.canonical import canonical, parse_timestamp, timestamp
@@ -111,12 +111,6 @@ def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Rec
     return Record(offset, raw, cursor, digest, span, data)
 
 
-def encode_line(event: dict[str, Any], prev: str) -> tuple[bytes, str]:
-    body = canonical(event).encode("utf-8")
-    digest = line_hash(prev, body)
-    return body[:-1] + b',"hash":"' + digest.encode() + b'"}\n', digest
-
-
 class DirectoryEventStore:
     """``EventStore`` for one mob, on ``mobs/<mob_id>/events.jsonl``."""
 
@@ -138,6 +132,9 @@ class DirectoryEventStore:
         self.lock_name = f"mobs/{mob_id}/events"
         self.max_record_bytes = max_record_bytes
         self._prepare = prepare  # creates store.json on the first write
+        # (inode, size, mtime) of the log after our own last append, with its last record:
+        # while the file is unchanged the next append need not re-read its tail
+        self._tail_cache: tuple[tuple[int, int, int], Record | None] | None = None
 
     # --- meta -------------------------------------------------------------------------------
 
@@ -194,23 +191,27 @@ class DirectoryEventStore:
     def _append_locked(self, events: list[NewMobEvent]) -> list[MobEvent]:
         ensure_directory(self.dir)
         meta = self.read_meta()
-        last = self._repair_tail(meta)
+        cached = self._cached_tail()
+        last = self._repair_tail(meta) if cached is False else cached
         first = max(meta.next_cursor, (last.cursor + 1) if last else 1)
         prev = last.hash if last else meta.genesis
         lines: list[bytes] = []
         stored: list[MobEvent] = []
         now = timestamp()
+        now_json = canonical(now)
+        mob_json = canonical(self.mob_id)
+        batch_json = f',"batch":[{first},{len(events)}]' if len(events) > 1 else ""
         for index, event in enumerate(events):
             cursor = first + index
-            document: dict[str, Any] = {
-                "cursor": cursor,
-                "timestamp": event.timestamp or now,
-                "mob_id": event.mob_id,
-                "kind": event.kind.model_dump(mode="json"),
-            }
-            if len(events) > 1:
-                document["batch"] = [first, len(events)]
-            line, prev = encode_line(document, meta.predecessor(cursor, prev))
+            moment = now if event.timestamp is None else event.timestamp
+            moment_json = now_json if event.timestamp is None else canonical(moment)
+            # the canonical line, key by key (cursor, timestamp, mob_id, kind[, batch])
+            body = (
+                f'{{"cursor":{cursor},"timestamp":{moment_json},"mob_id":{mob_json},'
+                f'"kind":{canonical(event.kind.model_dump(mode="json"))}{batch_json}}}'
+            ).encode()
+            prev = line_hash(meta.predecessor(cursor, prev), body)
+            line = body[:-1] + b',"hash":"' + prev.encode() + b'"}\n'
             if len(line) > self.max_record_bytes:
                 raise RecordTooLarge(
                     f"event '{event.kind.type}' is {len(line)} bytes; the limit is "
@@ -219,15 +220,30 @@ class DirectoryEventStore:
                 )
             lines.append(line)
             stored.append(
-                MobEvent(
-                    cursor=cursor,
-                    timestamp=document["timestamp"],
-                    mob_id=event.mob_id,
-                    kind=event.kind,
-                )
+                MobEvent(cursor=cursor, timestamp=moment, mob_id=event.mob_id, kind=event.kind)
             )
         append_durably(self.log, b"".join(lines))
+        batch = (first, len(events)) if len(events) > 1 else None
+        self._remember_tail(Record(-1, lines[-1], first + len(events) - 1, prev, batch, {}))
         return stored
+
+    def _file_identity(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.log.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_size, info.st_mtime_ns
+
+    def _cached_tail(self) -> Record | Literal[False] | None:
+        """The last record if the log is exactly as we left it, else False."""
+        if self._tail_cache is None:
+            return False
+        identity, record = self._tail_cache
+        return record if self._file_identity() == identity else False
+
+    def _remember_tail(self, record: Record | None) -> None:
+        identity = self._file_identity()
+        self._tail_cache = None if identity is None or record is None else (identity, record)
 
     def _append_if(self, event: NewMobEvent, exists: Callable[[Record], bool]) -> MobEvent | None:
         self._check(event)

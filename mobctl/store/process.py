@@ -47,6 +47,13 @@ def is_dead(pid: int, holder_host: str, started: str) -> bool:
     return bool(started) and process_start(pid) not in ("", started)
 
 
+_ME: dict[int, tuple[int, str, str]] = {}
+
+
 def me() -> tuple[int, str, str]:
+    """(pid, host, process start) of this process (cached; a forked child computes its own)."""
     pid = os.getpid()
-    return pid, host(), process_start(pid)
+    found = _ME.get(pid)
+    if found is None:
+        found = _ME[pid] = (pid, host(), process_start(pid))
+    return found
