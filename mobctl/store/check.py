@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from mobctl.errors import MobctlError, StoreError
 from mobctl.store.directory import DirectoryStore
+from mobctl.store.eventlog import DirectoryEventStore
 from mobctl.store.files import remove_stray_temp_files, stray_temp_files
 from mobctl.store.locks import read_holder
 from mobctl.store.models import TERMINAL_EVENT_TYPES, MobRun, SpecRecord, StoredRealmProfile
@@ -109,14 +110,8 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
         torn = problem.startswith("torn tail") or problem.startswith("incomplete batch")
         code = "torn_tail" if torn else "store_corrupt"
         report.add(code, events.log, problem, repairable=torn)
-    terminal_runs = set()
-    try:
-        for item in events.replay_all():
-            if item.kind.type in TERMINAL_EVENT_TYPES:
-                terminal_runs.add(item.kind.field("run_id"))
-    except StoreError:
-        pass  # already reported by verify()
     runs_dir = store.mob_dir(mob_id) / "runs"
+    terminal_runs: set[str] | None = None  # read from the log only if a run is terminal
     for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
         if path.name.startswith("."):
             continue
@@ -129,7 +124,9 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
             continue
         if run.schema_version != 7:
             report.add("store_corrupt", path, f"schema_version {run.schema_version}, expected 7")
-        if run.terminal and run.run_id not in terminal_runs:
+        if run.terminal and terminal_runs is None:
+            terminal_runs = _terminal_event_runs(events)
+        if run.terminal and terminal_runs is not None and run.run_id not in terminal_runs:
             report.add(
                 "missing_terminal_event",
                 path,
@@ -142,6 +139,17 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
             mode = stat.S_IMODE(secret.stat().st_mode)
             if mode & 0o077:
                 report.add("insecure_secret_file", secret, f"mode {mode:o}; expected 600")
+
+
+def _terminal_event_runs(events: DirectoryEventStore) -> set[str]:
+    try:
+        return {
+            str(item.kind.field("run_id"))
+            for item in events.replay_all()
+            if item.kind.type in TERMINAL_EVENT_TYPES
+        }
+    except StoreError:
+        return set()  # the log's own problem is reported by verify()
 
 
 def _repair(store: DirectoryStore, report: CheckReport) -> None:

@@ -131,8 +131,14 @@ def test_32_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path)
         assert int((run.flow_state.model_extra or {}).get("round", 0)) >= last_round
         spec = reopened.specs.get_spec(MOB)
         assert (spec.revision if spec else 0) >= last_spec
-    report = check_store(DirectoryStore(location), repair=True)
-    after = check_store(DirectoryStore(location))
-    assert after.ok, (report.actions, after.problems)
-    assert not list(location.rglob("*.tmp"))
+        batches: dict[tuple[str, int, int], int] = defaultdict(int)  # (writer, first, size)
+        for item in events:
+            if item.kind.field("of") is not None:
+                key = (item.kind.field("writer"), item.kind.field("first"), item.kind.field("of"))
+                batches[key] += 1
+        for (writer, first, size), seen in batches.items():
+            assert seen == size, f"batch {writer}/{first}: {seen} of {size} visible"
+        report = check_store(reopened, repair=True)  # repairs first, then checks everything
+        assert report.ok, (attempt, report.actions, report.problems)
+        assert not list(location.rglob("*.tmp"))
     assert DirectoryStore(location).events(MOB).verify() == []

@@ -77,7 +77,14 @@ def chaos(store: DirectoryStore, run_id: str, name: str) -> None:
             seq += 1
         elif action < 0.7:
             size = rng.randint(2, 6)
-            log.append_batch([event(name, seq + i) for i in range(size)])
+            batch = [event(name, seq + i) for i in range(size)]
+            for part in batch:  # lets the test see that a batch is visible whole or not at all
+                part.kind.__pydantic_extra__ = {
+                    **(part.kind.model_extra or {}),
+                    "first": seq,
+                    "of": size,
+                }
+            log.append_batch(batch)
             for i in range(size):
                 ack("event", name, seq + i)
             seq += size
