@@ -127,10 +127,8 @@ def _nesting_problem(raw: Any) -> str | None:
         node, depth = pending.pop()
         if depth > MAX_NESTING:
             return f"the document is nested more than {MAX_NESTING} levels deep"
-        children = (
-            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        )
-        pending.extend((child, depth + 1) for child in children)
+        children = node.values() if type(node) is dict else node
+        pending.extend((c, depth + 1) for c in children if type(c) in (dict, list))
     return None
 
 
@@ -140,18 +138,20 @@ def _non_finite(raw: Any) -> list[Diagnostic]:
     pending: list[tuple[Any, Path]] = [(raw, ())]
     while pending:
         node, path = pending.pop()
-        if isinstance(node, float) and not math.isfinite(node):
-            found.append(
-                diagnostic(
-                    "invalid_value",
-                    f"{node} is not a valid value here (definitions must be representable as JSON)",
-                    path,
+        items = node.items() if type(node) is dict else enumerate(node)
+        for key, value in items:
+            kind = type(value)
+            if kind is float and not math.isfinite(value):
+                found.append(
+                    diagnostic(
+                        "invalid_value",
+                        f"{value} is not a valid value here (definitions must be representable "
+                        "as JSON)",
+                        (*path, key),
+                    )
                 )
-            )
-        elif isinstance(node, dict):
-            pending.extend((v, (*path, k)) for k, v in node.items())
-        elif isinstance(node, list):
-            pending.extend((v, (*path, i)) for i, v in enumerate(node))
+            elif kind is dict or kind is list:
+                pending.append((value, (*path, key)))
     return found
 
 

@@ -70,7 +70,9 @@ def _tagged_by(key: str, prefix: str) -> Discriminator:
 class Table(BaseModel):
     """An open TOML table: unknown keys are warnings."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # defer_build: the schema is built once, for the model that is validated first (the
+    # definition), instead of once per class at import
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
     closed: ClassVar[bool] = False
 
 
@@ -495,9 +497,9 @@ class Flow(Table):
 
 
 def synthesised_root(steps: dict[str, Step]) -> Frame:
-    return Frame(
+    return Frame.model_construct(  # built from validated steps: nothing to validate again
         nodes={
-            step_id: StepNode(
+            step_id: StepNode.model_construct(
                 kind="step",
                 step_id=step_id,
                 depends_on=list(step.depends_on),
