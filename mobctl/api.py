@@ -268,3 +268,16 @@ def read_profile_file(path: Path) -> dict[str, Any]:
     return profile.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {
         "model": profile.model
     }
+
+
+def registered_definition(store: DirectoryStore, mob_id: str) -> MobDefinition:
+    """The stored definition of a registered mob."""
+    from mobctl.definition.loader import load_text
+
+    record = get_spec(store, mob_id)
+    loaded = load_text(json.dumps(record.definition), "json", f"specs/{mob_id}.json", Path("."))
+    if loaded.definition is None:
+        from mobctl.errors import StoreCorrupt
+
+        raise StoreCorrupt(f"the stored definition of mob '{mob_id}' no longer loads")
+    return loaded.definition

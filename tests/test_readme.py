@@ -45,6 +45,14 @@ def test_every_exit_code_is_documented() -> None:
 
 
 def test_every_error_code_is_documented() -> None:
+    import importlib
+    import pkgutil
+
+    import mobctl
+
+    for module in pkgutil.walk_packages(mobctl.__path__, "mobctl."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)  # every error class defined anywhere
     table = README.split("## Error codes", 1)[1].split("\n## ", 1)[0]
     pending: list[type[errors.MobctlError]] = [errors.MobctlError]
     found = set()

@@ -76,7 +76,7 @@ def _root(
     """mobctl: validate, register and run mobs (Meerkat's meerkat-mob TOML format)."""
 
 
-from mobctl.cli import definition_commands, store_commands  # noqa: E402,F401  (registers commands)
+from mobctl.cli import definition_commands, member_commands, store_commands  # noqa: E402,F401
 
 
 def main() -> None:

@@ -10,8 +10,7 @@ from typing import Any
 import typer
 
 from mobctl.cli.app import app
-
-STORE_HELP = "Store directory (default: $MOBCTL_STORE, else ./.mobctl)."
+from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
 
 store_app = typer.Typer(help="Create and check the store.", no_args_is_help=True)
 specs_app = typer.Typer(help="Registered mob definitions.", no_args_is_help=True)
@@ -23,39 +22,11 @@ app.add_typer(specs_app, name="specs")
 app.add_typer(profiles_app, name="profiles")
 
 
-def _store_option() -> Any:
-    return typer.Option(None, "--store", envvar="MOBCTL_STORE", help=STORE_HELP)
-
-
-def _timeout_option() -> Any:
-    return typer.Option(10.0, "--lock-timeout", help="Seconds to wait for a store lock.")
-
-
-def _json_option() -> Any:
-    return typer.Option(False, "--json", help="Print one JSON document.")
-
-
-def _open(store: Path | None, lock_timeout: float) -> Any:
-    from mobctl import api
-    from mobctl.store.directory import store_location
-
-    def waiting(message: str) -> None:
-        sys.stderr.write(f"{message}\n")
-
-    return api.open_store(
-        store_location(str(store) if store else None), lock_timeout=lock_timeout, on_wait=waiting
-    )
-
-
-def _emit(document: object) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-
-
 @store_app.command("init")
 def store_init(
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Create the store (idempotent).
 
@@ -65,10 +36,10 @@ def store_init(
     """
     from mobctl import api
 
-    opened = _open(store, lock_timeout)
+    opened = open_store(store, lock_timeout)
     created = api.store_init(opened)
     if as_json:
-        _emit({"path": str(opened.root), "created": created})
+        emit({"path": str(opened.root), "created": created})
     else:
         verb = "created" if created else "already exists:"
         sys.stdout.write(f"store {verb} {opened.root}\n")
@@ -77,9 +48,9 @@ def store_init(
 @store_app.command("check")
 def store_check(
     repair: bool = typer.Option(False, "--repair", help="Fix what is safe and say what was done."),
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Check the whole store: every event verifies, cursors increase, batches are whole,
     snapshots parse, terminal runs have their terminal event, no stray temp files or stale
@@ -96,9 +67,9 @@ def store_check(
     """
     from mobctl import api
 
-    report = api.store_check(_open(store, lock_timeout), repair=repair)
+    report = api.store_check(open_store(store, lock_timeout), repair=repair)
     if as_json:
-        _emit(
+        emit(
             {
                 "ok": report.ok,
                 "actions": report.actions,
@@ -125,9 +96,9 @@ def register(
         None, "--expect-revision", help="Fail unless the stored revision is N (0: must be new)."
     ),
     catalog: Path | None = typer.Option(None, "--catalog", help="Model catalogue JSON."),
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Validate a definition and store it as the mob's next revision.
 
@@ -146,14 +117,14 @@ def register(
 
     try:
         result = api.register(
-            _open(store, lock_timeout), file, expect_revision=expect_revision, catalog=catalog
+            open_store(store, lock_timeout), file, expect_revision=expect_revision, catalog=catalog
         )
     except InvalidDefinitionError as exc:
         for diag in exc.diagnostics:
             sys.stderr.write(text_line(diag) + "\n")
         raise
     if as_json:
-        _emit(
+        emit(
             {
                 "mob_id": result.mob_id,
                 "revision": result.revision,
@@ -176,9 +147,9 @@ def register(
 
 @specs_app.command("list")
 def specs_list(
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """List registered mobs with their revision.
 
@@ -186,10 +157,10 @@ def specs_list(
 
       mobctl specs list --json
     """
-    opened = _open(store, lock_timeout)
+    opened = open_store(store, lock_timeout)
     records = [r for r in (opened.specs.get_spec(m) for m in opened.specs.list_specs()) if r]
     if as_json:
-        _emit(
+        emit(
             [
                 {
                     "mob_id": r.mob_id,
@@ -212,9 +183,9 @@ def specs_list(
 @specs_app.command("show")
 def specs_show(
     mob: str = typer.Argument(..., help="Mob id."),
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Show a registered mob: revision, digest, source, and its definition (TOML).
 
@@ -226,9 +197,9 @@ def specs_show(
     from mobctl.definition.loader import load_text
     from mobctl.definition.serialize import to_toml
 
-    record = api.get_spec(_open(store, lock_timeout), mob)
+    record = api.get_spec(open_store(store, lock_timeout), mob)
     if as_json:
-        _emit(record.document())
+        emit(record.document())
         return
     sys.stdout.write(
         f"# {record.mob_id} revision {record.revision} {record.digest}\n"
@@ -247,9 +218,9 @@ def specs_delete(
     expect_revision: int | None = typer.Option(
         None, "--expect-revision", help="Delete only if the stored revision is N."
     ),
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Delete a registered definition (its events and runs stay).
 
@@ -259,9 +230,9 @@ def specs_delete(
     """
     from mobctl import api
 
-    revision = api.delete_spec(_open(store, lock_timeout), mob, expect_revision)
+    revision = api.delete_spec(open_store(store, lock_timeout), mob, expect_revision)
     if as_json:
-        _emit({"mob_id": mob, "deleted_revision": revision})
+        emit({"mob_id": mob, "deleted_revision": revision})
     else:
         sys.stdout.write(f"deleted {mob} (was revision {revision})\n")
 
@@ -274,9 +245,9 @@ def _profile_document(record: Any) -> dict[str, Any]:
 def profiles_create(
     name: str = typer.Argument(..., help="Profile name (letters, digits, . _ -)."),
     file: Path = typer.Argument(..., help="TOML or JSON file with the profile's keys."),
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Create a realm profile, referenced from definitions as realm_profile = "NAME".
 
@@ -286,15 +257,15 @@ def profiles_create(
     """
     from mobctl import api
 
-    record = _open(store, lock_timeout).profiles.create(name, api.read_profile_file(file))
+    record = open_store(store, lock_timeout).profiles.create(name, api.read_profile_file(file))
     _profile_out(record, as_json, "created")
 
 
 @profiles_app.command("list")
 def profiles_list(
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """List realm profiles.
 
@@ -302,9 +273,9 @@ def profiles_list(
 
       mobctl profiles list
     """
-    records = _open(store, lock_timeout).profiles.list()
+    records = open_store(store, lock_timeout).profiles.list()
     if as_json:
-        _emit([_profile_document(r) for r in records])
+        emit([_profile_document(r) for r in records])
         return
     for record in records:
         model = record.profile.get("model")
@@ -316,9 +287,9 @@ def profiles_list(
 @profiles_app.command("show")
 def profiles_show(
     name: str = typer.Argument(..., help="Profile name."),
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Show one realm profile.
 
@@ -328,7 +299,7 @@ def profiles_show(
     """
     from mobctl.errors import NotFound
 
-    record = _open(store, lock_timeout).profiles.get(name)
+    record = open_store(store, lock_timeout).profiles.get(name)
     if record is None:
         raise NotFound(f"realm profile '{name}' does not exist")
     _profile_out(record, as_json, None)
@@ -339,9 +310,9 @@ def profiles_update(
     name: str = typer.Argument(..., help="Profile name."),
     file: Path = typer.Argument(..., help="TOML or JSON file with the profile's keys."),
     expect_revision: int = typer.Option(..., "--expect-revision", help="The current revision."),
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Replace a realm profile if it is still at the revision you read.
 
@@ -352,7 +323,7 @@ def profiles_update(
     from mobctl import api
 
     profile = api.read_profile_file(file)
-    record = _open(store, lock_timeout).profiles.update(name, profile, expect_revision)
+    record = open_store(store, lock_timeout).profiles.update(name, profile, expect_revision)
     _profile_out(record, as_json, "updated")
 
 
@@ -360,9 +331,9 @@ def profiles_update(
 def profiles_delete(
     name: str = typer.Argument(..., help="Profile name."),
     expect_revision: int = typer.Option(..., "--expect-revision", help="The current revision."),
-    store: Path | None = _store_option(),
-    lock_timeout: float = _timeout_option(),
-    as_json: bool = _json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Delete a realm profile if it is still at the revision you read.
 
@@ -370,13 +341,13 @@ def profiles_delete(
 
       mobctl profiles delete house-writer --expect-revision 2
     """
-    record = _open(store, lock_timeout).profiles.delete(name, expect_revision)
+    record = open_store(store, lock_timeout).profiles.delete(name, expect_revision)
     _profile_out(record, as_json, "deleted")
 
 
 def _profile_out(record: Any, as_json: bool, verb: str | None) -> None:
     if as_json:
-        _emit(_profile_document(record))
+        emit(_profile_document(record))
         return
     if verb:
         sys.stdout.write(f"{verb} realm profile {record.name} (revision {record.revision})\n")

@@ -1,0 +1,40 @@
+"""Options and helpers shared by the commands that use the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+STORE_HELP = "Store directory (default: $MOBCTL_STORE, else ./.mobctl)."
+
+
+def store_option() -> Any:
+    return typer.Option(None, "--store", envvar="MOBCTL_STORE", help=STORE_HELP)
+
+
+def timeout_option() -> Any:
+    return typer.Option(10.0, "--lock-timeout", help="Seconds to wait for a store lock.")
+
+
+def json_option() -> Any:
+    return typer.Option(False, "--json", help="Print one JSON document.")
+
+
+def open_store(store: Path | None, lock_timeout: float) -> Any:
+    from mobctl import api
+    from mobctl.store.directory import store_location
+
+    def waiting(message: str) -> None:
+        sys.stderr.write(f"{message}\n")
+
+    return api.open_store(
+        store_location(str(store) if store else None), lock_timeout=lock_timeout, on_wait=waiting
+    )
+
+
+def emit(document: object) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
