@@ -281,3 +281,72 @@ def registered_definition(store: DirectoryStore, mob_id: str) -> MobDefinition:
 
         raise StoreCorrupt(f"the stored definition of mob '{mob_id}' no longer loads")
     return loaded.definition
+
+
+def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
+    """``--params JSON|@file.json`` then ``-p KEY=VALUE`` (JSON when it parses, else a string)."""
+    from mobctl.errors import UsageError
+
+    params: dict[str, Any] = {}
+    if document:
+        text = document
+        if document.startswith("@"):
+            try:
+                text = Path(document[1:]).read_text("utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot read params file {document[1:]}: {exc.strerror}") from exc
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"--params is not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise UsageError("--params must be a JSON object")
+        params.update(value)
+    for pair in pairs:
+        key, equals, raw = pair.partition("=")
+        if not equals or not key:
+            raise UsageError(f"-p takes KEY=VALUE, not {pair!r}")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params
+
+
+def parse_duration_ms(text: str) -> int:
+    """``500ms``, ``30s``, ``5m``, ``1h`` or a bare number of seconds."""
+    from mobctl.errors import UsageError
+
+    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return int(float(text[: -len(unit)]) * units[unit])
+    if text.replace(".", "", 1).isdigit():
+        return int(float(text) * 1000)
+    raise UsageError(f"invalid duration {text!r}", hint="use e.g. 500ms, 30s, 5m or 1h")
+
+
+def prepare_run(
+    store: DirectoryStore, target: str, flow: str | None, *, catalog: Path | None = None
+) -> tuple[MobDefinition, str, int, dict[str, Any], Path]:
+    """(definition, flow id, spec revision, schema copies, base dir) for a mob id or a file.
+
+    A file is validated and registered first (a new revision only if it changed)."""
+    path = Path(target)
+    if path.suffix.lower() in (".toml", ".json") or path.exists():
+        result = register(store, path, catalog=catalog)
+        mob_id = result.mob_id
+    else:
+        from mobctl.ids import require_slug
+
+        mob_id = require_slug(target, "mob id")
+    record = get_spec(store, mob_id)
+    definition = registered_definition(store, mob_id)
+    base_dir = Path(record.source.path).parent if record.source else Path(".")
+    return (
+        definition,
+        pick_flow(definition, flow),
+        record.revision,
+        dict(record.resources.schemas),
+        base_dir,
+    )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mobctl import api, members
+from mobctl import api
+from mobctl.engine import members
 from mobctl.store.directory import DirectoryStore
 from tests.conftest import SAMPLES, cli
 

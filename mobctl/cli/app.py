@@ -76,7 +76,12 @@ def _root(
     """mobctl: validate, register and run mobs (Meerkat's meerkat-mob TOML format)."""
 
 
-from mobctl.cli import definition_commands, member_commands, store_commands  # noqa: E402,F401
+from mobctl.cli import (  # noqa: E402,F401  (registers the commands)
+    definition_commands,
+    member_commands,
+    run_command,
+    store_commands,
+)
 
 
 def main() -> None:

@@ -34,7 +34,8 @@ def members_spawn(
 
       mobctl members spawn code-review lead --id lead-main
     """
-    from mobctl import api, members
+    from mobctl import api
+    from mobctl.engine import members
     from mobctl.errors import UsageError
 
     if member_id is not None and count != 1:
@@ -66,7 +67,7 @@ def members_list(
 
       mobctl members list code-review --json
     """
-    from mobctl import members
+    from mobctl.engine import members
     from mobctl.ids import require_slug
 
     current = members.roster(open_store(store, lock_timeout), require_slug(mob, "mob id"))
@@ -94,7 +95,7 @@ def members_retire(
 
       mobctl members retire code-review reviewer-2
     """
-    from mobctl import members
+    from mobctl.engine import members
     from mobctl.ids import require_slug
 
     member = members.retire(open_store(store, lock_timeout), require_slug(mob, "mob id"), member_id)

@@ -1,0 +1,139 @@
+"""``mobctl run``: run a flow of a registered mob (or of a definition file)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mobctl.cli.app import app
+from mobctl.cli.common import emit, open_store, store_option, timeout_option
+
+_PROGRESS = {
+    "flow_started": lambda f: f"flow {f['flow_id']} started",
+    "step_dispatched": lambda f: (
+        f"  {f['step_id']}: dispatched to {f['target']['identity']} (attempt {f['attempt']})"
+    ),
+    "step_target_completed": lambda f: f"  {f['step_id']}: {f['target']['identity']} answered",
+    "step_target_failed": lambda f: (
+        f"  {f['step_id']}: {f['target']['identity']} failed: {f['reason']}"
+    ),
+    "step_completed": lambda f: f"  {f['step_id']}: completed",
+    "step_failed": lambda f: f"  {f['step_id']}: FAILED: {f['reason']}",
+    "step_skipped": lambda f: f"  {f['step_id']}: skipped ({f['reason']})",
+    "topology_violation": lambda f: (
+        f"  topology violation {f['from_role']} -> {f['to_role']} (advisory)"
+    ),
+    "supervisor_escalation": lambda f: f"  {f['step_id']}: escalated to {f['escalated_to']}",
+}
+
+
+def _progress(kind: str, fields: dict[str, Any]) -> None:
+    line = _PROGRESS.get(kind)
+    if line is not None:
+        sys.stderr.write(line(fields) + "\n")
+        sys.stderr.flush()
+
+
+@app.command()
+def run(
+    target: str = typer.Argument(
+        ..., metavar="MOB_OR_FILE", help="A registered mob id or a definition file."
+    ),
+    flow: str | None = typer.Argument(None, help="Flow id (default: main, else the only flow)."),
+    param: list[str] = typer.Option([], "-p", "--param", help="KEY=VALUE (JSON when it parses)."),
+    params: str | None = typer.Option(None, "--params", help="A JSON object, or @file.json."),
+    driver: list[str] = typer.Option(
+        [], "--driver", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable."
+    ),
+    timeout: str | None = typer.Option(
+        None, "--timeout", help="Deadline for the run (30s, 5m, ...)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+) -> None:
+    """Run a flow; exit 0 completed, 3 failed, 4 canceled, 5 timed out (130 on Ctrl-C).
+
+    Examples:
+
+      mobctl run sample-mobs/minimal.toml -p name=Ada
+
+      mobctl run code-review main -p change=PR-42 --driver scripted:fixtures/review.toml --json
+    """
+    from mobctl import api
+    from mobctl.drivers.selection import parse_drivers
+    from mobctl.engine.outputs import result_envelope
+    from mobctl.engine.runner import FlowRunner
+
+    opened = open_store(store, lock_timeout)
+    drivers = parse_drivers(driver)
+    values = api.parse_params(param, params)
+    deadline = api.parse_duration_ms(timeout) if timeout else None
+    definition, flow_id, revision, schemas, base_dir = api.prepare_run(opened, target, flow)
+    runner = FlowRunner(
+        opened,
+        definition,
+        flow_id,
+        values,
+        drivers,
+        spec_revision=revision,
+        schemas=schemas,
+        base_dir=base_dir,
+        timeout_ms=deadline,
+        on_event=None if as_json else _progress,
+    )
+    runner.create()
+    sys.stderr.write(f"run {runner.run_id} ({definition.mob.id}/{flow_id})\n")
+    interrupted: list[int] = []
+
+    def on_signal(number: int, frame: object) -> None:
+        interrupted.append(number)
+        runner.request_cancel()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcome = runner.execute()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    final = outcome.run
+    steps = (
+        {
+            step: (status or "pending").lower()
+            for step, status in final.flow_state.model_extra.get("step_status", {}).items()
+        }
+        if final.flow_state.model_extra
+        else {}
+    )
+    document = {
+        "run_id": final.run_id,
+        "mob_id": final.mob_id,
+        "flow_id": final.flow_id,
+        "status": final.status,
+        "cause": outcome.cause,
+        "result": result_envelope(final.root_step_outputs),
+        "outputs": final.root_step_outputs,
+        "steps": steps,
+    }
+    if as_json:
+        emit(document)
+    else:
+        sys.stdout.write(
+            f"run {final.run_id} {final.status}"
+            + (f" ({outcome.cause})" if outcome.cause else "")
+            + "\n"
+        )
+        if document["result"] is not None:
+            sys.stdout.write(json.dumps(document["result"], indent=2, ensure_ascii=False) + "\n")
+    if interrupted:
+        raise typer.Exit(130)
+    if final.status == "completed":
+        raise typer.Exit(0)
+    if final.status == "canceled":
+        raise typer.Exit(4)
+    raise typer.Exit(5 if outcome.timed_out else 3)

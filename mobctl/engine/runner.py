@@ -1,0 +1,1304 @@
+"""The flow scheduler (flow-semantics §4-§13): drives frames, loops and steps, persisting every
+transition through the store contract and emitting the events of §14.
+
+One main thread owns the run state; turns run on worker threads. Every state change, its
+snapshot write and its events happen under one lock, so the snapshot and the log always agree
+on order, and the snapshot is consistent after every write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mobctl.definition.model import (
+    AllPolicy,
+    Flow,
+    Frame,
+    InlineProfile,
+    MobDefinition,
+    QuorumPolicy,
+    RepeatUntilNode,
+    Step,
+    StepNode,
+)
+from mobctl.definition.schemas import InlineSchema, parse_schema_ref
+from mobctl.drivers.base import (
+    Canceled,
+    Completed,
+    DispatchError,
+    Failed,
+    Member,
+    Outcome,
+    TurnRequest,
+)
+from mobctl.drivers.selection import Drivers
+from mobctl.engine.conditions import ConditionError, evaluate
+from mobctl.engine.context import Context, build_context
+from mobctl.engine.frames import FrameState, node_specs, ordered_nodes
+from mobctl.engine.members import Roster, provision, roster
+from mobctl.engine.outputs import (
+    MalformedOutput,
+    TargetResult,
+    collect,
+    parse_output,
+    structured_output,
+)
+from mobctl.engine.rendering import RenderError, render_message
+from mobctl.store.canonical import timestamp
+from mobctl.store.contract import Store
+from mobctl.store.models import (
+    EventKind,
+    FailureLedgerEntry,
+    FlowRunState,
+    FrameSnapshot,
+    LoopIterationLedgerEntry,
+    LoopSnapshot,
+    MobctlRunState,
+    MobRun,
+    NewMobEvent,
+    RunOwner,
+    RunStatus,
+    StepLedgerEntry,
+)
+from mobctl.store.process import me
+from mobctl.store.runs import Output, RunExpectation, RunMutation
+
+DEFAULT_STEP_TIMEOUT_MS = 30_000
+CANCEL_POLL = 0.25
+RENEW_EVERY = 5.0
+LEASE_TTL_MS = 30_000
+_RANK = {"Failed": 3, "Completed": 2, "Skipped": 1}
+
+
+class RunFatal(Exception):
+    def __init__(self, cause: str, reason: str, *, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.cause = cause
+        self.reason = reason
+        self.detail = detail
+
+
+class CustodyLost(Exception):
+    """Another process took the run over: stop without writing."""
+
+
+@dataclass
+class LoopRun:
+    instance_id: str
+    loop_id: str
+    parent_frame: str
+    node_id: str
+    depth: int
+    spec: RepeatUntilNode
+    phase: str = "Running"
+    stage: str = "AwaitingBodyFrame"
+    current_iteration: int = 0
+    last_completed_iteration: int = 0
+    body_frame: str | None = None
+
+    def snapshot(self) -> LoopSnapshot:
+        return LoopSnapshot(
+            kernel_state={
+                "phase": self.phase,
+                "loop_instance_id": self.instance_id,
+                "parent_frame_id": self.parent_frame,
+                "parent_node_id": self.node_id,
+                "loop_id": self.loop_id,
+                "depth": self.depth,
+                "stage": self.stage,
+                "current_iteration": self.current_iteration,
+                "last_completed_iteration": self.last_completed_iteration,
+                "max_iterations": self.spec.max_iterations,
+                "active_body_frame_id": self.body_frame,
+            }
+        )
+
+
+@dataclass
+class FrameRun:
+    frame_id: str
+    spec: Frame
+    state: FrameState
+    depth: int
+    loop: LoopRun | None = None
+    iteration: int = 0
+    sealed_as: str | None = None
+
+    def snapshot(self) -> FrameSnapshot:
+        state = self.state
+        return FrameSnapshot(
+            kernel_state={
+                "phase": self.sealed_as or "Running",
+                "frame_id": self.frame_id,
+                "frame_scope": "Root" if self.loop is None else "Body",
+                "loop_instance_id": "" if self.loop is None else self.loop.instance_id,
+                "iteration": self.iteration,
+                "tracked_nodes": list(state.specs),
+                "ordered_nodes": state.order,
+                "node_kind": {n: s.kind for n, s in state.specs.items()},
+                "node_dependencies": {n: list(s.depends_on) for n, s in state.specs.items()},
+                "node_dependency_modes": {n: s.mode.capitalize() for n, s in state.specs.items()},
+                "node_branches": {n: s.branch for n, s in state.specs.items()},
+                "branch_winners": dict(state.winners),
+                "node_status": dict(state.status),
+                "ready_queue": state.ready_queue(),
+            }
+        )
+
+
+@dataclass
+class StepTask:
+    """One admitted step node whose targets are running."""
+
+    frame: FrameRun
+    node_id: str
+    step_id: str
+    step: Step
+    targets: list[Member]
+    fail_flow: bool
+    results: list[TargetResult] = field(default_factory=list)
+    pending: int = 0
+
+
+@dataclass
+class RunResult:
+    run: MobRun
+    cause: str | None
+    timed_out: bool
+
+
+class FlowRunner:
+    def __init__(
+        self,
+        store: Store,
+        definition: MobDefinition,
+        flow_id: str,
+        params: dict[str, Any],
+        drivers: Drivers,
+        *,
+        spec_revision: int | None = None,
+        schemas: dict[str, Any] | None = None,
+        base_dir: Path | None = None,
+        timeout_ms: int | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.definition = definition
+        self.mob_id = definition.mob.id
+        self.flow_id = flow_id
+        self.flow: Flow = definition.flows[flow_id]
+        self.params = params
+        self.drivers = drivers
+        self.spec_revision = spec_revision
+        self.schemas = schemas or {}
+        self.base_dir = base_dir or Path(".")
+        self.limits = definition.limits
+        self.on_event = on_event or (lambda kind, fields: None)
+        self.run_id = str(uuid.uuid4())
+        self.runs = store.runs(self.mob_id)
+        self.events = store.events(self.mob_id)
+        self.lock = threading.RLock()
+        self.done: queue.Queue[StepTask] = queue.Queue()
+        self.stops: set[threading.Event] = set()
+        self.cancel_flag = threading.Event()
+        self.frames: dict[str, FrameRun] = {}
+        self.loops: dict[str, LoopRun] = {}
+        self.tasks: dict[tuple[str, str], StepTask] = {}
+        self.root_outputs: dict[str, Any] = {}
+        self.loop_outputs: dict[str, list[dict[str, Any]]] = {}
+        self.body_results: dict[str, list[tuple[str, Any, str | None]]] = {}
+        self.token = str(uuid.uuid4())
+        limit = self.limits.max_flow_duration_ms if self.limits else None
+        budgets = [b for b in (limit, timeout_ms) if b]
+        self.deadline_ms = min(budgets) if budgets else None
+        self.deadline_by_option = bool(timeout_ms) and (limit is None or timeout_ms <= limit)  # type: ignore[operator]
+        self.started = time.monotonic()
+        self.last_write = time.monotonic()
+        steps = self.flow.steps
+        self.ordered_steps = ordered_nodes(
+            node_specs(
+                Frame.model_construct(
+                    nodes={
+                        s: StepNode.model_construct(
+                            kind="step",
+                            step_id=s,
+                            depends_on=list(st.depends_on),
+                            depends_on_mode=st.depends_on_mode,
+                            branch=st.branch,
+                            failure_policy=st.failure_policy,
+                        )
+                        for s, st in steps.items()
+                    }
+                )
+            )
+        )
+        self.flow_state: dict[str, Any] = self._seed_flow_state()
+
+    # --- state and persistence --------------------------------------------------------------
+
+    def _seed_flow_state(self) -> dict[str, Any]:
+        steps = self.flow.steps
+        limits = self.limits
+        supervisor = self.definition.supervisor
+
+        def policy(step: Step) -> str:
+            p = step.collection_policy
+            return (
+                "Quorum"
+                if isinstance(p, QuorumPolicy)
+                else "All"
+                if isinstance(p, AllPolicy)
+                else "Any"
+            )
+
+        return {
+            "phase": "Absent",
+            "tracked_steps": sorted(steps),
+            "ordered_steps": self.ordered_steps,
+            "step_status": dict.fromkeys(steps),
+            "output_recorded": dict.fromkeys(steps, False),
+            "step_condition_results": dict.fromkeys(steps),
+            "step_has_conditions": {s: st.condition is not None for s, st in steps.items()},
+            "step_dependencies": {s: list(st.depends_on) for s, st in steps.items()},
+            "step_dependency_modes": {
+                s: st.depends_on_mode.capitalize() for s, st in steps.items()
+            },
+            "step_branches": {s: st.branch for s, st in steps.items()},
+            "step_collection_policies": {s: policy(st) for s, st in steps.items()},
+            "step_quorum_thresholds": {
+                s: st.collection_policy.n if isinstance(st.collection_policy, QuorumPolicy) else 0
+                for s, st in steps.items()
+            },
+            "step_target_counts": dict.fromkeys(steps, 0),
+            "step_target_success_counts": dict.fromkeys(steps, 0),
+            "step_target_terminal_failure_counts": dict.fromkeys(steps, 0),
+            "target_retry_counts": {},
+            "failure_count": 0,
+            "consecutive_failure_count": 0,
+            "escalation_threshold": supervisor.escalation_threshold if supervisor else 0,
+            "max_step_retries": (limits.max_step_retries or 0) if limits else 0,
+            "ready_frames": [],
+            "ready_frame_membership": {},
+            "pending_body_frame_loops": [],
+            "pending_body_frame_loop_membership": {},
+            "active_node_count": 0,
+            "active_frame_count": 0,
+            "max_active_nodes": (limits.max_active_nodes or 0) if limits else 0,
+            "max_active_frames": (limits.max_active_frames or 0) if limits else 0,
+            "max_frame_depth": (limits.max_frame_depth or 0) if limits else 0,
+            "last_granted_frame": None,
+            "last_granted_loop": None,
+        }
+
+    def _refresh_registrations(self) -> None:
+        ready = sorted(
+            f for f, fr in self.frames.items() if fr.sealed_as is None and fr.state.ready_queue()
+        )
+        self.flow_state["ready_frames"] = ready
+        self.flow_state["ready_frame_membership"] = dict.fromkeys(ready, True)
+        pending = sorted(self.flow_state["pending_body_frame_loops"])
+        self.flow_state["pending_body_frame_loops"] = pending
+        self.flow_state["pending_body_frame_loop_membership"] = dict.fromkeys(pending, True)
+
+    def _persist(
+        self,
+        *,
+        frames: list[FrameRun] = (),  # type: ignore[assignment]
+        loops: list[LoopRun] = (),  # type: ignore[assignment]
+        status: str | None = None,
+        step_entries: list[StepLedgerEntry] | None = None,
+        step_entries_if_absent: list[StepLedgerEntry] | None = None,
+        failures: list[FailureLedgerEntry] | None = None,
+        loop_ledger: list[LoopIterationLedgerEntry] | None = None,
+        outputs: list[Output] | None = None,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
+        self._refresh_registrations()
+        mutation = RunMutation(
+            status=status,  # type: ignore[arg-type]
+            flow_state=FlowRunState(**self.flow_state),
+            frames={f.frame_id: f.snapshot() for f in frames},
+            loops={lp.instance_id: lp.snapshot() for lp in loops},
+            step_entries=step_entries or [],
+            step_entries_if_absent=step_entries_if_absent or [],
+            failure_entries=failures or [],
+            loop_ledger=loop_ledger or [],
+            outputs=outputs or [],
+            mobctl=extras or {},
+        )
+        if not self.runs.mutate_run(self.run_id, RunExpectation(), mutation, fence=self.token):
+            raise CustodyLost(f"run {self.run_id} is no longer ours")
+        self.last_write = time.monotonic()
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self.events.append(NewMobEvent(mob_id=self.mob_id, kind=EventKind(type=kind, **fields)))
+        self.on_event(kind, fields)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def flow_config(self) -> dict[str, Any]:
+        return {
+            "flow_id": self.flow_id,
+            "flow_spec": json.loads(self.flow.model_dump_json(exclude_none=True)),
+            "topology": json.loads(self.definition.topology.model_dump_json())
+            if self.definition.topology
+            else None,
+            "supervisor": json.loads(self.definition.supervisor.model_dump_json())
+            if self.definition.supervisor
+            else None,
+            "limits": json.loads(self.limits.model_dump_json(exclude_none=True))
+            if self.limits
+            else None,
+            "orchestrator_role": self.definition.mob.orchestrator.profile
+            if self.definition.mob.orchestrator
+            else None,
+        }
+
+    def create(self) -> None:
+        """Provision members and create the run (status pending, lease taken)."""
+        roles = [s.role for s in self.flow.steps.values()]
+        if self.definition.supervisor is not None:
+            roles.append(self.definition.supervisor.role)
+        provision(self.store, self.definition, roles)
+        config = self.flow_config()
+        digest = (
+            "sha256:"
+            + hashlib.sha256(
+                json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+            ).hexdigest()
+        )
+        pid, host, started = me()
+        now = timestamp()
+        owner = RunOwner(
+            token=self.token,
+            pid=pid,
+            host=host,
+            process_start=started,
+            acquired_at=now,
+            heartbeat_at=now,
+            ttl_ms=LEASE_TTL_MS,
+        )
+        run = MobRun(
+            run_id=self.run_id,
+            mob_id=self.mob_id,
+            flow_id=self.flow_id,
+            flow_definition_digest=digest,
+            status="pending",
+            flow_state=FlowRunState(**self.flow_state),
+            activation_params=self.params,
+            created_at=now,
+            mobctl=MobctlRunState(
+                spec_revision=self.spec_revision, flow_config=config, owner=owner
+            ),
+        )
+        self.runs.create_run(run)
+
+    def execute(self) -> RunResult:
+        """Run the flow to a terminal state; never raises for flow-level failures."""
+        cause: str | None = None
+        try:
+            with ThreadPoolExecutor(max_workers=64, thread_name_prefix="turn") as self.pool:
+                try:
+                    self._start()
+                    self._loop()
+                    cause = self._finish()
+                except RunFatal as fatal:
+                    cause = self._abort(fatal)
+        except CustodyLost:
+            self._stop_turns()
+            raise
+        run = self.runs.get_run(self.run_id)
+        assert run is not None
+        timed_out = bool(run.mobctl and run.mobctl.terminal_detail == "deadline")
+        return RunResult(run, cause, timed_out)
+
+    def request_cancel(self) -> None:
+        """Ctrl-C / SIGTERM in this process: cancel cleanly."""
+        self.cancel_flag.set()
+
+    def _start(self) -> None:
+        with self.lock:
+            root_id = f"{self.run_id}-root"
+            root = FrameRun(
+                root_id, self.flow.frame(), FrameState.seed(node_specs(self.flow.frame())), 0
+            )
+            self.frames[root_id] = root
+            self.flow_state["phase"] = "Running"
+            self._persist(frames=[root], status="running")
+            self._emit("flow_started", run_id=self.run_id, flow_id=self.flow_id, params=self.params)
+
+    # --- the scheduler loop -----------------------------------------------------------------
+
+    def _loop(self) -> None:
+        root = self.frames[f"{self.run_id}-root"]
+        while True:
+            self._guards()
+            with self.lock:
+                granted = self._grant_nodes() | self._grant_body_frames()
+                advanced = self._revisit_frames()
+            if root.sealed_as is not None and not self.tasks:
+                return
+            if self.tasks:
+                try:
+                    task = self.done.get(timeout=CANCEL_POLL)
+                except queue.Empty:
+                    self._heartbeat()
+                    continue
+                with self.lock:
+                    self._complete_step(task)
+            elif not granted and not advanced:
+                raise RunFatal(
+                    "internal",
+                    f"frame runtime stalled for root frame '{root.frame_id}' in run "
+                    f"'{self.run_id}'",
+                )
+
+    def _guards(self) -> None:
+        if self.cancel_flag.is_set() or self._cancel_requested():
+            raise RunFatal("cancel_requested", "run canceled")
+        if self.deadline_ms is not None:
+            over = (time.monotonic() - self.started) * 1000 - self.deadline_ms
+            if over >= 0:
+                extra = f" (+{int(over)}ms)" if over >= 1 else ""
+                raise RunFatal(
+                    "step_error",
+                    f"flow failed for run {self.run_id}: max flow duration exceeded for "
+                    f"{self.run_id}{extra}",
+                    detail="deadline",
+                )
+
+    def _cancel_requested(self) -> bool:
+        now = time.monotonic()
+        if now - getattr(self, "_last_cancel_check", 0.0) < CANCEL_POLL:
+            return False
+        self._last_cancel_check = now
+        run = self.runs.get_run(self.run_id)
+        return bool(run and run.mobctl and run.mobctl.cancel_requested)
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self.last_write > RENEW_EVERY:
+            if not self.runs.renew_run_lease(self.run_id, self.token):
+                raise CustodyLost(f"run {self.run_id} is no longer ours")
+            self.last_write = time.monotonic()
+
+    def _grant_nodes(self) -> bool:
+        granted = False
+        while True:
+            ready = sorted(
+                f
+                for f, fr in self.frames.items()
+                if fr.sealed_as is None and fr.state.ready_queue()
+            )
+            if not ready:
+                return granted
+            frame = self.frames[ready[0]]
+            node_id = frame.state.ready_queue()[0]
+            spec = frame.state.specs[node_id]
+            if spec.kind == "Step":
+                limit = self.flow_state["max_active_nodes"]
+                if limit and self.flow_state["active_node_count"] >= limit:
+                    return granted
+                frame.state.admit()
+                self.flow_state["active_node_count"] += 1
+                self.flow_state["last_granted_frame"] = frame.frame_id
+                self._start_step(frame, node_id)
+            else:
+                frame.state.admit()
+                self._start_loop(frame, node_id)
+            granted = True
+
+    def _grant_body_frames(self) -> bool:
+        granted = False
+        while self.flow_state["pending_body_frame_loops"]:
+            limit = self.flow_state["max_active_frames"]
+            if limit and self.flow_state["active_frame_count"] >= limit:
+                break
+            instance = sorted(self.flow_state["pending_body_frame_loops"])[0]
+            self.flow_state["pending_body_frame_loops"].remove(instance)
+            loop = self.loops[instance]
+            k = loop.current_iteration
+            frame_id = f"{instance}::iter-{k}"
+            body = loop.spec.body
+            frame = FrameRun(frame_id, body, FrameState.seed(node_specs(body)), loop.depth, loop, k)
+            self.frames[frame_id] = frame
+            loop.stage = "BodyFrameActive"
+            loop.body_frame = frame_id
+            self.flow_state["active_frame_count"] += 1
+            self.flow_state["last_granted_loop"] = instance
+            self._persist(
+                frames=[frame],
+                loops=[loop],
+                loop_ledger=[
+                    LoopIterationLedgerEntry(
+                        loop_instance_id=instance, iteration=k, frame_id=frame_id
+                    )
+                ],
+            )
+            granted = True
+        return granted
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def _context(self, frame: FrameRun) -> Context:
+        current = None
+        if frame.loop is not None:
+            history = self.loop_outputs.get(frame.loop.loop_id, [])
+            current = history[frame.iteration] if frame.iteration < len(history) else {}
+        return build_context(self.params, self.root_outputs, self.loop_outputs, current)
+
+    def _start_step(self, frame: FrameRun, node_id: str) -> None:
+        node = frame.spec.nodes[node_id]
+        assert isinstance(node, StepNode)
+        step_id = node.step_id
+        step = self.flow.steps[step_id]
+        context = self._context(frame)
+        if step.condition is not None:
+            try:
+                ok = evaluate(step.condition, context)
+            except ConditionError as exc:
+                raise RunFatal("internal", exc.message(step=step_id)) from exc
+            if not ok:
+                self._step_terminal(
+                    frame, node_id, step_id, "Skipped", reason="condition evaluated to false"
+                )
+                return
+        try:
+            message = render_message(step.message, context)
+        except RenderError as exc:
+            self._step_terminal(frame, node_id, step_id, "Failed", reason=exc.message(step_id))
+            return
+        self._check_topology(step)
+        current = roster(self.store, self.mob_id)
+        targets = current.of_role(step.role)
+        policy = step.collection_policy
+        if isinstance(policy, QuorumPolicy) and len(targets) < policy.n:
+            raise RunFatal(
+                "insufficient_targets",
+                f"insufficient targets for step {step_id}: required {policy.n}, "
+                f"available {len(targets)}",
+            )
+        if not targets:
+            self._step_terminal(
+                frame,
+                node_id,
+                step_id,
+                "Failed",
+                reason=f"insufficient targets for step {step_id}: required 1, available 0",
+            )
+            return
+        if step.dispatch_mode == "one_to_one":
+            targets = targets[:1]
+        self.flow_state["step_target_counts"][step_id] = len(targets)
+        timeout = step.timeout_ms or DEFAULT_STEP_TIMEOUT_MS
+        fail_flow = False
+        if self.deadline_ms is not None:
+            remaining = self.deadline_ms - (time.monotonic() - self.started) * 1000
+            if remaining <= timeout:
+                timeout, fail_flow = max(int(remaining), 1), True
+        task = StepTask(frame, node_id, step_id, step, targets, fail_flow, pending=len(targets))
+        self.tasks[(frame.frame_id, node_id)] = task
+        self._persist(frames=[frame])
+        rendered = (
+            message if isinstance(message, str) else [b.model_dump(mode="json") for b in message]
+        )
+        runtime = self._runtime_modes(current)
+        for member in targets:
+            self.pool.submit(
+                self._run_target, task, member, rendered, timeout, runtime.get(member.identity)
+            )
+
+    def _runtime_modes(self, current: Roster) -> dict[str, str]:
+        modes: dict[str, str] = {}
+        for member in current.active.values():
+            binding = self.definition.profiles.get(member.role)
+            modes[member.identity] = (
+                binding.runtime_mode if isinstance(binding, InlineProfile) else "autonomous_host"
+            )
+        return modes
+
+    def _check_topology(self, step: Step) -> None:
+        topology = self.definition.topology
+        orchestrator = self.definition.mob.orchestrator
+        if topology is None or orchestrator is None:
+            return
+        source = orchestrator.profile
+        allowed = True
+        for rule in topology.rules:
+            if rule.from_role in (source, "*") and rule.to_role in (step.role, "*"):
+                allowed = rule.allowed
+        if allowed:
+            return
+        if topology.mode == "strict":
+            raise RunFatal("topology_violation", f"topology violation: {source} -> {step.role}")
+        self._emit("topology_violation", from_role=source, to_role=step.role)
+
+    def _run_target(
+        self,
+        task: StepTask,
+        member: Member,
+        message: Any,
+        timeout_ms: int,
+        runtime_mode: str | None,
+    ) -> None:
+        result = TargetResult(member.identity, False, reason="canceled")
+        try:
+            result = self._attempts(task, member, message, timeout_ms, runtime_mode)
+        except CustodyLost:
+            result = TargetResult(member.identity, False, reason="custody lost")
+        except Exception as exc:  # a bug or a store failure: make it run-fatal, never hang
+            result = TargetResult(member.identity, False, reason=f"internal error: {exc}")
+            task.frame.state.skip_reasons.setdefault("__fatal__", str(exc))
+        finally:
+            with self.lock:
+                task.results.append(result)
+                task.pending -= 1
+                if task.pending == 0:
+                    self.done.put(task)
+
+    def _attempts(
+        self,
+        task: StepTask,
+        member: Member,
+        message: Any,
+        timeout_ms: int,
+        runtime_mode: str | None,
+    ) -> TargetResult:
+        step, step_id = task.step, task.step_id
+        key = f"{step_id}:{member.identity}"
+        failed_attempts = 0
+        retries = self.flow_state["max_step_retries"]
+        while True:
+            with self.lock:
+                counts = self.flow_state["target_retry_counts"]
+                attempt = counts.get(key, 0) + 1
+                counts[key] = attempt
+                self.flow_state["step_status"][step_id] = "Dispatched"
+                root_level = task.frame.loop is None
+                entry = (
+                    [StepLedgerEntry(step_id=step_id, status="dispatched", timestamp=timestamp())]
+                    if root_level
+                    else []
+                )
+                self._persist(step_entries_if_absent=entry)
+                target = {"identity": member.identity, "generation": member.generation}
+                self._emit(
+                    "step_dispatched",
+                    run_id=self.run_id,
+                    step_id=step_id,
+                    target=target,
+                    attempt=attempt,
+                )
+            if (
+                step.allowed_tools is not None or step.blocked_tools is not None
+            ) and runtime_mode == "autonomous_host":
+                return TargetResult(
+                    member.identity,
+                    False,
+                    reason=f"flow step dispatch rejected for '{member.identity}': turn tool "
+                    "overlay cannot be enforced for an autonomous-host member (overlay_autonomous)",
+                )
+            request = TurnRequest(
+                kind="step",
+                mob_id=self.mob_id,
+                run_id=self.run_id,
+                flow_id=self.flow_id,
+                step_id=step_id,
+                member=member,
+                message=message,
+                output_format=step.effective_output_format,
+                allowed_tools=step.allowed_tools,
+                blocked_tools=step.blocked_tools,
+                attempt=attempt,
+                frame_id=task.frame.frame_id,
+                loop_id=task.frame.loop.loop_id if task.frame.loop else None,
+                iteration=task.frame.iteration,
+                params=self.params,
+                timeout_ms=timeout_ms,
+            )
+            outcome, timed_out = self._turn(request, member, timeout_ms)
+            reason: str | None = None
+            retry = False
+            if isinstance(outcome, DispatchError):
+                return TargetResult(member.identity, False, reason=str(outcome))
+            if timed_out:
+                reason = f"timeout + canceled after {timeout_ms}ms"
+            elif isinstance(outcome, Canceled):
+                reason = (
+                    "run canceled while remote turn was in flight"
+                    if self.cancel_flag.is_set() or self._stopping
+                    else "canceled"
+                )
+            elif isinstance(outcome, Failed):
+                reason, retry = outcome.reason, True
+            else:
+                assert isinstance(outcome, Completed)
+                try:
+                    value = parse_output(
+                        outcome.output, outcome.structured_output, step.effective_output_format
+                    )
+                except MalformedOutput as exc:
+                    raw = outcome.output[:200]
+                    reason = (
+                        f"malformed JSON output for step '{step_id}' target "
+                        f"'{member.identity}': {exc}; "
+                        f'raw_output="{raw}..."'
+                    )
+                    retry = True
+                else:
+                    with self.lock:
+                        self._emit(
+                            "step_target_completed",
+                            run_id=self.run_id,
+                            step_id=step_id,
+                            target=target,
+                            output=value,
+                        )
+                    return TargetResult(member.identity, True, value)
+            with self.lock:
+                self._emit(
+                    "step_target_failed",
+                    run_id=self.run_id,
+                    step_id=step_id,
+                    target=target,
+                    reason=reason,
+                )
+            failed_attempts += 1
+            if timed_out and task.fail_flow:
+                self._fail_flow = True
+            if not retry or failed_attempts > retries or self._stopping:
+                return TargetResult(member.identity, False, reason=reason or "failed")
+
+    _stopping = False
+    _fail_flow = False
+
+    def _turn(
+        self, request: TurnRequest, member: Member, timeout_ms: int
+    ) -> tuple[Outcome | DispatchError, bool]:
+        stop = threading.Event()
+        timed_out = threading.Event()
+        with self.lock:
+            self.stops.add(stop)
+
+        def expire() -> None:
+            timed_out.set()
+            stop.set()
+
+        timer = threading.Timer(timeout_ms / 1000, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return self.drivers.for_role(member.role).run(request, stop), timed_out.is_set()
+        except DispatchError as exc:
+            return exc, False
+        finally:
+            timer.cancel()
+            with self.lock:
+                self.stops.discard(stop)
+
+    def _stop_turns(self) -> None:
+        self._stopping = True
+        with self.lock:
+            for stop in list(self.stops):
+                stop.set()
+
+    def _complete_step(self, task: StepTask) -> None:
+        del self.tasks[(task.frame.frame_id, task.node_id)]
+        fatal = task.frame.state.skip_reasons.pop("__fatal__", None)
+        if fatal is not None:
+            raise RunFatal("internal", fatal)
+        if self._fail_flow:
+            raise RunFatal(
+                "step_error",
+                f"flow failed for run {self.run_id}: max flow duration exceeded for {self.run_id}",
+                detail="deadline",
+            )
+        step, step_id = task.step, task.step_id
+        successes = sum(1 for r in task.results if r.ok)
+        self.flow_state["step_target_success_counts"][step_id] = successes
+        collected = collect(task.results, step.collection_policy, step.dispatch_mode)
+        if collected.ok and step.expected_schema_ref is not None:
+            problem = self._schema_problem(step.expected_schema_ref, collected.aggregate)
+            if problem is not None:
+                self._step_terminal(
+                    task.frame,
+                    task.node_id,
+                    step_id,
+                    "Failed",
+                    reason=f"schema validation failed for step {step_id}: {problem}",
+                )
+                return
+        if not collected.ok:
+            self._step_terminal(
+                task.frame, task.node_id, step_id, "Failed", reason=collected.reason
+            )
+            return
+        self._emit("step_completed", run_id=self.run_id, step_id=step_id)
+        self._step_terminal(
+            task.frame, task.node_id, step_id, "Completed", output=collected.aggregate
+        )
+
+    def _schema_problem(self, ref_text: str, value: Any) -> str | None:
+        import jsonschema
+
+        ref = parse_schema_ref(ref_text)
+        try:
+            if isinstance(ref, InlineSchema):
+                schema = ref.schema
+            elif ref.name in self.schemas:
+                schema = self.schemas[ref.name]
+            else:
+                schema = json.loads(ref.resolve(self.base_dir).read_text("utf-8"))
+            validator_cls = jsonschema.validators.validator_for(
+                schema, default=jsonschema.Draft202012Validator
+            )
+            error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
+        except (OSError, ValueError, jsonschema.SchemaError) as exc:
+            return str(exc).splitlines()[0]
+        return None if error is None else error.message
+
+    def _step_terminal(
+        self,
+        frame: FrameRun,
+        node_id: str,
+        step_id: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        output: Any = None,
+    ) -> None:
+        """One write: node terminal, slot released, output, ledger; then the events."""
+        skipped = frame.state.finish(node_id, status, reason if status == "Skipped" else None)  # type: ignore[arg-type]
+        self.flow_state["active_node_count"] = max(self.flow_state["active_node_count"] - 1, 0)
+        root_level = frame.loop is None
+        entries: list[StepLedgerEntry] = []
+        failures: list[FailureLedgerEntry] = []
+        outputs: list[Output] = []
+        now = timestamp()
+        if status == "Completed":
+            if root_level:
+                self.root_outputs[step_id] = output
+                outputs.append(Output(step_id, output))
+            else:
+                assert frame.loop is not None
+                history = self.loop_outputs.setdefault(frame.loop.loop_id, [])
+                while len(history) <= frame.iteration:
+                    history.append({})
+                history[frame.iteration][step_id] = output
+                outputs.append(Output(step_id, output, (frame.loop.loop_id, frame.iteration)))
+            self.flow_state["output_recorded"][step_id] = True
+        if root_level:
+            self.flow_state["step_status"][step_id] = status
+            ledger_status = status.lower()
+            entries.append(
+                StepLedgerEntry(
+                    step_id=step_id,
+                    status=ledger_status,
+                    output=output if status == "Completed" else None,
+                    timestamp=now,
+                )
+            )
+            if status == "Failed":
+                failures.append(
+                    FailureLedgerEntry(step_id=step_id, reason=reason or "", timestamp=now)
+                )
+                self.flow_state["failure_count"] += 1
+        else:
+            self.body_results.setdefault(step_id, []).append((status, output, reason))
+        propagated = self._record_skips(frame, skipped, entries, now)
+        self._persist(frames=[frame], step_entries=entries, failures=failures, outputs=outputs)
+        if root_level and status == "Failed":
+            self.events.append_step_failed_event_if_absent(
+                NewMobEvent(
+                    mob_id=self.mob_id,
+                    kind=EventKind(
+                        type="step_failed", run_id=self.run_id, step_id=step_id, reason=reason or ""
+                    ),
+                )
+            )
+            self.on_event("step_failed", {"step_id": step_id, "reason": reason})
+        if root_level and status == "Skipped":
+            self._emit("step_skipped", run_id=self.run_id, step_id=step_id, reason=reason or "")
+        for skipped_step, why in propagated:
+            self._emit("step_skipped", run_id=self.run_id, step_id=skipped_step, reason=why)
+
+    def _record_skips(
+        self,
+        frame: FrameRun,
+        skipped: list[tuple[str, str]],
+        entries: list[StepLedgerEntry],
+        now: str,
+    ) -> list[tuple[str, str]]:
+        """Run-level records of nodes skipped by propagation (root-frame steps, loop bodies)."""
+        events = []
+        for node_id, why in skipped:
+            node = frame.spec.nodes[node_id]
+            if isinstance(node, RepeatUntilNode):
+                for body_step in self._body_steps(node.body):
+                    events += self._skip_body(
+                        frame,
+                        body_step,
+                        f"enclosing loop '{node.loop_id}' was skipped",
+                        entries,
+                        now,
+                    )
+                continue
+            if frame.loop is None:
+                self.flow_state["step_status"][node.step_id] = "Skipped"
+                entries.append(
+                    StepLedgerEntry(step_id=node.step_id, status="skipped", timestamp=now)
+                )
+                events.append((node.step_id, why))
+            else:
+                self.body_results.setdefault(node.step_id, []).append(("Skipped", None, why))
+        return events
+
+    def _skip_body(
+        self, frame: FrameRun, step_id: str, why: str, entries: list[StepLedgerEntry], now: str
+    ) -> list[tuple[str, str]]:
+        if frame.loop is None:
+            self.flow_state["step_status"][step_id] = "Skipped"
+            entries.append(StepLedgerEntry(step_id=step_id, status="skipped", timestamp=now))
+            return [(step_id, why)]
+        self.body_results.setdefault(step_id, []).append(("Skipped", None, why))
+        return []
+
+    def _body_steps(self, frame: Frame) -> list[str]:
+        found = []
+        for node in frame.nodes.values():
+            if isinstance(node, StepNode):
+                found.append(node.step_id)
+            else:
+                found += self._body_steps(node.body)
+        return sorted(
+            found, key=lambda s: self.ordered_steps.index(s) if s in self.ordered_steps else 0
+        )
+
+    # --- loops ------------------------------------------------------------------------------
+
+    def _start_loop(self, frame: FrameRun, node_id: str) -> None:
+        node = frame.spec.nodes[node_id]
+        assert isinstance(node, RepeatUntilNode)
+        depth = frame.depth + 1
+        limit = self.flow_state["max_frame_depth"]
+        if limit and depth > limit:
+            raise RunFatal(
+                "internal",
+                f"loop '{node.loop_id}' would exceed max_frame_depth={limit} "
+                f"(current depth={depth})",
+            )
+        instance = f"{frame.frame_id}::{node_id}"
+        loop = LoopRun(instance, node.loop_id, frame.frame_id, node_id, depth, node)
+        self.loops[instance] = loop
+        self.flow_state["pending_body_frame_loops"].append(instance)
+        self._persist(frames=[frame], loops=[loop])
+
+    def _revisit_frames(self) -> bool:
+        """Seal finished frames and advance their loops; True if anything changed."""
+        changed = False
+        for frame in sorted(self.frames.values(), key=lambda f: -len(f.frame_id)):
+            if frame.sealed_as is not None:
+                continue
+            outcome = frame.state.sealed()
+            if outcome is None:
+                continue
+            frame.sealed_as = outcome
+            changed = True
+            if frame.loop is None:
+                self._persist(frames=[frame])
+                continue
+            self.flow_state["active_frame_count"] -= 1
+            self._advance_loop(frame.loop, frame, outcome)
+        return changed
+
+    def _advance_loop(self, loop: LoopRun, body: FrameRun, outcome: str) -> None:
+        parent = self.frames[loop.parent_frame]
+        loop.body_frame = None
+        if outcome == "Completed":
+            loop.last_completed_iteration = loop.current_iteration
+            loop.current_iteration += 1
+            loop.stage = "AwaitingUntilEvaluation"
+            context = build_context(
+                self.params,
+                self.root_outputs,
+                self.loop_outputs,
+                self.loop_outputs.get(loop.loop_id, [{}] * (body.iteration + 1))[body.iteration]
+                if body.iteration < len(self.loop_outputs.get(loop.loop_id, []))
+                else {},
+            )
+            try:
+                done = evaluate(loop.spec.until, context)
+            except ConditionError as exc:
+                raise RunFatal("internal", exc.message(loop=loop.loop_id)) from exc
+            if not done and loop.current_iteration < loop.spec.max_iterations:
+                loop.stage = "AwaitingBodyFrame"
+                self.flow_state["pending_body_frame_loops"].append(loop.instance_id)
+                self._persist(frames=[body], loops=[loop])
+                return
+            loop.phase = "Completed" if done else "Exhausted"
+            node_status = "Completed" if done else "Failed"
+        else:
+            loop.phase = outcome
+            node_status = outcome
+        loop.stage = "Terminal"
+        skipped = parent.state.finish(loop.node_id, node_status)  # type: ignore[arg-type]
+        entries: list[StepLedgerEntry] = []
+        now = timestamp()
+        events = self._record_skips(parent, skipped, entries, now)
+        body_events: list[tuple[str, str, str]] = []
+        failures: list[FailureLedgerEntry] = []
+        if parent.loop is None:
+            body_events = self._settle_body_steps(loop, node_status, entries, failures, now)
+        self._persist(frames=[body, parent], loops=[loop], step_entries=entries, failures=failures)
+        for kind, step_id, reason in body_events:
+            if kind == "step_failed":
+                self.events.append_step_failed_event_if_absent(
+                    NewMobEvent(
+                        mob_id=self.mob_id,
+                        kind=EventKind(
+                            type="step_failed", run_id=self.run_id, step_id=step_id, reason=reason
+                        ),
+                    )
+                )
+            else:
+                self._emit("step_skipped", run_id=self.run_id, step_id=step_id, reason=reason)
+        for step_id, why in events:
+            self._emit("step_skipped", run_id=self.run_id, step_id=step_id, reason=why)
+
+    def _settle_body_steps(
+        self,
+        loop: LoopRun,
+        node_status: str,
+        entries: list[StepLedgerEntry],
+        failures: list[FailureLedgerEntry],
+        now: str,
+    ) -> list[tuple[str, str, str]]:
+        """§10.5: a root-level loop's body steps get their run-level status now."""
+        events = []
+        for step_id in self._body_steps(loop.spec.body):
+            results = self.body_results.pop(step_id, [])
+            if node_status == "Canceled" or not results:
+                if node_status == "Canceled":
+                    self.flow_state["step_status"][step_id] = "Canceled"
+                continue
+            best = max(results, key=lambda r: _RANK.get(r[0], 0))[0]
+            latest = [r for r in results if r[0] == best][-1]
+            self.flow_state["step_status"][step_id] = best
+            if best == "Completed":
+                value = [r for r in results if r[0] == "Completed"][-1][1]
+                entries.append(
+                    StepLedgerEntry(
+                        step_id=step_id, status="completed", output=value, timestamp=now
+                    )
+                )
+            elif best == "Failed":
+                entries.append(StepLedgerEntry(step_id=step_id, status="failed", timestamp=now))
+                failures.append(
+                    FailureLedgerEntry(step_id=step_id, reason=latest[2] or "", timestamp=now)
+                )
+                self.flow_state["failure_count"] += 1
+                events.append(("step_failed", step_id, latest[2] or ""))
+            else:
+                entries.append(StepLedgerEntry(step_id=step_id, status="skipped", timestamp=now))
+                events.append(("step_skipped", step_id, latest[2] or ""))
+        return events
+
+    # --- terminal outcomes ------------------------------------------------------------------
+
+    def _finish(self) -> str | None:
+        root = self.frames[f"{self.run_id}-root"]
+        outcome = root.sealed_as
+        if outcome == "Canceled":
+            raise RunFatal("cancel_requested", "run canceled")
+        escalation_error = self._escalate(outcome == "Failed")
+        if escalation_error is not None:
+            raise RunFatal("supervisor_escalation", f"supervisor escalation: {escalation_error}")
+        with self.lock:
+            self._fold_unfinished()
+            if outcome == "Completed":
+                fields: dict[str, Any] = {"run_id": self.run_id, "flow_id": self.flow_id}
+                structured = structured_output(self.root_outputs, self.loop_outputs)
+                if structured is not None:
+                    fields["structured_output"] = structured
+                self._terminal("completed", "flow_completed", fields)
+                return None
+            reason = f"flow failed for run {self.run_id}: root frame sealed failed"
+            self._terminal(
+                "failed",
+                "flow_failed",
+                {
+                    "run_id": self.run_id,
+                    "flow_id": self.flow_id,
+                    "cause": "step_error",
+                    "reason": reason,
+                },
+            )
+            return "step_error"
+
+    def _escalate(self, root_failed: bool) -> str | None:
+        supervisor = self.definition.supervisor
+        if supervisor is None or supervisor.escalation_threshold == 0:
+            return None
+        consecutive = self.flow_state["consecutive_failure_count"]
+        for step_id in self.ordered_steps:
+            status = self.flow_state["step_status"].get(step_id)
+            if status == "Completed":
+                consecutive = 0
+            elif status == "Failed":
+                escalate = consecutive + 1 >= supervisor.escalation_threshold
+                consecutive += 1
+                if not escalate:
+                    continue
+                reason = self._failure_reason(step_id)
+                error = self._escalation_turn(
+                    step_id, reason, supervisor.role, supervisor.escalation_turn_timeout_ms
+                )
+                if error is not None:
+                    if root_failed:
+                        return error
+                    with self.lock:
+                        self._emit(
+                            "supervisor_escalation_failed",
+                            run_id=self.run_id,
+                            step_id=step_id,
+                            reason=error,
+                        )
+                elif root_failed:
+                    with self.lock:
+                        for member in sorted(
+                            roster(self.store, self.mob_id).active.values(),
+                            key=lambda m: m.identity,
+                        ):
+                            self._emit(
+                                "member_retired",
+                                agent_identity=member.identity,
+                                generation=member.generation,
+                                role=member.role,
+                            )
+        self.flow_state["consecutive_failure_count"] = consecutive
+        return None
+
+    def _failure_reason(self, step_id: str) -> str:
+        run = self.runs.get_run(self.run_id)
+        for entry in reversed(run.failure_ledger if run else []):
+            if entry.step_id == step_id:
+                return entry.reason
+        return "failed"
+
+    def _escalation_turn(self, step_id: str, reason: str, role: str, timeout_ms: int) -> str | None:
+        members = roster(self.store, self.mob_id).of_role(role)
+        if not members:
+            return f"no active supervisor member for role '{role}'"
+        member = members[0]
+        request = TurnRequest(
+            kind="escalation",
+            mob_id=self.mob_id,
+            run_id=self.run_id,
+            flow_id=self.flow_id,
+            step_id=step_id,
+            member=member,
+            message=f"Supervisor escalation for run '{self.run_id}', step '{step_id}': {reason}",
+            params=self.params,
+            timeout_ms=timeout_ms,
+        )
+        outcome, timed_out = self._turn(request, member, timeout_ms)
+        if timed_out:
+            return f"supervisor escalation timed out after {timeout_ms}ms"
+        if isinstance(outcome, DispatchError):
+            return str(outcome)
+        if isinstance(outcome, Failed):
+            return outcome.reason
+        if isinstance(outcome, Canceled):
+            return "canceled"
+        with self.lock:
+            self._emit(
+                "supervisor_escalation",
+                run_id=self.run_id,
+                step_id=step_id,
+                escalated_to=member.identity,
+            )
+        return None
+
+    def _fold_unfinished(self) -> None:
+        for step_id, status in self.flow_state["step_status"].items():
+            if status in (None, "Dispatched"):
+                self.flow_state["step_status"][step_id] = "Canceled"
+
+    def _terminal(
+        self, status: RunStatus, kind: str, fields: dict[str, Any], detail: str | None = None
+    ) -> None:
+        self.flow_state["phase"] = status.capitalize()
+        run = self.runs.get_run(self.run_id)
+        assert run is not None
+        event = NewMobEvent(mob_id=self.mob_id, kind=EventKind(type=kind, **fields))
+        self._refresh_registrations()
+        appended = self.runs.cas_run_snapshot_and_append_terminal_event(
+            self.run_id,
+            run.status,
+            run.flow_state,
+            status,
+            FlowRunState(**self.flow_state),
+            event,
+            fence=self.token,
+        )
+        if appended is None:
+            raise CustodyLost(f"run {self.run_id} is no longer ours")
+        extras: dict[str, Any] = {"terminal_detail": detail} if detail else {}
+        owner = run.mobctl.owner if run.mobctl else None
+        if owner is not None:
+            extras["owner"] = owner.model_copy(update={"released_at": timestamp()}).document()
+        if extras:
+            with contextlib.suppress(Exception):
+                self.runs.mutate_run(self.run_id, RunExpectation(), RunMutation(mobctl=extras))
+        self.on_event(kind, fields)
+
+    def _abort(self, fatal: RunFatal) -> str:
+        """Run-fatal: stop dispatching, kill turns, fold statuses, terminalise."""
+        self._stop_turns()
+        deadline = time.monotonic() + 10
+        while self.tasks and time.monotonic() < deadline:
+            try:
+                task = self.done.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.tasks.pop((task.frame.frame_id, task.node_id), None)
+            with self.lock:
+                task.frame.state.status[task.node_id] = (
+                    "Failed" if fatal.cause != "cancel_requested" else "Canceled"
+                )
+        with self.lock:
+            for frame in self.frames.values():
+                for node_id in frame.state.running():
+                    frame.state.status[node_id] = (
+                        "Canceled" if fatal.cause == "cancel_requested" else "Failed"
+                    )
+            self._fold_unfinished()
+            if fatal.cause == "cancel_requested":
+                self._terminal(
+                    "canceled",
+                    "flow_canceled",
+                    {"run_id": self.run_id, "flow_id": self.flow_id, "cause": "cancel_requested"},
+                )
+            else:
+                self._terminal(
+                    "failed",
+                    "flow_failed",
+                    {
+                        "run_id": self.run_id,
+                        "flow_id": self.flow_id,
+                        "cause": fatal.cause,
+                        "reason": fatal.reason,
+                    },
+                    detail=fatal.detail,
+                )
+        return fatal.cause
