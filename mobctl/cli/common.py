@@ -38,3 +38,11 @@ def open_store(store: Path | None, lock_timeout: float) -> Any:
 
 def emit(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_diagnostics(diagnostics: list[Any]) -> None:
+    """A refused definition's diagnostics, one line each, on stderr."""
+    from mobctl.cli.diagnostics_output import text_line
+
+    for diag in diagnostics:
+        sys.stderr.write(text_line(diag) + "\n")

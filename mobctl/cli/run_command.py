@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from mobctl.cli.app import app
-from mobctl.cli.common import emit, open_store, store_option, timeout_option
+from mobctl.cli.common import emit, open_store, print_diagnostics, store_option, timeout_option
 
 _PROGRESS = {
     "flow_started": lambda f: f"flow {f['flow_id']} started",
@@ -69,12 +69,17 @@ def run(
     from mobctl.drivers.selection import parse_drivers
     from mobctl.engine.outputs import result_envelope
     from mobctl.engine.runner import FlowRunner
+    from mobctl.registry import InvalidDefinitionError
 
     opened = open_store(store, lock_timeout)
     drivers = parse_drivers(driver)
     values = api.parse_params(param, params)
     deadline = api.parse_duration_ms(timeout) if timeout else None
-    definition, flow_id, revision, schemas, base_dir = api.prepare_run(opened, target, flow)
+    try:
+        definition, flow_id, revision, schemas, base_dir = api.prepare_run(opened, target, flow)
+    except InvalidDefinitionError as exc:
+        print_diagnostics(exc.diagnostics)
+        raise
     runner = FlowRunner(
         opened,
         definition,

@@ -10,7 +10,14 @@ from typing import Any
 import typer
 
 from mobctl.cli.app import app
-from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+from mobctl.cli.common import (
+    emit,
+    json_option,
+    open_store,
+    print_diagnostics,
+    store_option,
+    timeout_option,
+)
 
 store_app = typer.Typer(help="Create and check the store.", no_args_is_help=True)
 specs_app = typer.Typer(help="Registered mob definitions.", no_args_is_help=True)
@@ -120,8 +127,7 @@ def register(
             open_store(store, lock_timeout), file, expect_revision=expect_revision, catalog=catalog
         )
     except InvalidDefinitionError as exc:
-        for diag in exc.diagnostics:
-            sys.stderr.write(text_line(diag) + "\n")
+        print_diagnostics(exc.diagnostics)
         raise
     if as_json:
         emit(
