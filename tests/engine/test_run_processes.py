@@ -1,0 +1,112 @@
+"""`mobctl run` as a real process: Ctrl-C, cancel from another process, the command driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mobctl.store.directory import DirectoryStore
+from tests.conftest import REPO, cli
+from tests.engine.test_scenarios import HEAD, flow_events
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mobctl", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+
+
+def wait_for_dispatch(store: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = store / "mobs" / "s" / "events.jsonl"
+        if log.exists() and "step_dispatched" in log.read_text():
+            runs = list((store / "mobs" / "s" / "runs").glob("*.json"))
+            return runs[0].stem
+        time.sleep(0.05)
+    raise AssertionError("the run never dispatched")
+
+
+def slow_mob(tmp_path: Path) -> tuple[Path, Path]:
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\ntimeout_ms = 60000\n')
+    fixtures = tmp_path / "slow.toml"
+    fixtures.write_text('[[reply]]\ndelay_ms = 60000\noutput = "late"\n')
+    return mob, fixtures
+
+
+def test_ctrl_c_cancels_cleanly(tmp_path: Path) -> None:
+    mob, fixtures = slow_mob(tmp_path)
+    store = tmp_path / "store"
+    process = start(
+        ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(store)], tmp_path
+    )
+    wait_for_dispatch(store)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    kinds = flow_events(store)
+    assert kinds[-2]["reason"] == "run canceled while remote turn was in flight"
+    assert kinds[-1] == {
+        "type": "flow_canceled",
+        "run_id": kinds[0]["run_id"],
+        "flow_id": "main",
+        "cause": "cancel_requested",
+    }
+    run = DirectoryStore(store).runs("s").list_runs()[0]
+    assert run.status == "canceled"
+
+
+def test_cancel_from_another_process(tmp_path: Path) -> None:
+    mob, fixtures = slow_mob(tmp_path)
+    store = tmp_path / "store"
+    process = start(
+        ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(store), "--json"],
+        tmp_path,
+    )
+    run_id = wait_for_dispatch(store)
+    assert DirectoryStore(store).runs("s").request_cancel(run_id, {"pid": os.getpid()})
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 4, err
+    assert json.loads(out)["status"] == "canceled"
+
+
+def test_command_driver_end_to_end(tmp_path: Path) -> None:
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        "import json, os, sys\n"
+        "turn = json.load(sys.stdin)\n"
+        "print(json.dumps({'echo': turn['message'], 'member': os.environ['MOBCTL_MEMBER']}))\n"
+    )
+    mob = tmp_path / "mob.toml"
+    mob.write_text(
+        HEAD
+        + '[flows.main.steps.a]\nrole = "w"\nmessage = "hi {{ params.who }}"\noutput_format = "json"\n'
+        """expected_schema_ref = '{"type": "object", "additionalProperties": {"type": "object"}}'\n"""
+    )
+    result = cli(
+        "run",
+        mob,
+        "-p",
+        "who=Ada",
+        "--driver",
+        f"command:{sys.executable} {agent}",
+        "--store",
+        tmp_path / "store",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["outputs"] == {
+        "a": {"w-1": {"echo": "hi Ada", "member": "w-1"}}
+    }
