@@ -108,7 +108,7 @@ class LoopRun:
     body_frame: str | None = None
 
     def snapshot(self) -> LoopSnapshot:
-        return LoopSnapshot(
+        return LoopSnapshot.model_construct(
             kernel_state={
                 "phase": self.phase,
                 "loop_instance_id": self.instance_id,
@@ -137,7 +137,7 @@ class FrameRun:
 
     def snapshot(self) -> FrameSnapshot:
         state = self.state
-        return FrameSnapshot(
+        return FrameSnapshot.model_construct(
             kernel_state={
                 "phase": self.sealed_as or "Running",
                 "frame_id": self.frame_id,
@@ -327,7 +327,8 @@ class FlowRunner:
         self._refresh_registrations()
         mutation = RunMutation(
             status=status,  # type: ignore[arg-type]
-            flow_state=FlowRunState(**self.flow_state),
+            # built from our own state: no validation needed (model_construct)
+            flow_state=FlowRunState.model_construct(**self.flow_state),
             frames={f.frame_id: f.snapshot() for f in frames},
             loops={lp.instance_id: lp.snapshot() for lp in loops},
             step_entries=step_entries or [],
@@ -579,7 +580,7 @@ class FlowRunner:
             self._step_terminal(frame, node_id, step_id, "Failed", reason=exc.message(step_id))
             return
         self._check_topology(step)
-        current = roster(self.store, self.mob_id)
+        current = self._roster()
         targets = current.of_role(step.role)
         policy = step.collection_policy
         if isinstance(policy, QuorumPolicy) and len(targets) < policy.n:
@@ -608,7 +609,7 @@ class FlowRunner:
                 timeout, fail_flow = max(int(remaining), 1), True
         task = StepTask(frame, node_id, step_id, step, targets, fail_flow, pending=len(targets))
         self.tasks[(frame.frame_id, node_id)] = task
-        self._persist(frames=[frame])
+        # the node's Running state is written with its first attempt (one write, not two)
         rendered = (
             message if isinstance(message, str) else [b.model_dump(mode="json") for b in message]
         )
@@ -617,6 +618,14 @@ class FlowRunner:
             self.pool.submit(
                 self._run_target, task, member, rendered, timeout, runtime.get(member.identity)
             )
+
+    def _roster(self) -> Roster:
+        """The members, read once per run (the log is not re-read for every step)."""
+        if self._cached_roster is None:
+            self._cached_roster = roster(self.store, self.mob_id)
+        return self._cached_roster
+
+    _cached_roster: Roster | None = None
 
     def _runtime_modes(self, current: Roster) -> dict[str, str]:
         modes: dict[str, str] = {}
@@ -690,7 +699,7 @@ class FlowRunner:
                     if root_level
                     else []
                 )
-                self._persist(step_entries_if_absent=entry)
+                self._persist(frames=[task.frame], step_entries_if_absent=entry)
                 target = {"identity": member.identity, "generation": member.generation}
                 self._emit(
                     "step_dispatched",

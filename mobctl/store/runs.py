@@ -178,7 +178,7 @@ class DirectoryRunStore:
                 return None
             if fence is not None and not _holds(current, fence):
                 return None
-            updated = change(json.loads(json.dumps(current)))
+            updated = change(current)  # freshly parsed: ours to change
             if updated is None:
                 return None
             if fence is not None:
