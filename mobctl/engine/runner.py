@@ -108,21 +108,20 @@ class LoopRun:
     body_frame: str | None = None
 
     def snapshot(self) -> LoopSnapshot:
-        return LoopSnapshot.model_construct(
-            kernel_state={
-                "phase": self.phase,
-                "loop_instance_id": self.instance_id,
-                "parent_frame_id": self.parent_frame,
-                "parent_node_id": self.node_id,
-                "loop_id": self.loop_id,
-                "depth": self.depth,
-                "stage": self.stage,
-                "current_iteration": self.current_iteration,
-                "last_completed_iteration": self.last_completed_iteration,
-                "max_iterations": self.spec.max_iterations,
-                "active_body_frame_id": self.body_frame,
-            }
-        )
+        kernel: dict[str, Any] = {
+            "phase": self.phase,
+            "loop_instance_id": self.instance_id,
+            "parent_frame_id": self.parent_frame,
+            "parent_node_id": self.node_id,
+            "loop_id": self.loop_id,
+            "depth": self.depth,
+            "stage": self.stage,
+            "current_iteration": self.current_iteration,
+            "last_completed_iteration": self.last_completed_iteration,
+            "max_iterations": self.spec.max_iterations,
+            "active_body_frame_id": self.body_frame,
+        }
+        return LoopSnapshot.model_construct(kernel_state=kernel)
 
 
 @dataclass
@@ -137,24 +136,23 @@ class FrameRun:
 
     def snapshot(self) -> FrameSnapshot:
         state = self.state
-        return FrameSnapshot.model_construct(
-            kernel_state={
-                "phase": self.sealed_as or "Running",
-                "frame_id": self.frame_id,
-                "frame_scope": "Root" if self.loop is None else "Body",
-                "loop_instance_id": "" if self.loop is None else self.loop.instance_id,
-                "iteration": self.iteration,
-                "tracked_nodes": list(state.specs),
-                "ordered_nodes": state.order,
-                "node_kind": {n: s.kind for n, s in state.specs.items()},
-                "node_dependencies": {n: list(s.depends_on) for n, s in state.specs.items()},
-                "node_dependency_modes": {n: s.mode.capitalize() for n, s in state.specs.items()},
-                "node_branches": {n: s.branch for n, s in state.specs.items()},
-                "branch_winners": dict(state.winners),
-                "node_status": dict(state.status),
-                "ready_queue": state.ready_queue(),
-            }
-        )
+        kernel: dict[str, Any] = {
+            "phase": self.sealed_as or "Running",
+            "frame_id": self.frame_id,
+            "frame_scope": "Root" if self.loop is None else "Body",
+            "loop_instance_id": "" if self.loop is None else self.loop.instance_id,
+            "iteration": self.iteration,
+            "tracked_nodes": list(state.specs),
+            "ordered_nodes": state.order,
+            "node_kind": {n: s.kind for n, s in state.specs.items()},
+            "node_dependencies": {n: list(s.depends_on) for n, s in state.specs.items()},
+            "node_dependency_modes": {n: s.mode.capitalize() for n, s in state.specs.items()},
+            "node_branches": {n: s.branch for n, s in state.specs.items()},
+            "branch_winners": dict(state.winners),
+            "node_status": dict(state.status),
+            "ready_queue": state.ready_queue(),
+        }
+        return FrameSnapshot.model_construct(kernel_state=kernel)
 
 
 @dataclass
