@@ -31,6 +31,7 @@ from mobctl.definition.model import (
     RepeatUntilNode,
     Step,
     StepNode,
+    synthesised_root,
 )
 from mobctl.definition.schemas import InlineSchema, parse_schema_ref
 from mobctl.drivers.base import (
@@ -220,27 +221,10 @@ class FlowRunner:
         limit = self.limits.max_flow_duration_ms if self.limits else None
         budgets = [b for b in (limit, timeout_ms) if b]
         self.deadline_ms = min(budgets) if budgets else None
-        self.deadline_by_option = bool(timeout_ms) and (limit is None or timeout_ms <= limit)  # type: ignore[operator]
         self.started = time.monotonic()
         self.last_write = time.monotonic()
-        steps = self.flow.steps
-        self.ordered_steps = ordered_nodes(
-            node_specs(
-                Frame.model_construct(
-                    nodes={
-                        s: StepNode.model_construct(
-                            kind="step",
-                            step_id=s,
-                            depends_on=list(st.depends_on),
-                            depends_on_mode=st.depends_on_mode,
-                            branch=st.branch,
-                            failure_policy=st.failure_policy,
-                        )
-                        for s, st in steps.items()
-                    }
-                )
-            )
-        )
+        # run-level order: Kahn's algorithm over the flat steps (§5.2), as their synthesised root
+        self.ordered_steps = ordered_nodes(node_specs(synthesised_root(self.flow.steps)))
         self.flow_state: dict[str, Any] = self._seed_flow_state()
 
     # --- state and persistence --------------------------------------------------------------
