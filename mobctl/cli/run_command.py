@@ -6,37 +6,12 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from mobctl.cli.app import app
 from mobctl.cli.common import emit, open_store, print_diagnostics, store_option, timeout_option
-
-_PROGRESS = {
-    "flow_started": lambda f: f"flow {f['flow_id']} started",
-    "step_dispatched": lambda f: (
-        f"  {f['step_id']}: dispatched to {f['target']['identity']} (attempt {f['attempt']})"
-    ),
-    "step_target_completed": lambda f: f"  {f['step_id']}: {f['target']['identity']} answered",
-    "step_target_failed": lambda f: (
-        f"  {f['step_id']}: {f['target']['identity']} failed: {f['reason']}"
-    ),
-    "step_completed": lambda f: f"  {f['step_id']}: completed",
-    "step_failed": lambda f: f"  {f['step_id']}: FAILED: {f['reason']}",
-    "step_skipped": lambda f: f"  {f['step_id']}: skipped ({f['reason']})",
-    "topology_violation": lambda f: (
-        f"  topology violation {f['from_role']} -> {f['to_role']} (advisory)"
-    ),
-    "supervisor_escalation": lambda f: f"  {f['step_id']}: escalated to {f['escalated_to']}",
-}
-
-
-def _progress(kind: str, fields: dict[str, Any]) -> None:
-    line = _PROGRESS.get(kind)
-    if line is not None:
-        sys.stderr.write(line(fields) + "\n")
-        sys.stderr.flush()
+from mobctl.cli.run_view import RunView
 
 
 @app.command()
@@ -80,6 +55,7 @@ def run(
     except InvalidDefinitionError as exc:
         print_diagnostics(exc.diagnostics)
         raise
+    view = RunView(list(definition.flows[flow_id].steps))
     runner = FlowRunner(
         opened,
         definition,
@@ -90,7 +66,7 @@ def run(
         schemas=schemas,
         base_dir=base_dir,
         timeout_ms=deadline,
-        on_event=None if as_json else _progress,
+        on_event=view,
     )
     runner.create()
     sys.stderr.write(f"run {runner.run_id} ({definition.mob.id}/{flow_id})\n")
@@ -104,6 +80,7 @@ def run(
     try:
         outcome = runner.execute()
     finally:
+        view.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     final = outcome.run

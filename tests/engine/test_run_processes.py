@@ -110,3 +110,42 @@ def test_command_driver_end_to_end(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["outputs"] == {
         "a": {"w-1": {"echo": "hi Ada", "member": "w-1"}}
     }
+
+
+def test_live_view_on_a_terminal_and_clean_stdout(tmp_path: Path) -> None:
+    from tests.test_validate_cli import _run_in_terminal
+
+    mob = tmp_path / "mob.toml"
+    mob.write_text(
+        HEAD
+        + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n[flows.main.steps.b]\nrole = "w"\nmessage = "b"\ndepends_on = ["a"]\n'
+    )
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text('[[reply]]\ndelay_ms = 300\noutput = "ok"\n')
+    code, output = _run_in_terminal(
+        ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(tmp_path / "store")],
+        tmp_path,
+        {"COLUMNS": "120", "TERM": "xterm", "PYTHONPATH": str(REPO)},
+    )
+    assert code == 0, output
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", output)
+    assert "step" in plain and "status" in plain and "elapsed" in plain
+    assert re.search(r"a\s+completed\s+w-1\s+1\s+0\.\d+s", plain), plain
+    # piped: plain progress lines on stderr, the summary alone on stdout
+    piped = start(
+        [
+            "run",
+            str(mob),
+            "--driver",
+            f"scripted:{fixtures}",
+            "--store",
+            str(tmp_path / "store"),
+            "--json",
+        ],
+        tmp_path,
+    )
+    out, err = piped.communicate(timeout=60)
+    assert json.loads(out)["status"] == "completed"
+    assert "  a: dispatched to w-1 (attempt 1)" in err

@@ -1,0 +1,105 @@
+"""What ``mobctl run`` shows while it runs: a live table on a terminal, plain lines otherwise.
+
+Both go to stderr, so stdout (the summary, or the ``--json`` document) is never garbled.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+_LINES = {
+    "flow_started": lambda f: f"flow {f['flow_id']} started",
+    "step_dispatched": lambda f: (
+        f"  {f['step_id']}: dispatched to {f['target']['identity']} (attempt {f['attempt']})"
+    ),
+    "step_target_completed": lambda f: f"  {f['step_id']}: {f['target']['identity']} answered",
+    "step_target_failed": lambda f: (
+        f"  {f['step_id']}: {f['target']['identity']} failed: {f['reason']}"
+    ),
+    "step_completed": lambda f: f"  {f['step_id']}: completed",
+    "step_failed": lambda f: f"  {f['step_id']}: FAILED: {f['reason']}",
+    "step_skipped": lambda f: f"  {f['step_id']}: skipped ({f['reason']})",
+    "topology_violation": lambda f: (
+        f"  topology violation {f['from_role']} -> {f['to_role']} (advisory)"
+    ),
+    "supervisor_escalation": lambda f: f"  {f['step_id']}: escalated to {f['escalated_to']}",
+}
+_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "skipped": "dim"}
+
+
+@dataclass
+class _Row:
+    status: str = "pending"
+    member: str = ""
+    attempt: int = 0
+    started: float | None = None
+    finished: float | None = None
+    note: str = ""
+
+
+class RunView:
+    """Feed it the engine's events (from any thread)."""
+
+    def __init__(self, steps: list[str]) -> None:
+        self.rows = {step: _Row() for step in steps}
+        self.lock = threading.Lock()
+        self.live: Any = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(self._table(), console=Console(stderr=True), refresh_per_second=8)
+            self.live.start()
+
+    def __call__(self, kind: str, fields: dict[str, Any]) -> None:
+        with self.lock:
+            row = self.rows.get(str(fields.get("step_id")))
+            now = time.monotonic()
+            if row is not None:
+                if kind == "step_dispatched":
+                    row.status, row.member, row.attempt = (
+                        "running",
+                        fields["target"]["identity"],
+                        fields["attempt"],
+                    )
+                    row.started = row.started or now
+                elif kind in ("step_completed", "step_failed", "step_skipped"):
+                    row.status = kind.removeprefix("step_")
+                    row.finished = now
+                    row.note = str(fields.get("reason", ""))
+            if self.live is not None:
+                self.live.update(self._table())
+                return
+        line = _LINES.get(kind)
+        if line is not None:
+            sys.stderr.write(line(fields) + "\n")
+            sys.stderr.flush()
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for column in ("step", "status", "member", "attempt", "elapsed", ""):
+            table.add_column(column)
+        now = time.monotonic()
+        for step, row in self.rows.items():
+            elapsed = "" if row.started is None else f"{(row.finished or now) - row.started:.1f}s"
+            style = _STYLE.get(row.status, "")
+            table.add_row(
+                step,
+                f"[{style}]{row.status}[/]" if style else row.status,
+                row.member,
+                str(row.attempt or ""),
+                elapsed,
+                row.note[:60],
+            )
+        return table
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.stop()
