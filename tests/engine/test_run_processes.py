@@ -149,3 +149,44 @@ def test_live_view_on_a_terminal_and_clean_stdout(tmp_path: Path) -> None:
     out, err = piped.communicate(timeout=60)
     assert json.loads(out)["status"] == "completed"
     assert "  a: dispatched to w-1 (attempt 1)" in err
+
+
+def test_sigkill_mid_run_leaves_a_consistent_snapshot(tmp_path: Path) -> None:
+    """Kill `mobctl run` at random moments: the store stays valid and the snapshot coherent."""
+    import random
+
+    from mobctl.store.check import check_store
+
+    steps = "".join(
+        f'[flows.main.steps.s{i}]\nrole = "w"\nmessage = "{i}"\n'
+        + (f'depends_on = ["s{i - 1}"]\n' if i % 5 else "")
+        for i in range(20)
+    )
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + steps)
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text('[[reply]]\ndelay_ms = 5\noutput = "ok"\n')
+    store = tmp_path / "store"
+    rng = random.Random(4)
+    for _ in range(12):
+        process = start(
+            ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(store)], tmp_path
+        )
+        time.sleep(rng.uniform(0.3, 1.2))
+        process.kill()
+        process.communicate(timeout=30)
+        opened = DirectoryStore(store)
+        report = check_store(opened, repair=True)
+        assert report.ok, report.problems
+        for run in opened.runs("s").list_runs():
+            extra = run.flow_state.model_extra or {}
+            statuses = extra.get("step_status", {})
+            completed = {e.step_id for e in run.step_ledger if e.status == "completed"}
+            assert completed == set(run.root_step_outputs), (completed, run.root_step_outputs)
+            assert all(statuses.get(step) == "Completed" for step in completed)
+            for frame in run.frames.values():
+                state = frame.kernel_state
+                ready = [n for n in state["ordered_nodes"] if state["node_status"][n] == "Ready"]
+                assert state["ready_queue"] == ready
+    runs = DirectoryStore(store).runs("s").list_runs()
+    assert any(not run.terminal for run in runs), "no kill landed mid-run"
