@@ -272,14 +272,18 @@ def read_profile_file(path: Path) -> dict[str, Any]:
 
 def registered_definition(store: DirectoryStore, mob_id: str) -> MobDefinition:
     """The stored definition of a registered mob."""
+    return _definition_of(get_spec(store, mob_id))
+
+
+def _definition_of(record: SpecRecord) -> MobDefinition:
     from mobctl.definition.loader import load_text
 
-    record = get_spec(store, mob_id)
-    loaded = load_text(json.dumps(record.definition), "json", f"specs/{mob_id}.json", Path("."))
+    shown = f"specs/{record.mob_id}.json"
+    loaded = load_text(json.dumps(record.definition), "json", shown, Path("."))
     if loaded.definition is None:
         from mobctl.errors import StoreCorrupt
 
-        raise StoreCorrupt(f"the stored definition of mob '{mob_id}' no longer loads")
+        raise StoreCorrupt(f"the stored definition of mob '{record.mob_id}' no longer loads")
     return loaded.definition
 
 
@@ -341,7 +345,7 @@ def prepare_run(
 
         mob_id = require_slug(target, "mob id")
     record = get_spec(store, mob_id)
-    definition = registered_definition(store, mob_id)
+    definition = _definition_of(record)
     base_dir = Path(record.source.path).parent if record.source else Path(".")
     return (
         definition,

@@ -218,6 +218,10 @@ class FlowRunner:
         self.loop_outputs: dict[str, list[dict[str, Any]]] = {}
         self.body_results: dict[str, list[tuple[str, Any, str | None]]] = {}
         self.token = str(uuid.uuid4())
+        self._cached_roster: Roster | None = None
+        self._stopping = False  # turns are being killed: no retries
+        self._fail_flow = False  # a fail-flow step timed out (§7.6)
+        self._last_cancel_check = 0.0
         limit = self.limits.max_flow_duration_ms if self.limits else None
         budgets = [b for b in (limit, timeout_ms) if b]
         self.deadline_ms = min(budgets) if budgets else None
@@ -463,7 +467,7 @@ class FlowRunner:
 
     def _cancel_requested(self) -> bool:
         now = time.monotonic()
-        if now - getattr(self, "_last_cancel_check", 0.0) < CANCEL_POLL:
+        if now - self._last_cancel_check < CANCEL_POLL:
             return False
         self._last_cancel_check = now
         run = self.runs.get_run(self.run_id)
@@ -606,8 +610,6 @@ class FlowRunner:
         if self._cached_roster is None:
             self._cached_roster = roster(self.store, self.mob_id)
         return self._cached_roster
-
-    _cached_roster: Roster | None = None
 
     def _runtime_modes(self, current: Roster) -> dict[str, str]:
         modes: dict[str, str] = {}
@@ -769,9 +771,6 @@ class FlowRunner:
                 self._fail_flow = True
             if not retry or failed_attempts > retries or self._stopping:
                 return TargetResult(member.identity, False, reason=reason or "failed")
-
-    _stopping = False
-    _fail_flow = False
 
     def _turn(
         self, request: TurnRequest, member: Member, timeout_ms: int
@@ -935,28 +934,17 @@ class FlowRunner:
         for node_id, why in skipped:
             node = frame.spec.nodes[node_id]
             if isinstance(node, RepeatUntilNode):
+                why = f"enclosing loop '{node.loop_id}' was skipped"
                 for body_step in self._body_steps(node.body):
-                    events += self._skip_body(
-                        frame,
-                        body_step,
-                        f"enclosing loop '{node.loop_id}' was skipped",
-                        entries,
-                        now,
-                    )
-                continue
-            if frame.loop is None:
-                self.flow_state["step_status"][node.step_id] = "Skipped"
-                entries.append(
-                    StepLedgerEntry(step_id=node.step_id, status="skipped", timestamp=now)
-                )
-                events.append((node.step_id, why))
+                    events += self._skip_step(frame, body_step, why, entries, now)
             else:
-                self.body_results.setdefault(node.step_id, []).append(("Skipped", None, why))
+                events += self._skip_step(frame, node.step_id, why, entries, now)
         return events
 
-    def _skip_body(
+    def _skip_step(
         self, frame: FrameRun, step_id: str, why: str, entries: list[StepLedgerEntry], now: str
     ) -> list[tuple[str, str]]:
+        """A skipped step: recorded now in the root frame, at its loop's end in a body."""
         if frame.loop is None:
             self.flow_state["step_status"][step_id] = "Skipped"
             entries.append(StepLedgerEntry(step_id=step_id, status="skipped", timestamp=now))
