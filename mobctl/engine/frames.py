@@ -3,6 +3,7 @@ with skip propagation, branch groups, sealing. Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
@@ -64,25 +65,68 @@ def ordered_nodes(specs: list[NodeSpec]) -> list[str]:
     return order
 
 
+class StatusMap(dict[str, NodeStatus]):
+    """Node statuses that keep, as they change, the set of Ready nodes, the number of
+    non-terminal nodes and the nodes changed since the last ``drain`` (for the journal)."""
+
+    def __init__(self, statuses: dict[str, NodeStatus]) -> None:
+        super().__init__(statuses)
+        self.ready = {n for n, s in statuses.items() if s == "Ready"}
+        self.open = sum(1 for s in statuses.values() if s not in TERMINAL)
+        self.changed: set[str] = set()
+
+    def __setitem__(self, node: str, status: NodeStatus) -> None:
+        old = self[node]
+        super().__setitem__(node, status)
+        if old == "Ready":
+            self.ready.discard(node)
+        if status == "Ready":
+            self.ready.add(node)
+        self.open += (status not in TERMINAL) - (old not in TERMINAL)
+        self.changed.add(node)
+
+    def drain(self) -> set[str]:
+        changed, self.changed = self.changed, set()
+        return changed
+
+
 @dataclass
 class FrameState:
-    """One frame's node statuses; every method applies one transition and its propagation."""
+    """One frame's node statuses; every method applies one transition and its propagation.
+
+    Work per transition is proportional to the nodes it can affect (the finished node's
+    dependents, its branch group, and what they skip in turn), not to the frame's size."""
 
     specs: dict[str, NodeSpec]
     order: list[str]
-    status: dict[str, NodeStatus]
+    status: StatusMap
     winners: dict[str, str] = field(default_factory=dict)
     skip_reasons: dict[str, str] = field(default_factory=dict)
+    position: dict[str, int] = field(init=False)
+    dependents: dict[str, list[str]] = field(init=False)
+    branches: dict[str, list[str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.position = {node: index for index, node in enumerate(self.order)}
+        self.dependents = {node: [] for node in self.order}
+        self.branches = {}
+        for node in self.order:
+            spec = self.specs[node]
+            for dep in spec.depends_on:
+                if dep in self.dependents:
+                    self.dependents[dep].append(node)
+            if spec.branch is not None:
+                self.branches.setdefault(spec.branch, []).append(node)
 
     @classmethod
     def seed(cls, specs: list[NodeSpec]) -> FrameState:
         status: dict[str, NodeStatus] = {
             s.node_id: "Pending" if s.depends_on else "Ready" for s in specs
         }
-        return cls({s.node_id: s for s in specs}, ordered_nodes(specs), status)
+        return cls({s.node_id: s for s in specs}, ordered_nodes(specs), StatusMap(status))
 
     def ready_queue(self) -> list[str]:
-        return [n for n in self.order if self.status[n] == "Ready"]
+        return sorted(self.status.ready, key=self.position.__getitem__)
 
     def running(self) -> list[str]:
         return [n for n in self.order if self.status[n] == "Running"]
@@ -105,7 +149,7 @@ class FrameState:
     def finish(
         self, node: str, outcome: NodeStatus, reason: str | None = None
     ) -> list[tuple[str, str]]:
-        """Terminal transition of ``node``, then one propagation pass over the frame.
+        """Terminal transition of ``node``, then propagation over the nodes it can affect.
 
         Returns the nodes skipped by propagation, with their reasons, in frame order."""
         if outcome not in TERMINAL:
@@ -113,32 +157,44 @@ class FrameState:
         self.status[node] = outcome
         if outcome == "Skipped" and reason is not None:
             self.skip_reasons[node] = reason
-        return self._propagate(node if outcome == "Completed" else None)
+        return self._propagate(node, outcome == "Completed")
 
     def skip_pending(self, node: str, reason: str) -> list[tuple[str, str]]:
         """Skip a node that never ran (an enclosing loop was skipped), then propagate."""
         return self.finish(node, "Skipped", reason)
 
-    def _propagate(self, completed: str | None) -> list[tuple[str, str]]:
+    def _propagate(self, finished: str, completed: bool) -> list[tuple[str, str]]:
+        """Re-evaluate, in frame order, the Pending nodes whose inputs changed: dependents of
+        the finished node and of every node skipped on the way, and the finished node's branch
+        group (no longer busy). Frame order is topological, so one pass settles them."""
         skipped: list[tuple[str, str]] = []
+        todo: list[int] = []
+        queued: set[str] = set()
+
+        def push(nodes: list[str]) -> None:
+            for other in nodes:
+                if other not in queued:
+                    queued.add(other)
+                    heapq.heappush(todo, self.position[other])
 
         def skip(node: str, why: str) -> None:
             self.status[node] = "Skipped"
             self.skip_reasons[node] = why
             skipped.append((node, why))
+            push(self.dependents[node])
 
-        branch = self.specs[completed].branch if completed else None
-        if completed is not None and branch is not None:
-            self.winners[branch] = completed
-            for node in self.order:
-                if (
-                    node != completed
-                    and self.specs[node].branch == branch
-                    and self.status[node] not in TERMINAL
-                    and self.status[node] != "Running"
-                ):
-                    skip(node, f"branch '{branch}' was won by '{completed}'")
-        for node in self.order:
+        push(self.dependents[finished])
+        branch = self.specs[finished].branch
+        if branch is not None:
+            members = self.branches[branch]
+            if completed:
+                self.winners[branch] = finished
+                for node in members:
+                    if node != finished and self.status[node] not in TERMINAL | {"Running"}:
+                        skip(node, f"branch '{branch}' was won by '{finished}'")
+            push(members)
+        while todo:
+            node = self.order[heapq.heappop(todo)]
             if self.status[node] != "Pending":
                 continue
             spec = self.specs[node]
@@ -163,13 +219,12 @@ class FrameState:
 
     def _branch_busy(self, branch: str, node: str) -> bool:
         return any(
-            other != node and self.specs[other].branch == branch and self.status[other] == "Running"
-            for other in self.order
+            other != node and self.status[other] == "Running" for other in self.branches[branch]
         )
 
     def sealed(self) -> NodeStatus | None:
         """The frame's outcome once every node is terminal, else None."""
-        if any(s not in TERMINAL for s in self.status.values()):
+        if self.status.open:
             return None
         if any(
             self.status[n] == "Failed" and self.specs[n].failure_policy != "continue"

@@ -11,11 +11,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from mobctl.errors import MobctlError, StoreError
+from mobctl.ids import is_run_id
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import DirectoryEventStore
 from mobctl.store.files import remove_stray_temp_files, stray_temp_files
 from mobctl.store.locks import read_holder
-from mobctl.store.models import TERMINAL_EVENT_TYPES, MobRun, SpecRecord, StoredRealmProfile
+from mobctl.store.models import TERMINAL_EVENT_TYPES, SpecRecord, StoredRealmProfile
 from mobctl.store.process import is_dead
 from mobctl.store.repair import repair_terminal_events
 
@@ -116,14 +117,13 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
         if path.name.startswith("."):
             continue
         try:
-            run = MobRun.model_validate(json.loads(path.read_bytes()))
-        except (ValueError, ValidationError) as exc:
-            report.add(
-                "store_corrupt", path, f"unreadable run snapshot: {str(exc).splitlines()[0]}"
-            )
+            run = store.runs(mob_id).get_run(path.stem) if is_run_id(path.stem) else None
+        except StoreError as exc:
+            report.add(exc.code, path, f"unreadable run snapshot: {exc.message.splitlines()[0]}")
             continue
-        if run.schema_version != 7:
-            report.add("store_corrupt", path, f"schema_version {run.schema_version}, expected 7")
+        if run is None:
+            report.add("store_corrupt", path, "not a run snapshot (the name is not a run id)")
+            continue
         if run.terminal and terminal_runs is None:
             terminal_runs = _terminal_event_runs(events)
         if run.terminal and terminal_runs is not None and run.run_id not in terminal_runs:

@@ -222,7 +222,10 @@ class DirectoryEventStore:
             stored.append(
                 MobEvent(cursor=cursor, timestamp=moment, mob_id=event.mob_id, kind=event.kind)
             )
-        append_durably(self.log, b"".join(lines))
+        try:
+            append_durably(self.log, b"".join(lines), create=False)
+        except FileNotFoundError:  # the first append creates the log with a durable name
+            write_atomic(self.log, b"".join(lines))
         batch = (first, len(events)) if len(events) > 1 else None
         self._remember_tail(Record(-1, lines[-1], first + len(events) - 1, prev, batch, {}))
         return stored

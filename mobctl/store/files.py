@@ -66,17 +66,30 @@ def write_atomic(target: Path, data: bytes, *, mode: int | None = None) -> None:
         raise
 
 
-def append_durably(target: Path, data: bytes) -> None:
-    """One ``os.write`` on an ``O_APPEND`` descriptor, then fsync (the event log)."""
+# fdatasync flushes the data and the metadata needed to read it back (the new size), which is
+# all an append needs; it skips the timestamps that a full fsync also writes.
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def append_durably(target: Path, data: bytes, *, create: bool = True) -> None:
+    """One ``os.write`` on an ``O_APPEND`` descriptor, then a data sync (event log, journals).
+
+    ``create=False``: the file must exist (``FileNotFoundError`` otherwise), so that a new file
+    is created by ``write_atomic``, whose directory sync makes its name durable."""
+    flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0)
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        fd = os.open(target, flags, 0o666)
         try:
             written = os.write(fd, data)
             if written != len(data):  # pragma: no cover - regular files write whole
                 raise OSError(f"short write: {written} of {len(data)} bytes")
-            os.fsync(fd)
+            _datasync(fd)
         finally:
             os.close(fd)
+    except FileNotFoundError:
+        if create:
+            raise WriteFailed(f"cannot append to {target}: its directory is missing") from None
+        raise
     except OSError as exc:
         raise WriteFailed(f"cannot append to {target}: {exc}") from exc
 

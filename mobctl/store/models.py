@@ -15,7 +15,7 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "canceled"
 TERMINAL_EVENT_TYPES: frozenset[str] = frozenset({"flow_completed", "flow_failed", "flow_canceled"})
 FLOW_SYSTEM_MEMBER = "__flow_system_member__"
 RUN_SCHEMA_VERSION = 7
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 2: the run journal (store/journal.py); 1 had none
 
 
 class _Model(BaseModel):
@@ -113,6 +113,7 @@ class MobctlRunState(_Model):
     terminal_detail: str | None = None
     # the terminal event's kind, written with the terminal status so repair can re-append it
     terminal_event: dict[str, JsonValue] | None = None
+    journal_seq: int = 0  # the last journal line folded into this base snapshot
 
 
 class MobRun(_Model):

@@ -7,7 +7,11 @@ atomically. So each CAS of the contract, however many parts it has, is all-or-no
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +29,10 @@ from mobctl.errors import (
     WriteFailed,
 )
 from mobctl.ids import is_run_id
+from mobctl.store import journal
 from mobctl.store.canonical import canonical, json_equal, timestamp
 from mobctl.store.eventlog import DirectoryEventStore
-from mobctl.store.files import write_atomic
+from mobctl.store.files import append_durably, truncate_durably, write_atomic
 from mobctl.store.locks import Locks
 from mobctl.store.models import (
     FLOW_SYSTEM_MEMBER,
@@ -90,14 +95,30 @@ class RunMutation:
     loop_ledger: list[LoopIterationLedgerEntry] = field(default_factory=list)
     outputs: list[Output] = field(default_factory=list)
     mobctl: dict[str, JsonValue] = field(default_factory=dict)
+    # raw journal ops (mobctl's engine: the exact parts of flow state and frames it changed)
+    sets: list[journal.Op] = field(default_factory=list)
 
 
 Snapshot = dict[str, Any]
 Change = Callable[[Snapshot], Snapshot | None]  # None: a lost CAS
+Plan = Callable[[Snapshot], list[journal.Op] | None]  # None: a lost CAS; must not mutate
+FOLD_AT_LEAST = 64 * 1024  # fold the journal into the base once it is this big and ...
+# ... bigger than the base: reads stay linear in the snapshot, folds are rare (geometric)
+
+
+@dataclass
+class _Loaded:
+    """A snapshot as this process last read it, and how far into the journal that was."""
+
+    base_id: tuple[int, int, int]
+    base_size: int
+    doc: Snapshot
+    seq: int
+    offset: int
 
 
 class DirectoryRunStore:
-    """``RunStore`` for one mob, on ``mobs/<mob_id>/runs/<run_id>.json``."""
+    """``RunStore`` for one mob: ``mobs/<mob_id>/runs/<run_id>.json`` plus its journal."""
 
     def __init__(
         self,
@@ -115,20 +136,66 @@ class DirectoryRunStore:
         self.events = events
         self.max_record_bytes = max_record_bytes
         self._prepare = prepare
+        self._loaded: dict[str, _Loaded] = {}
+        self._mutex = threading.RLock()  # the cache is shared by this process's threads
 
     def path(self, run_id: str) -> Path:
         if not is_run_id(run_id):
             raise NotFound(f"'{run_id}' is not a run id (a lowercase UUID)")
         return self.dir / f"{run_id}.json"
 
-    # --- reading ----------------------------------------------------------------------------
+    def journal_path(self, run_id: str) -> Path:
+        return self.path(run_id).with_suffix(".journal")
 
-    def _read(self, run_id: str) -> Snapshot | None:
+    # --- reading (no locks: the base is replaced atomically, the journal only grows) --------
+
+    def _load(self, run_id: str, *, writer: bool = False) -> _Loaded | None:
+        """The current snapshot (cached: only journal lines new since the last read are
+        parsed). A writer, holding the run's lock, also cuts off an unfinished last line."""
         path = self.path(run_id)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
+        with self._mutex:
+            for _ in range(10):
+                loaded = self._loaded.get(run_id)
+                try:
+                    loaded = self._base(path, loaded)
+                except FileNotFoundError:
+                    self._loaded.pop(run_id, None)
+                    return None
+                journal_file = self.journal_path(run_id)
+                try:
+                    with open(journal_file, "rb") as handle:
+                        handle.seek(loaded.offset)
+                        data = handle.read()
+                except FileNotFoundError:
+                    data = b""
+                try:
+                    seq, end = journal.replay(loaded.doc, loaded.seq, data, loaded.offset)
+                except journal.JournalGap:
+                    self._loaded.pop(run_id, None)  # folded meanwhile: read the new base
+                    continue
+                except journal.JournalCorrupt as exc:
+                    self._loaded.pop(run_id, None)
+                    raise StoreCorrupt(
+                        f"run journal {journal_file} is corrupt: {exc}",
+                        hint="the base snapshot is intact; `mobctl store check` reports the run",
+                    ) from exc
+                except BaseException:
+                    self._loaded.pop(run_id, None)
+                    raise
+                if writer and end < loaded.offset + len(data):
+                    truncate_durably(journal_file, end)  # an append that never finished
+                loaded.seq, loaded.offset = seq, end
+                self._loaded[run_id] = loaded
+                return loaded
+        raise StoreCorrupt(f"run {run_id} keeps changing under the reader; try again")
+
+    def _base(self, path: Path, loaded: _Loaded | None) -> _Loaded:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            base_id = (info.st_ino, info.st_mtime_ns, info.st_size)
+            if loaded is not None and loaded.base_id == base_id:
+                return loaded
+            data = handle.read()
         try:
             document = json.loads(data)
         except ValueError as exc:
@@ -136,12 +203,20 @@ class DirectoryRunStore:
         if not isinstance(document, dict) or document.get("schema_version") != RUN_SCHEMA_VERSION:
             raise StoreCorrupt(f"run snapshot {path} is not a schema_version 7 MobRun")
         extras = document.get("mobctl")
-        if isinstance(extras, dict) and int(extras.get("snapshot_format", 1)) > SNAPSHOT_FORMAT:
-            raise StoreFormatTooNew(
-                f"run snapshot {path} was written by a newer mobctl",
-                hint="upgrade mobctl to read this run",
-            )
-        return document
+        seq = 0
+        if isinstance(extras, dict):
+            if int(extras.get("snapshot_format", 1)) > SNAPSHOT_FORMAT:
+                raise StoreFormatTooNew(
+                    f"run snapshot {path} was written by a newer mobctl",
+                    hint="upgrade mobctl to read this run",
+                )
+            seq = int(extras.get("journal_seq", 0))
+        return _Loaded(base_id, len(data), document, seq, 0)
+
+    def _read(self, run_id: str) -> Snapshot | None:
+        """The current document; shared with the cache, so callers must not change it."""
+        loaded = self._load(run_id)
+        return None if loaded is None else loaded.doc
 
     def get_run(self, run_id: str) -> MobRun | None:
         document = self._read(run_id)
@@ -162,38 +237,87 @@ class DirectoryRunStore:
                 runs.append(run)
         return sorted(runs, key=lambda r: (r.created_at, r.run_id))
 
+    def cancel_request(self, run_id: str) -> JsonValue:
+        """``mobctl.cancel_requested`` of a run (cheap: no model validation), or None."""
+        document = self._read(run_id)
+        extras = (document or {}).get("mobctl")
+        return extras.get("cancel_requested") if isinstance(extras, dict) else None
+
     # --- the one write path -----------------------------------------------------------------
+
+    def _commit(
+        self, run_id: str, plan: Plan, *, fence: str | None, missing_raises: bool
+    ) -> Snapshot | None:
+        """Plan the change against the current snapshot under the run's lock and append it to
+        the journal as one line; the new snapshot, or None if the CAS was lost."""
+        self._prepare()
+        with self.locks.hold(f"mobs/{self.mob_id}/runs/{run_id}"), self._mutex:
+            loaded = self._load(run_id, writer=True)
+            if loaded is None:
+                if missing_raises:
+                    raise NotFound(f"run {run_id} does not exist in mob '{self.mob_id}'")
+                return None
+            doc = loaded.doc
+            if fence is not None and not _holds(doc, fence):
+                return None
+            ops = plan(doc)
+            if ops is None:
+                return None
+            if fence is not None:
+                ops.append(("set", ("mobctl", "owner", "heartbeat_at"), timestamp()))
+            line = journal.encode(loaded.seq + 1, ops)
+            if len(line) > self.max_record_bytes:
+                raise RecordTooLarge(
+                    f"a run change of {len(line)} bytes; the limit is {self.max_record_bytes}",
+                    hint="outputs are kept in the run snapshot: keep them small",
+                )
+            journal_file = self.journal_path(run_id)
+            try:
+                append_durably(journal_file, line, create=False)
+            except FileNotFoundError:
+                write_atomic(journal_file, line)
+            try:  # the decoded line: the cache holds exactly what the file says
+                journal.apply(doc, json.loads(line)["ops"])
+            except BaseException:
+                self._loaded.pop(run_id, None)
+                raise
+            loaded.seq += 1
+            loaded.offset += len(line)
+            if doc["status"] in TERMINAL_STATUSES or (
+                loaded.offset > max(FOLD_AT_LEAST, loaded.base_size)
+            ):
+                self._fold(run_id, loaded)
+            return doc
+
+    def _fold(self, run_id: str, loaded: _Loaded) -> None:
+        """Write the current snapshot as the new base, then empty the journal. A crash in
+        between is harmless: lines up to the base's ``journal_seq`` are skipped on replay.
+        A failure is not the mutation's: it is already durable in the journal."""
+        doc = loaded.doc
+        extras = doc.get("mobctl")
+        if isinstance(extras, dict):
+            extras["journal_seq"] = loaded.seq
+        data = canonical(doc).encode("utf-8")
+        try:
+            write_atomic(self.path(run_id), data)
+            if doc["status"] in TERMINAL_STATUSES:  # a finished run is one plain JSON file
+                self.journal_path(run_id).unlink()
+            else:
+                write_atomic(self.journal_path(run_id), b"")
+        except (WriteFailed, OSError):
+            return
+        self._loaded.pop(run_id, None)  # the next read takes the new base's identity
 
     def _change(
         self, run_id: str, change: Change, *, fence: str | None, missing_raises: bool
     ) -> Snapshot | None:
-        """Apply ``change`` to the snapshot under its lock; the new snapshot, or None if lost."""
-        path = self.path(run_id)
-        self._prepare()
-        with self.locks.hold(f"mobs/{self.mob_id}/runs/{run_id}"):
-            current = self._read(run_id)
-            if current is None:
-                if missing_raises:
-                    raise NotFound(f"run {run_id} does not exist in mob '{self.mob_id}'")
-                return None
-            if fence is not None and not _holds(current, fence):
-                return None
-            updated = change(current)  # freshly parsed: ours to change
-            if updated is None:
-                return None
-            if fence is not None:
-                updated["mobctl"]["owner"]["heartbeat_at"] = timestamp()
-            self._write(path, updated)
-            return updated
+        """``_commit`` for a change written as an edit of a copy of the document."""
 
-    def _write(self, path: Path, document: Snapshot) -> None:
-        data = canonical(document).encode("utf-8")
-        if len(data) > self.max_record_bytes:
-            raise RecordTooLarge(
-                f"run snapshot would be {len(data)} bytes; the limit is {self.max_record_bytes}",
-                hint="outputs are kept in the snapshot: keep them small",
-            )
-        write_atomic(path, data)
+        def plan(doc: Snapshot) -> list[journal.Op] | None:
+            edited = change(copy.deepcopy(doc))
+            return None if edited is None else journal.diff(doc, edited)
+
+        return self._commit(run_id, plan, fence=fence, missing_raises=missing_raises)
 
     # --- create -----------------------------------------------------------------------------
 
@@ -211,7 +335,16 @@ class DirectoryRunStore:
         with self.locks.hold(f"mobs/{self.mob_id}/runs/{run.run_id}"):
             if path.exists():
                 raise InternalStoreError(f"run already exists: {run.run_id}")
-            self._write(path, run.document())
+            data = canonical(run.document()).encode("utf-8")
+            if len(data) > self.max_record_bytes:
+                raise RecordTooLarge(
+                    f"run snapshot would be {len(data)} bytes; the limit is "
+                    f"{self.max_record_bytes}",
+                    hint="activation params are kept in the run snapshot: keep them small",
+                )
+            with contextlib.suppress(FileNotFoundError):
+                self.journal_path(run.run_id).unlink()  # a leftover of an unreadable run
+            write_atomic(path, data)
 
     # --- mutate_run and the operations built on it ------------------------------------------
 
@@ -224,13 +357,10 @@ class DirectoryRunStore:
         fence: str | None = None,
         missing_raises: bool = True,
     ) -> bool:
-        def change(doc: Snapshot) -> Snapshot | None:
-            if not _matches(doc, expect):
-                return None
-            _apply(doc, apply)
-            return doc
+        def plan(doc: Snapshot) -> list[journal.Op] | None:
+            return _plan(doc, apply) if _matches(doc, expect) else None
 
-        return self._change(run_id, change, fence=fence, missing_raises=missing_raises) is not None
+        return self._commit(run_id, plan, fence=fence, missing_raises=missing_raises) is not None
 
     def cas_run_status(
         self, run_id: str, expected: RunStatus, next_status: RunStatus, *, fence: str | None = None
@@ -595,7 +725,7 @@ class DirectoryRunStore:
         return self._change(run_id, change, fence=None, missing_raises=True) is not None
 
     def renew_run_lease(self, run_id: str, token: str) -> bool:
-        return self._change(run_id, lambda doc: doc, fence=token, missing_raises=True) is not None
+        return self._commit(run_id, lambda doc: [], fence=token, missing_raises=True) is not None
 
     def release_run_lease(self, run_id: str, token: str) -> bool:
         def change(doc: Snapshot) -> Snapshot | None:
@@ -654,45 +784,65 @@ def _matches(doc: Snapshot, expect: RunExpectation) -> bool:
     return True
 
 
-def _apply(doc: Snapshot, change: RunMutation) -> None:
+def _plan(doc: Snapshot, change: RunMutation) -> list[journal.Op]:
+    """The journal ops of a mutation (the document is only read)."""
+    ops: list[journal.Op] = list(change.sets)
     if change.status is not None:
-        doc["status"] = change.status
+        ops.append(("set", ("status",), change.status))
         if change.status in TERMINAL_STATUSES and doc.get("completed_at") is None:
-            doc["completed_at"] = timestamp()
+            ops.append(("set", ("completed_at",), timestamp()))
     if change.flow_state is not None:
-        doc["flow_state"] = change.flow_state.document()
-    for frame_id, frame in change.frames.items():
-        doc["frames"][frame_id] = frame.document()
-    for loop_id, loop in change.loops.items():
-        doc["loops"][loop_id] = loop.document()
-    for entry in change.step_entries:
-        _append_step(doc, entry, if_absent=False)
-    for entry in change.step_entries_if_absent:
-        _append_step(doc, entry, if_absent=True)
+        ops += journal.diff(doc["flow_state"], change.flow_state.document(), ("flow_state",))
+    for table, snapshots in (("frames", change.frames), ("loops", change.loops)):
+        for key, snapshot in snapshots.items():
+            current = doc[table].get(key)
+            document = snapshot.document()
+            if current is None:
+                ops.append(("set", (table, key), document))
+            else:
+                ops += journal.diff(current, document, (table, key))
+    added: list[Snapshot] = []
+    for entry, if_absent in [(e, False) for e in change.step_entries] + [
+        (e, True) for e in change.step_entries_if_absent
+    ]:
+        if _step_entry_fits([*doc["step_ledger"], *added], entry, if_absent=if_absent):
+            added.append(entry.document())
+    ops += [("push", ("step_ledger",), entry) for entry in added]
     for failure in change.failure_entries:
         _check_failure(failure)
-        doc["failure_ledger"].append(failure.document())
+        ops.append(("push", ("failure_ledger",), failure.document()))
+    seen = list(doc["loop_iteration_ledger"])
     for ledger in change.loop_ledger:
         document = ledger.document()
-        if not any(json_equal(existing, document) for existing in doc["loop_iteration_ledger"]):
-            doc["loop_iteration_ledger"].append(document)
+        if not any(json_equal(existing, document) for existing in seen):
+            seen.append(document)
+            ops.append(("push", ("loop_iteration_ledger",), document))
+    histories: dict[str, list[Snapshot]] = {}
     for output in change.outputs:
         if output.loop_context is None:
-            doc["root_step_outputs"][output.key] = output.value
-        else:
-            loop_id, iteration = output.loop_context
-            history = doc["loop_iteration_outputs"].setdefault(loop_id, [])
-            while len(history) <= iteration:
-                history.append({})
-            history[iteration][output.key] = output.value
+            ops.append(("set", ("root_step_outputs", output.key), output.value))
+            continue
+        loop_id, iteration = output.loop_context
+        history = histories.setdefault(
+            loop_id, copy.deepcopy(doc["loop_iteration_outputs"].get(loop_id, []))
+        )
+        while len(history) <= iteration:
+            history.append({})
+        history[iteration][output.key] = output.value
+    for loop_id, history in histories.items():
+        ops.append(("set", ("loop_iteration_outputs", loop_id), history))
     if change.mobctl:
-        doc.setdefault("mobctl", {"snapshot_format": SNAPSHOT_FORMAT}).update(change.mobctl)
+        if isinstance(doc.get("mobctl"), dict):
+            ops += [("set", ("mobctl", key), value) for key, value in change.mobctl.items()]
+        else:
+            ops.append(("set", ("mobctl",), {"snapshot_format": SNAPSHOT_FORMAT, **change.mobctl}))
+    return ops
 
 
-def _append_step(doc: Snapshot, entry: StepLedgerEntry, *, if_absent: bool) -> bool:
+def _step_entry_fits(ledger: list[Snapshot], entry: StepLedgerEntry, *, if_absent: bool) -> bool:
+    """Whether ``entry`` is appended to ``ledger`` (False: present, for an if-absent entry)."""
     if entry.agent_identity != FLOW_SYSTEM_MEMBER:
         raise InternalStoreError(f"step ledger entries belong to {FLOW_SYSTEM_MEMBER}")
-    ledger = doc["step_ledger"]
     same_step = [e for e in ledger if e["step_id"] == entry.step_id]
     if if_absent and any(
         e["agent_identity"] == entry.agent_identity and e["status"] == entry.status
@@ -701,7 +851,13 @@ def _append_step(doc: Snapshot, entry: StepLedgerEntry, *, if_absent: bool) -> b
         return False
     if entry.status in TERMINAL_LEDGER and any(e["status"] in TERMINAL_LEDGER for e in same_step):
         raise InternalStoreError(f"step '{entry.step_id}' already has a terminal ledger entry")
-    ledger.append(entry.document())
+    return True
+
+
+def _append_step(doc: Snapshot, entry: StepLedgerEntry, *, if_absent: bool) -> bool:
+    if not _step_entry_fits(doc["step_ledger"], entry, if_absent=if_absent):
+        return False
+    doc["step_ledger"].append(entry.document())
     return True
 
 

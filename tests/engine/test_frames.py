@@ -176,3 +176,76 @@ def test_random_dags_run_in_dependency_order(specs: list[NodeSpec], rng: random.
         if node in admitted or not spec_.depends_on:
             continue
         assert frame.status[node] == "Skipped", (node, frame.status)
+
+
+_NOT_DONE = {"Failed": "failed", "Skipped": "was skipped", "Canceled": "was canceled"}
+
+
+def reference_pass(frame: FrameState, finished: str, completed: bool) -> list[tuple[str, str]]:
+    """The definition of propagation (§5.4): the branch rule, then one pass over every node of
+    the frame in order. The engine visits only the nodes a transition can affect; this test
+    holds it to the full pass."""
+    status, skipped = dict(frame.status), []
+    branch = frame.specs[finished].branch
+
+    def skip(node: str, why: str) -> None:
+        status[node] = "Skipped"
+        skipped.append((node, why))
+
+    if completed and branch is not None:
+        for node in frame.order:
+            same = frame.specs[node].branch == branch and node != finished
+            if same and status[node] not in TERMINAL and status[node] != "Running":
+                skip(node, f"branch '{branch}' was won by '{finished}'")
+    for node in frame.order:
+        spec_ = frame.specs[node]
+        if status[node] != "Pending":
+            continue
+        if spec_.branch is not None and any(
+            o != node and frame.specs[o].branch == spec_.branch and status[o] == "Running"
+            for o in frame.order
+        ):
+            continue
+        deps = [status[d] for d in spec_.depends_on]
+        if not deps:
+            status[node] = "Ready"
+        elif spec_.mode == "all":
+            bad = next((d for d in spec_.depends_on if status[d] in _NOT_DONE), None)
+            if bad is not None:
+                skip(node, f"dependency '{bad}' {_NOT_DONE[status[bad]]}")
+            elif all(s == "Completed" for s in deps):
+                status[node] = "Ready"
+        elif all(s in _NOT_DONE for s in deps):
+            skip(node, "all dependencies failed, were skipped or were canceled")
+        elif any(s == "Completed" for s in deps):
+            status[node] = "Ready"
+    frame.status_reference = status  # type: ignore[attr-defined]
+    return skipped
+
+
+@settings(max_examples=300, deadline=None)
+@given(dags(), st.randoms(use_true_random=False))
+def test_incremental_propagation_equals_the_full_pass(
+    specs: list[NodeSpec], rng: random.Random
+) -> None:
+    frame = FrameState.seed(specs)
+    while True:
+        while rng.random() < 0.7 and frame.admit() is not None:
+            pass
+        running = frame.running()
+        if not running:
+            if not frame.ready_queue():
+                break
+            continue
+        node = rng.choice(running)
+        outcome = rng.choice(["Completed", "Completed", "Failed", "Skipped", "Canceled"])
+        before = dict(frame.status)
+        probe = FrameState.seed(specs)
+        for key, value in before.items():
+            probe.status[key] = value
+        probe.status[node] = outcome
+        expected = reference_pass(probe, node, outcome == "Completed")
+        assert frame.finish(node, outcome, "why" if outcome == "Skipped" else None) == expected
+        assert dict(frame.status) == probe.status_reference  # type: ignore[attr-defined]
+        assert frame.status.ready == {n for n, s in frame.status.items() if s == "Ready"}
+        assert frame.status.open == sum(1 for s in frame.status.values() if s not in TERMINAL)

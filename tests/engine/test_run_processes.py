@@ -165,7 +165,7 @@ def test_sigkill_mid_run_leaves_a_consistent_snapshot(tmp_path: Path) -> None:
     mob = tmp_path / "mob.toml"
     mob.write_text(HEAD + steps)
     fixtures = tmp_path / "f.toml"
-    fixtures.write_text('[[reply]]\ndelay_ms = 5\noutput = "ok"\n')
+    fixtures.write_text('[[reply]]\ndelay_ms = 80\noutput = "ok"\n')
     store = tmp_path / "store"
     rng = random.Random(4)
     for _ in range(12):

@@ -1,0 +1,122 @@
+"""A run's change journal: the base snapshot plus the changes made since (store contract §8.7).
+
+A run snapshot is ``runs/<run_id>.json`` (the base, a whole ``MobRun`` document that records in
+``mobctl.journal_seq`` the last change folded into it) and ``runs/<run_id>.journal``: one line
+per committed mutation, ``{"seq": N, "ops": [...]}``, appended with one ``write`` and a data
+sync. An op is ``["set", path, value]`` (replace or add the value at a path of object keys) or
+``["push", path, value]`` (append to the array at the path). The current snapshot is the base
+with every journal line whose ``seq`` is above ``journal_seq`` applied in order.
+
+Why not rewrite the whole snapshot per mutation: a run's snapshot grows with every step (ledger,
+outputs, statuses), so whole rewrites make each step cost more as the run grows (quadratic over
+a run). A journal line costs the size of the change. The journal is folded into the base when it
+outgrows it (so reads stay linear in the snapshot's size) and when the run becomes terminal (so
+finished runs are one plain JSON file).
+
+A line without its newline is an append that never finished (a crash, or a write in progress
+seen by a lock-free reader): it is not part of the snapshot, and the next writer cuts it off.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mobctl.store.canonical import canonical, json_equal
+
+Path_ = tuple[str | int, ...]
+Op = tuple[Literal["set", "push"], Path_, Any]
+
+
+class JournalGap(Exception):
+    """The journal does not continue the base read (a concurrent fold): read again."""
+
+
+class JournalCorrupt(Exception):
+    def __init__(self, offset: int, problem: str) -> None:
+        super().__init__(f"{problem} at byte {offset}")
+        self.offset = offset
+
+
+def encode(seq: int, ops: list[Op]) -> bytes:
+    body = canonical({"seq": seq, "ops": [[kind, list(path), v] for kind, path, v in ops]})
+    return body.encode("utf-8") + b"\n"
+
+
+@dataclass
+class Line:
+    seq: int
+    ops: list[list[Any]]
+    end: int  # byte offset just after the line
+
+
+def lines(data: bytes, start: int) -> Iterator[Line]:
+    """The complete lines of ``data`` (a journal read from byte ``start``)."""
+    offset = 0
+    while True:
+        newline = data.find(b"\n", offset)
+        if newline < 0:
+            return  # nothing, or an unfinished append
+        raw = data[offset:newline]
+        try:
+            record = json.loads(raw)
+            seq, ops = record["seq"], record["ops"]
+            if not isinstance(seq, int) or not isinstance(ops, list):
+                raise TypeError("seq and ops")
+        except (ValueError, TypeError, KeyError) as exc:
+            raise JournalCorrupt(start + offset, f"unreadable journal line ({exc})") from exc
+        offset = newline + 1
+        yield Line(seq, ops, start + offset)
+
+
+def apply(doc: dict[str, Any], ops: list[list[Any]]) -> None:
+    """Apply decoded ops to a snapshot document, in place."""
+    for kind, path, value in ops:
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        if kind == "set":
+            parent[path[-1]] = value
+        elif kind == "push":
+            parent[path[-1]].append(value)
+        else:
+            raise ValueError(f"unknown journal op {kind!r}")
+
+
+def replay(doc: dict[str, Any], seq: int, data: bytes, start: int) -> tuple[int, int]:
+    """Apply the journal lines of ``data`` after ``seq``; the new seq and the byte offset
+    just after the last complete line."""
+    end = start
+    for line in lines(data, start):
+        end = line.end
+        if line.seq <= seq:
+            continue  # already folded into the base
+        if line.seq != seq + 1:
+            raise JournalGap(f"journal line {line.seq} after {seq}")
+        try:
+            apply(doc, line.ops)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise JournalCorrupt(end, f"journal line {line.seq} does not apply ({exc})") from exc
+        seq = line.seq
+    return seq, end
+
+
+def diff(old: Any, new: Any, path: Path_ = ()) -> list[Op]:
+    """The ops that turn ``old`` into ``new``: objects key by key, arrays that only grew as
+    pushes, anything else replaced whole (``path`` empty: the document, whose keys stay)."""
+    if isinstance(old, dict) and isinstance(new, dict) and not (path and old.keys() - new.keys()):
+        ops: list[Op] = []
+        for key, value in new.items():
+            if key not in old:
+                ops.append(("set", (*path, key), value))
+            elif old[key] is not value:
+                ops += diff(old[key], value, (*path, key))
+        return ops
+    grew = isinstance(old, list) and isinstance(new, list) and 0 < len(old) <= len(new)
+    if grew and json_equal(old, new[: len(old)]):
+        return [("push", path, item) for item in new[len(old) :]]
+    if json_equal(old, new):
+        return []
+    return [("set", path, new)]
