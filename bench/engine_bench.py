@@ -5,9 +5,9 @@ Figures, each against a baseline measured in the same run:
      running the same 1000-node linear graph (../shared/bench/langgraph_linear.py, run with the
      Python of a separate virtual environment: --langgraph-python, default $LANGGRAPH_PYTHON);
   2. scaling: ms per step at 1000 steps against ms per step at 100 steps (target <= 1.3x);
-  3. one step fanned out to 50 members against 50 sequential single-member steps.
+  3. one step fanned out to 50 members against a chain of 50 single-member steps.
 
-Usage: python bench/engine_bench.py [--steps 1000] [--langgraph-python PATH]
+Usage: python bench/engine_bench.py [--steps 1000] [--repeat 3] [--langgraph-python PATH]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 from mobctl.definition.model import MobDefinition
 from mobctl.drivers.selection import Drivers
@@ -50,9 +51,14 @@ def linear(n: int) -> MobDefinition:
 
 
 def fan(n_members: int, sequential: bool) -> MobDefinition:
-    if sequential:
+    if sequential:  # a chain: each step waits for the one before
         steps = {
-            f"s{i}": {"role": "w", "message": "x", "dispatch_mode": "one_to_one"}
+            f"s{i}": {
+                "role": "w",
+                "message": "x",
+                "dispatch_mode": "one_to_one",
+                **({"depends_on": [f"s{i - 1}"]} if i else {}),
+            }
             for i in range(n_members)
         }
     else:
@@ -80,42 +86,51 @@ def run_flow(definition: MobDefinition, members_count: int = 1) -> tuple[float, 
         return elapsed, len(definition.flows["main"].steps)
 
 
+def langgraph(python: str, steps: int) -> float:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        out = subprocess.run(
+            [python, str(SHARED / "bench" / "langgraph_linear.py"), str(steps), f"{tmp}/lg.sqlite"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return float(out.split("ms_per_step=")[1].split()[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument("--langgraph-python", default=os.environ.get("LANGGRAPH_PYTHON"))
     args = parser.parse_args()
-    big_s, big_n = run_flow(linear(args.steps))
-    small_s, small_n = run_flow(linear(args.steps // 10))
-    per_big = big_s * 1000 / big_n
-    per_small = small_s * 1000 / small_n
-    print(f"1. mobctl linear flow: {per_big:.2f} ms/step at {big_n} steps ({big_s:.1f} s)")
-    if args.langgraph_python:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run(
-                [
-                    args.langgraph_python,
-                    str(SHARED / "bench" / "langgraph_linear.py"),
-                    str(args.steps),
-                    str(Path(tmp) / "lg.sqlite"),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        lg = float(out.split("ms_per_step=")[1].split()[0])
+    big, small, lg, fan_ms, seq_ms = [], [], [], [], []
+    for _ in range(args.repeat):  # interleaved, so that load on a shared machine hits both
+        big_s, big_n = run_flow(linear(args.steps))
+        small_s, small_n = run_flow(linear(args.steps // 10))
+        big.append(big_s * 1000 / big_n)
+        small.append(small_s * 1000 / small_n)
+        if args.langgraph_python:
+            lg.append(langgraph(args.langgraph_python, args.steps))
+        fan_ms.append(run_flow(fan(50, sequential=False), members_count=50)[0] * 1000)
+        seq_ms.append(run_flow(fan(50, sequential=True), members_count=50)[0] * 1000)
+    per_big, per_small = median(big), median(small)
+    print(
+        f"1. mobctl linear flow: {per_big:.2f} ms/step at {args.steps} steps (median of {args.repeat})"
+    )
+    if lg:
         print(
-            f"   LangGraph + SqliteSaver: {lg:.2f} ms/step; mobctl/LangGraph = {per_big / lg:.2f} (target <= 1.0, aim 0.5)"
+            f"   LangGraph + SqliteSaver: {median(lg):.2f} ms/step; "
+            f"mobctl/LangGraph = {per_big / median(lg):.2f} (target <= 1.0, aim 0.5)"
         )
     else:
         print("   LangGraph: skipped (pass --langgraph-python or set LANGGRAPH_PYTHON)")
     print(
-        f"2. scaling: {per_small:.2f} ms/step at {small_n} steps; {per_big / per_small:.2f}x at {big_n} (target <= 1.3x)"
+        f"2. scaling: {per_small:.2f} ms/step at {args.steps // 10} steps; "
+        f"{per_big / per_small:.2f}x at {args.steps} (target <= 1.3x)"
     )
-    fan_s, _ = run_flow(fan(50, sequential=False), members_count=50)
-    seq_s, _ = run_flow(fan(50, sequential=True), members_count=50)
     print(
-        f"3. one step fanned out to 50 members: {fan_s * 1000:.0f} ms; 50 sequential single-member steps: {seq_s * 1000:.0f} ms ({seq_s / fan_s:.1f}x)"
+        f"3. one step fanned out to 50 members: {median(fan_ms):.0f} ms; a chain of 50 "
+        f"single-member steps: {median(seq_ms):.0f} ms ({median(seq_ms) / median(fan_ms):.1f}x)"
     )
 
 

@@ -46,7 +46,8 @@ from mobctl.drivers.base import (
 from mobctl.drivers.selection import Drivers
 from mobctl.engine.conditions import ConditionError, evaluate
 from mobctl.engine.context import Context, build_context
-from mobctl.engine.frames import FrameState, node_specs, ordered_nodes
+from mobctl.engine.deadlines import Deadlines
+from mobctl.engine.frames import FrameState, NodeStatus, node_specs, ordered_nodes
 from mobctl.engine.members import Roster, provision, roster
 from mobctl.engine.outputs import (
     MalformedOutput,
@@ -56,13 +57,14 @@ from mobctl.engine.outputs import (
     structured_output,
 )
 from mobctl.engine.rendering import RenderError, render_message
+from mobctl.engine.tracked import Tracked
+from mobctl.store import journal
 from mobctl.store.canonical import timestamp
 from mobctl.store.contract import Store
 from mobctl.store.models import (
     EventKind,
     FailureLedgerEntry,
     FlowRunState,
-    FrameSnapshot,
     LoopIterationLedgerEntry,
     LoopSnapshot,
     MobctlRunState,
@@ -80,6 +82,18 @@ CANCEL_POLL = 0.25
 RENEW_EVERY = 5.0
 LEASE_TTL_MS = 30_000
 _RANK = {"Failed": 3, "Completed": 2, "Skipped": 1}
+# flow-state maps keyed by step (or step:member): written key by key, not whole
+_PER_STEP = frozenset(
+    {
+        "step_status",
+        "output_recorded",
+        "step_condition_results",
+        "step_target_counts",
+        "step_target_success_counts",
+        "step_target_terminal_failure_counts",
+        "target_retry_counts",
+    }
+)
 
 
 class RunFatal(Exception):
@@ -134,26 +148,50 @@ class FrameRun:
     loop: LoopRun | None = None
     iteration: int = 0
     sealed_as: str | None = None
+    written: dict[str, Any] | None = None  # what the journal last got of the dynamic parts
 
-    def snapshot(self) -> FrameSnapshot:
-        state = self.state
-        kernel: dict[str, Any] = {
+    def _dynamic(self) -> dict[str, Any]:
+        return {
             "phase": self.sealed_as or "Running",
-            "frame_id": self.frame_id,
-            "frame_scope": "Root" if self.loop is None else "Body",
-            "loop_instance_id": "" if self.loop is None else self.loop.instance_id,
-            "iteration": self.iteration,
-            "tracked_nodes": list(state.specs),
-            "ordered_nodes": state.order,
-            "node_kind": {n: s.kind for n, s in state.specs.items()},
-            "node_dependencies": {n: list(s.depends_on) for n, s in state.specs.items()},
-            "node_dependency_modes": {n: s.mode.capitalize() for n, s in state.specs.items()},
-            "node_branches": {n: s.branch for n, s in state.specs.items()},
-            "branch_winners": dict(state.winners),
-            "node_status": dict(state.status),
-            "ready_queue": state.ready_queue(),
+            "branch_winners": dict(self.state.winners),
+            "ready_queue": self.state.ready_queue(),
         }
-        return FrameSnapshot.model_construct(kernel_state=kernel)
+
+    def changes(self) -> list[journal.Op]:
+        """The journal ops since the last call: the whole snapshot the first time, then the
+        node statuses that changed and the small parts that differ."""
+        path = ("frames", self.frame_id)
+        state = self.state
+        changed = state.status.drain()
+        dynamic = self._dynamic()
+        if self.written is None:
+            self.written = dynamic
+            kernel: dict[str, Any] = {
+                "phase": dynamic["phase"],
+                "frame_id": self.frame_id,
+                "frame_scope": "Root" if self.loop is None else "Body",
+                "loop_instance_id": "" if self.loop is None else self.loop.instance_id,
+                "iteration": self.iteration,
+                "tracked_nodes": list(state.specs),
+                "ordered_nodes": state.order,
+                "node_kind": {n: s.kind for n, s in state.specs.items()},
+                "node_dependencies": {n: list(s.depends_on) for n, s in state.specs.items()},
+                "node_dependency_modes": {n: s.mode.capitalize() for n, s in state.specs.items()},
+                "node_branches": {n: s.branch for n, s in state.specs.items()},
+                "branch_winners": dynamic["branch_winners"],
+                "node_status": dict(state.status),
+                "ready_queue": dynamic["ready_queue"],
+            }
+            return [("set", path, {"kernel_state": kernel})]
+        ops: list[journal.Op] = [
+            ("set", (*path, "kernel_state", "node_status", node), state.status[node])
+            for node in sorted(changed, key=state.position.__getitem__)
+        ]
+        for key, value in dynamic.items():
+            if value != self.written[key]:
+                ops.append(("set", (*path, "kernel_state", key), value))
+        self.written = dynamic
+        return ops
 
 
 @dataclass
@@ -166,8 +204,22 @@ class StepTask:
     step: Step
     targets: list[Member]
     fail_flow: bool
+    message: Any = None
+    timeout_ms: int = DEFAULT_STEP_TIMEOUT_MS
+    runtime: dict[str, str] = field(default_factory=dict)
     results: list[TargetResult] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)  # failed attempts per target
     pending: int = 0
+
+
+@dataclass
+class TurnDone:
+    """A worker's report: one attempt of one target ended."""
+
+    task: StepTask
+    member: Member
+    outcome: Outcome | DispatchError
+    timed_out: bool
 
 
 @dataclass
@@ -207,9 +259,10 @@ class FlowRunner:
         self.run_id = str(uuid.uuid4())
         self.runs = store.runs(self.mob_id)
         self.events = store.events(self.mob_id)
-        self.lock = threading.RLock()
-        self.done: queue.Queue[StepTask] = queue.Queue()
+        self.lock = threading.Lock()  # guards ``stops``: everything else is the main thread's
+        self.done: queue.Queue[TurnDone] = queue.Queue()
         self.stops: set[threading.Event] = set()
+        self.deadlines = Deadlines()
         self.cancel_flag = threading.Event()
         self.frames: dict[str, FrameRun] = {}
         self.loops: dict[str, LoopRun] = {}
@@ -229,7 +282,15 @@ class FlowRunner:
         self.last_write = time.monotonic()
         # run-level order: Kahn's algorithm over the flat steps (§5.2), as their synthesised root
         self.ordered_steps = ordered_nodes(node_specs(synthesised_root(self.flow.steps)))
-        self.flow_state: dict[str, Any] = self._seed_flow_state()
+        self.flow_state = Tracked(
+            {k: Tracked(v) if k in _PER_STEP else v for k, v in self._seed_flow_state().items()}
+        )
+        # written at the next flush: one journal line, one event batch, then the turns start
+        self._pending = RunMutation()
+        self._pending_loops: dict[str, LoopRun] = {}
+        self._pending_events: list[tuple[str, dict[str, Any]]] = []
+        self._pending_turns: list[tuple[StepTask, Member, TurnRequest]] = []
+        self._live: dict[str, FrameRun] = {}  # frames whose last state is not written yet
 
     # --- state and persistence --------------------------------------------------------------
 
@@ -288,19 +349,23 @@ class FlowRunner:
         }
 
     def _refresh_registrations(self) -> None:
+        state = self.flow_state
         ready = sorted(
-            f for f, fr in self.frames.items() if fr.sealed_as is None and fr.state.ready_queue()
+            f for f, fr in self._live.items() if fr.sealed_as is None and fr.state.status.ready
         )
-        self.flow_state["ready_frames"] = ready
-        self.flow_state["ready_frame_membership"] = dict.fromkeys(ready, True)
-        pending = sorted(self.flow_state["pending_body_frame_loops"])
-        self.flow_state["pending_body_frame_loops"] = pending
-        self.flow_state["pending_body_frame_loop_membership"] = dict.fromkeys(pending, True)
+        pending = sorted(state["pending_body_frame_loops"])
+        for key, value in (
+            ("ready_frames", ready),
+            ("ready_frame_membership", dict.fromkeys(ready, True)),
+            ("pending_body_frame_loops", pending),
+            ("pending_body_frame_loop_membership", dict.fromkeys(pending, True)),
+        ):
+            if state[key] != value:
+                state[key] = value
 
-    def _persist(
+    def _stage(
         self,
         *,
-        frames: list[FrameRun] = (),  # type: ignore[assignment]
         loops: list[LoopRun] = (),  # type: ignore[assignment]
         status: str | None = None,
         step_entries: list[StepLedgerEntry] | None = None,
@@ -308,29 +373,77 @@ class FlowRunner:
         failures: list[FailureLedgerEntry] | None = None,
         loop_ledger: list[LoopIterationLedgerEntry] | None = None,
         outputs: list[Output] | None = None,
-        extras: dict[str, Any] | None = None,
     ) -> None:
+        """Add to the next write the parts a transition changed besides the flow state and the
+        frames (which are tracked as they change)."""
+        pending = self._pending
+        if status is not None:
+            pending.status = status  # type: ignore[assignment]
+        for loop in loops:
+            self._pending_loops[loop.instance_id] = loop
+        pending.step_entries += step_entries or []
+        pending.step_entries_if_absent += step_entries_if_absent or []
+        pending.failure_entries += failures or []
+        pending.loop_ledger += loop_ledger or []
+        pending.outputs += outputs or []
+
+    def _state_ops(self) -> list[journal.Op]:
         self._refresh_registrations()
-        mutation = RunMutation(
-            status=status,  # type: ignore[arg-type]
-            # built from our own state: no validation needed (model_construct)
-            flow_state=FlowRunState.model_construct(**self.flow_state),
-            frames={f.frame_id: f.snapshot() for f in frames},
-            loops={lp.instance_id: lp.snapshot() for lp in loops},
-            step_entries=step_entries or [],
-            step_entries_if_absent=step_entries_if_absent or [],
-            failure_entries=failures or [],
-            loop_ledger=loop_ledger or [],
-            outputs=outputs or [],
-            mobctl=extras or {},
-        )
-        if not self.runs.mutate_run(self.run_id, RunExpectation(), mutation, fence=self.token):
-            raise CustodyLost(f"run {self.run_id} is no longer ours")
-        self.last_write = time.monotonic()
+        state = self.flow_state
+        whole = state.drain()
+        ops: list[journal.Op] = [("set", ("flow_state", key), state[key]) for key in sorted(whole)]
+        for key in _PER_STEP:
+            changed = state[key].drain()
+            if key not in whole:
+                ops += [("set", ("flow_state", key, k), state[key][k]) for k in sorted(changed)]
+        for frame_id, frame in list(self._live.items()):
+            ops += frame.changes()
+            if frame.sealed_as is not None:
+                del self._live[frame_id]
+        return ops
+
+    def _flush(self) -> None:
+        """Write what the transitions since the last flush changed, as one journal line, then
+        their events as one batch, then start the turns they dispatched: a turn never starts
+        before its dispatch is durable."""
+        mutation, self._pending = self._pending, RunMutation()
+        mutation.sets = self._state_ops()
+        mutation.loops = {i: loop.snapshot() for i, loop in self._pending_loops.items()}
+        self._pending_loops = {}
+        if mutation != RunMutation():
+            if not self.runs.mutate_run(self.run_id, RunExpectation(), mutation, fence=self.token):
+                raise CustodyLost(f"run {self.run_id} is no longer ours")
+            self.last_write = time.monotonic()
+        events, self._pending_events = self._pending_events, []
+        if events:
+            self.events.append_batch(
+                [
+                    NewMobEvent(mob_id=self.mob_id, kind=EventKind(type=kind, **fields))
+                    for kind, fields in events
+                ]
+            )
+            for kind, fields in events:
+                self.on_event(kind, fields)
+        turns, self._pending_turns = self._pending_turns, []
+        for task, member, request in turns:
+            self.pool.submit(self._run_turn, task, member, request)
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        self.events.append(NewMobEvent(mob_id=self.mob_id, kind=EventKind(type=kind, **fields)))
-        self.on_event(kind, fields)
+        self._pending_events.append((kind, fields))
+
+    def _emit_step_failed(self, step_id: str, reason: str) -> None:
+        """``step_failed`` is written if absent (repair may have written it): after a flush,
+        so that it keeps its place in the log."""
+        self._flush()
+        self.events.append_step_failed_event_if_absent(
+            NewMobEvent(
+                mob_id=self.mob_id,
+                kind=EventKind(
+                    type="step_failed", run_id=self.run_id, step_id=step_id, reason=reason
+                ),
+            )
+        )
+        self.on_event("step_failed", {"step_id": step_id, "reason": reason})
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -405,6 +518,8 @@ class FlowRunner:
         except CustodyLost:
             self._stop_turns()
             raise
+        finally:
+            self.deadlines.close()
         run = self.runs.get_run(self.run_id)
         assert run is not None
         timed_out = bool(run.mobctl and run.mobctl.terminal_detail == "deadline")
@@ -415,15 +530,14 @@ class FlowRunner:
         self.cancel_flag.set()
 
     def _start(self) -> None:
-        with self.lock:
-            root_id = f"{self.run_id}-root"
-            root = FrameRun(
-                root_id, self.flow.frame(), FrameState.seed(node_specs(self.flow.frame())), 0
-            )
-            self.frames[root_id] = root
-            self.flow_state["phase"] = "Running"
-            self._persist(frames=[root], status="running")
-            self._emit("flow_started", run_id=self.run_id, flow_id=self.flow_id, params=self.params)
+        root_id = f"{self.run_id}-root"
+        root = FrameRun(
+            root_id, self.flow.frame(), FrameState.seed(node_specs(self.flow.frame())), 0
+        )
+        self.frames[root_id] = self._live[root_id] = root
+        self.flow_state["phase"] = "Running"
+        self._stage(status="running")
+        self._emit("flow_started", run_id=self.run_id, flow_id=self.flow_id, params=self.params)
 
     # --- the scheduler loop -----------------------------------------------------------------
 
@@ -431,19 +545,23 @@ class FlowRunner:
         root = self.frames[f"{self.run_id}-root"]
         while True:
             self._guards()
-            with self.lock:
-                granted = self._grant_nodes() | self._grant_body_frames()
-                advanced = self._revisit_frames()
+            granted = self._grant_nodes() | self._grant_body_frames()
+            advanced = self._revisit_frames()
+            self._flush()
             if root.sealed_as is not None and not self.tasks:
                 return
             if self.tasks:
                 try:
-                    task = self.done.get(timeout=CANCEL_POLL)
+                    report = self.done.get(timeout=CANCEL_POLL)
                 except queue.Empty:
                     self._heartbeat()
                     continue
-                with self.lock:
-                    self._complete_step(task)
+                while True:  # every report that is in: one flush for all of them
+                    self._turn_ended(report)
+                    try:
+                        report = self.done.get_nowait()
+                    except queue.Empty:
+                        break
             elif not granted and not advanced:
                 raise RunFatal(
                     "internal",
@@ -470,8 +588,7 @@ class FlowRunner:
         if now - self._last_cancel_check < CANCEL_POLL:
             return False
         self._last_cancel_check = now
-        run = self.runs.get_run(self.run_id)
-        return bool(run and run.mobctl and run.mobctl.cancel_requested)
+        return bool(self.runs.cancel_request(self.run_id))
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self.last_write > RENEW_EVERY:
@@ -518,13 +635,12 @@ class FlowRunner:
             frame_id = f"{instance}::iter-{k}"
             body = loop.spec.body
             frame = FrameRun(frame_id, body, FrameState.seed(node_specs(body)), loop.depth, loop, k)
-            self.frames[frame_id] = frame
+            self.frames[frame_id] = self._live[frame_id] = frame
             loop.stage = "BodyFrameActive"
             loop.body_frame = frame_id
             self.flow_state["active_frame_count"] += 1
             self.flow_state["last_granted_loop"] = instance
-            self._persist(
-                frames=[frame],
+            self._stage(
                 loops=[loop],
                 loop_ledger=[
                     LoopIterationLedgerEntry(
@@ -593,17 +709,24 @@ class FlowRunner:
             remaining = self.deadline_ms - (time.monotonic() - self.started) * 1000
             if remaining <= timeout:
                 timeout, fail_flow = max(int(remaining), 1), True
-        task = StepTask(frame, node_id, step_id, step, targets, fail_flow, pending=len(targets))
-        self.tasks[(frame.frame_id, node_id)] = task
-        # the node's Running state is written with its first attempt (one write, not two)
         rendered = (
             message if isinstance(message, str) else [b.model_dump(mode="json") for b in message]
         )
-        runtime = self._runtime_modes(current)
+        task = StepTask(
+            frame,
+            node_id,
+            step_id,
+            step,
+            targets,
+            fail_flow,
+            rendered,
+            timeout,
+            self._runtime_modes(current),
+            pending=len(targets),
+        )
+        self.tasks[(frame.frame_id, node_id)] = task
         for member in targets:
-            self.pool.submit(
-                self._run_target, task, member, rendered, timeout, runtime.get(member.identity)
-            )
+            self._dispatch(task, member)
 
     def _roster(self) -> Roster:
         """The members, read once per run (the log is not re-read for every step)."""
@@ -636,141 +759,124 @@ class FlowRunner:
             raise RunFatal("topology_violation", f"topology violation: {source} -> {step.role}")
         self._emit("topology_violation", from_role=source, to_role=step.role)
 
-    def _run_target(
-        self,
-        task: StepTask,
-        member: Member,
-        message: Any,
-        timeout_ms: int,
-        runtime_mode: str | None,
-    ) -> None:
-        result = TargetResult(member.identity, False, reason="canceled")
-        try:
-            result = self._attempts(task, member, message, timeout_ms, runtime_mode)
-        except CustodyLost:
-            result = TargetResult(member.identity, False, reason="custody lost")
-        except Exception as exc:  # a bug or a store failure: make it run-fatal, never hang
-            result = TargetResult(member.identity, False, reason=f"internal error: {exc}")
-            task.frame.state.skip_reasons.setdefault("__fatal__", str(exc))
-        finally:
-            with self.lock:
-                task.results.append(result)
-                task.pending -= 1
-                if task.pending == 0:
-                    self.done.put(task)
-
-    def _attempts(
-        self,
-        task: StepTask,
-        member: Member,
-        message: Any,
-        timeout_ms: int,
-        runtime_mode: str | None,
-    ) -> TargetResult:
+    def _dispatch(self, task: StepTask, member: Member) -> None:
+        """One attempt of one target: recorded (written before the turn starts), then the
+        turn is queued for the next flush."""
         step, step_id = task.step, task.step_id
+        counts = self.flow_state["target_retry_counts"]
         key = f"{step_id}:{member.identity}"
-        failed_attempts = 0
-        retries = self.flow_state["max_step_retries"]
-        while True:
-            with self.lock:
-                counts = self.flow_state["target_retry_counts"]
-                attempt = counts.get(key, 0) + 1
-                counts[key] = attempt
-                self.flow_state["step_status"][step_id] = "Dispatched"
-                root_level = task.frame.loop is None
-                entry = (
-                    [StepLedgerEntry(step_id=step_id, status="dispatched", timestamp=timestamp())]
-                    if root_level
-                    else []
-                )
-                self._persist(frames=[task.frame], step_entries_if_absent=entry)
-                target = {"identity": member.identity, "generation": member.generation}
-                self._emit(
-                    "step_dispatched",
-                    run_id=self.run_id,
-                    step_id=step_id,
-                    target=target,
-                    attempt=attempt,
-                )
-            if (
-                step.allowed_tools is not None or step.blocked_tools is not None
-            ) and runtime_mode == "autonomous_host":
-                return TargetResult(
-                    member.identity,
-                    False,
-                    reason=f"flow step dispatch rejected for '{member.identity}': turn tool "
-                    "overlay cannot be enforced for an autonomous-host member (overlay_autonomous)",
-                )
-            request = TurnRequest(
-                kind="step",
-                mob_id=self.mob_id,
-                run_id=self.run_id,
-                flow_id=self.flow_id,
-                step_id=step_id,
-                member=member,
-                message=message,
-                output_format=step.effective_output_format,
-                allowed_tools=step.allowed_tools,
-                blocked_tools=step.blocked_tools,
-                attempt=attempt,
-                frame_id=task.frame.frame_id,
-                loop_id=task.frame.loop.loop_id if task.frame.loop else None,
-                iteration=task.frame.iteration,
-                params=self.params,
-                timeout_ms=timeout_ms,
+        attempt = counts.get(key, 0) + 1
+        counts[key] = attempt
+        self.flow_state["step_status"][step_id] = "Dispatched"
+        if task.frame.loop is None:
+            entry = StepLedgerEntry(step_id=step_id, status="dispatched", timestamp=timestamp())
+            self._stage(step_entries_if_absent=[entry])
+        target = {"identity": member.identity, "generation": member.generation}
+        self._emit(
+            "step_dispatched", run_id=self.run_id, step_id=step_id, target=target, attempt=attempt
+        )
+        overlay = step.allowed_tools is not None or step.blocked_tools is not None
+        if overlay and task.runtime.get(member.identity) == "autonomous_host":
+            rejected = DispatchError(
+                f"flow step dispatch rejected for '{member.identity}': turn tool overlay cannot "
+                "be enforced for an autonomous-host member (overlay_autonomous)"
             )
-            outcome, timed_out = self._turn(request, member, timeout_ms)
-            reason: str | None = None
-            retry = False
-            if isinstance(outcome, DispatchError):
-                return TargetResult(member.identity, False, reason=str(outcome))
-            if timed_out:
-                reason = f"timeout + canceled after {timeout_ms}ms"
-            elif isinstance(outcome, Canceled):
-                reason = (
-                    "run canceled while remote turn was in flight"
-                    if self.cancel_flag.is_set() or self._stopping
-                    else "canceled"
+            self.done.put(TurnDone(task, member, rejected, False))
+            return
+        request = TurnRequest(
+            kind="step",
+            mob_id=self.mob_id,
+            run_id=self.run_id,
+            flow_id=self.flow_id,
+            step_id=step_id,
+            member=member,
+            message=task.message,
+            output_format=step.effective_output_format,
+            allowed_tools=step.allowed_tools,
+            blocked_tools=step.blocked_tools,
+            attempt=attempt,
+            frame_id=task.frame.frame_id,
+            loop_id=task.frame.loop.loop_id if task.frame.loop else None,
+            iteration=task.frame.iteration,
+            params=self.params,
+            timeout_ms=task.timeout_ms,
+        )
+        self._pending_turns.append((task, member, request))
+
+    def _run_turn(self, task: StepTask, member: Member, request: TurnRequest) -> None:
+        """On a worker thread: run the turn and report; never touches the run state."""
+        outcome: Outcome | DispatchError
+        timed_out = False
+        try:
+            outcome, timed_out = self._turn(request, member, task.timeout_ms)
+        except Exception as exc:  # a driver bug: report it as a failed dispatch, never hang
+            outcome = DispatchError(f"internal error in the driver: {exc}")
+        self.done.put(TurnDone(task, member, outcome, timed_out))
+
+    def _turn_ended(self, report: TurnDone) -> None:
+        """A target's attempt ended: its event, then a retry, or the target's result (and the
+        step's, once every target has one)."""
+        result = self._attempt_result(report)
+        if result is None:
+            self._dispatch(report.task, report.member)
+            return
+        task = report.task
+        task.results.append(result)
+        task.pending -= 1
+        if task.pending == 0 and not self._stopping:
+            self._complete_step(task)
+
+    def _attempt_result(self, report: TurnDone) -> TargetResult | None:
+        """The target's result, or None when the attempt is to be retried."""
+        task, member, outcome = report.task, report.member, report.outcome
+        step, step_id = task.step, task.step_id
+        target = {"identity": member.identity, "generation": member.generation}
+        reason: str | None = None
+        retry = False
+        if isinstance(outcome, DispatchError):
+            return TargetResult(member.identity, False, reason=str(outcome))
+        if report.timed_out:
+            reason = f"timeout + canceled after {task.timeout_ms}ms"
+        elif isinstance(outcome, Canceled):
+            reason = (
+                "run canceled while remote turn was in flight"
+                if self.cancel_flag.is_set() or self._stopping
+                else "canceled"
+            )
+        elif isinstance(outcome, Failed):
+            reason, retry = outcome.reason, True
+        else:
+            assert isinstance(outcome, Completed)
+            try:
+                value = parse_output(
+                    outcome.output, outcome.structured_output, step.effective_output_format
                 )
-            elif isinstance(outcome, Failed):
-                reason, retry = outcome.reason, True
+            except MalformedOutput as exc:
+                raw = outcome.output[:200]
+                reason = (
+                    f"malformed JSON output for step '{step_id}' target "
+                    f"'{member.identity}': {exc}; "
+                    f'raw_output="{raw}..."'
+                )
+                retry = True
             else:
-                assert isinstance(outcome, Completed)
-                try:
-                    value = parse_output(
-                        outcome.output, outcome.structured_output, step.effective_output_format
-                    )
-                except MalformedOutput as exc:
-                    raw = outcome.output[:200]
-                    reason = (
-                        f"malformed JSON output for step '{step_id}' target "
-                        f"'{member.identity}': {exc}; "
-                        f'raw_output="{raw}..."'
-                    )
-                    retry = True
-                else:
-                    with self.lock:
-                        self._emit(
-                            "step_target_completed",
-                            run_id=self.run_id,
-                            step_id=step_id,
-                            target=target,
-                            output=value,
-                        )
-                    return TargetResult(member.identity, True, value)
-            with self.lock:
                 self._emit(
-                    "step_target_failed",
+                    "step_target_completed",
                     run_id=self.run_id,
                     step_id=step_id,
                     target=target,
-                    reason=reason,
+                    output=value,
                 )
-            failed_attempts += 1
-            if timed_out and task.fail_flow:
-                self._fail_flow = True
-            if not retry or failed_attempts > retries or self._stopping:
-                return TargetResult(member.identity, False, reason=reason or "failed")
+                return TargetResult(member.identity, True, value)
+        self._emit(
+            "step_target_failed", run_id=self.run_id, step_id=step_id, target=target, reason=reason
+        )
+        failed = task.failures[member.identity] = task.failures.get(member.identity, 0) + 1
+        if report.timed_out and task.fail_flow:
+            self._fail_flow = True
+        if not retry or failed > self.flow_state["max_step_retries"] or self._stopping:
+            return TargetResult(member.identity, False, reason=reason or "failed")
+        return None
 
     def _turn(
         self, request: TurnRequest, member: Member, timeout_ms: int
@@ -784,15 +890,13 @@ class FlowRunner:
             timed_out.set()
             stop.set()
 
-        timer = threading.Timer(timeout_ms / 1000, expire)
-        timer.daemon = True
-        timer.start()
+        deadline = self.deadlines.add(timeout_ms / 1000, expire)
         try:
             return self.drivers.for_role(member.role).run(request, stop), timed_out.is_set()
         except DispatchError as exc:
             return exc, False
         finally:
-            timer.cancel()
+            self.deadlines.cancel(deadline)
             with self.lock:
                 self.stops.discard(stop)
 
@@ -804,9 +908,6 @@ class FlowRunner:
 
     def _complete_step(self, task: StepTask) -> None:
         del self.tasks[(task.frame.frame_id, task.node_id)]
-        fatal = task.frame.state.skip_reasons.pop("__fatal__", None)
-        if fatal is not None:
-            raise RunFatal("internal", fatal)
         if self._fail_flow:
             raise RunFatal(
                 "step_error",
@@ -906,17 +1007,9 @@ class FlowRunner:
         else:
             self.body_results.setdefault(step_id, []).append((status, output, reason))
         propagated = self._record_skips(frame, skipped, entries, now)
-        self._persist(frames=[frame], step_entries=entries, failures=failures, outputs=outputs)
+        self._stage(step_entries=entries, failures=failures, outputs=outputs)
         if root_level and status == "Failed":
-            self.events.append_step_failed_event_if_absent(
-                NewMobEvent(
-                    mob_id=self.mob_id,
-                    kind=EventKind(
-                        type="step_failed", run_id=self.run_id, step_id=step_id, reason=reason or ""
-                    ),
-                )
-            )
-            self.on_event("step_failed", {"step_id": step_id, "reason": reason})
+            self._emit_step_failed(step_id, reason or "")
         if root_level and status == "Skipped":
             self._emit("step_skipped", run_id=self.run_id, step_id=step_id, reason=reason or "")
         for skipped_step, why in propagated:
@@ -980,7 +1073,7 @@ class FlowRunner:
         loop = LoopRun(instance, node.loop_id, frame.frame_id, node_id, depth, node)
         self.loops[instance] = loop
         self.flow_state["pending_body_frame_loops"].append(instance)
-        self._persist(frames=[frame], loops=[loop])
+        self._stage(loops=[loop])
 
     def _revisit_frames(self) -> bool:
         """Seal finished frames and advance their loops; True if anything changed."""
@@ -994,7 +1087,6 @@ class FlowRunner:
             frame.sealed_as = outcome
             changed = True
             if frame.loop is None:
-                self._persist(frames=[frame])
                 continue
             self.flow_state["active_frame_count"] -= 1
             self._advance_loop(frame.loop, frame, outcome)
@@ -1022,7 +1114,7 @@ class FlowRunner:
             if not done and loop.current_iteration < loop.spec.max_iterations:
                 loop.stage = "AwaitingBodyFrame"
                 self.flow_state["pending_body_frame_loops"].append(loop.instance_id)
-                self._persist(frames=[body], loops=[loop])
+                self._stage(loops=[loop])
                 return
             loop.phase = "Completed" if done else "Exhausted"
             node_status = "Completed" if done else "Failed"
@@ -1038,17 +1130,10 @@ class FlowRunner:
         failures: list[FailureLedgerEntry] = []
         if parent.loop is None:
             body_events = self._settle_body_steps(loop, node_status, entries, failures, now)
-        self._persist(frames=[body, parent], loops=[loop], step_entries=entries, failures=failures)
+        self._stage(loops=[loop], step_entries=entries, failures=failures)
         for kind, step_id, reason in body_events:
             if kind == "step_failed":
-                self.events.append_step_failed_event_if_absent(
-                    NewMobEvent(
-                        mob_id=self.mob_id,
-                        kind=EventKind(
-                            type="step_failed", run_id=self.run_id, step_id=step_id, reason=reason
-                        ),
-                    )
-                )
+                self._emit_step_failed(step_id, reason)
             else:
                 self._emit("step_skipped", run_id=self.run_id, step_id=step_id, reason=reason)
         for step_id, why in events:
@@ -1102,27 +1187,26 @@ class FlowRunner:
         escalation_error = self._escalate(outcome == "Failed")
         if escalation_error is not None:
             raise RunFatal("supervisor_escalation", f"supervisor escalation: {escalation_error}")
-        with self.lock:
-            self._fold_unfinished()
-            if outcome == "Completed":
-                fields: dict[str, Any] = {"run_id": self.run_id, "flow_id": self.flow_id}
-                structured = structured_output(self.root_outputs, self.loop_outputs)
-                if structured is not None:
-                    fields["structured_output"] = structured
-                self._terminal("completed", "flow_completed", fields)
-                return None
-            reason = f"flow failed for run {self.run_id}: root frame sealed failed"
-            self._terminal(
-                "failed",
-                "flow_failed",
-                {
-                    "run_id": self.run_id,
-                    "flow_id": self.flow_id,
-                    "cause": "step_error",
-                    "reason": reason,
-                },
-            )
-            return "step_error"
+        self._fold_unfinished()
+        if outcome == "Completed":
+            fields: dict[str, Any] = {"run_id": self.run_id, "flow_id": self.flow_id}
+            structured = structured_output(self.root_outputs, self.loop_outputs)
+            if structured is not None:
+                fields["structured_output"] = structured
+            self._terminal("completed", "flow_completed", fields)
+            return None
+        reason = f"flow failed for run {self.run_id}: root frame sealed failed"
+        self._terminal(
+            "failed",
+            "flow_failed",
+            {
+                "run_id": self.run_id,
+                "flow_id": self.flow_id,
+                "cause": "step_error",
+                "reason": reason,
+            },
+        )
+        return "step_error"
 
     def _escalate(self, root_failed: bool) -> str | None:
         supervisor = self.definition.supervisor
@@ -1145,25 +1229,23 @@ class FlowRunner:
                 if error is not None:
                     if root_failed:
                         return error
-                    with self.lock:
-                        self._emit(
-                            "supervisor_escalation_failed",
-                            run_id=self.run_id,
-                            step_id=step_id,
-                            reason=error,
-                        )
+                    self._emit(
+                        "supervisor_escalation_failed",
+                        run_id=self.run_id,
+                        step_id=step_id,
+                        reason=error,
+                    )
                 elif root_failed:
-                    with self.lock:
-                        for member in sorted(
-                            roster(self.store, self.mob_id).active.values(),
-                            key=lambda m: m.identity,
-                        ):
-                            self._emit(
-                                "member_retired",
-                                agent_identity=member.identity,
-                                generation=member.generation,
-                                role=member.role,
-                            )
+                    for member in sorted(
+                        roster(self.store, self.mob_id).active.values(),
+                        key=lambda m: m.identity,
+                    ):
+                        self._emit(
+                            "member_retired",
+                            agent_identity=member.identity,
+                            generation=member.generation,
+                            role=member.role,
+                        )
         self.flow_state["consecutive_failure_count"] = consecutive
         return None
 
@@ -1199,13 +1281,12 @@ class FlowRunner:
             return outcome.reason
         if isinstance(outcome, Canceled):
             return "canceled"
-        with self.lock:
-            self._emit(
-                "supervisor_escalation",
-                run_id=self.run_id,
-                step_id=step_id,
-                escalated_to=member.identity,
-            )
+        self._emit(
+            "supervisor_escalation",
+            run_id=self.run_id,
+            step_id=step_id,
+            escalated_to=member.identity,
+        )
         return None
 
     def _fold_unfinished(self) -> None:
@@ -1216,6 +1297,7 @@ class FlowRunner:
     def _terminal(
         self, status: RunStatus, kind: str, fields: dict[str, Any], detail: str | None = None
     ) -> None:
+        self._flush()
         self.flow_state["phase"] = status.capitalize()
         run = self.runs.get_run(self.run_id)
         assert run is not None
@@ -1244,40 +1326,43 @@ class FlowRunner:
     def _abort(self, fatal: RunFatal) -> str:
         """Run-fatal: stop dispatching, kill turns, fold statuses, terminalise."""
         self._stop_turns()
+        ended: NodeStatus = "Canceled" if fatal.cause == "cancel_requested" else "Failed"
+        unstarted, self._pending_turns = self._pending_turns, []
+        for task, _, _ in unstarted:
+            task.pending -= 1
         deadline = time.monotonic() + 10
-        while self.tasks and time.monotonic() < deadline:
+        while any(t.pending for t in self.tasks.values()) and time.monotonic() < deadline:
             try:
-                task = self.done.get(timeout=0.1)
+                report = self.done.get(timeout=0.1)
             except queue.Empty:
                 continue
-            self.tasks.pop((task.frame.frame_id, task.node_id), None)
-            with self.lock:
-                task.frame.state.status[task.node_id] = (
-                    "Failed" if fatal.cause != "cancel_requested" else "Canceled"
+            self._attempt_result(report)  # its event; no retry while stopping
+            report.task.pending -= 1
+        for task in self.tasks.values():
+            task.frame.state.status[task.node_id] = ended
+        self.tasks.clear()
+        for frame in self.frames.values():
+            for node_id in frame.state.running():
+                frame.state.status[node_id] = (
+                    "Canceled" if fatal.cause == "cancel_requested" else "Failed"
                 )
-        with self.lock:
-            for frame in self.frames.values():
-                for node_id in frame.state.running():
-                    frame.state.status[node_id] = (
-                        "Canceled" if fatal.cause == "cancel_requested" else "Failed"
-                    )
-            self._fold_unfinished()
-            if fatal.cause == "cancel_requested":
-                self._terminal(
-                    "canceled",
-                    "flow_canceled",
-                    {"run_id": self.run_id, "flow_id": self.flow_id, "cause": "cancel_requested"},
-                )
-            else:
-                self._terminal(
-                    "failed",
-                    "flow_failed",
-                    {
-                        "run_id": self.run_id,
-                        "flow_id": self.flow_id,
-                        "cause": fatal.cause,
-                        "reason": fatal.reason,
-                    },
-                    detail=fatal.detail,
-                )
+        self._fold_unfinished()
+        if fatal.cause == "cancel_requested":
+            self._terminal(
+                "canceled",
+                "flow_canceled",
+                {"run_id": self.run_id, "flow_id": self.flow_id, "cause": "cancel_requested"},
+            )
+        else:
+            self._terminal(
+                "failed",
+                "flow_failed",
+                {
+                    "run_id": self.run_id,
+                    "flow_id": self.flow_id,
+                    "cause": fatal.cause,
+                    "reason": fatal.reason,
+                },
+                detail=fatal.detail,
+            )
         return fatal.cause

@@ -81,7 +81,7 @@ def _stale_holder(holder: Path) -> bool:
     lock = holder.with_name(holder.name.removesuffix(".holder"))
     record = read_holder(lock)
     if record is None:
-        return True
+        return False  # empty: the lock is free
     pid, host, started = record.get("pid"), record.get("host"), record.get("process_start")
     return isinstance(pid, int) and is_dead(pid, str(host), str(started or ""))
 
@@ -159,9 +159,9 @@ def _repair(store: DirectoryStore, report: CheckReport) -> None:
     locks = store.root / "locks"
     for holder in locks.rglob("*.holder") if locks.is_dir() else []:
         if _stale_holder(holder):
-            with contextlib.suppress(FileNotFoundError):
-                holder.unlink()
-                report.actions.append(f"removed stale lock holder file {holder}")
+            with contextlib.suppress(FileNotFoundError), open(holder, "r+b") as handle:
+                handle.truncate(0)  # emptied, not deleted: live processes keep it open
+                report.actions.append(f"cleared stale lock holder file {holder}")
     for mob_id in store.mob_ids():
         try:
             events = store.events(mob_id)

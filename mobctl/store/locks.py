@@ -1,7 +1,9 @@
 """Sidecar locks (store contract §8.3): OS file locks on ``locks/...``, never on data files.
 
-The kernel releases a lock when its holder dies. While holding, a lock has a ``.holder`` file
-naming the holder, so a blocked process can say who it waits for.
+The kernel releases a lock when its holder dies. Beside each lock, a ``.holder`` file names
+the process holding it (empty while nobody does), so a blocked process can say who it waits
+for. The holder file is kept open and rewritten in place: creating and deleting it on every
+acquisition cost more than the lock itself.
 
 Uncontended, a lock is one non-blocking ``flock`` on a descriptor this thread keeps open (a
 durable append is dominated by its fsync; filelock's bookkeeping would add a third to it).
@@ -57,29 +59,31 @@ class Locks:
         except BlockingIOError:
             lock = FileLock(str(path), preserve_lock_file=True)
             self._acquire(lock, name, path)
-        holder = f"{path}.holder"
+        holder = self._descriptor(f"{name}.holder", Path(f"{path}.holder"))
         try:
-            pid, host, started = me()
-            record = {
-                "pid": pid,
-                "host": host,
-                "process_start": started,
-                "since": timestamp(),
-                "command": command_line(),
-            }
-            holder_fd = os.open(holder, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(holder_fd, json.dumps(record).encode())
-            finally:
-                os.close(holder_fd)
+            record = self._holder_record()
+            record["since"] = timestamp()
+            data = json.dumps(record).encode()
+            os.ftruncate(holder, 0)
+            os.pwrite(holder, data, 0)
             yield
         finally:
             with contextlib.suppress(OSError):
-                os.unlink(holder)
+                os.ftruncate(holder, 0)
             if lock is None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             else:
                 lock.release()
+
+    def _holder_record(self) -> dict[str, object]:
+        """Who this process is (computed once per process)."""
+        pid, host, started = me()
+        cached: dict[str, object] | None = getattr(self, "_holder", None)
+        if cached is None or cached["pid"] != pid:
+            cached = {"pid": pid, "host": host, "process_start": started, "since": ""}
+            cached["command"] = command_line()
+            self._holder = cached
+        return dict(cached)
 
     def _descriptor(self, name: str, path: Path) -> int:
         """This thread's open descriptor of the lock file (reopened after a fork)."""
@@ -117,7 +121,7 @@ def read_holder(lock_path: Path) -> dict[str, object] | None:
     try:
         value = json.loads(lock_path.with_name(lock_path.name + ".holder").read_text())
     except (OSError, ValueError):
-        return None
+        return None  # empty (nobody holds the lock), missing, or being rewritten
     return value if isinstance(value, dict) else None
 
 

@@ -101,7 +101,7 @@ class RunMutation:
 
 Snapshot = dict[str, Any]
 Change = Callable[[Snapshot], Snapshot | None]  # None: a lost CAS
-Plan = Callable[[Snapshot], list[journal.Op] | None]  # None: a lost CAS; must not mutate
+Plan = Callable[["_Loaded"], list[journal.Op] | None]  # None: a lost CAS; must not mutate
 FOLD_AT_LEAST = 64 * 1024  # fold the journal into the base once it is this big and ...
 # ... bigger than the base: reads stay linear in the snapshot, folds are rare (geometric)
 
@@ -115,6 +115,16 @@ class _Loaded:
     doc: Snapshot
     seq: int
     offset: int
+    by_step: dict[str, list[Snapshot]] = field(default_factory=dict)
+    indexed: int = 0  # step-ledger entries in ``by_step``
+
+    def ledger_of(self, step_id: str) -> list[Snapshot]:
+        """The step's ledger entries (an index caught up lazily: O(new entries))."""
+        ledger = self.doc["step_ledger"]
+        for entry in ledger[self.indexed :]:
+            self.by_step.setdefault(entry["step_id"], []).append(entry)
+        self.indexed = len(ledger)
+        return self.by_step.get(step_id, [])
 
 
 class DirectoryRunStore:
@@ -163,9 +173,12 @@ class DirectoryRunStore:
                     return None
                 journal_file = self.journal_path(run_id)
                 try:
-                    with open(journal_file, "rb") as handle:
-                        handle.seek(loaded.offset)
-                        data = handle.read()
+                    if os.stat(journal_file).st_size == loaded.offset:
+                        data = b""  # nothing new
+                    else:
+                        with open(journal_file, "rb") as handle:
+                            handle.seek(loaded.offset)
+                            data = handle.read()
                 except FileNotFoundError:
                     data = b""
                 try:
@@ -190,6 +203,10 @@ class DirectoryRunStore:
         raise StoreCorrupt(f"run {run_id} keeps changing under the reader; try again")
 
     def _base(self, path: Path, loaded: _Loaded | None) -> _Loaded:
+        if loaded is not None:
+            info = os.stat(path)
+            if loaded.base_id == (info.st_ino, info.st_mtime_ns, info.st_size):
+                return loaded
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
             base_id = (info.st_ino, info.st_mtime_ns, info.st_size)
@@ -260,7 +277,7 @@ class DirectoryRunStore:
             doc = loaded.doc
             if fence is not None and not _holds(doc, fence):
                 return None
-            ops = plan(doc)
+            ops = plan(loaded)
             if ops is None:
                 return None
             if fence is not None:
@@ -313,9 +330,9 @@ class DirectoryRunStore:
     ) -> Snapshot | None:
         """``_commit`` for a change written as an edit of a copy of the document."""
 
-        def plan(doc: Snapshot) -> list[journal.Op] | None:
-            edited = change(copy.deepcopy(doc))
-            return None if edited is None else journal.diff(doc, edited)
+        def plan(loaded: _Loaded) -> list[journal.Op] | None:
+            edited = change(copy.deepcopy(loaded.doc))
+            return None if edited is None else journal.diff(loaded.doc, edited)
 
         return self._commit(run_id, plan, fence=fence, missing_raises=missing_raises)
 
@@ -357,8 +374,8 @@ class DirectoryRunStore:
         fence: str | None = None,
         missing_raises: bool = True,
     ) -> bool:
-        def plan(doc: Snapshot) -> list[journal.Op] | None:
-            return _plan(doc, apply) if _matches(doc, expect) else None
+        def plan(loaded: _Loaded) -> list[journal.Op] | None:
+            return _plan(loaded, apply) if _matches(loaded.doc, expect) else None
 
         return self._commit(run_id, plan, fence=fence, missing_raises=missing_raises) is not None
 
@@ -725,7 +742,7 @@ class DirectoryRunStore:
         return self._change(run_id, change, fence=None, missing_raises=True) is not None
 
     def renew_run_lease(self, run_id: str, token: str) -> bool:
-        return self._commit(run_id, lambda doc: [], fence=token, missing_raises=True) is not None
+        return self._commit(run_id, lambda _: [], fence=token, missing_raises=True) is not None
 
     def release_run_lease(self, run_id: str, token: str) -> bool:
         def change(doc: Snapshot) -> Snapshot | None:
@@ -784,8 +801,9 @@ def _matches(doc: Snapshot, expect: RunExpectation) -> bool:
     return True
 
 
-def _plan(doc: Snapshot, change: RunMutation) -> list[journal.Op]:
+def _plan(loaded: _Loaded, change: RunMutation) -> list[journal.Op]:
     """The journal ops of a mutation (the document is only read)."""
+    doc = loaded.doc
     ops: list[journal.Op] = list(change.sets)
     if change.status is not None:
         ops.append(("set", ("status",), change.status))
@@ -805,7 +823,8 @@ def _plan(doc: Snapshot, change: RunMutation) -> list[journal.Op]:
     for entry, if_absent in [(e, False) for e in change.step_entries] + [
         (e, True) for e in change.step_entries_if_absent
     ]:
-        if _step_entry_fits([*doc["step_ledger"], *added], entry, if_absent=if_absent):
+        same_step = [*loaded.ledger_of(entry.step_id), *added]
+        if _step_entry_fits(same_step, entry, if_absent=if_absent):
             added.append(entry.document())
     ops += [("push", ("step_ledger",), entry) for entry in added]
     for failure in change.failure_entries:

@@ -245,7 +245,12 @@ def test_stale_lock_holder_files_are_repaired(store: DirectoryStore) -> None:
         json.dumps({"pid": 999999, "host": host(), "process_start": "", "since": "x"})
     )
     assert [p.code for p in check_store(store).problems] == ["stale_lock_holder"]
-    assert check_store(store, repair=True).ok
+    assert check_store(store, repair=True).actions == [f"cleared stale lock holder file {holder}"]
+    assert holder.read_text() == ""  # emptied, not deleted: live processes keep it open
+    assert check_store(store).ok
+    with store.locks.hold("store"):  # a live holder is named, then the file is emptied again
+        assert json.loads(holder.read_text())["pid"] == os.getpid()
+    assert holder.read_text() == ""
 
 
 def test_poll_and_tail_seek_in_a_long_log(store: DirectoryStore) -> None:
