@@ -186,11 +186,18 @@ def convert(path: Path, to: Literal["json", "toml"]) -> str:
 
 
 def open_store(
-    location: Path, *, lock_timeout: float = 10.0, on_wait: WaitCallback | None = None
+    location: Path,
+    *,
+    lock_timeout: float = 10.0,
+    on_wait: WaitCallback | None = None,
+    passphrase: str | None = None,
 ) -> DirectoryStore:
+    """The directory store at ``location``; ``passphrase`` encrypts supervisor secrets."""
     from mobctl.store.directory import DirectoryStore
 
-    return DirectoryStore(location, lock_timeout=lock_timeout, on_wait=on_wait)
+    return DirectoryStore(
+        location, lock_timeout=lock_timeout, on_wait=on_wait, passphrase=passphrase
+    )
 
 
 def store_init(store: DirectoryStore) -> bool:
