@@ -23,9 +23,11 @@ from mobctl.validation.validate import Report, validate_path
 if TYPE_CHECKING:
     from mobctl.registry import Registration
     from mobctl.store.check import CheckReport
+    from mobctl.store.checkpoints import Sealed
     from mobctl.store.directory import DirectoryStore
     from mobctl.store.locks import WaitCallback
     from mobctl.store.models import SpecRecord
+    from mobctl.store.signatures import SignatureReport
     from mobctl.store.supervisor import SupervisorView
 
 _GLOB_CHARS = frozenset("*?[")
@@ -427,3 +429,19 @@ def supervisor_show(store: DirectoryStore, mob_id: str) -> SupervisorView:
     from mobctl.store import supervisor
 
     return supervisor.describe(store, require_slug(mob_id, "mob id"))
+
+
+def seal(store: DirectoryStore, mob_id: str) -> Sealed:
+    """Sign the head of the mob's event log now (``mobctl events seal``)."""
+    from mobctl.ids import require_slug
+    from mobctl.store import checkpoints
+
+    return checkpoints.seal(store, require_slug(mob_id, "mob id"))
+
+
+def verify_signatures(store: DirectoryStore, mob_id: str) -> SignatureReport:
+    """The event log against its signed checkpoints (``mobctl events verify --signatures``)."""
+    from mobctl.ids import require_slug
+    from mobctl.store import signatures
+
+    return signatures.verify_signatures(store, require_slug(mob_id, "mob id"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mobctl import api
 from mobctl.store.authority import MAX_EPOCH, display_key, parse_display_key, peer_id, public_key
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.metadata import validate_authority
@@ -27,7 +29,7 @@ CRASH_BETWEEN_STEPS = """
 import os, signal, sys
 from pathlib import Path
 from mobctl import api
-store = api.open_store(Path(sys.argv[1]))
+store = api.open_store(Path(sys.argv[1]), passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE"))
 api.supervisor_rotate(store, sys.argv[2], between_steps=lambda: os.kill(os.getpid(), signal.SIGKILL))
 """
 
@@ -301,3 +303,76 @@ def test_help_has_examples() -> None:
     for command in ("init", "show", "rotate"):
         result = cli("supervisor", command, "--help")
         assert result.exit_code == 0 and "mobctl supervisor " + command in result.stdout
+
+
+def secret_forms(seed: bytes) -> list[str]:
+    """Every way a secret could plausibly be spelled out."""
+    pair = seed + public_key(seed)
+    forms = [seed.hex(), seed.hex().upper(), str(list(seed)), json.dumps(list(seed))]
+    forms.append(json.dumps(list(seed), separators=(",", ":")))
+    for raw in (seed, pair):
+        forms += [base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()]
+        forms += [base64.b64encode(raw).decode().rstrip("=")]
+    return forms
+
+
+@pytest.mark.parametrize("passphrase", [None, "correct horse"])
+def test_secrets_are_never_printed_or_logged(
+    store: Path, passphrase: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if passphrase:
+        monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", passphrase)
+    direct = DirectoryStore(store, passphrase=passphrase)
+    outputs: list[str] = []
+
+    def run(*args: str | Path, code: int = 0) -> None:
+        result = cli(*args, "--store", store)
+        assert result.exit_code == code, result.stderr
+        outputs.extend([result.stdout, result.stderr])
+
+    seeds: list[bytes] = []
+    run("supervisor", "init", MOB)
+    run("supervisor", "init", MOB, code=1)  # refused: an error path
+    for _ in range(2):
+        record = direct.metadata.load_supervisor_authority(MOB)
+        assert record is not None
+        seeds.append(bytes(record.secret_key))
+        for args in (("show", MOB), ("show", MOB, "--json"), ("rotate", MOB, "--json")):
+            run("supervisor", *args)
+        run(
+            "run",
+            SAMPLES / "minimal.toml",
+            "-p",
+            "name=Ada",
+            "--driver",
+            f"scripted:{SAMPLES / 'fixtures' / 'hello.toml'}",
+        )
+        api.seal(direct, MOB)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_BETWEEN_STEPS, str(store), MOB],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    record = direct.metadata.load_supervisor_authority(MOB)
+    assert record is not None and record.pending_rotation is not None
+    seeds += [bytes(record.secret_key), bytes(record.pending_rotation.secret_key)]
+    run("supervisor", "show", MOB, "--json")  # shows the pending rotation
+    run("supervisor", "rotate", MOB)
+    outputs.extend([crashed.stdout, crashed.stderr])
+    assert cli("store", "check", "--store", store).exit_code == 0
+    assert api.verify_signatures(direct, MOB).ok
+    secret_file = store / "mobs" / MOB / "metadata" / "supervisor.json"
+    files = {
+        path: path.read_text(errors="replace")
+        for path in store.rglob("*")
+        if path.is_file() and (path != secret_file or passphrase)
+    }
+    assert any(p.name == "checkpoints.jsonl" for p in files)
+    assert any(p.name == "events.jsonl" for p in files)
+    for seed in seeds:
+        for form in secret_forms(seed):
+            assert all(form not in text for text in outputs), form
+            for path, text in files.items():
+                assert form not in text, (path, form)
