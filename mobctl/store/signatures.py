@@ -151,7 +151,7 @@ def _check_chain(data: bytes, meta: Meta, report: SignatureReport) -> dict[int, 
         else:
             cursor, digest, body = parsed
             if cursor <= highest:
-                word = "duplicates" if any(x.cursor == cursor for x in lines) else "is out of order"
+                word = "is a copy" if any(x.cursor == cursor for x in lines) else "is out of order"
                 report.add(
                     "out_of_order",
                     cursor,
