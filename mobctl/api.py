@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,9 +23,12 @@ from mobctl.validation.validate import Report, validate_path
 if TYPE_CHECKING:
     from mobctl.registry import Registration
     from mobctl.store.check import CheckReport
+    from mobctl.store.checkpoints import Sealed
     from mobctl.store.directory import DirectoryStore
     from mobctl.store.locks import WaitCallback
     from mobctl.store.models import SpecRecord
+    from mobctl.store.signatures import SignatureReport
+    from mobctl.store.supervisor import SupervisorView
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -186,11 +190,18 @@ def convert(path: Path, to: Literal["json", "toml"]) -> str:
 
 
 def open_store(
-    location: Path, *, lock_timeout: float = 10.0, on_wait: WaitCallback | None = None
+    location: Path,
+    *,
+    lock_timeout: float = 10.0,
+    on_wait: WaitCallback | None = None,
+    passphrase: str | None = None,
 ) -> DirectoryStore:
+    """The directory store at ``location``; ``passphrase`` encrypts supervisor secrets."""
     from mobctl.store.directory import DirectoryStore
 
-    return DirectoryStore(location, lock_timeout=lock_timeout, on_wait=on_wait)
+    return DirectoryStore(
+        location, lock_timeout=lock_timeout, on_wait=on_wait, passphrase=passphrase
+    )
 
 
 def store_init(store: DirectoryStore) -> bool:
@@ -354,3 +365,83 @@ def prepare_run(
         dict(record.resources.schemas),
         base_dir,
     )
+
+
+# --- the supervisor authority and signed checkpoints ----------------------------------------
+
+
+@dataclass(frozen=True)
+class SupervisorChange:
+    """What ``supervisor init`` / ``rotate`` did, and the authority now (never the secret)."""
+
+    action: Literal["created", "rotated"]
+    previous_epoch: int | None
+    operation_id: str | None  # the rotation's operation id
+    resumed: bool  # the rotation completed one an interrupted process had begun
+    view: SupervisorView
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "previous_epoch": self.previous_epoch,
+            "operation_id": self.operation_id,
+            "resumed": self.resumed,
+            **self.view.document(),
+        }
+
+
+def supervisor_init(store: DirectoryStore, mob_id: str, *, force: bool = False) -> SupervisorChange:
+    """A new authority (epoch 0, fresh key) for a registered mob; ``force`` rotates an
+    existing one instead of refusing."""
+    from mobctl.errors import SupervisorExistsError
+    from mobctl.store import supervisor
+
+    get_spec(store, mob_id)
+    if supervisor.create(store, mob_id) is not None:
+        return SupervisorChange("created", None, None, False, supervisor.describe(store, mob_id))
+    if not force:
+        raise SupervisorExistsError(
+            f"mob '{mob_id}' already has a supervisor authority",
+            hint=f"rotate its key with `mobctl supervisor rotate {mob_id}` (or init --force)",
+        )
+    return supervisor_rotate(store, mob_id)
+
+
+def supervisor_rotate(
+    store: DirectoryStore, mob_id: str, *, between_steps: Callable[[], None] | None = None
+) -> SupervisorChange:
+    """Rotate to a fresh key at the next epoch, or complete an interrupted rotation."""
+    from mobctl.ids import require_slug
+    from mobctl.store import supervisor
+
+    rotation = supervisor.rotate(store, require_slug(mob_id, "mob id"), between_steps=between_steps)
+    return SupervisorChange(
+        "rotated",
+        rotation.previous.epoch,
+        rotation.operation_id,
+        rotation.resumed,
+        supervisor.describe(store, mob_id),
+    )
+
+
+def supervisor_show(store: DirectoryStore, mob_id: str) -> SupervisorView:
+    from mobctl.ids import require_slug
+    from mobctl.store import supervisor
+
+    return supervisor.describe(store, require_slug(mob_id, "mob id"))
+
+
+def seal(store: DirectoryStore, mob_id: str) -> Sealed:
+    """Sign the head of the mob's event log now (``mobctl events seal``)."""
+    from mobctl.ids import require_slug
+    from mobctl.store import checkpoints
+
+    return checkpoints.seal(store, require_slug(mob_id, "mob id"))
+
+
+def verify_signatures(store: DirectoryStore, mob_id: str) -> SignatureReport:
+    """The event log against its signed checkpoints (``mobctl events verify --signatures``)."""
+    from mobctl.ids import require_slug
+    from mobctl.store import signatures
+
+    return signatures.verify_signatures(store, require_slug(mob_id, "mob id"))

@@ -173,3 +173,30 @@ class InternalStoreError(StoreError):
 
     code = "store_internal"
     exit_code = ExitCode.INTERNAL
+
+
+# --- supervisor authority (store contract §7.2, §8.8) ---------------------------------------
+
+
+class PassphraseRequired(ReadFailed):
+    """A supervisor secret is encrypted at rest and no passphrase was given."""
+
+    code = "passphrase_required"
+
+
+class WrongPassphrase(ReadFailed):
+    """An encrypted supervisor secret does not decrypt with the passphrase given."""
+
+    code = "wrong_passphrase"
+
+
+class SupervisorExistsError(MobctlError):
+    """``supervisor init`` on a mob that already has a supervisor authority."""
+
+    code = "supervisor_exists"
+
+
+class SupervisorEpochExhausted(MobctlError):
+    """The authority is at epoch 2^64 - 1: a rotation would wrap, so none is possible."""
+
+    code = "supervisor_epoch_exhausted"

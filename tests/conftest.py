@@ -29,6 +29,7 @@ def _guard_user_state(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("MOBCTL_STORE", str(home / "store"))
     monkeypatch.delenv("MOBCTL_DEBUG", raising=False)
+    monkeypatch.delenv("MOBCTL_KEY_PASSPHRASE", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     real_store = Path.cwd() / ".mobctl"
     existed = real_store.exists()

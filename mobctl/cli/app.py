@@ -81,6 +81,7 @@ from mobctl.cli import (  # noqa: E402,F401  (registers the commands)
     member_commands,
     run_command,
     store_commands,
+    supervisor_commands,
 )
 
 

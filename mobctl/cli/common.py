@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,11 @@ def open_store(store: Path | None, lock_timeout: float) -> Any:
         sys.stderr.write(f"{message}\n")
 
     return api.open_store(
-        store_location(str(store) if store else None), lock_timeout=lock_timeout, on_wait=waiting
+        store_location(str(store) if store else None),
+        lock_timeout=lock_timeout,
+        on_wait=waiting,
+        # encrypts supervisor secrets at rest; an empty value counts as unset
+        passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE") or None,
     )
 
 

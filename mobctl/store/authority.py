@@ -28,3 +28,46 @@ def peer_id(public: bytes) -> str:
 
 def display_key(public: bytes) -> str:
     return "ed25519:" + base64.b64encode(public).decode("ascii")
+
+
+def parse_display_key(text: str) -> bytes | None:
+    """The raw key of an ``ed25519:<base64>`` string; None when it is not one."""
+    prefix = "ed25519:"
+    if not text.startswith(prefix):
+        return None
+    try:
+        raw = base64.b64decode(text[len(prefix) :].encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def generate_seed() -> bytes:
+    """A fresh Ed25519 seed (32 bytes) from the operating system's CSPRNG."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+
+def sign(seed: bytes, message: bytes) -> bytes:
+    """The 64-byte Ed25519 signature of ``message``."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+
+
+def signature_valid(public: bytes, signature: bytes, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

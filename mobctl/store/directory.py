@@ -26,7 +26,10 @@ DEFAULT_LOCATION = ".mobctl"
 
 
 class DirectoryStore:
-    """The store at ``root``: its sub-stores share the locks and the record cap."""
+    """The store at ``root``: its sub-stores share the locks and the record cap.
+
+    ``passphrase`` encrypts supervisor secrets at rest (see :mod:`mobctl.store.metadata`).
+    """
 
     def __init__(
         self,
@@ -35,6 +38,7 @@ class DirectoryStore:
         lock_timeout: float = DEFAULT_TIMEOUT,
         on_wait: WaitCallback | None = None,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        passphrase: str | None = None,
     ) -> None:
         self.root = root
         self.max_record_bytes = max_record_bytes
@@ -44,7 +48,9 @@ class DirectoryStore:
         self.check_format()
         self.specs = DirectorySpecStore(root, self.locks, prepare=self.prepare)
         self.profiles = DirectoryRealmProfileStore(root, self.locks, prepare=self.prepare)
-        self.metadata = DirectoryMetadataStore(root, self.locks, prepare=self.prepare)
+        self.metadata = DirectoryMetadataStore(
+            root, self.locks, prepare=self.prepare, passphrase=passphrase
+        )
 
     @property
     def marker(self) -> Path:

@@ -1,7 +1,17 @@
 """The directory backend's runtime metadata: supervisor authority and binding overlays.
 
-Files (store contract §7, §8.8): ``mobs/<mob>/metadata/supervisor.json`` (mode 0600, refused
-when group- or world-readable) and ``metadata/overlays/overlays.json`` (0600).
+Files (store contract §7, §8.8), all under ``mobs/<mob>/metadata/``:
+
+- ``supervisor.json`` (mode 0600, refused when group- or world-accessible): the record of
+  §7.1 as canonical JSON. Without a passphrase each ``secret_key`` is Meerkat's list of 32
+  integers; with one it is an encrypted envelope (format: :mod:`mobctl.store.encryption`).
+  Every other field stays in the clear, so the public facts of an encrypted record are
+  readable without the passphrase. The API always returns and compares decrypted records.
+- ``supervisor-history.jsonl`` (the user's umask; nothing secret): one canonical JSON line
+  ``{"epoch", "public_peer_id", "public_key": "ed25519:<base64>", "activated_at"}`` per
+  authority that ever became active, oldest first, so that checkpoints signed by a
+  rotated-out key stay verifiable. Rewritten whole (atomically) under the metadata lock.
+- ``overlays/overlays.json`` (0600).
 """
 
 from __future__ import annotations
@@ -16,11 +26,22 @@ from pydantic import ValidationError
 
 from mobctl.errors import InsecureSecretFile, InternalStoreError, StoreCorrupt
 from mobctl.ids import require_slug
-from mobctl.store.authority import MAX_EPOCH, SUPPORTED_PROTOCOLS, peer_id, public_key
+from mobctl.store.authority import (
+    MAX_EPOCH,
+    SUPPORTED_PROTOCOLS,
+    parse_display_key,
+    peer_id,
+    public_key,
+)
 from mobctl.store.canonical import canonical, json_equal
+from mobctl.store.encryption import SecretBox, is_envelope, open_envelope
 from mobctl.store.files import write_atomic
 from mobctl.store.locks import Locks
-from mobctl.store.models import ExternalBindingOverlayRecord, SupervisorAuthorityRecord
+from mobctl.store.models import (
+    ExternalBindingOverlayRecord,
+    SupervisorAuthorityRecord,
+    SupervisorHistoryEntry,
+)
 
 SECRET_MODE = 0o600
 
@@ -42,7 +63,7 @@ def validate_authority(record: SupervisorAuthorityRecord) -> None:
     pending = record.pending_rotation
     if pending is not None:
         check_key(pending.secret_key, pending.public_peer_id, "pending rotation")
-        if pending.epoch != record.epoch + 1:
+        if pending.epoch != record.epoch + 1 or pending.epoch > MAX_EPOCH:
             raise InternalStoreError("a pending rotation must be exactly one epoch ahead")
         if pending.public_peer_id == record.public_peer_id:
             raise InternalStoreError("a pending rotation must use a new key")
@@ -68,10 +89,25 @@ def read_secret_file(path: Path) -> Any:
 
 
 class DirectoryMetadataStore:
-    def __init__(self, root: Path, locks: Locks, *, prepare: Callable[[], object]) -> None:
+    """``RuntimeMetadataStore`` of the directory backend, plus the authority history.
+
+    ``passphrase`` (the CLI passes ``MOBCTL_KEY_PASSPHRASE``) encrypts every secret this
+    object writes and decrypts the ones it reads; plaintext secrets stay readable with it, so
+    the next write of a record encrypts it.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        locks: Locks,
+        *,
+        prepare: Callable[[], object],
+        passphrase: str | None = None,
+    ) -> None:
         self.root = root
         self.locks = locks
         self._prepare = prepare
+        self._box = SecretBox(passphrase) if passphrase else None
 
     def _dir(self, mob_id: str) -> Path:
         return self.root / "mobs" / require_slug(mob_id, "mob id") / "metadata"
@@ -86,15 +122,59 @@ class DirectoryMetadataStore:
         data = read_secret_file(path)
         if data is None:
             return None
+        if isinstance(data, dict):
+            data = self._decrypted(mob_id, data)
         try:
             return SupervisorAuthorityRecord.model_validate(data)
         except ValidationError as exc:
             raise StoreCorrupt(f"{path} is not a supervisor authority record: {exc}") from exc
 
+    def supervisor_secret_at_rest(self, mob_id: str) -> str | None:
+        """How the stored secret is kept: ``"plaintext"``, the envelope scheme, or None."""
+        data = read_secret_file(self._dir(mob_id) / "supervisor.json")
+        if not isinstance(data, dict):
+            return None
+        secret = data.get("secret_key")
+        return str(secret.get("enc")) if isinstance(secret, dict) else "plaintext"
+
+    def _decrypted(self, mob_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        document = dict(data)
+        what = f"the supervisor secret of mob '{mob_id}'"
+        if is_envelope(document.get("secret_key")):
+            seed = open_envelope(
+                self._box,
+                document["secret_key"],
+                f"{mob_id}:{document.get('public_peer_id')}",
+                what,
+            )
+            document["secret_key"] = list(seed)
+        pending = document.get("pending_rotation")
+        if isinstance(pending, dict) and is_envelope(pending.get("secret_key")):
+            associated = f"{mob_id}:{pending.get('public_peer_id')}"
+            what = f"the pending supervisor secret of mob '{mob_id}'"
+            seed = open_envelope(self._box, pending["secret_key"], associated, what)
+            document["pending_rotation"] = {**pending, "secret_key": list(seed)}
+        return document
+
+    def _encrypted(self, mob_id: str, record: SupervisorAuthorityRecord) -> dict[str, Any]:
+        document = record.document()
+        if self._box is None:
+            return document
+        document["secret_key"] = self._box.seal(
+            bytes(record.secret_key), f"{mob_id}:{record.public_peer_id}"
+        )
+        pending = record.pending_rotation
+        if pending is not None:
+            document["pending_rotation"]["secret_key"] = self._box.seal(
+                bytes(pending.secret_key), f"{mob_id}:{pending.public_peer_id}"
+            )
+        return document
+
     def _save_authority(self, mob_id: str, record: SupervisorAuthorityRecord) -> None:
         validate_authority(record)
         path = self._dir(mob_id) / "supervisor.json"
-        write_atomic(path, canonical(record.document()).encode(), mode=SECRET_MODE)
+        document = self._encrypted(mob_id, record)
+        write_atomic(path, canonical(document).encode(), mode=SECRET_MODE)
 
     def put_supervisor_authority(self, mob_id: str, record: SupervisorAuthorityRecord) -> None:
         validate_authority(record)
@@ -108,7 +188,8 @@ class DirectoryMetadataStore:
         validate_authority(record)
         self._prepare()
         with self.locks.hold(self._lock(mob_id)):
-            if self.load_supervisor_authority(mob_id) is not None:
+            # any record, even one this process cannot decrypt, is "present"
+            if read_secret_file(self._dir(mob_id) / "supervisor.json") is not None:
                 return False
             self._save_authority(mob_id, record)
             return True
@@ -140,6 +221,46 @@ class DirectoryMetadataStore:
             if expected is not None and not json_equal(current.document(), expected.document()):
                 return False
             path.unlink()
+            return True
+
+    # --- authority history (§8.8) -----------------------------------------------------------
+
+    def _history_path(self, mob_id: str) -> Path:
+        return self._dir(mob_id) / "supervisor-history.jsonl"
+
+    def load_supervisor_history(self, mob_id: str) -> list[SupervisorHistoryEntry]:
+        """Every authority that became active, oldest first ([] when none)."""
+        path = self._history_path(mob_id)
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        entries = []
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                entries.append(SupervisorHistoryEntry.model_validate_json(line))
+            except ValidationError as exc:
+                raise StoreCorrupt(
+                    f"{path} line {number} is not an authority history entry: "
+                    f"{exc.errors()[0]['msg']}"
+                ) from exc
+        return entries
+
+    def record_supervisor_activation(self, mob_id: str, entry: SupervisorHistoryEntry) -> bool:
+        """Append ``entry`` unless one with its epoch and peer id is there; True if appended."""
+        raw = parse_display_key(entry.public_key)
+        if raw is None or peer_id(raw) != entry.public_peer_id:
+            raise InternalStoreError("an authority history entry's key does not match its peer id")
+        if not 0 <= entry.epoch <= MAX_EPOCH:
+            raise InternalStoreError(f"supervisor epoch {entry.epoch} is out of range")
+        self._prepare()
+        with self.locks.hold(self._lock(mob_id)):
+            entries = self.load_supervisor_history(mob_id)
+            key = (entry.epoch, entry.public_peer_id)
+            if any((e.epoch, e.public_peer_id) == key for e in entries):
+                return False
+            lines = [canonical(e.document()) + "\n" for e in [*entries, entry]]
+            write_atomic(self._history_path(mob_id), "".join(lines).encode())
             return True
 
     # --- external binding overlays ----------------------------------------------------------

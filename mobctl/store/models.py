@@ -204,3 +204,24 @@ class ExternalBindingOverlayRecord(_Open):
     bootstrap_token: str | None = None
     status: JsonValue = "Normalized"
     updated_at: str
+
+
+class SupervisorHistoryEntry(_Model):
+    """One line of ``metadata/supervisor-history.jsonl``: an authority that became active."""
+
+    epoch: int
+    public_peer_id: str
+    public_key: str  # "ed25519:" + base64 of the raw 32-byte key
+    activated_at: str
+
+
+class Checkpoint(_Model):
+    """One line of ``checkpoints.jsonl``: the event log's chain hash at ``cursor``, signed."""
+
+    cursor: int
+    hash: str
+    epoch: int
+    public_peer_id: str
+    public_key: str
+    signed_at: str
+    signature: str  # base64 Ed25519 signature of the checkpoint message (checkpoints.py)

@@ -1,0 +1,146 @@
+"""``mobctl supervisor``: a mob's supervisor authority (Ed25519 key, epochs, rotation)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from mobctl.cli.app import app
+from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+
+if TYPE_CHECKING:
+    from mobctl.api import SupervisorChange
+    from mobctl.store.supervisor import SupervisorView
+
+supervisor_app = typer.Typer(
+    help="The supervisor authority of a mob: its Ed25519 key, epoch and rotation.",
+    no_args_is_help=True,
+)
+app.add_typer(supervisor_app, name="supervisor")
+
+
+@supervisor_app.command("init")
+def supervisor_init(
+    mob: str = typer.Argument(..., help="A registered mob id."),
+    force: bool = typer.Option(
+        False, "--force", help="If the mob already has an authority, rotate its key instead."
+    ),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Create a mob's supervisor authority: a fresh Ed25519 key at epoch 0.
+
+    The secret is stored in the store with mode 0600 (encrypted with scrypt + AES-256-GCM
+    when MOBCTL_KEY_PASSPHRASE is set) and is never printed. A second init is refused;
+    --force rotates the existing key instead. From now on the mob's event log is signed:
+    a checkpoint is written after every finished run.
+
+    Examples:
+
+      mobctl supervisor init code-review
+
+      MOBCTL_KEY_PASSPHRASE=... mobctl supervisor init code-review --json
+    """
+    from mobctl import api
+
+    change = api.supervisor_init(open_store(store, lock_timeout), mob, force=force)
+    _print_change(change, as_json)
+
+
+@supervisor_app.command("rotate")
+def supervisor_rotate(
+    mob: str = typer.Argument(..., help="A mob id."),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Replace a mob's supervisor key with a fresh one at the next epoch.
+
+    Two steps, each a compare-and-swap: the new key is recorded as pending, then promoted.
+    If an earlier rotate was interrupted between them, this completes it with the same key.
+    Checkpoints signed by old keys keep verifying (their public keys stay in the history).
+
+    Example:
+
+      mobctl supervisor rotate code-review
+    """
+    from mobctl import api
+
+    _print_change(api.supervisor_rotate(open_store(store, lock_timeout), mob), as_json)
+
+
+@supervisor_app.command("show")
+def supervisor_show(
+    mob: str = typer.Argument(..., help="A mob id."),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Show a mob's supervisor authority: epoch, peer id, public key, protocol version, how
+    the secret is kept, a pending rotation and the keys of past epochs. Never the secret.
+
+    Example:
+
+      mobctl supervisor show code-review --json
+    """
+    from mobctl import api
+
+    view = api.supervisor_show(open_store(store, lock_timeout), mob)
+    if as_json:
+        emit(view.document())
+        return
+    _print_view(view)
+
+
+def _print_change(change: SupervisorChange, as_json: bool) -> None:
+    if as_json:
+        emit(change.document())
+        return
+    view = change.view
+    if change.action == "created":
+        sys.stdout.write(f"created the supervisor of {view.mob_id} at epoch {view.epoch}\n")
+    else:
+        sys.stdout.write(
+            f"rotated the supervisor of {view.mob_id}: epoch {change.previous_epoch} -> "
+            f"{view.epoch}\n"
+        )
+    if change.resumed:
+        sys.stdout.write(
+            f"completed the rotation an earlier command began (operation {change.operation_id})\n"
+        )
+    sys.stdout.write(f"peer id     {view.public_peer_id}\npublic key  {view.public_key}\n")
+
+
+def _print_view(view: SupervisorView) -> None:
+    secret = (
+        "plaintext, file mode 600"
+        if view.secret_at_rest == "plaintext"
+        else f"encrypted ({view.secret_at_rest})"
+    )
+    rows = [
+        ("mob", view.mob_id),
+        ("epoch", str(view.epoch)),
+        ("peer id", view.public_peer_id),
+        ("public key", view.public_key),
+        ("protocol", str(view.protocol_version)),
+        ("secret", secret),
+    ]
+    pending = view.pending_rotation
+    if pending is not None:
+        rows.append(
+            (
+                "pending",
+                f"epoch {pending.epoch}, peer id {pending.public_peer_id} (operation "
+                f"{pending.operation_id}); `mobctl supervisor rotate {view.mob_id}` completes it",
+            )
+        )
+    for entry in view.history:
+        rows.append(
+            ("history", f"epoch {entry.epoch} {entry.public_key} since {entry.activated_at}")
+        )
+    for label, value in rows:
+        sys.stdout.write(f"{label:<11} {value}\n")

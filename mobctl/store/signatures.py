@@ -1,0 +1,287 @@
+"""Verifying a mob's event log against its signed checkpoints (store contract §8.4, §8.8).
+
+Two layers, each problem reported with the cursor it concerns:
+
+1. The hash chain, judged record by record **in cursor order** (so a moved record is reported
+   once, as moved, and its neighbours still verify): a record that is out of order or
+   duplicated; a record whose hash does not verify (``changed``: it, or the hash of the
+   record before it, was edited); a gap in the cursors across which the chain breaks
+   (``missing``: records were deleted). A gap that a prune left is bridged by its chain link
+   and is not a problem. An unreadable region that reaches the end of the file is a torn
+   tail (a crash leftover that readers ignore), not a problem.
+2. The checkpoints: each must be signed by the key that the authority history lists for its
+   epoch (so checkpoints of rotated-out keys keep verifying), and its hash must equal the
+   chain hash at its cursor. A mismatch means a record at or before that cursor was changed
+   even though the chain was re-hashed to hide it; the report names the range since the last
+   checkpoint that verified. A checkpoint beyond the end of the log means the log was
+   truncated, unless the log's high-water cursor shows those records were pruned; a
+   checkpoint of a pruned record is counted as pruned, not failed.
+
+What this cannot see: records deleted *and* disguised as a prune (a chain link added to
+``events.meta.json``), checkpoints removed from the end of ``checkpoints.jsonl``, and
+anything re-signed with the supervisor's own secret. ``signed_at`` is not signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mobctl.store.authority import parse_display_key, peer_id, signature_valid
+from mobctl.store.checkpoints import checkpoint_message, checkpoints_path, read_checkpoints
+from mobctl.store.eventlog import HASH_TAIL, Meta, line_hash
+from mobctl.store.models import Checkpoint, SupervisorHistoryEntry
+
+if TYPE_CHECKING:
+    from mobctl.store.directory import DirectoryStore
+
+_CURSOR = re.compile(rb'\{"cursor":(\d+),')
+
+
+@dataclass(frozen=True)
+class SignatureProblem:
+    code: str  # out_of_order, changed, missing, unreadable, bad_signature, unknown_key, ...
+    cursor: int | None  # the record concerned (None: a malformed checkpoint line, ...)
+    message: str
+
+
+@dataclass
+class SignatureReport:
+    mob_id: str
+    latest_cursor: int = 0  # highest cursor in the log
+    checkpoints: int = 0
+    verified: int = 0  # checkpoints whose signature and hash verify
+    pruned: int = 0  # checkpoints of records that were pruned since
+    sealed_through: int = 0  # highest cursor covered by a verified checkpoint
+    problems: list[SignatureProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, code: str, cursor: int | None, message: str) -> None:
+        self.problems.append(SignatureProblem(code, cursor, message))
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "mob_id": self.mob_id,
+            "ok": self.ok,
+            "latest_cursor": self.latest_cursor,
+            "checkpoints": self.checkpoints,
+            "verified": self.verified,
+            "pruned": self.pruned,
+            "sealed_through": self.sealed_through,
+            "problems": [vars(p) for p in self.problems],
+        }
+
+
+@dataclass(frozen=True)
+class _Line:
+    offset: int
+    cursor: int
+    hash: str
+    body: bytes
+
+
+def verify_signatures(store: DirectoryStore, mob_id: str) -> SignatureReport:
+    """Check the chain and every checkpoint; see the module docstring for what is reported."""
+    report = SignatureReport(mob_id)
+    events = store.events(mob_id)
+    meta = events.read_meta()
+    try:
+        data = events.log.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    by_cursor = _check_chain(data, meta, report)
+    report.latest_cursor = max(by_cursor, default=0)
+    found, malformed = read_checkpoints(checkpoints_path(store, mob_id))
+    report.checkpoints = len(found) + len(malformed)
+    for number in malformed:
+        report.add(
+            "malformed_checkpoint",
+            None,
+            f"{checkpoints_path(store, mob_id)} line {number} is not a checkpoint",
+        )
+    history = store.metadata.load_supervisor_history(mob_id)
+    for number, checkpoint in found:
+        _check_checkpoint(mob_id, number, checkpoint, history, by_cursor, meta, report)
+    if not found and not malformed and by_cursor:
+        report.add(
+            "unsealed",
+            None,
+            f"no checkpoint covers the event log of mob '{mob_id}' (cursors up to "
+            f"{report.latest_cursor}): nothing is signed",
+        )
+    return report
+
+
+def _parse(raw: bytes) -> tuple[int, str, bytes] | None:
+    """(cursor, stored hash, hashed body) of a complete line, or None."""
+    if len(raw) <= HASH_TAIL or not raw.endswith(b'"}\n'):
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    cursor, digest = data.get("cursor"), data.get("hash")
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or not isinstance(digest, str):
+        return None
+    if raw[-HASH_TAIL:] != f',"hash":"{digest}"}}\n'.encode():
+        return None
+    return cursor, digest, raw[:-HASH_TAIL] + b"}"
+
+
+def _check_chain(data: bytes, meta: Meta, report: SignatureReport) -> dict[int, _Line]:
+    """Order and chain problems; the readable records by cursor."""
+    lines: list[_Line] = []
+    unreadable: dict[int, int] = {}  # cursor (as far as it can be told) -> byte offset
+    offset = 0
+    highest = 0
+    for raw in data.splitlines(keepends=True):
+        parsed = _parse(raw)
+        if parsed is None:
+            match = _CURSOR.match(raw)
+            unreadable.setdefault(int(match.group(1)) if match else highest + 1, offset)
+        else:
+            cursor, digest, body = parsed
+            if cursor <= highest:
+                word = "is a copy" if any(x.cursor == cursor for x in lines) else "is out of order"
+                report.add(
+                    "out_of_order",
+                    cursor,
+                    f"the record at cursor {cursor} (byte {offset}) {word}: it comes after "
+                    f"cursor {highest}; records were moved or copied",
+                )
+            highest = max(highest, cursor)
+            lines.append(_Line(offset, cursor, digest, body))
+        offset += len(raw)
+    last_start = max((x.offset for x in lines), default=-1)
+    for cursor, at in list(unreadable.items()):
+        if at > last_start:  # an unreadable region that reaches the end is a torn tail
+            del unreadable[cursor]
+            continue
+        report.add(
+            "unreadable",
+            cursor,
+            f"the record at byte {at} (cursor {cursor}) does not parse: it was changed",
+        )
+    by_cursor: dict[int, _Line] = {}
+    for line in lines:
+        by_cursor.setdefault(line.cursor, line)
+    previous: _Line | None = None
+    for cursor in sorted(by_cursor):
+        line = by_cursor[cursor]
+        link = meta.chain_links.get(str(cursor))
+        predecessor = link or (previous.hash if previous else meta.genesis)
+        if line_hash(predecessor, line.body) != line.hash:
+            after = previous.cursor if previous else 0
+            first, last = after + 1, cursor - 1
+            if (
+                first <= last
+                and last - first < len(unreadable)
+                and all(c in unreadable for c in range(first, last + 1))
+            ):
+                pass  # the records are there but unreadable: reported above
+            elif first <= last and link is None:
+                span = f"cursor {first} is" if first == last else f"cursors {first}-{last} are"
+                report.add(
+                    "missing",
+                    first,
+                    f"{span} missing: the record at cursor {cursor} (byte {line.offset}) no "
+                    f"longer chains to cursor {after}; records were deleted",
+                )
+            else:
+                before = f" (or the hash of cursor {after})" if after else ""
+                report.add(
+                    "changed",
+                    cursor,
+                    f"the record at cursor {cursor} (byte {line.offset}) does not verify: "
+                    f"it{before} was changed",
+                )
+        previous = line
+    return by_cursor
+
+
+def _check_checkpoint(
+    mob_id: str,
+    number: int,
+    checkpoint: Checkpoint,
+    history: list[SupervisorHistoryEntry],
+    by_cursor: dict[int, _Line],
+    meta: Meta,
+    report: SignatureReport,
+) -> None:
+    cursor = checkpoint.cursor
+    name = f"checkpoint {number} (cursor {cursor}, epoch {checkpoint.epoch})"
+    raw_key = parse_display_key(checkpoint.public_key)
+    known = (
+        raw_key is not None
+        and peer_id(raw_key) == checkpoint.public_peer_id
+        and any(
+            (e.epoch, e.public_key, e.public_peer_id)
+            == (checkpoint.epoch, checkpoint.public_key, checkpoint.public_peer_id)
+            for e in history
+        )
+    )
+    if raw_key is None or not known:
+        report.add(
+            "unknown_key",
+            cursor,
+            f"{name} is signed by a key the supervisor history does not list for epoch "
+            f"{checkpoint.epoch}",
+        )
+        return
+    try:
+        signature = base64.b64decode(checkpoint.signature.encode("ascii"), validate=True)
+    except (ValueError, binascii.Error):
+        signature = b""
+    message = checkpoint_message(mob_id, cursor, checkpoint.hash)
+    if not signature_valid(raw_key, signature, message):
+        report.add(
+            "bad_signature",
+            cursor,
+            f"{name}: the signature does not verify; the checkpoint was altered",
+        )
+        return
+    line = by_cursor.get(cursor)
+    if line is not None:
+        if line.hash == checkpoint.hash:
+            report.verified += 1
+            report.sealed_through = max(report.sealed_through, cursor)
+            return
+        since = report.sealed_through
+        where = (
+            f"between cursors {since + 1} and {cursor}"
+            if since
+            else f"at or before cursor {cursor}"
+        )
+        report.add(
+            "hash_mismatch",
+            cursor,
+            f"{name}: the log's chain hash at cursor {cursor} is not the one signed at "
+            f"{checkpoint.signed_at}; a record {where} was changed, deleted or moved",
+        )
+        return
+    latest = max(by_cursor, default=0)
+    if cursor > latest:
+        if meta.next_cursor > cursor:  # the high-water says it was issued, then pruned
+            report.pruned += 1
+            return
+        report.add(
+            "truncated",
+            latest + 1,
+            f"{name}: the log ends at cursor {latest}; records {latest + 1}-{cursor} were "
+            "removed from its end",
+        )
+        return
+    successor = min(c for c in by_cursor if c > cursor)
+    if str(successor) in meta.chain_links:  # a prune bridged this hole
+        report.pruned += 1
+        return
+    report.add("missing", cursor, f"{name}: the record it signs is missing from the log")

@@ -1,0 +1,198 @@
+"""The supervisor authority's life: create, rotate, describe (store contract §7.2, §8.8).
+
+Rotation is two compare-and-puts on the record, with the metadata lock released between
+them: (1) current → current + pending (a fresh key at ``epoch + 1``, a new operation id);
+(2) current + pending → the pending authority promoted, with no pending. A crash between the
+steps leaves the pending attempt in the record; the next rotation skips step 1 and promotes
+that same key, so an interrupted rotation never produces a second key for its epoch. Epochs
+grow by exactly one and never wrap: at ``2^64 - 1`` step 1 is refused.
+
+The record is the source of truth. An authority's history entry (the public key that verifies
+its checkpoints) is appended "if absent" after the authority becomes active, and again by
+every later operation that uses it, before it signs anything: a crash right after a promotion
+loses nothing, and no checkpoint is ever signed by a key missing from the history.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mobctl.errors import CasConflict, NotFound, SupervisorEpochExhausted
+from mobctl.store.authority import MAX_EPOCH, display_key, generate_seed, peer_id, public_key
+from mobctl.store.canonical import timestamp
+from mobctl.store.models import (
+    PendingRotation,
+    SupervisorAuthorityRecord,
+    SupervisorHistoryEntry,
+)
+
+if TYPE_CHECKING:
+    from mobctl.store.directory import DirectoryStore
+
+PROTOCOL_VERSION = 5  # what new records carry (§7.1)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A completed rotation: the authority before and after (secrets included; not for output)."""
+
+    previous: SupervisorAuthorityRecord
+    current: SupervisorAuthorityRecord
+    operation_id: str | None
+    resumed: bool  # True when it completed an attempt an earlier process had begun
+
+
+@dataclass(frozen=True)
+class PendingView:
+    operation_id: str | None
+    epoch: int
+    public_peer_id: str
+    public_key: str
+    protocol_version: int
+
+
+@dataclass(frozen=True)
+class SupervisorView:
+    """What may be shown of an authority: everything public, never the secret."""
+
+    mob_id: str
+    epoch: int
+    public_peer_id: str
+    public_key: str
+    protocol_version: int
+    secret_at_rest: str  # "plaintext" (a 0600 file) or the encryption scheme
+    pending_rotation: PendingView | None
+    history: list[SupervisorHistoryEntry]
+
+    def document(self) -> dict[str, Any]:
+        pending = self.pending_rotation
+        return {
+            "mob_id": self.mob_id,
+            "epoch": self.epoch,
+            "public_peer_id": self.public_peer_id,
+            "public_key": self.public_key,
+            "protocol_version": self.protocol_version,
+            "secret_at_rest": self.secret_at_rest,
+            "pending_rotation": None if pending is None else vars(pending),
+            "history": [entry.document() for entry in self.history],
+        }
+
+
+def authority_from_seed(
+    seed: bytes, *, epoch: int = 0, protocol_version: int = PROTOCOL_VERSION
+) -> SupervisorAuthorityRecord:
+    return SupervisorAuthorityRecord(
+        secret_key=list(seed),
+        public_peer_id=peer_id(public_key(seed)),
+        epoch=epoch,
+        protocol_version=protocol_version,
+    )
+
+
+def require_authority(store: DirectoryStore, mob_id: str) -> SupervisorAuthorityRecord:
+    record = store.metadata.load_supervisor_authority(mob_id)
+    if record is None:
+        raise NotFound(
+            f"mob '{mob_id}' has no supervisor authority",
+            hint=f"create one with `mobctl supervisor init {mob_id}`",
+        )
+    return record
+
+
+def ensure_history(store: DirectoryStore, mob_id: str, record: SupervisorAuthorityRecord) -> bool:
+    """Record ``record`` as active in the history unless it is there; True if added now."""
+    entry = SupervisorHistoryEntry(
+        epoch=record.epoch,
+        public_peer_id=record.public_peer_id,
+        public_key=display_key(public_key(bytes(record.secret_key))),
+        activated_at=timestamp(),
+    )
+    return store.metadata.record_supervisor_activation(mob_id, entry)
+
+
+def create(store: DirectoryStore, mob_id: str) -> SupervisorAuthorityRecord | None:
+    """A new authority at epoch 0 with a fresh key; None (nothing written) if one exists."""
+    record = authority_from_seed(generate_seed())
+    if not store.metadata.put_supervisor_authority_if_absent(mob_id, record):
+        return None
+    ensure_history(store, mob_id, record)
+    return record
+
+
+def rotate(
+    store: DirectoryStore, mob_id: str, *, between_steps: Callable[[], None] | None = None
+) -> Rotation:
+    """Rotate to a fresh key at ``epoch + 1``, or complete an interrupted rotation.
+
+    ``between_steps`` runs after the pending authority is recorded and before it is promoted
+    (tests use it to crash there).
+    """
+    current = require_authority(store, mob_id)
+    ensure_history(store, mob_id, current)
+    pending = current.pending_rotation
+    resumed = pending is not None
+    staged = current
+    if pending is None:
+        if current.epoch >= MAX_EPOCH:
+            raise SupervisorEpochExhausted(
+                f"the supervisor authority of mob '{mob_id}' is at epoch {current.epoch}, the "
+                "last one: a rotation would wrap the epoch, so none is possible",
+                hint="the authority stays valid; nothing was written",
+            )
+        seed = generate_seed()
+        pending = PendingRotation(
+            operation_id=str(uuid.uuid4()),
+            secret_key=list(seed),
+            public_peer_id=peer_id(public_key(seed)),
+            epoch=current.epoch + 1,
+            protocol_version=PROTOCOL_VERSION,
+        )
+        staged = current.model_copy(update={"pending_rotation": pending})
+        if not store.metadata.compare_and_put_supervisor_authority(mob_id, current, staged):
+            raise _lost_race(mob_id)
+    if between_steps is not None:
+        between_steps()
+    promoted = SupervisorAuthorityRecord(
+        secret_key=pending.secret_key,
+        public_peer_id=pending.public_peer_id,
+        epoch=pending.epoch,
+        protocol_version=pending.protocol_version,
+    )
+    if not store.metadata.compare_and_put_supervisor_authority(mob_id, staged, promoted):
+        raise _lost_race(mob_id)
+    ensure_history(store, mob_id, promoted)
+    previous = current.model_copy(update={"pending_rotation": None})
+    return Rotation(previous, promoted, pending.operation_id, resumed)
+
+
+def _lost_race(mob_id: str) -> CasConflict:
+    return CasConflict(
+        f"the supervisor authority of mob '{mob_id}' changed while rotating it",
+        hint=f"another process rotated it; check with `mobctl supervisor show {mob_id}`",
+    )
+
+
+def describe(store: DirectoryStore, mob_id: str) -> SupervisorView:
+    record = require_authority(store, mob_id)
+    pending = record.pending_rotation
+    return SupervisorView(
+        mob_id=mob_id,
+        epoch=record.epoch,
+        public_peer_id=record.public_peer_id,
+        public_key=display_key(public_key(bytes(record.secret_key))),
+        protocol_version=record.protocol_version,
+        secret_at_rest=store.metadata.supervisor_secret_at_rest(mob_id) or "plaintext",
+        pending_rotation=None
+        if pending is None
+        else PendingView(
+            operation_id=pending.operation_id,
+            epoch=pending.epoch,
+            public_peer_id=pending.public_peer_id,
+            public_key=display_key(public_key(bytes(pending.secret_key))),
+            protocol_version=pending.protocol_version,
+        ),
+        history=store.metadata.load_supervisor_history(mob_id),
+    )

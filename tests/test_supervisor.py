@@ -1,0 +1,378 @@
+"""``mobctl supervisor init|show|rotate`` through the real CLI and real processes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mobctl import api
+from mobctl.store.authority import MAX_EPOCH, display_key, parse_display_key, peer_id, public_key
+from mobctl.store.directory import DirectoryStore
+from mobctl.store.metadata import validate_authority
+from mobctl.store.supervisor import authority_from_seed
+from tests.conftest import SAMPLES, cli, mobctl_process
+
+MOB = "hello"  # sample-mobs/minimal.toml
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+# rotate in a child process that dies (SIGKILL) between the two compare-and-puts
+CRASH_BETWEEN_STEPS = """
+import os, signal, sys
+from pathlib import Path
+from mobctl import api
+store = api.open_store(Path(sys.argv[1]), passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE"))
+api.supervisor_rotate(store, sys.argv[2], between_steps=lambda: os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    path = tmp_path / "store"
+    assert cli("register", SAMPLES / "minimal.toml", "--store", path).exit_code == 0
+    return path
+
+
+def show(store: Path) -> dict[str, object]:
+    result = cli("supervisor", "show", MOB, "--store", store, "--json")
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, object] = json.loads(result.stdout)
+    return document
+
+
+def history_epochs(store: Path) -> list[tuple[int, str]]:
+    path = store / "mobs" / MOB / "metadata" / "supervisor-history.jsonl"
+    return [
+        (e["epoch"], e["public_peer_id"]) for e in map(json.loads, path.read_text().splitlines())
+    ]
+
+
+def test_init_show_rotate(store: Path) -> None:
+    created = cli("supervisor", "init", MOB, "--store", store)
+    assert created.exit_code == 0, created.stderr
+    lines = created.stdout.splitlines()
+    assert lines[0] == "created the supervisor of hello at epoch 0"
+    peer, key = lines[1].removeprefix("peer id     "), lines[2].removeprefix("public key  ")
+    assert UUID.match(peer) and len(key) == len("ed25519:") + 44 and len(lines) == 3
+    raw = parse_display_key(key)
+    assert raw is not None and peer_id(raw) == peer  # the §7.1 derivation
+    shown = show(store)
+    assert shown == {
+        "mob_id": MOB,
+        "epoch": 0,
+        "public_peer_id": peer,
+        "public_key": key,
+        "protocol_version": 5,
+        "secret_at_rest": "plaintext",
+        "pending_rotation": None,
+        "history": [
+            {
+                "epoch": 0,
+                "public_peer_id": peer,
+                "public_key": key,
+                "activated_at": shown["history"][0]["activated_at"],  # type: ignore[index]
+            }
+        ],
+    }
+    text = cli("supervisor", "show", MOB, "--store", store)
+    assert text.stdout.splitlines()[:6] == [
+        "mob         hello",
+        "epoch       0",
+        f"peer id     {peer}",
+        f"public key  {key}",
+        "protocol    5",
+        "secret      plaintext, file mode 600",
+    ]
+    rotated = cli("supervisor", "rotate", MOB, "--store", store, "--json")
+    assert rotated.exit_code == 0, rotated.stderr
+    document = json.loads(rotated.stdout)
+    assert (document["action"], document["previous_epoch"], document["epoch"]) == ("rotated", 0, 1)
+    assert document["resumed"] is False and UUID.match(document["public_peer_id"])
+    assert re.match(r"^[0-9a-f-]{36}$", document["operation_id"])
+    assert document["public_peer_id"] != peer
+    assert history_epochs(store) == [(0, peer), (1, document["public_peer_id"])]
+    again = cli("supervisor", "rotate", MOB, "--store", store)
+    assert again.stdout.splitlines()[0] == "rotated the supervisor of hello: epoch 1 -> 2"
+
+
+def test_second_init_is_refused_unless_forced(store: Path) -> None:
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    before = show(store)
+    second = cli("supervisor", "init", MOB, "--store", store)
+    assert (second.exit_code, second.stdout) == (1, "")
+    assert second.stderr.splitlines() == [
+        "error[supervisor_exists]: mob 'hello' already has a supervisor authority",
+        "hint: rotate its key with `mobctl supervisor rotate hello` (or init --force)",
+    ]
+    assert show(store) == before
+    forced = cli("supervisor", "init", MOB, "--force", "--store", store, "--json")
+    assert forced.exit_code == 0
+    document = json.loads(forced.stdout)
+    assert (document["action"], document["previous_epoch"], document["epoch"]) == ("rotated", 0, 1)
+
+
+def test_errors_for_unknown_mobs_and_missing_authorities(store: Path) -> None:
+    unknown = cli("supervisor", "init", "nope", "--store", store)
+    assert unknown.exit_code == 1
+    assert unknown.stderr.splitlines() == [
+        f"error[not_found]: no mob 'nope' is registered in {store}",
+        "hint: `mobctl specs list` shows the registered mobs",
+    ]
+    for command in ("show", "rotate"):
+        missing = cli("supervisor", command, MOB, "--store", store)
+        assert (missing.exit_code, missing.stdout) == (1, "")
+        assert missing.stderr.splitlines() == [
+            "error[not_found]: mob 'hello' has no supervisor authority",
+            "hint: create one with `mobctl supervisor init hello`",
+        ]
+    unsafe = cli("supervisor", "show", "../etc", "--store", store)
+    assert unsafe.exit_code == 1 and unsafe.stderr.startswith("error[unsafe_id]: mob id '../etc'")
+    assert not (store / "mobs" / "nope").exists()
+
+
+def test_a_readable_secret_file_is_refused(store: Path) -> None:
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    path = store / "mobs" / MOB / "metadata" / "supervisor.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o644)
+    for command in ("show", "rotate"):
+        result = cli("supervisor", command, MOB, "--store", store)
+        assert (result.exit_code, result.stdout) == (6, "")
+        assert result.stderr.splitlines() == [
+            f"error[insecure_secret_file]: {path} is readable by other users (mode 644)",
+            f"hint: chmod 600 {path}",
+        ]
+
+
+def test_passphrase_encrypts_and_is_required(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "correct horse")
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    document = json.loads((store / "mobs" / MOB / "metadata" / "supervisor.json").read_text())
+    assert document["secret_key"]["enc"] == "scrypt-aes256gcm-v1"
+    shown = cli("supervisor", "show", MOB, "--store", store)
+    assert "secret      encrypted (scrypt-aes256gcm-v1)" in shown.stdout.splitlines()
+    monkeypatch.delenv("MOBCTL_KEY_PASSPHRASE")
+    missing = cli("supervisor", "rotate", MOB, "--store", store)
+    assert (missing.exit_code, missing.stdout) == (6, "")
+    assert missing.stderr.splitlines() == [
+        "error[passphrase_required]: the supervisor secret of mob 'hello' is encrypted at rest "
+        "and no passphrase was given",
+        "hint: set MOBCTL_KEY_PASSPHRASE to the passphrase it was encrypted with",
+    ]
+    monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "wrong")
+    wrong = cli("supervisor", "show", MOB, "--store", store)
+    assert (wrong.exit_code, wrong.stdout) == (6, "")
+    assert wrong.stderr.splitlines() == [
+        "error[wrong_passphrase]: cannot decrypt the supervisor secret of mob 'hello': wrong "
+        "passphrase, or the file was altered",
+        "hint: set MOBCTL_KEY_PASSPHRASE to the passphrase the secret was encrypted with",
+    ]
+    # an empty variable counts as unset
+    monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "")
+    assert cli("supervisor", "show", MOB, "--store", store).exit_code == 6
+    monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "correct horse")
+    rotated = cli("supervisor", "rotate", MOB, "--store", store, "--json")
+    assert json.loads(rotated.stdout)["secret_at_rest"] == "scrypt-aes256gcm-v1"
+
+
+def test_a_rotation_killed_between_its_steps_is_completed_with_the_same_key(store: Path) -> None:
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    first = show(store)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_BETWEEN_STEPS, str(store), MOB],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    interrupted = show(store)
+    pending = interrupted["pending_rotation"]
+    assert isinstance(pending, dict)
+    assert (interrupted["epoch"], interrupted["public_peer_id"]) == (0, first["public_peer_id"])
+    assert pending["epoch"] == 1 and pending["public_peer_id"] != first["public_peer_id"]
+    text = cli("supervisor", "show", MOB, "--store", store).stdout
+    assert (
+        f"pending     epoch 1, peer id {pending['public_peer_id']} (operation "
+        f"{pending['operation_id']}); `mobctl supervisor rotate hello` completes it"
+    ) in text.splitlines()
+    assert history_epochs(store) == [(0, first["public_peer_id"])]
+    completed = mobctl_process("supervisor", "rotate", MOB, "--store", store)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        "rotated the supervisor of hello: epoch 0 -> 1",
+        f"completed the rotation an earlier command began (operation {pending['operation_id']})",
+        f"peer id     {pending['public_peer_id']}",
+        f"public key  {pending['public_key']}",
+    ]
+    after = show(store)
+    assert after["pending_rotation"] is None
+    assert history_epochs(store) == [(0, first["public_peer_id"]), (1, pending["public_peer_id"])]
+    fresh = json.loads(cli("supervisor", "rotate", MOB, "--store", store, "--json").stdout)
+    assert (fresh["epoch"], fresh["resumed"]) == (2, False)
+
+
+ROTATE_FOREVER = """
+import sys
+from pathlib import Path
+from mobctl import api
+store = api.open_store(Path(sys.argv[1]))
+while True:
+    change = api.supervisor_rotate(store, sys.argv[2])
+    print("ack", change.view.epoch, change.view.public_peer_id, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_rotations_killed_at_random_moments_never_fork_an_epoch(store: Path) -> None:
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    rng = random.Random(6)
+    promised: dict[int, str] = {}  # epoch -> the peer id recorded as pending for it
+    acked: dict[int, str] = {}
+    for _ in range(20):
+        child = subprocess.Popen(
+            [sys.executable, "-c", ROTATE_FOREVER, str(store), MOB],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(rng.uniform(0.25, 0.6))
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate(timeout=30)
+        for line in out.splitlines():
+            _, epoch, peer = line.split()
+            acked[int(epoch)] = peer
+        record = DirectoryStore(store).metadata.load_supervisor_authority(MOB)
+        assert record is not None
+        validate_authority(record)
+        promised.setdefault(record.epoch, record.public_peer_id)
+        if record.pending_rotation is not None:
+            promised.setdefault(
+                record.pending_rotation.epoch, record.pending_rotation.public_peer_id
+            )
+    final = mobctl_process("supervisor", "rotate", MOB, "--store", store, "--json")
+    assert final.returncode == 0, final.stderr
+    epoch = json.loads(final.stdout)["epoch"]
+    history = history_epochs(store)
+    assert [e for e, _ in history] == list(range(epoch + 1))  # +1 each time, no epoch twice
+    assert len(acked) > 20
+    active = dict(history)
+    for seen, peer in {**promised, **acked}.items():
+        assert active[seen] == peer, seen  # a pending key, once recorded, is the one promoted
+
+
+def test_epochs_never_wrap(store: Path) -> None:
+    direct = DirectoryStore(store)
+    direct.metadata.put_supervisor_authority(
+        MOB, authority_from_seed(bytes(range(32)), epoch=MAX_EPOCH - 1)
+    )
+    last = cli("supervisor", "rotate", MOB, "--store", store, "--json")
+    assert last.exit_code == 0, last.stderr
+    assert json.loads(last.stdout)["epoch"] == MAX_EPOCH == 18446744073709551615
+    path = store / "mobs" / MOB / "metadata" / "supervisor.json"
+    before = path.read_bytes()
+    for command in (("rotate",), ("init", "--force")):
+        refused = cli("supervisor", *command, MOB, "--store", store)
+        assert (refused.exit_code, refused.stdout) == (1, "")
+        assert refused.stderr.splitlines() == [
+            "error[supervisor_epoch_exhausted]: the supervisor authority of mob 'hello' is at "
+            "epoch 18446744073709551615, the last one: a rotation would wrap the epoch, so none "
+            "is possible",
+            "hint: the authority stays valid; nothing was written",
+        ]
+        assert path.read_bytes() == before
+
+
+def test_the_spec_test_vector_is_what_init_would_store(store: Path) -> None:
+    record = authority_from_seed(bytes(range(32)))
+    assert record.public_peer_id == "20717512-f552-54ae-94a6-3103e70650a2"
+    key = display_key(public_key(bytes(range(32))))
+    assert key == "ed25519:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+    DirectoryStore(store).metadata.put_supervisor_authority(MOB, record)
+    shown = show(store)
+    assert (shown["public_peer_id"], shown["public_key"]) == (record.public_peer_id, key)
+
+
+def test_help_has_examples() -> None:
+    for command in ("init", "show", "rotate"):
+        result = cli("supervisor", command, "--help")
+        assert result.exit_code == 0 and "mobctl supervisor " + command in result.stdout
+
+
+def secret_forms(seed: bytes) -> list[str]:
+    """Every way a secret could plausibly be spelled out."""
+    pair = seed + public_key(seed)
+    forms = [seed.hex(), seed.hex().upper(), str(list(seed)), json.dumps(list(seed))]
+    forms.append(json.dumps(list(seed), separators=(",", ":")))
+    for raw in (seed, pair):
+        forms += [base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()]
+        forms += [base64.b64encode(raw).decode().rstrip("=")]
+    return forms
+
+
+@pytest.mark.parametrize("passphrase", [None, "correct horse"])
+def test_secrets_are_never_printed_or_logged(
+    store: Path, passphrase: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if passphrase:
+        monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", passphrase)
+    direct = DirectoryStore(store, passphrase=passphrase)
+    outputs: list[str] = []
+
+    def run(*args: str | Path, code: int = 0) -> None:
+        result = cli(*args, "--store", store)
+        assert result.exit_code == code, result.stderr
+        outputs.extend([result.stdout, result.stderr])
+
+    seeds: list[bytes] = []
+    run("supervisor", "init", MOB)
+    run("supervisor", "init", MOB, code=1)  # refused: an error path
+    for _ in range(2):
+        record = direct.metadata.load_supervisor_authority(MOB)
+        assert record is not None
+        seeds.append(bytes(record.secret_key))
+        for args in (("show", MOB), ("show", MOB, "--json"), ("rotate", MOB, "--json")):
+            run("supervisor", *args)
+        run(
+            "run",
+            SAMPLES / "minimal.toml",
+            "-p",
+            "name=Ada",
+            "--driver",
+            f"scripted:{SAMPLES / 'fixtures' / 'hello.toml'}",
+        )
+        api.seal(direct, MOB)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_BETWEEN_STEPS, str(store), MOB],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    record = direct.metadata.load_supervisor_authority(MOB)
+    assert record is not None and record.pending_rotation is not None
+    seeds += [bytes(record.secret_key), bytes(record.pending_rotation.secret_key)]
+    run("supervisor", "show", MOB, "--json")  # shows the pending rotation
+    run("supervisor", "rotate", MOB)
+    outputs.extend([crashed.stdout, crashed.stderr])
+    assert cli("store", "check", "--store", store).exit_code == 0
+    assert api.verify_signatures(direct, MOB).ok
+    secret_file = store / "mobs" / MOB / "metadata" / "supervisor.json"
+    files = {
+        path: path.read_text(errors="replace")
+        for path in store.rglob("*")
+        if path.is_file() and (path != secret_file or passphrase)
+    }
+    assert any(p.name == "checkpoints.jsonl" for p in files)
+    assert any(p.name == "events.jsonl" for p in files)
+    for seed in seeds:
+        for form in secret_forms(seed):
+            assert all(form not in text for text in outputs), form
+            for path, text in files.items():
+                assert form not in text, (path, form)
