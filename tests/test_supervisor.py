@@ -376,3 +376,30 @@ def test_secrets_are_never_printed_or_logged(
             assert all(form not in text for text in outputs), form
             for path, text in files.items():
                 assert form not in text, (path, form)
+
+
+def test_a_finished_run_is_signed_up_to_its_terminal_event(store: Path) -> None:
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    ran = cli("run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store)
+    assert ran.exit_code == 0, ran.stderr
+    opened = DirectoryStore(store)
+    checkpoints = [
+        json.loads(line)
+        for line in (store / "mobs" / MOB / "checkpoints.jsonl").read_text().splitlines()
+    ]
+    assert checkpoints[-1]["cursor"] == opened.events(MOB).latest_cursor()
+    assert api.verify_signatures(opened, MOB).ok
+
+
+def test_a_run_without_the_passphrase_finishes_and_warns(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "correct horse")
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    monkeypatch.delenv("MOBCTL_KEY_PASSPHRASE")
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    ran = cli("run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store)
+    assert ran.exit_code == 0, ran.stderr
+    assert "warning: no checkpoint was signed for this run: " in ran.stderr
+    assert not (store / "mobs" / MOB / "checkpoints.jsonl").exists()

@@ -83,6 +83,8 @@ def run(
         view.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    for warning in outcome.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     final = outcome.run
     steps = (
         {

@@ -58,8 +58,10 @@ from mobctl.engine.outputs import (
 )
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.tracked import Tracked
+from mobctl.errors import MobctlError
 from mobctl.store import journal
 from mobctl.store.canonical import timestamp
+from mobctl.store.checkpoints import checkpoint_if_authority
 from mobctl.store.contract import Store
 from mobctl.store.models import (
     EventKind,
@@ -227,6 +229,7 @@ class RunResult:
     run: MobRun
     cause: str | None
     timed_out: bool
+    warnings: list[str] = field(default_factory=list)
 
 
 class FlowRunner:
@@ -263,6 +266,7 @@ class FlowRunner:
         self.done: queue.Queue[TurnDone] = queue.Queue()
         self.stops: set[threading.Event] = set()
         self.deadlines = Deadlines()
+        self.warnings: list[str] = []
         self.cancel_flag = threading.Event()
         self.frames: dict[str, FrameRun] = {}
         self.loops: dict[str, LoopRun] = {}
@@ -523,7 +527,7 @@ class FlowRunner:
         run = self.runs.get_run(self.run_id)
         assert run is not None
         timed_out = bool(run.mobctl and run.mobctl.terminal_detail == "deadline")
-        return RunResult(run, cause, timed_out)
+        return RunResult(run, cause, timed_out, self.warnings)
 
     def request_cancel(self) -> None:
         """Ctrl-C / SIGTERM in this process: cancel cleanly."""
@@ -1321,6 +1325,10 @@ class FlowRunner:
         if extras:
             with contextlib.suppress(Exception):
                 self.runs.mutate_run(self.run_id, RunExpectation(), RunMutation(mobctl=extras))
+        try:  # sign the log up to the terminal event (a mob with a supervisor authority)
+            checkpoint_if_authority(self.store, self.mob_id)
+        except MobctlError as exc:
+            self.warnings.append(f"no checkpoint was signed for this run: {exc.message}")
         self.on_event(kind, fields)
 
     def _abort(self, fatal: RunFatal) -> str:
