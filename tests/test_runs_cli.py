@@ -479,6 +479,35 @@ def crash_between_the_two_writes(store: Path, run_id: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("members", "spawn", "s", "w"),
+        ("members", "retire", "s", "w-1"),
+        ("register", "{definition}"),
+        ("run", "s", "other", "--driver", "scripted:{replies}"),
+        ("runs", "cancel", "s", "0d"),
+        ("runs", "recover", "s"),
+    ],
+)
+def test_writing_commands_repair_a_missing_terminal_event_once(
+    mob: tuple[Path, Path, Path], command: tuple[str, ...]
+) -> None:
+    definition, replies, store = mob
+    run(mob, "other")
+    orphan = place(store, "0d000000-0000-4000-8000-000000000001", None)
+    crash_between_the_two_writes(store, orphan.run_id)
+    assert cli("runs", "list", "s", "--store", store).exit_code == 0  # a reader repairs nothing
+    assert flow_canceled(store, orphan.run_id) == []
+    args = [a.format(definition=definition, replies=replies) for a in command]
+    result = cli(*args, "--store", store)
+    assert result.exit_code == 0, result.stderr
+    assert len(flow_canceled(store, orphan.run_id)) == 1
+    assert cli("members", "spawn", "s", "w", "--store", store).exit_code == 0
+    assert len(flow_canceled(store, orphan.run_id)) == 1  # exactly once
+    assert cli("store", "check", "--store", store).exit_code == 0
+
+
 def test_recover_reports_the_repair(mob: tuple[Path, Path, Path]) -> None:
     store = mob[2]
     run(mob, "other")
