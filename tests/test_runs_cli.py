@@ -322,6 +322,26 @@ def test_orphan_judgement() -> None:
     assert orphan_reason(base.model_copy(update={"mobctl": MobctlRunState(owner=gone())}), moment)
 
 
+def test_custody_is_taken_by_one_process_only(mob: tuple[Path, Path, Path]) -> None:
+    from mobctl.engine.custody import CustodyLostError, cancel_in_custody, take_over
+
+    store = mob[2]
+    run(mob, "other")
+    opened = DirectoryStore(store)
+    judged = place(store, "0d000000-0000-4000-8000-000000000001", gone())
+    ours = take_over(opened, judged)
+    assert ours is not None
+    assert take_over(opened, judged) is None  # judged on a lease that is gone now
+    rival = owner()
+    assert opened.runs("s").acquire_run_lease(judged.run_id, rival, expected_token=ours.token)
+    with pytest.raises(CustodyLostError):
+        cancel_in_custody(opened, "s", judged.run_id, ours, "execution_custody_lost")
+    after = opened.runs("s").get_run(judged.run_id)
+    assert after is not None and after.status == "pending"
+    assert after.mobctl is not None and after.mobctl.owner == rival  # not released by the loser
+    assert flow_canceled(store, judged.run_id) == []
+
+
 # --- cancel ----------------------------------------------------------------------------------
 
 
@@ -372,6 +392,10 @@ def test_cancel_an_orphan_converges_it_at_once(mob: tuple[Path, Path, Path]) -> 
     )  # type: ignore[union-attr]
     assert (final.flow_state.model_extra or {})["step_status"] == {"a": "Canceled"}
     assert final.flow_state.phase == "Canceled" and final.completed_at is not None
+    started = [
+        e for e in DirectoryStore(store).events("s").replay_all() if e.kind.type == "flow_started"
+    ]
+    assert all(e.kind.field("run_id") != orphan.run_id for e in started)  # no flow_started
 
 
 def test_cancel_a_live_run_requests_then_takes_over_after_the_timeout(

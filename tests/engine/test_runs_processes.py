@@ -65,12 +65,14 @@ def test_cancel_wait_from_another_process_kills_the_driver_processes(tmp_path: P
     wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
     agent_pid, child_pid = map(int, pids.read_text().split())
     assert not gone(agent_pid) and not gone(child_pid)
-    began = time.monotonic()
-    canceled = mobctl_process("runs", "cancel", "s", run_id[:8], "--wait", "--store", store)
+    canceled = mobctl_process(
+        "runs", "cancel", "s", run_id[:8], "--wait", "--timeout", "60s", "--store", store
+    )
     assert canceled.returncode == 0, canceled.stderr
+    # the owner recorded it (had mobctl taken the run over, it would say "canceled by this
+    # process because ...")
     assert canceled.stdout == f"run {run_id} canceled (cancel_requested)\n"
     assert canceled.stderr == ""
-    assert time.monotonic() - began < 5  # the owner stopped it within the grace period
     _, err = runner.communicate(timeout=30)
     assert runner.returncode == 4, err
     assert gone(agent_pid) and gone(child_pid)
