@@ -234,11 +234,6 @@ def _step_status(status: object) -> str:
 # --- repair, cancel, recover -----------------------------------------------------------------
 
 
-def repair_mob(store: DirectoryStore, mob_id: str) -> list[str]:
-    """Re-append missing terminal events (store contract §8.9); the run ids repaired."""
-    return repair_terminal_events(store, require_slug(mob_id, "mob id"))
-
-
 CancelAction = Literal["already_terminal", "requested", "stopped", "canceled_here"]
 
 
@@ -281,7 +276,7 @@ def cancel_run(
     is stopped by that owner; with ``wait`` this waits for it, and when the owner has not
     finished within ``grace_ms`` this process takes the lease over and records the cancel."""
     run = resolve_run(store, mob_id, ref)
-    repaired = repair_mob(store, mob_id)
+    repaired = repair_terminal_events(store, mob_id)  # a writing command (§8.9)
     if run.terminal:
         return CancelOutcome(run, "already_terminal", repaired=repaired)
     pid, host, _ = process.me()
@@ -375,7 +370,7 @@ def recover(store: DirectoryStore, mob_id: str, *, cancel: bool = False) -> Reco
     """Repair missing terminal events, then list the orphaned runs; with ``cancel``, converge
     each to ``canceled`` with cause ``execution_custody_lost`` (flow-semantics §12.4)."""
     _require_mob(store, mob_id)
-    repaired = repair_mob(store, mob_id)
+    repaired = repair_terminal_events(store, mob_id)  # a writing command (§8.9)
     moment = now()
     orphans = []
     for run in store.runs(mob_id).list_runs():
