@@ -226,7 +226,19 @@ def register(
 
     if not path.exists():
         raise PathNotFoundError(f"path '{path}' does not exist")
-    return register_definition(store, path, catalog_from(catalog), expect_revision=expect_revision)
+    result = register_definition(
+        store, path, catalog_from(catalog), expect_revision=expect_revision
+    )
+    repair_mob(store, result.mob_id)
+    return result
+
+
+def repair_mob(store: DirectoryStore, mob_id: str) -> list[str]:
+    """Done by every writing command when it opens a mob (store contract §8.9): re-append the
+    missing terminal event of each terminal run, exactly once; the run ids repaired."""
+    from mobctl.store.repair import repair_terminal_events
+
+    return repair_terminal_events(store, mob_id)
 
 
 def get_spec(store: DirectoryStore, mob_id: str) -> SpecRecord:
@@ -355,6 +367,7 @@ def prepare_run(
         from mobctl.ids import require_slug
 
         mob_id = require_slug(target, "mob id")
+        repair_mob(store, mob_id)  # (register did it for a file)
     record = get_spec(store, mob_id)
     definition = _definition_of(record)
     base_dir = Path(record.source.path).parent if record.source else Path(".")

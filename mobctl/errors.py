@@ -68,6 +68,12 @@ class UnknownFlowError(MobctlError):
     code = "unknown_flow"
 
 
+class AmbiguousRunIdError(MobctlError):
+    """A run id prefix matches several runs; the message lists them."""
+
+    code = "ambiguous_run_id"
+
+
 class UnsafeIdError(MobctlError):
     """An id that would become a file name breaks the slug rule; nothing was touched."""
 

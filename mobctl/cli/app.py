@@ -80,6 +80,7 @@ from mobctl.cli import (  # noqa: E402,F401  (registers the commands)
     definition_commands,
     member_commands,
     run_command,
+    runs_commands,
     store_commands,
     supervisor_commands,
 )

@@ -42,6 +42,7 @@ def members_spawn(
         raise UsageError("--id names one member: it cannot be combined with --count")
     opened = open_store(store, lock_timeout)
     definition = api.registered_definition(opened, mob)
+    api.repair_mob(opened, mob)
     spawned = [members.spawn(opened, definition, profile, identity=member_id) for _ in range(count)]
     if as_json:
         emit(
@@ -95,10 +96,13 @@ def members_retire(
 
       mobctl members retire code-review reviewer-2
     """
+    from mobctl import api
     from mobctl.engine import members
     from mobctl.ids import require_slug
 
-    member = members.retire(open_store(store, lock_timeout), require_slug(mob, "mob id"), member_id)
+    opened = open_store(store, lock_timeout)
+    api.repair_mob(opened, require_slug(mob, "mob id"))
+    member = members.retire(opened, mob, member_id)
     if as_json:
         emit({"identity": member.identity, "generation": member.generation, "role": member.role})
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mobctl.store.contract import Store
-from mobctl.store.models import EventKind, MobRun, NewMobEvent
+from mobctl.store.models import TERMINAL_EVENT_TYPES, EventKind, MobRun, NewMobEvent
 
 _TERMINAL_KIND = {
     "completed": "flow_completed",
@@ -28,11 +28,27 @@ def terminal_event_of(run: MobRun) -> NewMobEvent:
     return NewMobEvent(mob_id=run.mob_id, kind=kind)
 
 
+def missing_terminal_events(store: Store, mob_id: str) -> list[MobRun]:
+    """Terminal runs whose terminal event is not in the log: one pass over the runs, and one
+    over the log only when some run is terminal (not one log scan per run)."""
+    terminal = [run for run in store.runs(mob_id).list_runs() if run.terminal]
+    if not terminal:
+        return []
+    logged = {
+        (event.kind.field("run_id"), event.kind.field("flow_id"))
+        for event in store.events(mob_id).replay_all()
+        if event.kind.type in TERMINAL_EVENT_TYPES
+    }
+    return [run for run in terminal if (run.run_id, run.flow_id) not in logged]
+
+
 def repair_terminal_events(store: Store, mob_id: str) -> list[str]:
-    """Re-append the missing terminal event of every terminal run; the run ids repaired."""
+    """Re-append the missing terminal event of every terminal run; the run ids repaired.
+
+    The append is "if absent" under the log's lock, so concurrent repairs add each event once."""
     repaired = []
     events = store.events(mob_id)
-    for run in store.runs(mob_id).list_runs():
-        if run.terminal and events.append_terminal_event_if_absent(terminal_event_of(run)):
+    for run in missing_terminal_events(store, mob_id):
+        if events.append_terminal_event_if_absent(terminal_event_of(run)):
             repaired.append(run.run_id)
     return repaired

@@ -1,0 +1,279 @@
+"""``mobctl runs``: list, show, cancel and recover the runs of a mob."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from mobctl.cli.app import app
+from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+
+if TYPE_CHECKING:
+    from mobctl.runs import CancelOutcome, RunDetail, RunSummary, StepSummary
+
+runs_app = typer.Typer(help="Runs of a mob: list, show, cancel, recover.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+MOB = typer.Argument(..., metavar="MOB", help="A mob id.")
+RUN = typer.Argument(..., metavar="RUN", help="A run id, or a prefix of exactly one run id.")
+
+
+@runs_app.command("list")
+def runs_list(
+    mob: str = MOB,
+    flow: str | None = typer.Option(None, "--flow", help="Only runs of this flow."),
+    status: list[str] = typer.Option(
+        [],
+        "--status",
+        help="pending, running, completed, failed, canceled or orphaned; repeatable.",
+    ),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """List a mob's runs, newest first.
+
+    Each run with its flow, status, cause, start and duration; "orphaned" marks a run that is
+    not terminal while its owner process is gone or its lease expired.
+
+    Examples:
+
+      mobctl runs list code-review --status failed --status orphaned
+
+      mobctl runs list code-review --flow main --json
+    """
+    from mobctl import runs
+
+    found = runs.list_runs(open_store(store, lock_timeout), mob, flow=flow, statuses=status)
+    if as_json:
+        emit([summary.document() for summary in found])
+        return
+    if not found:
+        sys.stderr.write(f"mob '{mob}' has no runs{' that match' if flow or status else ''}\n")
+        return
+    _table([["RUN", "FLOW", "STATUS", "CAUSE", "STARTED", "DURATION"], *map(_row, found)])
+
+
+@runs_app.command("show")
+def runs_show(
+    mob: str = MOB,
+    run: str = RUN,
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Show a run: its steps, outputs and result.
+
+    Each step with its status, members, attempts, timing and failure reasons (from the event
+    log). --json prints the run snapshot, with Meerkat's MobRun field names.
+
+    Examples:
+
+      mobctl runs show code-review 4f0c
+
+      mobctl runs show code-review 4f0c --json | jq .root_step_outputs
+    """
+    from mobctl import runs
+
+    detail = runs.show_run(open_store(store, lock_timeout), mob, run)
+    if as_json:
+        emit(detail.summary.run.document())
+        return
+    _print_detail(detail)
+
+
+@runs_app.command("cancel")
+def runs_cancel(
+    mob: str = MOB,
+    run: str = RUN,
+    wait: bool = typer.Option(False, "--wait", help="Block until the run is terminal."),
+    timeout: str = typer.Option(
+        "5s", "--timeout", help="With --wait: how long the owner gets before mobctl takes over."
+    ),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Cancel a run from any process.
+
+    The process running it stops within a second: it kills the in-flight driver processes and
+    records the run canceled (cause cancel_requested).
+
+    With --wait, block until the run is terminal and print its final status; if the owner
+    has not stopped it within --timeout, mobctl takes the run over and records the cancel
+    itself. An orphaned run (its owner is gone) is canceled at once by this command. A run that
+    is already terminal is left alone (exit 0).
+
+    Examples:
+
+      mobctl runs cancel code-review 4f0c
+
+      mobctl runs cancel code-review 4f0c --wait --timeout 10s
+    """
+    from mobctl import api, runs
+
+    grace = api.parse_duration_ms(timeout)
+    outcome = runs.cancel_run(open_store(store, lock_timeout), mob, run, wait=wait, grace_ms=grace)
+    _note_repairs(outcome.repaired)
+    if as_json:
+        emit(outcome.document())
+    else:
+        sys.stdout.write(_cancel_line(outcome) + "\n")
+
+
+@runs_app.command("recover")
+def runs_recover(
+    mob: str = MOB,
+    cancel: bool = typer.Option(
+        False, "--cancel", help="Cancel each orphaned run (cause execution_custody_lost)."
+    ),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """List orphaned runs, or cancel them with --cancel.
+
+    Orphaned: not terminal while the owner process is gone or its lease expired. Missing
+    terminal events are re-appended first. --cancel records each orphaned run canceled with
+    cause execution_custody_lost (Meerkat's behaviour); running it again changes nothing.
+
+    Examples:
+
+      mobctl runs recover code-review
+
+      mobctl runs recover code-review --cancel --json
+    """
+    from mobctl import runs
+
+    recovery = runs.recover(open_store(store, lock_timeout), mob, cancel=cancel)
+    if as_json:
+        emit(recovery.document())
+        return
+    for run_id in recovery.repaired:
+        sys.stdout.write(f"repaired run {run_id}: appended its missing terminal event\n")
+    verbs = {"orphaned": "orphaned", "canceled": "canceled", "taken": "left alone"}
+    for orphan in recovery.orphans:
+        note = f": {orphan.reason}" if orphan.outcome == "orphaned" else f" ({orphan.reason})"
+        if orphan.outcome == "taken":
+            note = f": another process holds it now (status {orphan.run.status})"
+        sys.stdout.write(f"{verbs[orphan.outcome]} run {orphan.run.run_id}{note}\n")
+    if not recovery.orphans:
+        sys.stdout.write(f"mob '{mob}' has no orphaned runs\n")
+    elif not cancel:
+        sys.stderr.write(f"hint: `mobctl runs recover {mob} --cancel` cancels them\n")
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _note_repairs(run_ids: list[str]) -> None:
+    for run_id in run_ids:
+        sys.stderr.write(f"repaired run {run_id}: appended its missing terminal event\n")
+
+
+def _cancel_line(outcome: CancelOutcome) -> str:
+    run = outcome.run
+    cause = outcome.document()["cause"]
+    status = run.status + (f" ({cause})" if cause else "")
+    owner = run.mobctl.owner if run.mobctl else None
+    if outcome.action == "already_terminal":
+        return f"run {run.run_id} is already {status}: nothing to cancel"
+    if outcome.action == "requested":
+        holder = f" (pid {owner.pid} on {owner.host})" if owner else ""
+        return f"cancel requested for run {run.run_id}; its owner{holder} stops it (--wait waits)"
+    if outcome.action == "canceled_here":
+        return f"run {run.run_id} {status}: canceled by this process because {outcome.why}"
+    return f"run {run.run_id} {status}"
+
+
+def _status(summary: RunSummary) -> str:
+    return summary.run.status + (" (orphaned)" if summary.orphaned else "")
+
+
+def _row(summary: RunSummary) -> list[str]:
+    run = summary.run
+    return [
+        run.run_id,
+        run.flow_id,
+        _status(summary),
+        summary.cause or "-",
+        _when(run.created_at),
+        _duration(summary.duration_ms),
+    ]
+
+
+def _table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+
+
+def _when(stamp: str | None) -> str:
+    return "-" if stamp is None else stamp[:19].replace("T", " ") + "Z"
+
+
+def _duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f}s"
+    if ms < 3_600_000:
+        return f"{ms // 60_000}m{ms // 1000 % 60:02d}s"
+    return f"{ms // 3_600_000}h{ms // 60_000 % 60:02d}m"
+
+
+def _print_detail(detail: RunDetail) -> None:
+    summary, run = detail.summary, detail.summary.run
+    out = sys.stdout.write
+    out(f"run       {run.run_id}\nmob       {run.mob_id}\nflow      {run.flow_id}\n")
+    out(f"status    {run.status}" + (f" ({summary.cause})" if summary.cause else "") + "\n")
+    if summary.orphaned:
+        out(f"orphaned  {summary.orphaned}\n")
+    out(f"started   {_when(run.created_at)}\n")
+    if run.completed_at:
+        out(f"finished  {_when(run.completed_at)}\n")
+    out(f"duration  {_duration(summary.duration_ms)}\n")
+    if run.activation_params:
+        out(f"params    {json.dumps(run.activation_params, ensure_ascii=False)}\n")
+    extras = run.mobctl
+    if extras and extras.owner and not run.terminal:
+        owner = extras.owner
+        out(f"owner     pid {owner.pid} on {owner.host}, heartbeat {owner.heartbeat_at}\n")
+    if extras and extras.cancel_requested:
+        out(f"cancel    requested at {extras.cancel_requested.get('at')}\n")
+    out("\nsteps\n")
+    rows = [["STEP", "STATUS", "MEMBERS", "ATTEMPTS", "STARTED", "DURATION", "REASON"]]
+    rows += [_step_row(step) for step in detail.steps]
+    _table([["  " + row[0], *row[1:]] for row in rows])
+    for step in detail.steps:
+        failures = step.failed_attempts
+        if len(failures) > 1 or any(reason != step.reason for _, _, reason in failures):
+            for member, attempt, reason in failures:
+                out(f"  {step.step_id}: {member} attempt {attempt} failed: {reason}\n")
+    _block("outputs", run.root_step_outputs or None)
+    _block("result", detail.result)
+
+
+def _step_row(step: StepSummary) -> list[str]:
+    return [
+        step.step_id,
+        step.status,
+        ",".join(step.members) or "-",
+        str(step.attempts) if step.attempts else "-",
+        _when(step.started_at)[11:] if step.started_at else "-",
+        _duration(step.duration_ms),
+        step.reason or "",
+    ]
+
+
+def _block(title: str, value: Any) -> None:
+    if value is None:
+        return
+    sys.stdout.write(f"\n{title}\n{json.dumps(value, indent=2, ensure_ascii=False)}\n")

@@ -1,0 +1,201 @@
+"""Custody of a run (flow-semantics §12): who owns it, whether it is orphaned, and converging
+an orphaned (or unresponsive) run to ``canceled`` from another process.
+
+``orphan_reason`` is pure: the snapshot, the clock and a probe of local processes go in, a
+reason comes out. ``runs list``, ``runs cancel``, ``runs recover`` and ``runs resume`` share it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from mobctl.store import process
+from mobctl.store.canonical import parse_timestamp, timestamp
+from mobctl.store.contract import Store
+from mobctl.store.models import (
+    EventKind,
+    FlowRunState,
+    FrameSnapshot,
+    LoopSnapshot,
+    MobEvent,
+    MobRun,
+    NewMobEvent,
+    RunOwner,
+)
+from mobctl.store.runs import RunExpectation, RunMutation
+
+ProcessProbe = Callable[[int, str, str], bool]
+"""``(pid, host, process_start) -> True`` when that process is provably gone."""
+
+TERMINAL_NODE = frozenset({"Completed", "Failed", "Skipped", "Canceled"})
+TERMINAL_LOOP = frozenset({"Completed", "Exhausted", "Failed", "Canceled"})
+
+
+def orphan_reason(
+    run: MobRun, now: datetime, *, is_dead: ProcessProbe = process.is_dead
+) -> str | None:
+    """Why ``run`` is orphaned (flow-semantics §12.2), or None when it is terminal or owned.
+
+    Orphaned: non-terminal and its lease is missing or released, or its owner is on this host
+    and that process is gone (or the pid now belongs to another process), or its heartbeat is
+    older than the lease's ``ttl_ms``."""
+    if run.terminal:
+        return None
+    owner = run.mobctl.owner if run.mobctl else None
+    if owner is None:
+        return "it has no owner lease"
+    if owner.released_at is not None:
+        return f"its owner released the lease at {owner.released_at}"
+    if is_dead(owner.pid, owner.host, owner.process_start):
+        return f"its owner process (pid {owner.pid} on {owner.host}) is gone"
+    expiry = parse_timestamp(owner.heartbeat_at) + timedelta(milliseconds=owner.ttl_ms)
+    if expiry < now:
+        return (
+            f"its owner (pid {owner.pid} on {owner.host}) has not renewed its lease "
+            f"since {owner.heartbeat_at}"
+        )
+    return None
+
+
+def is_orphaned(run: MobRun, now: datetime, *, is_dead: ProcessProbe = process.is_dead) -> bool:
+    return orphan_reason(run, now, is_dead=is_dead) is not None
+
+
+def new_owner() -> RunOwner:
+    """A lease for this process."""
+    pid, host, started = process.me()
+    now = timestamp()
+    return RunOwner(
+        token=str(uuid.uuid4()),
+        pid=pid,
+        host=host,
+        process_start=started,
+        acquired_at=now,
+        heartbeat_at=now,
+    )
+
+
+def take_over(store: Store, run: MobRun) -> RunOwner | None:
+    """Take the run's lease over from the holder judged at ``run`` (a CAS on its token); the
+    new lease, or None when the run changed hands or became terminal meanwhile."""
+    current = run.mobctl.owner if run.mobctl else None
+    expected = current.token if current is not None and current.released_at is None else None
+    owner = new_owner()
+    won = store.runs(run.mob_id).acquire_run_lease(run.run_id, owner, expected_token=expected)
+    return owner if won else None
+
+
+def cancel_in_custody(
+    store: Store, mob_id: str, run_id: str, owner: RunOwner, cause: str
+) -> MobEvent:
+    """Converge a run whose lease ``owner`` holds to ``canceled`` (flow-semantics §12.4): start
+    it if pending (no ``flow_started``), set every non-terminal node, frame and loop and every
+    unfinished step to Canceled, then write the terminal status with ``flow_canceled {cause}``
+    (exactly once: the snapshot CAS decides, the event is appended if absent). The lease is
+    released at the end, whatever happens.
+
+    Raises :class:`CustodyLostError` when another process took the run over meanwhile."""
+    runs = store.runs(mob_id)
+    try:
+        run = runs.get_run(run_id)
+        if run is None or run.terminal:
+            raise CustodyLostError(run_id)
+        state = _canceled_state(run.flow_state)
+        settle = RunMutation(
+            status="running" if run.status == "pending" else None,
+            flow_state=FlowRunState.model_validate(state | {"phase": "Running"}),
+            frames={
+                frame_id: _canceled_frame(frame)
+                for frame_id, frame in run.frames.items()
+                if _frame_open(frame)
+            },
+            loops={
+                loop_id: _canceled_loop(loop)
+                for loop_id, loop in run.loops.items()
+                if loop.kernel_state.get("phase") not in TERMINAL_LOOP
+            },
+        )
+        expect = RunExpectation(status=run.status, non_terminal=True, flow_state=run.flow_state)
+        if not runs.mutate_run(run_id, expect, settle, fence=owner.token):
+            raise CustodyLostError(run_id)
+        assert settle.flow_state is not None
+        event = NewMobEvent(
+            mob_id=mob_id,
+            kind=EventKind(type="flow_canceled", run_id=run_id, flow_id=run.flow_id, cause=cause),
+        )
+        appended = runs.cas_run_snapshot_and_append_terminal_event(
+            run_id,
+            "running",
+            settle.flow_state,
+            "canceled",
+            FlowRunState.model_validate(state | {"phase": "Canceled"}),
+            event,
+            fence=owner.token,
+        )
+        if appended is None:
+            raise CustodyLostError(run_id)
+        return appended
+    finally:
+        runs.release_run_lease(run_id, owner.token)
+
+
+class CustodyLostError(Exception):
+    """Another process took the run over (or finished it) while we held what we judged."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} changed hands")
+        self.run_id = run_id
+
+
+# --- the canceled shapes (pure) -------------------------------------------------------------
+
+
+def _canceled_state(flow_state: FlowRunState) -> dict[str, Any]:
+    state = flow_state.model_dump(mode="json")
+    statuses = state.get("step_status")
+    if isinstance(statuses, dict):
+        state["step_status"] = {
+            step: "Canceled" if status in (None, "Dispatched") else status
+            for step, status in statuses.items()
+        }
+    # nothing is ready, pending or active any more (the §15 invariants)
+    state |= {
+        "ready_frames": [],
+        "ready_frame_membership": {},
+        "pending_body_frame_loops": [],
+        "pending_body_frame_loop_membership": {},
+        "active_node_count": 0,
+        "active_frame_count": 0,
+    }
+    return state
+
+
+def _frame_open(frame: FrameSnapshot) -> bool:
+    kernel = frame.kernel_state
+    statuses = kernel.get("node_status")
+    open_nodes = isinstance(statuses, dict) and any(
+        s not in TERMINAL_NODE for s in statuses.values()
+    )
+    return open_nodes or kernel.get("phase") not in TERMINAL_NODE
+
+
+def _canceled_frame(frame: FrameSnapshot) -> FrameSnapshot:
+    kernel = dict(frame.kernel_state)
+    statuses = kernel.get("node_status")
+    if isinstance(statuses, dict):
+        kernel["node_status"] = {
+            node: status if status in TERMINAL_NODE else "Canceled"
+            for node, status in statuses.items()
+        }
+    kernel["ready_queue"] = []
+    if kernel.get("phase") not in TERMINAL_NODE:
+        kernel["phase"] = "Canceled"
+    return FrameSnapshot.model_validate(frame.model_dump(mode="json") | {"kernel_state": kernel})
+
+
+def _canceled_loop(loop: LoopSnapshot) -> LoopSnapshot:
+    kernel = dict(loop.kernel_state) | {"phase": "Canceled", "stage": "Terminal"}
+    return LoopSnapshot.model_validate(loop.model_dump(mode="json") | {"kernel_state": kernel})
