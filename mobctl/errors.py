@@ -35,6 +35,21 @@ class MobctlError(Exception):
         self.hint = hint
 
 
+class CustodyLost(MobctlError):
+    """Another process took a running run over (``runs cancel`` after the grace period, or
+    ``runs recover``): this process stops its turns and writes nothing more (exit 4)."""
+
+    code = "custody_lost"
+    exit_code = ExitCode.RUN_CANCELED
+
+    def __init__(self, mob_id: str, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id} was taken over by another process; this process stopped it without "
+            "writing anything more",
+            hint=f"see `mobctl runs show {mob_id} {run_id}`",
+        )
+
+
 class UsageError(MobctlError):
     """The command line asks for something impossible (exit 2)."""
 

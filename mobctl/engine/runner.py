@@ -58,7 +58,7 @@ from mobctl.engine.outputs import (
 )
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.tracked import Tracked
-from mobctl.errors import MobctlError
+from mobctl.errors import CustodyLost, MobctlError
 from mobctl.store import journal
 from mobctl.store.canonical import timestamp
 from mobctl.store.checkpoints import checkpoint_if_authority
@@ -104,10 +104,6 @@ class RunFatal(Exception):
         self.cause = cause
         self.reason = reason
         self.detail = detail
-
-
-class CustodyLost(Exception):
-    """Another process took the run over: stop without writing."""
 
 
 @dataclass
@@ -416,7 +412,7 @@ class FlowRunner:
         self._pending_loops = {}
         if mutation != RunMutation():
             if not self.runs.mutate_run(self.run_id, RunExpectation(), mutation, fence=self.token):
-                raise CustodyLost(f"run {self.run_id} is no longer ours")
+                raise CustodyLost(self.mob_id, self.run_id)
             self.last_write = time.monotonic()
         events, self._pending_events = self._pending_events, []
         if events:
@@ -519,9 +515,9 @@ class FlowRunner:
                     cause = self._finish()
                 except RunFatal as fatal:
                     cause = self._abort(fatal)
-        except CustodyLost:
-            self._stop_turns()
-            raise
+                except BaseException:  # custody lost, the store failing: no turn outlives us
+                    self._stop_turns()
+                    raise
         finally:
             self.deadlines.close()
         run = self.runs.get_run(self.run_id)
@@ -597,7 +593,7 @@ class FlowRunner:
     def _heartbeat(self) -> None:
         if time.monotonic() - self.last_write > RENEW_EVERY:
             if not self.runs.renew_run_lease(self.run_id, self.token):
-                raise CustodyLost(f"run {self.run_id} is no longer ours")
+                raise CustodyLost(self.mob_id, self.run_id)
             self.last_write = time.monotonic()
 
     def _grant_nodes(self) -> bool:
@@ -1317,7 +1313,7 @@ class FlowRunner:
             fence=self.token,
         )
         if appended is None:
-            raise CustodyLost(f"run {self.run_id} is no longer ours")
+            raise CustodyLost(self.mob_id, self.run_id)
         extras: dict[str, Any] = {"terminal_detail": detail} if detail else {}
         owner = run.mobctl.owner if run.mobctl else None
         if owner is not None:

@@ -171,3 +171,37 @@ def test_sigkilled_runner_is_orphaned_and_recover_cancel_converges_it_once(
     assert (again.returncode, again.stdout) == (0, "mob 's' has no orphaned runs\n")
     assert len(terminal_events(store, run_id)) == 1
     assert cli("store", "check", "--store", store).exit_code == 0
+
+
+def test_a_runner_whose_run_is_taken_over_stops_with_exit_4(tmp_path: Path) -> None:
+    """Another process takes the lease (as `runs cancel` does after the grace period): the
+    runner notices at its next heartbeat, kills its turns and exits 4 without writing."""
+    from mobctl.store.models import RunOwner
+    from mobctl.store.process import me
+
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\ntimeout_ms = 60000\n')
+    fixtures = tmp_path / "slow.toml"
+    fixtures.write_text('[[reply]]\ndelay_ms = 60000\noutput = "late"\n')
+    store = tmp_path / "store"
+    runner = start(
+        ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(store)], tmp_path
+    )
+    run_id = wait_for_dispatch(store)
+    runs = DirectoryStore(store).runs("s")
+    run = runs.get_run(run_id)
+    assert run is not None and run.mobctl is not None and run.mobctl.owner is not None
+    pid, host, started = me()
+    thief = RunOwner(
+        token="0" * 32, pid=pid, host=host, process_start=started, acquired_at="x", heartbeat_at="x"
+    )
+    assert runs.acquire_run_lease(run_id, thief, expected_token=run.mobctl.owner.token)
+    _, err = runner.communicate(timeout=30)
+    assert runner.returncode == 4, err
+    assert (
+        f"error[custody_lost]: run {run_id} was taken over by another process; this process "
+        "stopped it without writing anything more\n"
+        f"hint: see `mobctl runs show s {run_id}`\n"
+    ) in err
+    after = runs.get_run(run_id)
+    assert after is not None and after.status == "running" and not terminal_events(store, run_id)
