@@ -89,6 +89,12 @@ class AmbiguousRunIdError(MobctlError):
     code = "ambiguous_run_id"
 
 
+class RunNotResumable(MobctlError):
+    """``runs resume`` on a run that is finished, still owned, or cannot be taken up."""
+
+    code = "run_not_resumable"
+
+
 class UnsafeIdError(MobctlError):
     """An id that would become a file name breaks the slug rule; nothing was touched."""
 

@@ -6,12 +6,16 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from mobctl.cli.app import app
 from mobctl.cli.common import emit, open_store, print_diagnostics, store_option, timeout_option
 from mobctl.cli.run_view import RunView
+
+if TYPE_CHECKING:
+    from mobctl.engine.runner import FlowRunner
 
 
 @app.command()
@@ -42,7 +46,6 @@ def run(
     """
     from mobctl import api
     from mobctl.drivers.selection import parse_drivers
-    from mobctl.engine.outputs import result_envelope
     from mobctl.engine.runner import FlowRunner
     from mobctl.registry import InvalidDefinitionError
 
@@ -69,7 +72,15 @@ def run(
         on_event=view,
     )
     runner.create()
-    sys.stderr.write(f"run {runner.run_id} ({definition.mob.id}/{flow_id})\n")
+    drive(runner, view, as_json)
+
+
+def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
+    """Execute a created (or resumed) run with its live view; print the outcome and exit with
+    its code. Ctrl-C / SIGTERM cancel the run cleanly (exit 130)."""
+    from mobctl.engine.outputs import result_envelope
+
+    sys.stderr.write(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})\n")
     interrupted: list[int] = []
 
     def on_signal(number: int, frame: object) -> None:
@@ -86,14 +97,10 @@ def run(
     for warning in outcome.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     final = outcome.run
-    steps = (
-        {
-            step: (status or "pending").lower()
-            for step, status in final.flow_state.model_extra.get("step_status", {}).items()
-        }
-        if final.flow_state.model_extra
-        else {}
-    )
+    extra = final.flow_state.model_extra or {}
+    steps = {
+        step: (status or "pending").lower() for step, status in extra.get("step_status", {}).items()
+    }
     document = {
         "run_id": final.run_id,
         "mob_id": final.mob_id,
@@ -107,11 +114,8 @@ def run(
     if as_json:
         emit(document)
     else:
-        sys.stdout.write(
-            f"run {final.run_id} {final.status}"
-            + (f" ({outcome.cause})" if outcome.cause else "")
-            + "\n"
-        )
+        cause = f" ({outcome.cause})" if outcome.cause else ""
+        sys.stdout.write(f"run {final.run_id} {final.status}{cause}\n")
         if document["result"] is not None:
             sys.stdout.write(json.dumps(document["result"], indent=2, ensure_ascii=False) + "\n")
     if interrupted:

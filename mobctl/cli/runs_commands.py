@@ -15,7 +15,9 @@ from mobctl.cli.common import emit, json_option, open_store, store_option, timeo
 if TYPE_CHECKING:
     from mobctl.runs import CancelOutcome, RunDetail, RunSummary, StepSummary
 
-runs_app = typer.Typer(help="Runs of a mob: list, show, cancel, recover.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Runs of a mob: list, show, cancel, resume, recover.", no_args_is_help=True
+)
 app.add_typer(runs_app, name="runs")
 
 MOB = typer.Argument(..., metavar="MOB", help="A mob id.")
@@ -168,6 +170,55 @@ def runs_recover(
 
 
 # --- rendering -------------------------------------------------------------------------------
+
+
+@runs_app.command("resume")
+def runs_resume(
+    mob: str = MOB,
+    run: str = RUN,
+    driver: list[str] = typer.Option(
+        [], "--driver", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable (as for `mobctl run`)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+) -> None:
+    """Continue an orphaned run from its snapshot (its owner died: `runs list` says orphaned).
+
+    Completed steps keep their outputs; steps that were running are dispatched again (their
+    `step_dispatched` events carry attempt > 1); the run then finishes normally, with the exit
+    codes of `mobctl run`. A run whose owner still lives, a finished run, and a run whose flow
+    changed since it started are refused (exit 1, `run_not_resumable`).
+
+    Example:
+
+      mobctl runs resume code-review 3f2a --driver scripted:fixtures/review.toml
+    """
+    from mobctl import runs
+    from mobctl.cli.run_command import drive
+    from mobctl.cli.run_view import RunView
+    from mobctl.drivers.selection import parse_drivers
+    from mobctl.engine.runner import FlowRunner
+
+    opened = open_store(store, lock_timeout)
+    drivers = parse_drivers(driver)
+    taken = runs.take_up(opened, mob, run)
+    flow = taken.definition.flows[taken.run.flow_id]
+    view = RunView(list(flow.steps))
+    runner = FlowRunner(
+        opened,
+        taken.definition,
+        taken.run.flow_id,
+        dict(taken.run.activation_params),
+        drivers,
+        spec_revision=taken.revision,
+        schemas=taken.schemas,
+        base_dir=taken.base_dir,
+        on_event=view,
+    )
+    runner.provision()
+    runner.resume(taken.run, taken.token)
+    drive(runner, view, as_json)
 
 
 def _note_repairs(run_ids: list[str]) -> None:

@@ -263,6 +263,8 @@ class FlowRunner:
         self.stops: set[threading.Event] = set()
         self.deadlines = Deadlines()
         self.warnings: list[str] = []
+        self._resumed = False
+        self._redispatch: list[tuple[FrameRun, str]] = []
         self.cancel_flag = threading.Event()
         self.frames: dict[str, FrameRun] = {}
         self.loops: dict[str, LoopRun] = {}
@@ -448,36 +450,20 @@ class FlowRunner:
     # --- lifecycle --------------------------------------------------------------------------
 
     def flow_config(self) -> dict[str, Any]:
-        return {
-            "flow_id": self.flow_id,
-            "flow_spec": json.loads(self.flow.model_dump_json(exclude_none=True)),
-            "topology": json.loads(self.definition.topology.model_dump_json())
-            if self.definition.topology
-            else None,
-            "supervisor": json.loads(self.definition.supervisor.model_dump_json())
-            if self.definition.supervisor
-            else None,
-            "limits": json.loads(self.limits.model_dump_json(exclude_none=True))
-            if self.limits
-            else None,
-            "orchestrator_role": self.definition.mob.orchestrator.profile
-            if self.definition.mob.orchestrator
-            else None,
-        }
+        return flow_config(self.definition, self.flow_id)
 
-    def create(self) -> None:
-        """Provision members and create the run (status pending, lease taken)."""
+    def provision(self) -> None:
+        """A member for every role the flow needs that has none (flow-semantics §9)."""
         roles = [s.role for s in self.flow.steps.values()]
         if self.definition.supervisor is not None:
             roles.append(self.definition.supervisor.role)
         provision(self.store, self.definition, roles)
+
+    def create(self) -> None:
+        """Provision members and create the run (status pending, lease taken)."""
+        self.provision()
         config = self.flow_config()
-        digest = (
-            "sha256:"
-            + hashlib.sha256(
-                json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-            ).hexdigest()
-        )
+        digest = _digest(config)
         pid, host, started = me()
         now = timestamp()
         owner = RunOwner(
@@ -510,7 +496,8 @@ class FlowRunner:
         try:
             with ThreadPoolExecutor(max_workers=64, thread_name_prefix="turn") as self.pool:
                 try:
-                    self._start()
+                    if not self._resumed:
+                        self._start()
                     self._loop()
                     cause = self._finish()
                 except RunFatal as fatal:
@@ -524,6 +511,94 @@ class FlowRunner:
         assert run is not None
         timed_out = bool(run.mobctl and run.mobctl.terminal_detail == "deadline")
         return RunResult(run, cause, timed_out, self.warnings)
+
+    def resume(self, run: MobRun, token: str) -> None:
+        """Take up a run another process left (flow-semantics §12.3) from its snapshot: the
+        flow state, frames, loops and outputs as written; steps that were running are
+        dispatched again (their attempt numbers continue) when ``execute`` runs. ``token`` is
+        the lease this process took over."""
+        self.run_id, self.token = run.run_id, token
+        if run.status == "pending":  # it never started: start it now
+            return
+        self._resumed = True
+        state = run.flow_state.model_dump(mode="json")
+        self.flow_state = Tracked(
+            {k: Tracked(v) if k in _PER_STEP else v for k, v in state.items()}
+        )
+        self.root_outputs = dict(run.root_step_outputs)
+        self.loop_outputs = {k: [dict(i) for i in v] for k, v in run.loop_iteration_outputs.items()}
+        kernels: dict[str, dict[str, Any]] = {i: f.kernel_state for i, f in run.frames.items()}
+        loops: dict[str, dict[str, Any]] = {i: lp.kernel_state for i, lp in run.loops.items()}
+        root_id = f"{self.run_id}-root"
+        self._restore_frame(root_id, self.flow.frame(), kernels[root_id], 0, None)
+        while True:  # loops once their parent frame is back, body frames once their loop is
+            progress = False
+            for instance, kernel in loops.items():
+                parent = self.frames.get(kernel["parent_frame_id"])
+                if instance in self.loops or parent is None:
+                    continue
+                node = parent.spec.nodes[kernel["parent_node_id"]]
+                assert isinstance(node, RepeatUntilNode)
+                loop = LoopRun(
+                    instance,
+                    kernel["loop_id"],
+                    parent.frame_id,
+                    kernel["parent_node_id"],
+                    kernel["depth"],
+                    node,
+                    kernel["phase"],
+                    kernel["stage"],
+                    kernel["current_iteration"],
+                    kernel["last_completed_iteration"],
+                    kernel["active_body_frame_id"],
+                )
+                self.loops[instance] = loop
+                progress = True
+            for frame_id, kernel in kernels.items():
+                owner = self.loops.get(kernel.get("loop_instance_id", ""))
+                if frame_id in self.frames or owner is None:
+                    continue
+                self._restore_frame(frame_id, owner.spec.body, kernel, owner.depth, owner)
+                progress = True
+            if not progress:
+                break
+        for frame in self.frames.values():  # what each loop body recorded so far (§10.5)
+            if frame.loop is None:
+                continue
+            history = self.loop_outputs.get(frame.loop.loop_id, [])
+            outputs = history[frame.iteration] if frame.iteration < len(history) else {}
+            for node_id, node in frame.spec.nodes.items():
+                status = frame.state.status[node_id]
+                if isinstance(node, StepNode) and status in _RANK:
+                    result = (
+                        status,
+                        outputs.get(node.step_id),
+                        frame.state.skip_reasons.get(node_id),
+                    )
+                    self.body_results.setdefault(node.step_id, []).append(result)
+        self._redispatch = [
+            (frame, node_id)
+            for frame in self.frames.values()
+            if frame.sealed_as is None
+            for node_id in frame.state.running()
+            if isinstance(frame.spec.nodes[node_id], StepNode)
+        ]
+
+    def _restore_frame(
+        self, frame_id: str, spec: Frame, kernel: dict[str, Any], depth: int, loop: LoopRun | None
+    ) -> None:
+        state = FrameState.seed(node_specs(spec))
+        for node_id, status in kernel["node_status"].items():
+            if state.status[node_id] != status:
+                state.status[node_id] = status
+        state.status.drain()
+        state.winners.update(kernel.get("branch_winners") or {})
+        phase = kernel.get("phase", "Running")
+        frame = FrameRun(frame_id, spec, state, depth, loop, kernel.get("iteration", 0))
+        frame.sealed_as = None if phase == "Running" else phase
+        self.frames[frame_id] = frame
+        if frame.sealed_as is None:
+            self._live[frame_id] = frame
 
     def request_cancel(self) -> None:
         """Ctrl-C / SIGTERM in this process: cancel cleanly."""
@@ -543,6 +618,9 @@ class FlowRunner:
 
     def _loop(self) -> None:
         root = self.frames[f"{self.run_id}-root"]
+        redispatch, self._redispatch = self._redispatch, []
+        for frame, node_id in redispatch:  # a resumed run's steps that were running
+            self._start_step(frame, node_id)
         while True:
             self._guards()
             granted = self._grant_nodes() | self._grant_body_frames()
@@ -1370,3 +1448,30 @@ class FlowRunner:
                 detail=fatal.detail,
             )
         return fatal.cause
+
+
+def _digest(config: dict[str, Any]) -> str:
+    canonical_config = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(canonical_config).hexdigest()
+
+
+def flow_config(definition: MobDefinition, flow_id: str) -> dict[str, Any]:
+    """What a run's outcome depends on besides its params (its digest pins a resume)."""
+
+    def document(model: Any, **options: bool) -> Any:
+        return None if model is None else json.loads(model.model_dump_json(**options))
+
+    orchestrator = definition.mob.orchestrator
+    return {
+        "flow_id": flow_id,
+        "flow_spec": document(definition.flows[flow_id], exclude_none=True),
+        "topology": document(definition.topology),
+        "supervisor": document(definition.supervisor),
+        "limits": document(definition.limits, exclude_none=True),
+        "orchestrator_role": orchestrator.profile if orchestrator else None,
+    }
+
+
+def flow_digest(definition: MobDefinition, flow_id: str) -> str:
+    """The ``flow_definition_digest`` a run of this flow records (a resume compares it)."""
+    return _digest(flow_config(definition, flow_id))
