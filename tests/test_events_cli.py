@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mobctl import api
-from mobctl.errors import StaleCursor
+from mobctl.errors import NotFound, StaleCursor
 from mobctl.store.canonical import timestamp
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import line_hash
@@ -552,6 +552,10 @@ def test_tail_equals_a_brute_force_filter(
         until=at(until) if until is not None else None,
     )
     everything = log.replay_all()
+    if not everything:
+        with pytest.raises(NotFound):  # nothing was ever written: the store has no such mob
+            api.events_tail(store, MOB, query, after_cursor=after, limit=limit)
+        return
     if run is not None and not any(e.kind.field("run_id") == run for e in everything):
         return  # an unknown run is an error (tested above)
     latest = everything[-1].cursor if everything else 0
