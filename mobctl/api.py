@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +22,18 @@ from mobctl.validation.catalog import Catalog, bundled_catalog, load_catalog
 from mobctl.validation.validate import Report, validate_path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from datetime import datetime
+
+    from mobctl.errors import StoreCorrupt
+    from mobctl.events import EventQuery
     from mobctl.registry import Registration
     from mobctl.store.check import CheckReport
     from mobctl.store.checkpoints import Sealed
     from mobctl.store.directory import DirectoryStore
+    from mobctl.store.eventlog import DirectoryEventStore, LogProblem
     from mobctl.store.locks import WaitCallback
-    from mobctl.store.models import SpecRecord
+    from mobctl.store.models import MobEvent, SpecRecord
     from mobctl.store.signatures import SignatureReport
     from mobctl.store.supervisor import SupervisorView
 
@@ -341,16 +348,16 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
 
 
 def parse_duration_ms(text: str) -> int:
-    """``500ms``, ``30s``, ``5m``, ``1h`` or a bare number of seconds."""
+    """``500ms``, ``30s``, ``5m``, ``1h``, ``1d`` or a bare number of seconds."""
     from mobctl.errors import UsageError
 
-    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
-    for unit in ("ms", "s", "m", "h"):
+    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    for unit in ("ms", "s", "m", "h", "d"):
         if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
             return int(float(text[: -len(unit)]) * units[unit])
     if text.replace(".", "", 1).isdigit():
         return int(float(text) * 1000)
-    raise UsageError(f"invalid duration {text!r}", hint="use e.g. 500ms, 30s, 5m or 1h")
+    raise UsageError(f"invalid duration {text!r}", hint="use e.g. 500ms, 30s, 5m, 1h or 1d")
 
 
 def prepare_run(
@@ -458,3 +465,184 @@ def verify_signatures(store: DirectoryStore, mob_id: str) -> SignatureReport:
     from mobctl.store import signatures
 
     return signatures.verify_signatures(store, require_slug(mob_id, "mob id"))
+
+
+# --- events ---------------------------------------------------------------------------------
+
+_TYPE_PATTERN = re.compile(r"[a-z0-9_*?\[\]!-]+")
+_RELATIVE_TIME = re.compile(r"\d+(\.\d+)?(ms|s|m|h|d)")
+
+
+def parse_time(text: str, option: str, *, now: datetime | None = None) -> datetime:
+    """RFC 3339 (UTC when it has no offset), or a duration (``10m``, ``2h``, ``1d``) before now."""
+    from datetime import timedelta
+
+    from mobctl.errors import UsageError
+    from mobctl.store.canonical import now as clock
+    from mobctl.store.canonical import parse_timestamp
+
+    if _RELATIVE_TIME.fullmatch(text):
+        return (now or clock()) - timedelta(milliseconds=parse_duration_ms(text))
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is neither a time nor a duration",
+            hint="use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30s, 10m, 2h, 1d)",
+        ) from None
+
+
+def event_query(
+    *,
+    run: str | None = None,
+    step: str | None = None,
+    types: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    now: datetime | None = None,
+) -> EventQuery:
+    """The filters of ``events tail``: ``types`` are comma-separated globs over event types."""
+    from mobctl.errors import UsageError
+    from mobctl.events import EventQuery
+
+    patterns = tuple(p.strip() for value in types or [] for p in value.split(","))
+    for pattern in patterns:
+        if not _TYPE_PATTERN.fullmatch(pattern):
+            shown = "an empty pattern" if not pattern else f"the pattern {pattern!r}"
+            raise UsageError(
+                f"--type has {shown}; event types are lowercase letters, digits and '_'",
+                hint="patterns may use * ? [...], comma-separated: --type 'flow_*,step_failed'",
+            )
+    start = parse_time(since, "--since", now=now) if since else None
+    end = parse_time(until, "--until", now=now) if until else None
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--since {since} is after --until {until}: nothing can match")
+    return EventQuery(run_id=run, step_id=step, types=patterns, since=start, until=end)
+
+
+def mob_events(store: DirectoryStore, mob_id: str) -> DirectoryEventStore:
+    """The event log of a mob the store knows (a spec, events or runs); else NotFound."""
+    from mobctl.errors import NotFound
+    from mobctl.ids import require_slug
+
+    require_slug(mob_id, "mob id")
+    if mob_id not in store.mob_ids():
+        raise NotFound(
+            f"no mob '{mob_id}' in the store {store.root}",
+            hint="`mobctl specs list` shows the registered mobs",
+        )
+    return store.events(mob_id)
+
+
+def events_tail(
+    store: DirectoryStore,
+    mob_id: str,
+    query: EventQuery,
+    *,
+    after_cursor: int | None = None,
+    limit: int | None = None,
+    follow: bool = False,
+    poll_interval: float | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[MobEvent]:
+    """A mob's matching events, oldest first; with ``follow``, then every new one until
+    ``stop`` (or, when the query names a run, until that run's terminal event).
+
+    ``limit`` keeps the latest matches (default 20, or all after ``after_cursor``). A cursor
+    beyond the end is StaleCursor; a run the mob does not have is NotFound. Takes no lock.
+    """
+    from mobctl import events
+
+    log = mob_events(store, mob_id)
+    ended = False
+    if query.run_id is not None:
+        known, ended = events.run_in_log(log, query.run_id)
+        if not known:
+            ended = _run_snapshot_ended(store, mob_id, query.run_id)
+    return events.tail(
+        log,
+        query,
+        after_cursor=after_cursor,
+        limit=limit,
+        follow=follow,
+        run_ended=ended,
+        poll_interval=poll_interval or events.FOLLOW_POLL_INTERVAL,
+        stop=stop,
+    )
+
+
+def _run_snapshot_ended(store: DirectoryStore, mob_id: str, run_id: str) -> bool:
+    """Whether a run with no events left (pruned, or not started yet) has ended; NotFound if
+    the mob has no such run."""
+    from mobctl.errors import NotFound
+    from mobctl.ids import is_run_id
+
+    run = store.runs(mob_id).get_run(run_id) if is_run_id(run_id) else None
+    if run is None:
+        raise NotFound(
+            f"mob '{mob_id}' has no run '{run_id}'",
+            hint=f"`mobctl events tail {mob_id} --type flow_started` lists its runs",
+        )
+    return run.terminal
+
+
+@dataclass(frozen=True)
+class EventLogCheck:
+    mob_id: str
+    path: Path
+    records: int
+    latest_cursor: int
+    problem: LogProblem | None  # the first one
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def error(self) -> StoreCorrupt:
+        from mobctl.errors import StoreCorrupt
+
+        assert self.problem is not None
+        torn = self.problem.message.startswith(("torn tail", "incomplete batch"))
+        return StoreCorrupt(
+            f"{self.path}: {self.problem.message}",
+            hint="`mobctl store check --repair` moves a torn tail to quarantine"
+            if torn
+            else "nothing repairs a damaged record automatically; restore the log from a backup",
+        )
+
+
+def events_verify(store: DirectoryStore, mob_id: str) -> EventLogCheck:
+    """Check every record of a mob's log: hash chain, cursor order, batch framing."""
+    log = mob_events(store, mob_id)
+    result = log.verify_log()
+    problem = result.problems[0] if result.problems else None
+    return EventLogCheck(mob_id, log.log, result.records, result.last_cursor, problem)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    mob_id: str
+    older_than: str
+    deleted: int
+    latest_cursor: int
+
+
+def events_prune(
+    store: DirectoryStore,
+    mob_id: str,
+    older_than: datetime,
+    *,
+    confirm: Callable[[str, str], bool] | None = None,
+) -> PruneResult:
+    """Delete a mob's events older than ``older_than`` except the anchors (store contract §3.3).
+
+    ``confirm(mob_id, cutoff)`` is asked first when given; False prunes nothing."""
+    from mobctl.errors import ConfirmationRequired
+    from mobctl.store.canonical import timestamp
+
+    log = mob_events(store, mob_id)
+    cutoff = timestamp(older_than)
+    if confirm is not None and not confirm(mob_id, cutoff):
+        raise ConfirmationRequired("not confirmed: nothing was pruned")
+    deleted = log.prune(older_than)
+    return PruneResult(mob_id, cutoff, deleted, log.latest_cursor())

@@ -57,6 +57,12 @@ class UsageError(MobctlError):
     exit_code = ExitCode.USAGE
 
 
+class ConfirmationRequired(UsageError):
+    """A destructive command was neither confirmed on a terminal nor given ``--yes``."""
+
+    code = "confirmation_required"
+
+
 class PathNotFoundError(UsageError):
     code = "path_not_found"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from mobctl.store.models import (
 )
 from mobctl.store.process import host, me
 from mobctl.store.runs import RunExpectation, RunMutation
-from tests.conftest import cli
+from tests.conftest import SAMPLES, cli
 from tests.engine.test_scenarios import HEAD
 
 STEPS = (
@@ -434,7 +435,8 @@ def test_cancel_errors(mob: tuple[Path, Path, Path]) -> None:
     bad = runs_cmd(store, "cancel", "s", "fff", "--timeout", "soon")
     assert bad.exit_code == 2
     assert (
-        bad.stderr == "error[usage]: invalid duration 'soon'\nhint: use e.g. 500ms, 30s, 5m or 1h\n"
+        bad.stderr
+        == "error[usage]: invalid duration 'soon'\nhint: use e.g. 500ms, 30s, 5m, 1h or 1d\n"
     )
 
 
@@ -568,3 +570,29 @@ def test_repair_appends_only_what_is_missing(mob: tuple[Path, Path, Path]) -> No
     )
     assert missing_terminal_events(opened, "s") == []
     assert len(opened.events("s").replay_all()) == before + 1
+
+
+def test_repair_does_not_bring_back_pruned_terminal_events(tmp_path: Path) -> None:
+    """Prune deletes old terminal events on purpose: the repair on open must not re-append
+    them (it only re-appends events lost in a crash, of runs that ended after the horizon)."""
+    store = tmp_path / "store"
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    ran = cli(
+        "run",
+        SAMPLES / "minimal.toml",
+        "-p",
+        "name=Ada",
+        "--driver",
+        f"scripted:{fixtures}",
+        "--store",
+        store,
+    )
+    assert ran.exit_code == 0, ran.stderr
+    time.sleep(0.01)
+    pruned = cli("events", "prune", "hello", "--older-than", "0s", "--yes", "--store", store)
+    assert pruned.exit_code == 0, pruned.stderr
+    log = store / "mobs" / "hello" / "events.jsonl"
+    assert '"flow_completed"' not in log.read_text()
+    assert cli("register", SAMPLES / "minimal.toml", "--store", store).exit_code == 0
+    assert cli("store", "check", "--repair", "--store", store).exit_code == 0
+    assert '"flow_completed"' not in log.read_text()

@@ -403,3 +403,38 @@ def test_a_run_without_the_passphrase_finishes_and_warns(
     assert ran.exit_code == 0, ran.stderr
     assert "warning: no checkpoint was signed for this run: " in ran.stderr
     assert not (store / "mobs" / MOB / "checkpoints.jsonl").exists()
+
+
+def test_events_seal_and_verify_signatures_through_the_cli(store: Path) -> None:
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    ran = cli("run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store)
+    assert ran.exit_code == 0, ran.stderr
+    latest = DirectoryStore(store).events(MOB).latest_cursor()
+    again = cli("events", "seal", MOB, "--store", store)
+    assert (again.exit_code, again.stdout) == (
+        0,
+        f"already sealed mob '{MOB}' at cursor {latest} (epoch 0)\n",
+    )
+    verified = cli("events", "verify", MOB, "--signatures", "--store", store)
+    assert verified.exit_code == 0, verified.stderr
+    assert verified.stdout.endswith(
+        f"signatures verify: 1 checkpoint(s), records signed through cursor {latest}\n"
+    )
+    log = store / "mobs" / MOB / "events.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if '"step_target_completed"' in line)
+    cursor = json.loads(lines[index])["cursor"]
+    lines[index] = lines[index].replace('"output":"', '"output":"forged ')
+    log.write_text("".join(lines))
+    tampered = cli("events", "verify", MOB, "--signatures", "--store", store, "--json")
+    assert tampered.exit_code == 6
+    document = json.loads(tampered.stdout)
+    assert document["ok"] is False
+    offset = sum(len(line.encode()) for line in lines[:index])
+    assert document["problem"] == {
+        "offset": offset,
+        "message": f"record at byte {offset} does not parse or verify",
+    }
+    first = document["signatures"]["problems"][0]
+    assert (first["code"], first["cursor"]) == ("changed", cursor)

@@ -78,6 +78,7 @@ def _root(
 
 from mobctl.cli import (  # noqa: E402,F401  (registers the commands)
     definition_commands,
+    event_commands,
     member_commands,
     run_command,
     runs_commands,

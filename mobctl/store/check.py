@@ -13,12 +13,11 @@ from pydantic import ValidationError
 from mobctl.errors import MobctlError, StoreError
 from mobctl.ids import is_run_id
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.eventlog import DirectoryEventStore
 from mobctl.store.files import remove_stray_temp_files, stray_temp_files
 from mobctl.store.locks import read_holder
-from mobctl.store.models import TERMINAL_EVENT_TYPES, SpecRecord, StoredRealmProfile
+from mobctl.store.models import SpecRecord, StoredRealmProfile
 from mobctl.store.process import is_dead
-from mobctl.store.repair import repair_terminal_events
+from mobctl.store.repair import missing_terminal_events, repair_terminal_events
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
         code = "torn_tail" if torn else "store_corrupt"
         report.add(code, events.log, problem, repairable=torn)
     runs_dir = store.mob_dir(mob_id) / "runs"
-    terminal_runs: set[str] | None = None  # read from the log only if a run is terminal
+    readable = True
     for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
         if path.name.startswith("."):
             continue
@@ -120,36 +119,27 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
             run = store.runs(mob_id).get_run(path.stem) if is_run_id(path.stem) else None
         except StoreError as exc:
             report.add(exc.code, path, f"unreadable run snapshot: {exc.message.splitlines()[0]}")
+            readable = False
             continue
         if run is None:
             report.add("store_corrupt", path, "not a run snapshot (the name is not a run id)")
-            continue
-        if run.terminal and terminal_runs is None:
-            terminal_runs = _terminal_event_runs(events)
-        if run.terminal and terminal_runs is not None and run.run_id not in terminal_runs:
-            report.add(
-                "missing_terminal_event",
-                path,
-                f"run {run.run_id} is {run.status} but its terminal event is missing",
-                repairable=True,
-            )
+    try:
+        missing = missing_terminal_events(store, mob_id) if readable else []
+    except StoreError:
+        missing = []  # the log's own problem is reported by verify()
+    for run in missing:
+        report.add(
+            "missing_terminal_event",
+            store.runs(mob_id).path(run.run_id),
+            f"run {run.run_id} is {run.status} but its terminal event is missing",
+            repairable=True,
+        )
     metadata = store.mob_dir(mob_id) / "metadata"
     for secret in (metadata / "supervisor.json", metadata / "overlays" / "overlays.json"):
         with contextlib.suppress(FileNotFoundError):
             mode = stat.S_IMODE(secret.stat().st_mode)
             if mode & 0o077:
                 report.add("insecure_secret_file", secret, f"mode {mode:o}; expected 600")
-
-
-def _terminal_event_runs(events: DirectoryEventStore) -> set[str]:
-    try:
-        return {
-            str(item.kind.field("run_id"))
-            for item in events.replay_all()
-            if item.kind.type in TERMINAL_EVENT_TYPES
-        }
-    except StoreError:
-        return set()  # the log's own problem is reported by verify()
 
 
 def _repair(store: DirectoryStore, report: CheckReport) -> None:

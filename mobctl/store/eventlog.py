@@ -81,6 +81,7 @@ class Meta:
     next_cursor: int = 1
     genesis: str = GENESIS
     chain_links: dict[str, str] = field(default_factory=dict)
+    pruned_before: str | None = None  # the newest prune's horizon (RFC 3339)
 
     def predecessor(self, cursor: int, previous: str | None) -> str:
         return self.chain_links.get(str(cursor)) or previous or self.genesis
@@ -149,6 +150,7 @@ class DirectoryEventStore:
             next_cursor=int(data.get("next_cursor", 1)),
             genesis=str(data.get("genesis", GENESIS)),
             chain_links={str(k): str(v) for k, v in dict(data.get("chain_links", {})).items()},
+            pruned_before=data.get("pruned_before"),
         )
 
     def _write_meta(self, meta: Meta) -> None:
@@ -157,6 +159,8 @@ class DirectoryEventStore:
             "genesis": meta.genesis,
             "chain_links": meta.chain_links,
         }
+        if meta.pruned_before is not None:
+            document["pruned_before"] = meta.pruned_before
         write_atomic(self.meta_path, canonical(document).encode())
 
     # --- validation -------------------------------------------------------------------------
@@ -353,12 +357,14 @@ class DirectoryEventStore:
 
     def _records(self, after: int = 0) -> Iterator[Record]:
         """Verified records with cursor > ``after``, whole batches only, in order."""
-        meta = self.read_meta()
         try:
             handle = self.log.open("rb")
         except FileNotFoundError:
             return
         with handle:
+            # the file first, then the meta: prune writes the meta before it replaces the log,
+            # and a new meta is valid for the old file, an old meta not for the new one
+            meta = self.read_meta()
             size = os.fstat(handle.fileno()).st_size
             start = _find_line(handle, size, after + 1) if after > 0 else 0
             previous = None
@@ -387,8 +393,8 @@ class DirectoryEventStore:
         latest = self.latest_cursor()
         if latest == 0 or count <= 0:
             return []
-        meta = self.read_meta()
         with self.log.open("rb") as handle:
+            meta = self.read_meta()  # after opening the log (see _records)
             size = os.fstat(handle.fileno()).st_size
             start = size
             kept = 0
@@ -435,9 +441,15 @@ class DirectoryEventStore:
                     links[str(record.cursor)] = predecessor
                 new_previous = record.hash
             high = max(meta.next_cursor, (last.cursor + 1) if last else 1)
-            self._write_meta(Meta(high, meta.genesis, links))
+            horizon = max(filter(None, [meta.pruned_before, timestamp(older_than)]))
+            self._write_meta(Meta(high, meta.genesis, links, horizon))
             write_atomic(self.log, b"".join(r.raw for r in survivors))
             return len(doomed)
+
+    def pruned_before(self) -> datetime | None:
+        """The horizon of the newest prune: events older than it may be gone on purpose."""
+        horizon = self.read_meta().pruned_before
+        return None if horizon is None else parse_timestamp(horizon)
 
     def clear(self) -> None:
         self._prepare()
@@ -459,16 +471,12 @@ class DirectoryEventStore:
         if after_cursor > latest:
             raise StaleCursor(after_cursor, latest)
         last = after_cursor
-        seen_size = -1
-        seen_inode = -1
+        seen: tuple[int, int, int] | None = None
         while stop is None or not stop():
-            try:
-                info = self.log.stat()
-                size, inode = info.st_size, info.st_ino
-            except FileNotFoundError:
-                size, inode = 0, -1
-            if size != seen_size or inode != seen_inode:
-                seen_size, seen_inode = size, inode
+            # mtime too: a torn tail repaired by an append of the same length keeps the size
+            identity = self._file_identity() or (-1, 0, 0)
+            if identity != seen:
+                seen = identity
                 if self.read_meta().next_cursor <= last and self.latest_cursor() < last:
                     raise StaleCursor(last, self.latest_cursor())
                 for record in self._records(last):
@@ -482,35 +490,82 @@ class DirectoryEventStore:
 
     def verify(self) -> list[str]:
         """Every problem of the log, each with its byte offset; [] when it verifies."""
-        problems: list[str] = []
-        meta = self.read_meta()
+        return [problem.message for problem in self.verify_log().problems]
+
+    def verify_log(self) -> LogVerification:
+        """Checks every line: its hash (chained checksum), cursor order and batch framing."""
+        result = LogVerification()
         try:
             data = self.log.read_bytes()
         except FileNotFoundError:
-            return problems
+            return result
+        meta = self.read_meta()  # after reading the log (see _records)
         offset = 0
         previous: str | None = None
-        last_cursor = 0
-        batch_left = 0
+        batch: tuple[int, int] | None = None  # the batch still open: (first cursor, count)
+        batch_start = expected = 0  # its first byte; the cursor its next record must have
         for raw in data.splitlines(keepends=True):
             if not raw.endswith(b"\n"):
-                problems.append(f"torn tail at byte {offset} ({len(raw)} bytes without newline)")
+                result.add(offset, f"torn tail at byte {offset} ({len(raw)} bytes without newline)")
                 break
             record = parse_line(raw, offset, meta, previous)
             if record is None:
-                problems.append(f"record at byte {offset} does not parse or verify")
+                result.add(offset, f"record at byte {offset} does not parse or verify")
                 break
-            if record.cursor <= last_cursor:
-                problems.append(f"cursor {record.cursor} at byte {offset} does not increase")
-            if batch_left == 0 and record.batch and record.batch[0] == record.cursor:
-                batch_left = record.batch[1]
-            if batch_left:
-                batch_left -= 1
-            last_cursor, previous = record.cursor, record.hash
+            if record.cursor <= result.last_cursor:
+                result.add(offset, f"cursor {record.cursor} at byte {offset} does not increase")
+            framing = _framing_problem(record, batch, expected)
+            if framing:
+                result.add(offset, f"{framing} at byte {offset}")
+                batch = None  # judge what follows afresh
+            if batch is None and record.batch and _starts_batch(record):
+                batch, batch_start = record.batch, offset
+            if batch is not None:
+                expected = record.cursor + 1
+                if record.cursor >= batch[0] + batch[1] - 1:
+                    batch = None
+            result.records += 1
+            result.last_cursor, previous = record.cursor, record.hash
             offset += len(raw)
-        if not problems and batch_left:
-            problems.append(f"incomplete batch at the end of the log (byte {offset})")
-        return problems
+        if not result.problems and batch is not None:
+            result.add(batch_start, f"incomplete batch at the end of the log (byte {batch_start})")
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class LogProblem:
+    offset: int
+    message: str
+
+
+@dataclass
+class LogVerification:
+    """What ``verify_log`` found: records that verified, and the problems in file order."""
+
+    records: int = 0
+    last_cursor: int = 0
+    problems: list[LogProblem] = field(default_factory=list)
+
+    def add(self, offset: int, message: str) -> None:
+        self.problems.append(LogProblem(offset, message))
+
+
+def _starts_batch(record: Record) -> bool:
+    return record.batch is not None and record.batch[0] == record.cursor and record.batch[1] >= 2
+
+
+def _framing_problem(record: Record, batch: tuple[int, int] | None, expected: int) -> str | None:
+    """Why ``record`` breaks the batch framing, given the batch open before it (or None)."""
+    span = record.batch
+    if batch is not None:
+        if span != batch:
+            return f"batch {list(batch)} is interrupted by cursor {record.cursor}"
+        if record.cursor != expected:
+            return f"cursor {record.cursor} in batch {list(batch)} should be {expected}"
+        return None
+    if span is not None and not _starts_batch(record):
+        return f"cursor {record.cursor} claims batch {list(span)}, which does not start there"
+    return None
 
 
 def _prunable(records: list[Record], older_than: datetime) -> set[int]:

@@ -20,6 +20,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,6 +45,10 @@ class Locks:
         self.timeout = timeout
         self.on_wait = on_wait
         self._local = threading.local()
+        # every descriptor any thread opened, closed when this object goes (a long-lived
+        # process, like the test suite, opens many stores)
+        self._opened: list[int] = []
+        weakref.finalize(self, _close_all, self._opened)
 
     def path(self, name: str) -> Path:
         return self.root / f"{name}.lock"
@@ -95,6 +100,7 @@ class Locks:
         ensure_directory(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         cache[name] = (pid, fd)
+        self._opened.append(fd)
         return fd
 
     def _acquire(self, lock: FileLock, name: str, path: Path) -> None:
@@ -115,6 +121,12 @@ class Locks:
                 f"{describe_holder(path)}",
                 hint="wait for that command to finish, or raise --lock-timeout",
             ) from None
+
+
+def _close_all(descriptors: list[int]) -> None:
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def read_holder(lock_path: Path) -> dict[str, object] | None:

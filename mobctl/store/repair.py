@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mobctl.store.canonical import parse_timestamp
 from mobctl.store.contract import Store
 from mobctl.store.models import TERMINAL_EVENT_TYPES, EventKind, MobRun, NewMobEvent
 
@@ -31,12 +32,20 @@ def terminal_event_of(run: MobRun) -> NewMobEvent:
 def missing_terminal_events(store: Store, mob_id: str) -> list[MobRun]:
     """Terminal runs whose terminal event is not in the log: one pass over the runs, and one
     over the log only when some run is terminal (not one log scan per run)."""
-    terminal = [run for run in store.runs(mob_id).list_runs() if run.terminal]
+    events = store.events(mob_id)
+    horizon = events.pruned_before()
+    terminal = [
+        run
+        for run in store.runs(mob_id).list_runs()
+        if run.terminal
+        # a run that ended before the newest prune's horizon may have had its event pruned
+        and not (horizon and run.completed_at and parse_timestamp(run.completed_at) < horizon)
+    ]
     if not terminal:
         return []
     logged = {
         (event.kind.field("run_id"), event.kind.field("flow_id"))
-        for event in store.events(mob_id).replay_all()
+        for event in events.replay_all()
         if event.kind.type in TERMINAL_EVENT_TYPES
     }
     return [run for run in terminal if (run.run_id, run.flow_id) not in logged]

@@ -1,0 +1,226 @@
+"""``mobctl events``: show, follow, verify and prune a mob's event log."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from mobctl.cli.app import app
+from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+
+events_app = typer.Typer(
+    help="A mob's event log: tail (and follow), verify, prune.", no_args_is_help=True
+)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("tail")
+def events_tail(
+    mob: str = typer.Argument(..., help="A mob id."),
+    follow: bool = typer.Option(
+        False, "-f", "--follow", help="Keep printing new events (Ctrl-C stops, exit 0)."
+    ),
+    after_cursor: int | None = typer.Option(
+        None, "--after-cursor", min=0, metavar="N", help="Only events after cursor N."
+    ),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=0,
+        metavar="N",
+        help="Show the latest N matches (default 20; with --after-cursor, all after it).",
+    ),
+    run: str | None = typer.Option(None, "--run", help="Only this run's events."),
+    step: str | None = typer.Option(None, "--step", help="Only this step's events."),
+    types: list[str] = typer.Option(
+        [], "--type", metavar="PATTERN[,PATTERN]", help="Event types, globs: 'flow_*,step_failed'."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", metavar="TIME", help="From TIME: RFC 3339, or a duration ago (10m, 1d)."
+    ),
+    until: str | None = typer.Option(None, "--until", metavar="TIME", help="Up to TIME."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON event per line (JSONL)."),
+    store: Path | None = store_option(),
+) -> None:
+    """Show a mob's latest events, oldest first; --follow keeps printing new ones.
+
+    With --follow --run RUN it stops after that run's terminal event (flow_completed,
+    flow_failed or flow_canceled). Filters combine; times are inclusive. Never locks.
+
+    Examples:
+
+      mobctl events tail review --type 'flow_*,step_failed' --since 1h
+
+      mobctl events tail review --follow --run 4f0c1f8e-2d7b-4c1a-9a51-0c6f8e2d7b4c
+
+      mobctl events tail review --after-cursor 120 --json | jq .kind.type
+    """
+    from mobctl import api
+    from mobctl.cli.event_output import EventPrinter
+
+    query = api.event_query(run=run, step=step, types=types, since=since, until=until)
+    found = api.events_tail(
+        open_store(store, 10.0), mob, query, after_cursor=after_cursor, limit=limit, follow=follow
+    )
+    show = EventPrinter(as_json)
+    shown = 0
+    try:
+        for event in found:
+            show(event)
+            shown += 1
+    except KeyboardInterrupt:
+        if not follow:
+            raise
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if not shown and not follow and not as_json:
+        sys.stderr.write(f"no events of mob '{mob}' match\n")
+
+
+@events_app.command("verify")
+def events_verify(
+    mob: str = typer.Argument(..., help="A mob id."),
+    signatures: bool = typer.Option(
+        False, "--signatures", help="Also check the signed checkpoints (`mobctl events seal`)."
+    ),
+    store: Path | None = store_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Check a mob's event log: record hashes, cursor order and batch framing.
+
+    Every record's hash is a checksum chained to the record before it. Exit 0 when the log
+    verifies; exit 6 naming the first problem and its byte offset when it does not. Never
+    locks. With --signatures, also check the checkpoints signed by the mob's supervisor key:
+    a record edited, deleted, moved or cut off since it was signed is reported with its
+    cursor (checkpoints of rotated-out keys verify against the epoch they name).
+
+    Examples:
+
+      mobctl events verify review
+
+      mobctl events verify review --signatures --json
+    """
+    from mobctl import api
+    from mobctl.errors import StoreCorrupt
+
+    opened = open_store(store, 10.0)
+    check = api.events_verify(opened, mob)
+    signed = api.verify_signatures(opened, mob) if signatures else None
+    ok = check.ok and (signed is None or signed.ok)
+    if as_json:
+        problem = check.problem
+        document = {
+            "mob_id": check.mob_id,
+            "ok": ok,
+            "records": check.records,
+            "latest_cursor": check.latest_cursor,
+            "problem": problem and {"offset": problem.offset, "message": problem.message},
+        }
+        if signed is not None:
+            document["signatures"] = signed.document()
+        emit(document)
+        raise typer.Exit(0 if ok else int(StoreCorrupt.exit_code))
+    if not check.ok:
+        raise check.error()
+    sys.stdout.write(
+        f"events of mob '{mob}' verify: {check.records} records, "
+        f"latest cursor {check.latest_cursor}\n"
+    )
+    if signed is None:
+        return
+    for item in signed.problems:
+        at = f" cursor {item.cursor}" if item.cursor is not None else ""
+        sys.stdout.write(f"problem[{item.code}]{at}: {item.message}\n")
+    if not signed.ok:
+        raise StoreCorrupt(
+            f"the signed checkpoints of mob '{mob}' do not verify "
+            f"({len(signed.problems)} problem(s) above)"
+        )
+    sys.stdout.write(
+        f"signatures verify: {signed.verified} checkpoint(s), records signed through cursor "
+        f"{signed.sealed_through}\n"
+    )
+
+
+@events_app.command("seal")
+def events_seal(
+    mob: str = typer.Argument(..., help="A mob id."),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Sign the head of a mob's event log now with its supervisor key (a checkpoint).
+
+    Runs sign the log when they finish; `seal` signs it on demand (e.g. before archiving).
+    Needs a supervisor authority (`mobctl supervisor init`). Sealing a head that is already
+    signed with the current key writes nothing.
+
+    Example:
+
+      mobctl events seal review && mobctl events verify review --signatures
+    """
+    from mobctl import api
+
+    sealed = api.seal(open_store(store, lock_timeout), mob)
+    checkpoint = sealed.checkpoint
+    if as_json:
+        emit({"written": sealed.written, **checkpoint.document()})
+        return
+    state = "sealed" if sealed.written else "already sealed"
+    sys.stdout.write(
+        f"{state} mob '{mob}' at cursor {checkpoint.cursor} (epoch {checkpoint.epoch})\n"
+    )
+
+
+@events_app.command("prune")
+def events_prune(
+    mob: str = typer.Argument(..., help="A mob id."),
+    older_than: str = typer.Option(
+        ...,
+        "--older-than",
+        metavar="DURATION|TIME",
+        help="Delete events before TIME, or older than DURATION (30d, 12h).",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Delete a mob's old events, except the anchors; print how many.
+
+    Anchors (member spawns and retirements, wiring, mob creation and definition updates) are
+    kept whatever their age, and cursors are never reused: the next event still gets a higher
+    cursor. Asks first on a terminal; without --yes it refuses when stdin is not a terminal.
+
+    Examples:
+
+      mobctl events prune review --older-than 30d
+
+      mobctl events prune review --older-than 2026-05-01T00:00:00Z --yes --json
+    """
+    from mobctl import api
+    from mobctl.errors import ConfirmationRequired
+
+    def confirm(mob_id: str, cutoff: str) -> bool:
+        if not sys.stdin.isatty():
+            raise ConfirmationRequired(
+                "refusing to prune without confirmation: stdin is not a terminal",
+                hint="pass --yes to prune without asking",
+            )
+        sys.stderr.write(f"Delete the events of mob '{mob_id}' from before {cutoff}? [y/N] ")
+        sys.stderr.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+    cutoff = api.parse_time(older_than, "--older-than")
+    opened = open_store(store, lock_timeout)
+    result = api.events_prune(opened, mob, cutoff, confirm=None if yes else confirm)
+    if as_json:
+        emit(vars(result))
+    else:
+        sys.stdout.write(
+            f"deleted {result.deleted} events of mob '{mob}' from before {result.older_than} "
+            f"(anchors kept; latest cursor {result.latest_cursor})\n"
+        )

@@ -1,0 +1,109 @@
+"""Events for people (one stable line each, coloured on a terminal) and scripts (JSONL).
+
+A line is ``TIME CURSOR TYPE key=value...``: the time in UTC to the millisecond, the cursor,
+the event type, then ``run`` (its first 8 characters), ``step``, ``member`` and the kind's
+other fields in the kind's order, each value on one line and cut at 60 characters. Bulky or
+redundant fields (a whole definition, fence tokens) are left out; ``--json`` has everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from mobctl.store.models import MobEvent
+
+WIDTH = 60  # a value longer than this is cut, ending in "..."
+_HIDDEN = frozenset({"type", "run_id", "step_id", "target", "agent_identity"})
+_BULKY = frozenset({"definition", "fence_token", "agent_runtime_id"})
+_BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/@+-")
+
+
+def json_line(event: MobEvent) -> str:
+    """The event as stored, without the log's integrity fields (``hash``, ``batch``)."""
+    return json.dumps(event.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+
+
+def parts(event: MobEvent) -> list[tuple[str, str]]:
+    """The line as (text, style) pieces; joined, the plain line."""
+    kind = event.kind
+    fields = kind.model_extra or {}
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(fields.get("run_id"), str):
+        pairs.append(("run", fields["run_id"][:8]))
+    if fields.get("step_id") is not None:
+        pairs.append(("step", fields["step_id"]))
+    member = _member(fields)
+    if member is not None:
+        pairs.append(("member", member))
+    pairs += [(k, v) for k, v in fields.items() if k not in _HIDDEN and k not in _BULKY]
+    pieces = [
+        (_time(event.timestamp), "dim"),
+        (f" {event.cursor:>6} ", "dim"),
+        (f"{kind.type:<22}" if pairs else kind.type, _style(kind.type)),
+    ]
+    for key, value in pairs:
+        pieces.append((f" {key}=", "dim"))
+        pieces.append((_value(value), "bold" if key in ("reason", "cause") else ""))
+    return pieces
+
+
+def plain_line(event: MobEvent) -> str:
+    return "".join(text for text, _ in parts(event))
+
+
+def _time(stamp: str) -> str:
+    """``2026-05-01T12:00:03.123Z`` from the stored microsecond timestamp (others as they are)."""
+    if len(stamp) == 27 and stamp.endswith("Z") and stamp[19] == ".":
+        return stamp[:23] + "Z"
+    return stamp
+
+
+def _member(fields: dict[str, Any]) -> Any:
+    target = fields.get("target")
+    if isinstance(target, dict) and "identity" in target:
+        return target["identity"]
+    return fields.get("agent_identity")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str) and value and set(value) <= _BARE:
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= WIDTH else text[: WIDTH - 3] + "..."
+
+
+def _style(kind: str) -> str:
+    if kind.endswith(("_failed", "_violation", "_canceled")):
+        return "red"
+    if kind.endswith("_completed"):
+        return "green"
+    if kind.endswith("_skipped"):
+        return "yellow"
+    if kind.startswith(("member", "mob")):
+        return "magenta"
+    return "cyan"
+
+
+class EventPrinter:
+    """Prints events to stdout as they come, flushed; colour only on a terminal (not NO_COLOR)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.console: Any = None
+        if not as_json and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+            from rich.console import Console
+
+            self.console = Console(highlight=False, soft_wrap=True)
+
+    def __call__(self, event: MobEvent) -> None:
+        if self.console is not None:
+            from rich.text import Text
+
+            self.console.print(Text.assemble(*parts(event)))
+            return
+        sys.stdout.write((json_line(event) if self.as_json else plain_line(event)) + "\n")
+        sys.stdout.flush()
