@@ -412,7 +412,7 @@ def take_up(store: DirectoryStore, mob_id: str, ref: str) -> Resumable:
     """Judge the run orphaned and take its lease over (flow-semantics §12.3): refused for a
     finished run, a run whose owner lives, and a run whose flow changed since it started."""
     from mobctl import api
-    from mobctl.engine.runner import flow_digest
+    from mobctl.engine.state import flow_digest
 
     run = resolve_run(store, mob_id, ref)
     if run.terminal:

@@ -9,7 +9,6 @@ on order, and the snapshot is consistent after every write.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import queue
 import threading
@@ -17,7 +16,6 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +55,20 @@ from mobctl.engine.outputs import (
     structured_output,
 )
 from mobctl.engine.rendering import RenderError, render_message
+from mobctl.engine.state import (
+    DEFAULT_STEP_TIMEOUT_MS,
+    PER_STEP,
+    RANK,
+    FrameRun,
+    LoopRun,
+    RunFatal,
+    RunResult,
+    StepTask,
+    TurnDone,
+    flow_config,
+    flow_digest,
+    restore,
+)
 from mobctl.engine.tracked import Tracked
 from mobctl.errors import CustodyLost, MobctlError
 from mobctl.store import journal
@@ -68,7 +80,6 @@ from mobctl.store.models import (
     FailureLedgerEntry,
     FlowRunState,
     LoopIterationLedgerEntry,
-    LoopSnapshot,
     MobctlRunState,
     MobRun,
     NewMobEvent,
@@ -79,153 +90,9 @@ from mobctl.store.models import (
 from mobctl.store.process import me
 from mobctl.store.runs import Output, RunExpectation, RunMutation
 
-DEFAULT_STEP_TIMEOUT_MS = 30_000
 CANCEL_POLL = 0.25
 RENEW_EVERY = 5.0
 LEASE_TTL_MS = 30_000
-_RANK = {"Failed": 3, "Completed": 2, "Skipped": 1}
-# flow-state maps keyed by step (or step:member): written key by key, not whole
-_PER_STEP = frozenset(
-    {
-        "step_status",
-        "output_recorded",
-        "step_condition_results",
-        "step_target_counts",
-        "step_target_success_counts",
-        "step_target_terminal_failure_counts",
-        "target_retry_counts",
-    }
-)
-
-
-class RunFatal(Exception):
-    def __init__(self, cause: str, reason: str, *, detail: str | None = None) -> None:
-        super().__init__(reason)
-        self.cause = cause
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass
-class LoopRun:
-    instance_id: str
-    loop_id: str
-    parent_frame: str
-    node_id: str
-    depth: int
-    spec: RepeatUntilNode
-    phase: str = "Running"
-    stage: str = "AwaitingBodyFrame"
-    current_iteration: int = 0
-    last_completed_iteration: int = 0
-    body_frame: str | None = None
-
-    def snapshot(self) -> LoopSnapshot:
-        kernel: dict[str, Any] = {
-            "phase": self.phase,
-            "loop_instance_id": self.instance_id,
-            "parent_frame_id": self.parent_frame,
-            "parent_node_id": self.node_id,
-            "loop_id": self.loop_id,
-            "depth": self.depth,
-            "stage": self.stage,
-            "current_iteration": self.current_iteration,
-            "last_completed_iteration": self.last_completed_iteration,
-            "max_iterations": self.spec.max_iterations,
-            "active_body_frame_id": self.body_frame,
-        }
-        return LoopSnapshot.model_construct(kernel_state=kernel)
-
-
-@dataclass
-class FrameRun:
-    frame_id: str
-    spec: Frame
-    state: FrameState
-    depth: int
-    loop: LoopRun | None = None
-    iteration: int = 0
-    sealed_as: str | None = None
-    written: dict[str, Any] | None = None  # what the journal last got of the dynamic parts
-
-    def _dynamic(self) -> dict[str, Any]:
-        return {
-            "phase": self.sealed_as or "Running",
-            "branch_winners": dict(self.state.winners),
-            "ready_queue": self.state.ready_queue(),
-        }
-
-    def changes(self) -> list[journal.Op]:
-        """The journal ops since the last call: the whole snapshot the first time, then the
-        node statuses that changed and the small parts that differ."""
-        path = ("frames", self.frame_id)
-        state = self.state
-        changed = state.status.drain()
-        dynamic = self._dynamic()
-        if self.written is None:
-            self.written = dynamic
-            kernel: dict[str, Any] = {
-                "phase": dynamic["phase"],
-                "frame_id": self.frame_id,
-                "frame_scope": "Root" if self.loop is None else "Body",
-                "loop_instance_id": "" if self.loop is None else self.loop.instance_id,
-                "iteration": self.iteration,
-                "tracked_nodes": list(state.specs),
-                "ordered_nodes": state.order,
-                "node_kind": {n: s.kind for n, s in state.specs.items()},
-                "node_dependencies": {n: list(s.depends_on) for n, s in state.specs.items()},
-                "node_dependency_modes": {n: s.mode.capitalize() for n, s in state.specs.items()},
-                "node_branches": {n: s.branch for n, s in state.specs.items()},
-                "branch_winners": dynamic["branch_winners"],
-                "node_status": dict(state.status),
-                "ready_queue": dynamic["ready_queue"],
-            }
-            return [("set", path, {"kernel_state": kernel})]
-        ops: list[journal.Op] = [
-            ("set", (*path, "kernel_state", "node_status", node), state.status[node])
-            for node in sorted(changed, key=state.position.__getitem__)
-        ]
-        for key, value in dynamic.items():
-            if value != self.written[key]:
-                ops.append(("set", (*path, "kernel_state", key), value))
-        self.written = dynamic
-        return ops
-
-
-@dataclass
-class StepTask:
-    """One admitted step node whose targets are running."""
-
-    frame: FrameRun
-    node_id: str
-    step_id: str
-    step: Step
-    targets: list[Member]
-    fail_flow: bool
-    message: Any = None
-    timeout_ms: int = DEFAULT_STEP_TIMEOUT_MS
-    runtime: dict[str, str] = field(default_factory=dict)
-    results: list[TargetResult] = field(default_factory=list)
-    failures: dict[str, int] = field(default_factory=dict)  # failed attempts per target
-    pending: int = 0
-
-
-@dataclass
-class TurnDone:
-    """A worker's report: one attempt of one target ended."""
-
-    task: StepTask
-    member: Member
-    outcome: Outcome | DispatchError
-    timed_out: bool
-
-
-@dataclass
-class RunResult:
-    run: MobRun
-    cause: str | None
-    timed_out: bool
-    warnings: list[str] = field(default_factory=list)
 
 
 class FlowRunner:
@@ -285,7 +152,7 @@ class FlowRunner:
         # run-level order: Kahn's algorithm over the flat steps (§5.2), as their synthesised root
         self.ordered_steps = ordered_nodes(node_specs(synthesised_root(self.flow.steps)))
         self.flow_state = Tracked(
-            {k: Tracked(v) if k in _PER_STEP else v for k, v in self._seed_flow_state().items()}
+            {k: Tracked(v) if k in PER_STEP else v for k, v in self._seed_flow_state().items()}
         )
         # written at the next flush: one journal line, one event batch, then the turns start
         self._pending = RunMutation()
@@ -394,7 +261,7 @@ class FlowRunner:
         state = self.flow_state
         whole = state.drain()
         ops: list[journal.Op] = [("set", ("flow_state", key), state[key]) for key in sorted(whole)]
-        for key in _PER_STEP:
+        for key in PER_STEP:
             changed = state[key].drain()
             if key not in whole:
                 ops += [("set", ("flow_state", key, k), state[key][k]) for k in sorted(changed)]
@@ -463,7 +330,7 @@ class FlowRunner:
         """Provision members and create the run (status pending, lease taken)."""
         self.provision()
         config = self.flow_config()
-        digest = _digest(config)
+        digest = flow_digest(self.definition, self.flow_id)
         pid, host, started = me()
         now = timestamp()
         owner = RunOwner(
@@ -522,60 +389,13 @@ class FlowRunner:
             return
         self._resumed = True
         state = run.flow_state.model_dump(mode="json")
-        self.flow_state = Tracked(
-            {k: Tracked(v) if k in _PER_STEP else v for k, v in state.items()}
-        )
+        self.flow_state = Tracked({k: Tracked(v) if k in PER_STEP else v for k, v in state.items()})
         self.root_outputs = dict(run.root_step_outputs)
         self.loop_outputs = {k: [dict(i) for i in v] for k, v in run.loop_iteration_outputs.items()}
-        kernels: dict[str, dict[str, Any]] = {i: f.kernel_state for i, f in run.frames.items()}
-        loops: dict[str, dict[str, Any]] = {i: lp.kernel_state for i, lp in run.loops.items()}
-        root_id = f"{self.run_id}-root"
-        self._restore_frame(root_id, self.flow.frame(), kernels[root_id], 0, None)
-        while True:  # loops once their parent frame is back, body frames once their loop is
-            progress = False
-            for instance, kernel in loops.items():
-                parent = self.frames.get(kernel["parent_frame_id"])
-                if instance in self.loops or parent is None:
-                    continue
-                node = parent.spec.nodes[kernel["parent_node_id"]]
-                assert isinstance(node, RepeatUntilNode)
-                loop = LoopRun(
-                    instance,
-                    kernel["loop_id"],
-                    parent.frame_id,
-                    kernel["parent_node_id"],
-                    kernel["depth"],
-                    node,
-                    kernel["phase"],
-                    kernel["stage"],
-                    kernel["current_iteration"],
-                    kernel["last_completed_iteration"],
-                    kernel["active_body_frame_id"],
-                )
-                self.loops[instance] = loop
-                progress = True
-            for frame_id, kernel in kernels.items():
-                owner = self.loops.get(kernel.get("loop_instance_id", ""))
-                if frame_id in self.frames or owner is None:
-                    continue
-                self._restore_frame(frame_id, owner.spec.body, kernel, owner.depth, owner)
-                progress = True
-            if not progress:
-                break
-        for frame in self.frames.values():  # what each loop body recorded so far (§10.5)
-            if frame.loop is None:
-                continue
-            history = self.loop_outputs.get(frame.loop.loop_id, [])
-            outputs = history[frame.iteration] if frame.iteration < len(history) else {}
-            for node_id, node in frame.spec.nodes.items():
-                status = frame.state.status[node_id]
-                if isinstance(node, StepNode) and status in _RANK:
-                    result = (
-                        status,
-                        outputs.get(node.step_id),
-                        frame.state.skip_reasons.get(node_id),
-                    )
-                    self.body_results.setdefault(node.step_id, []).append(result)
+        restored = restore(run, self.flow)
+        self.frames, self.loops = restored.frames, restored.loops
+        self.body_results = restored.body_results
+        self._live = {i: f for i, f in self.frames.items() if f.sealed_as is None}
         self._redispatch = [
             (frame, node_id)
             for frame in self.frames.values()
@@ -583,22 +403,6 @@ class FlowRunner:
             for node_id in frame.state.running()
             if isinstance(frame.spec.nodes[node_id], StepNode)
         ]
-
-    def _restore_frame(
-        self, frame_id: str, spec: Frame, kernel: dict[str, Any], depth: int, loop: LoopRun | None
-    ) -> None:
-        state = FrameState.seed(node_specs(spec))
-        for node_id, status in kernel["node_status"].items():
-            if state.status[node_id] != status:
-                state.status[node_id] = status
-        state.status.drain()
-        state.winners.update(kernel.get("branch_winners") or {})
-        phase = kernel.get("phase", "Running")
-        frame = FrameRun(frame_id, spec, state, depth, loop, kernel.get("iteration", 0))
-        frame.sealed_as = None if phase == "Running" else phase
-        self.frames[frame_id] = frame
-        if frame.sealed_as is None:
-            self._live[frame_id] = frame
 
     def request_cancel(self) -> None:
         """Ctrl-C / SIGTERM in this process: cancel cleanly."""
@@ -1233,7 +1037,7 @@ class FlowRunner:
                 if node_status == "Canceled":
                     self.flow_state["step_status"][step_id] = "Canceled"
                 continue
-            best = max(results, key=lambda r: _RANK.get(r[0], 0))[0]
+            best = max(results, key=lambda r: RANK.get(r[0], 0))[0]
             latest = [r for r in results if r[0] == best][-1]
             self.flow_state["step_status"][step_id] = best
             if best == "Completed":
@@ -1448,30 +1252,3 @@ class FlowRunner:
                 detail=fatal.detail,
             )
         return fatal.cause
-
-
-def _digest(config: dict[str, Any]) -> str:
-    canonical_config = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(canonical_config).hexdigest()
-
-
-def flow_config(definition: MobDefinition, flow_id: str) -> dict[str, Any]:
-    """What a run's outcome depends on besides its params (its digest pins a resume)."""
-
-    def document(model: Any, **options: bool) -> Any:
-        return None if model is None else json.loads(model.model_dump_json(**options))
-
-    orchestrator = definition.mob.orchestrator
-    return {
-        "flow_id": flow_id,
-        "flow_spec": document(definition.flows[flow_id], exclude_none=True),
-        "topology": document(definition.topology),
-        "supervisor": document(definition.supervisor),
-        "limits": document(definition.limits, exclude_none=True),
-        "orchestrator_role": orchestrator.profile if orchestrator else None,
-    }
-
-
-def flow_digest(definition: MobDefinition, flow_id: str) -> str:
-    """The ``flow_definition_digest`` a run of this flow records (a resume compares it)."""
-    return _digest(flow_config(definition, flow_id))

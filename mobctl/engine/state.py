@@ -1,0 +1,263 @@
+"""The scheduler's in-memory run records (frames, loops, steps in flight) and how they map to
+the run snapshot: written as journal ops, and rebuilt from a snapshot to resume a run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mobctl.definition.model import Flow, Frame, MobDefinition, RepeatUntilNode, Step, StepNode
+from mobctl.drivers.base import DispatchError, Member, Outcome
+from mobctl.engine.frames import FrameState, node_specs
+from mobctl.engine.outputs import TargetResult
+from mobctl.store import journal
+from mobctl.store.models import LoopSnapshot, MobRun
+
+DEFAULT_STEP_TIMEOUT_MS = 30_000
+RANK = {"Failed": 3, "Completed": 2, "Skipped": 1}
+# flow-state maps keyed by step (or step:member): written key by key, not whole
+PER_STEP = frozenset(
+    {
+        "step_status",
+        "output_recorded",
+        "step_condition_results",
+        "step_target_counts",
+        "step_target_success_counts",
+        "step_target_terminal_failure_counts",
+        "target_retry_counts",
+    }
+)
+
+
+class RunFatal(Exception):
+    def __init__(self, cause: str, reason: str, *, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.cause = cause
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class LoopRun:
+    instance_id: str
+    loop_id: str
+    parent_frame: str
+    node_id: str
+    depth: int
+    spec: RepeatUntilNode
+    phase: str = "Running"
+    stage: str = "AwaitingBodyFrame"
+    current_iteration: int = 0
+    last_completed_iteration: int = 0
+    body_frame: str | None = None
+
+    def snapshot(self) -> LoopSnapshot:
+        kernel: dict[str, Any] = {
+            "phase": self.phase,
+            "loop_instance_id": self.instance_id,
+            "parent_frame_id": self.parent_frame,
+            "parent_node_id": self.node_id,
+            "loop_id": self.loop_id,
+            "depth": self.depth,
+            "stage": self.stage,
+            "current_iteration": self.current_iteration,
+            "last_completed_iteration": self.last_completed_iteration,
+            "max_iterations": self.spec.max_iterations,
+            "active_body_frame_id": self.body_frame,
+        }
+        return LoopSnapshot.model_construct(kernel_state=kernel)
+
+
+@dataclass
+class FrameRun:
+    frame_id: str
+    spec: Frame
+    state: FrameState
+    depth: int
+    loop: LoopRun | None = None
+    iteration: int = 0
+    sealed_as: str | None = None
+    written: dict[str, Any] | None = None  # what the journal last got of the dynamic parts
+
+    def _dynamic(self) -> dict[str, Any]:
+        return {
+            "phase": self.sealed_as or "Running",
+            "branch_winners": dict(self.state.winners),
+            "ready_queue": self.state.ready_queue(),
+        }
+
+    def changes(self) -> list[journal.Op]:
+        """The journal ops since the last call: the whole snapshot the first time, then the
+        node statuses that changed and the small parts that differ."""
+        path = ("frames", self.frame_id)
+        state = self.state
+        changed = state.status.drain()
+        dynamic = self._dynamic()
+        if self.written is None:
+            self.written = dynamic
+            kernel: dict[str, Any] = {
+                "phase": dynamic["phase"],
+                "frame_id": self.frame_id,
+                "frame_scope": "Root" if self.loop is None else "Body",
+                "loop_instance_id": "" if self.loop is None else self.loop.instance_id,
+                "iteration": self.iteration,
+                "tracked_nodes": list(state.specs),
+                "ordered_nodes": state.order,
+                "node_kind": {n: s.kind for n, s in state.specs.items()},
+                "node_dependencies": {n: list(s.depends_on) for n, s in state.specs.items()},
+                "node_dependency_modes": {n: s.mode.capitalize() for n, s in state.specs.items()},
+                "node_branches": {n: s.branch for n, s in state.specs.items()},
+                "branch_winners": dynamic["branch_winners"],
+                "node_status": dict(state.status),
+                "ready_queue": dynamic["ready_queue"],
+            }
+            return [("set", path, {"kernel_state": kernel})]
+        ops: list[journal.Op] = [
+            ("set", (*path, "kernel_state", "node_status", node), state.status[node])
+            for node in sorted(changed, key=state.position.__getitem__)
+        ]
+        for key, value in dynamic.items():
+            if value != self.written[key]:
+                ops.append(("set", (*path, "kernel_state", key), value))
+        self.written = dynamic
+        return ops
+
+
+@dataclass
+class StepTask:
+    """One admitted step node whose targets are running."""
+
+    frame: FrameRun
+    node_id: str
+    step_id: str
+    step: Step
+    targets: list[Member]
+    fail_flow: bool
+    message: Any = None
+    timeout_ms: int = DEFAULT_STEP_TIMEOUT_MS
+    runtime: dict[str, str] = field(default_factory=dict)
+    results: list[TargetResult] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)  # failed attempts per target
+    pending: int = 0
+
+
+@dataclass
+class TurnDone:
+    """A worker's report: one attempt of one target ended."""
+
+    task: StepTask
+    member: Member
+    outcome: Outcome | DispatchError
+    timed_out: bool
+
+
+@dataclass
+class RunResult:
+    run: MobRun
+    cause: str | None
+    timed_out: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Restored:
+    frames: dict[str, FrameRun]
+    loops: dict[str, LoopRun]
+    body_results: dict[str, list[tuple[str, Any, str | None]]]
+
+
+def restore(run: MobRun, flow: Flow) -> Restored:
+    """Frames and loops as the snapshot has them (loops once their parent frame is back, body
+    frames once their loop is), and what each loop body recorded so far (§10.5)."""
+    kernels: dict[str, dict[str, Any]] = {i: f.kernel_state for i, f in run.frames.items()}
+    loop_kernels: dict[str, dict[str, Any]] = {i: lp.kernel_state for i, lp in run.loops.items()}
+    root_id = f"{run.run_id}-root"
+    frames = {root_id: _frame(root_id, flow.frame(), kernels[root_id], 0, None)}
+    loops: dict[str, LoopRun] = {}
+    progress = True
+    while progress:
+        progress = False
+        for instance, kernel in loop_kernels.items():
+            parent = frames.get(kernel["parent_frame_id"])
+            if instance in loops or parent is None:
+                continue
+            node = parent.spec.nodes[kernel["parent_node_id"]]
+            assert isinstance(node, RepeatUntilNode)
+            loops[instance] = LoopRun(
+                instance,
+                kernel["loop_id"],
+                parent.frame_id,
+                kernel["parent_node_id"],
+                kernel["depth"],
+                node,
+                kernel["phase"],
+                kernel["stage"],
+                kernel["current_iteration"],
+                kernel["last_completed_iteration"],
+                kernel["active_body_frame_id"],
+            )
+            progress = True
+        for frame_id, kernel in kernels.items():
+            owner = loops.get(kernel.get("loop_instance_id", ""))
+            if frame_id in frames or owner is None:
+                continue
+            frames[frame_id] = _frame(frame_id, owner.spec.body, kernel, owner.depth, owner)
+            progress = True
+    body_results: dict[str, list[tuple[str, Any, str | None]]] = {}
+    for frame in frames.values():
+        if frame.loop is None:
+            continue
+        history = run.loop_iteration_outputs.get(frame.loop.loop_id, [])
+        outputs = history[frame.iteration] if frame.iteration < len(history) else {}
+        for node_id, node in frame.spec.nodes.items():
+            status = frame.state.status[node_id]
+            if isinstance(node, StepNode) and status in RANK:
+                why = frame.state.skip_reasons.get(node_id)
+                body_results.setdefault(node.step_id, []).append(
+                    (status, outputs.get(node.step_id), why)
+                )
+    return Restored(frames, loops, body_results)
+
+
+def _frame(
+    frame_id: str, spec: Frame, kernel: dict[str, Any], depth: int, loop: LoopRun | None
+) -> FrameRun:
+    state = FrameState.seed(node_specs(spec))
+    for node_id, status in kernel["node_status"].items():
+        if state.status[node_id] != status:
+            state.status[node_id] = status
+    state.status.drain()
+    state.winners.update(kernel.get("branch_winners") or {})
+    phase = kernel.get("phase", "Running")
+    frame = FrameRun(frame_id, spec, state, depth, loop, kernel.get("iteration", 0))
+    frame.sealed_as = None if phase == "Running" else phase
+    return frame
+
+
+def _digest(config: dict[str, Any]) -> str:
+    canonical_config = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(canonical_config).hexdigest()
+
+
+def flow_config(definition: MobDefinition, flow_id: str) -> dict[str, Any]:
+    """What a run's outcome depends on besides its params (its digest pins a resume)."""
+
+    def document(model: Any, **options: bool) -> Any:
+        return None if model is None else json.loads(model.model_dump_json(**options))
+
+    orchestrator = definition.mob.orchestrator
+    return {
+        "flow_id": flow_id,
+        "flow_spec": document(definition.flows[flow_id], exclude_none=True),
+        "topology": document(definition.topology),
+        "supervisor": document(definition.supervisor),
+        "limits": document(definition.limits, exclude_none=True),
+        "orchestrator_role": orchestrator.profile if orchestrator else None,
+    }
+
+
+def flow_digest(definition: MobDefinition, flow_id: str) -> str:
+    """The ``flow_definition_digest`` a run of this flow records (a resume compares it)."""
+    return _digest(flow_config(definition, flow_id))
