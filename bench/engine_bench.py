@@ -8,6 +8,10 @@ Figures, each against a baseline measured in the same run:
   3. one step fanned out to 50 members against a chain of 50 single-member steps.
 
 Usage: python bench/engine_bench.py [--steps 1000] [--repeat 3] [--langgraph-python PATH]
+
+LangGraph goes in a virtual environment of its own (it is not a dependency of mobctl):
+  python3 -m venv /tmp/lgvenv && /tmp/lgvenv/bin/pip install langgraph langgraph-checkpoint-sqlite
+  python bench/engine_bench.py --langgraph-python /tmp/lgvenv/bin/python
 """
 
 from __future__ import annotations

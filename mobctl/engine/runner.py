@@ -262,9 +262,10 @@ class FlowRunner:
         whole = state.drain()
         ops: list[journal.Op] = [("set", ("flow_state", key), state[key]) for key in sorted(whole)]
         for key in PER_STEP:
-            changed = state[key].drain()
+            value = state[key]
+            changed = value.drain() if isinstance(value, Tracked) else set()
             if key not in whole:
-                ops += [("set", ("flow_state", key, k), state[key][k]) for k in sorted(changed)]
+                ops += [("set", ("flow_state", key, k), value[k]) for k in sorted(changed)]
         for frame_id, frame in list(self._live.items()):
             ops += frame.changes()
             if frame.sealed_as is not None:
