@@ -312,8 +312,9 @@ class DirectoryRunStore:
         A failure is not the mutation's: it is already durable in the journal."""
         doc = loaded.doc
         extras = doc.get("mobctl")
-        if isinstance(extras, dict):
-            extras["journal_seq"] = loaded.seq
+        if not isinstance(extras, dict):  # a run another tool wrote, now changed by mobctl
+            extras = doc["mobctl"] = {"snapshot_format": SNAPSHOT_FORMAT}
+        extras["journal_seq"] = loaded.seq
         data = canonical(doc).encode("utf-8")
         try:
             write_atomic(self.path(run_id), data)
