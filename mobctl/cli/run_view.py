@@ -47,6 +47,7 @@ class RunView:
     def __init__(self, steps: list[str]) -> None:
         self.rows = {step: _Row() for step in steps}
         self.lock = threading.Lock()
+        self.muted = False  # progress is not worth a run: stop writing once stderr is gone
         self.live: Any = None
         if sys.stderr.isatty():
             from rich.console import Console
@@ -75,9 +76,12 @@ class RunView:
                 self.live.update(self._table())
                 return
         line = _LINES.get(kind)
-        if line is not None:
-            sys.stderr.write(line(fields) + "\n")
-            sys.stderr.flush()
+        if line is not None and not self.muted:
+            try:
+                sys.stderr.write(line(fields) + "\n")
+                sys.stderr.flush()
+            except (BrokenPipeError, ValueError):  # stderr closed (`2>&1 | head`): run on
+                self.muted = True
 
     def _table(self) -> Any:
         from rich.table import Table

@@ -190,3 +190,46 @@ def test_sigkill_mid_run_leaves_a_consistent_snapshot(tmp_path: Path) -> None:
                 assert state["ready_queue"] == ready
     runs = DirectoryStore(store).runs("s").list_runs()
     assert any(not run.terminal for run in runs), "no kill landed mid-run"
+
+
+def test_a_closed_progress_pipe_does_not_stop_the_run(tmp_path: Path) -> None:
+    """`mobctl run ... 2>&1 | head -1`: the run goes on and finishes when stderr closes."""
+    mob = tmp_path / "mob.toml"
+    mob.write_text(
+        HEAD
+        + "".join(
+            f'[flows.main.steps.s{i}]\nrole = "w"\nmessage = "{i}"\n'
+            + (f'depends_on = ["s{i - 1}"]\n' if i else "")
+            for i in range(5)
+        )
+    )
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text('[[reply]]\ndelay_ms = 50\noutput = "ok"\n')
+    store = tmp_path / "store"
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mobctl",
+            "run",
+            str(mob),
+            "--driver",
+            f"scripted:{fixtures}",
+            "--store",
+            str(store),
+            "--json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=write_end,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as progress:
+        assert progress.readline().startswith("run ")  # like `head -1`, then the pipe closes
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert json.loads(out)["status"] == "completed"
