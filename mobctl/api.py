@@ -360,6 +360,13 @@ def parse_duration_ms(text: str) -> int:
     raise UsageError(f"invalid duration {text!r}", hint="use e.g. 500ms, 30s, 5m, 1h or 1d")
 
 
+def _is_file_target(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL: not a file, maybe not an id either
+        return False
+
+
 def prepare_run(
     store: DirectoryStore, target: str, flow: str | None, *, catalog: Path | None = None
 ) -> tuple[MobDefinition, str, int, dict[str, Any], Path]:
@@ -367,7 +374,7 @@ def prepare_run(
 
     A file is validated and registered first (a new revision only if it changed)."""
     path = Path(target)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
+    if path.suffix.lower() in (".toml", ".json") or _is_file_target(path):
         result = register(store, path, catalog=catalog)
         mob_id = result.mob_id
     else:

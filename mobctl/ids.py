@@ -7,12 +7,21 @@ import re
 from mobctl.errors import UnsafeIdError
 
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-SLUG_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128"
+SLUG_RULE = (
+    "ASCII letters, digits, '.', '_' and '-', starting with a letter or digit and not ending "
+    "with '.', at most 128, not a Windows device name (CON, NUL, COM1, ...)"
+)
+# device names Windows reserves whatever the extension (a store may sit on a shared drive)
+_DEVICE = re.compile(r"(?i)(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?")
 RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def is_slug(value: str) -> bool:
-    return SLUG.fullmatch(value) is not None and value not in (".", "..")
+    return (
+        SLUG.fullmatch(value) is not None
+        and not value.endswith(".")
+        and _DEVICE.fullmatch(value) is None
+    )
 
 
 def require_slug(value: str, what: str) -> str:

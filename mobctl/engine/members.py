@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from mobctl.definition.model import InlineProfile, MobDefinition
 from mobctl.drivers.base import Member
 from mobctl.errors import CasConflict, DefinitionError, NotFound
+from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.models import EventKind, MobEvent, NewMobEvent
 
@@ -81,10 +82,10 @@ def spawn(
     free ``n``. Safe against concurrent spawns (the log refuses a duplicate generation)."""
     mob_id = definition.mob.id
     runtime_mode = _runtime_mode(definition, store, profile)
-    if identity is not None and (not identity or identity.startswith(RESERVED_PREFIX)):
-        raise DefinitionError(
-            f"member id {identity!r} is empty or uses the reserved __flow_ prefix"
-        )
+    if identity is not None:
+        # a member id reaches drivers as an environment variable and a process argument: the
+        # file-name rule keeps it printable and free of separators (and of the __flow_ prefix)
+        require_slug(identity, "member id")
     for _ in range(100):
         current = roster(store, mob_id)
         name = identity or _free_identity(profile, current)
