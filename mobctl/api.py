@@ -202,13 +202,32 @@ def open_store(
     lock_timeout: float = 10.0,
     on_wait: WaitCallback | None = None,
     passphrase: str | None = None,
+    max_record_bytes: str | None = None,
 ) -> DirectoryStore:
-    """The directory store at ``location``; ``passphrase`` encrypts supervisor secrets."""
-    from mobctl.store.directory import DirectoryStore
+    """The directory store at ``location``; ``passphrase`` encrypts supervisor secrets;
+    ``max_record_bytes`` (``MOBCTL_MAX_RECORD_BYTES``) caps an event line or a run change."""
+    from mobctl.store.directory import DEFAULT_MAX_RECORD_BYTES, DirectoryStore
 
+    cap = DEFAULT_MAX_RECORD_BYTES
+    if max_record_bytes:
+        from mobctl.errors import UsageError
+
+        if not max_record_bytes.isdigit() or int(max_record_bytes) < MIN_RECORD_BYTES:
+            raise UsageError(
+                f"MOBCTL_MAX_RECORD_BYTES must be a number of bytes of at least "
+                f"{MIN_RECORD_BYTES}, not {max_record_bytes!r}"
+            )
+        cap = int(max_record_bytes)
     return DirectoryStore(
-        location, lock_timeout=lock_timeout, on_wait=on_wait, passphrase=passphrase
+        location,
+        lock_timeout=lock_timeout,
+        on_wait=on_wait,
+        passphrase=passphrase,
+        max_record_bytes=cap,
     )
+
+
+MIN_RECORD_BYTES = 16 * 1024  # room for the engine's own records around an output
 
 
 def store_init(store: DirectoryStore) -> bool:
@@ -329,8 +348,10 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
                 text = Path(document[1:]).read_text("utf-8")
             except OSError as exc:
                 raise UsageError(f"cannot read params file {document[1:]}: {exc.strerror}") from exc
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"params file {document[1:]} is not UTF-8: {exc}") from exc
         try:
-            value = json.loads(text)
+            value = _strict_json(text)
         except ValueError as exc:
             raise UsageError(f"--params is not valid JSON: {exc}") from exc
         if not isinstance(value, dict):
@@ -341,10 +362,22 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
         if not equals or not key:
             raise UsageError(f"-p takes KEY=VALUE, not {pair!r}")
         try:
-            params[key] = json.loads(raw)
+            params[key] = _strict_json(raw)
         except ValueError:
             params[key] = raw
     return params
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, and nesting a parser can follow."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def parse_duration_ms(text: str) -> int:

@@ -38,6 +38,7 @@ def open_store(store: Path | None, lock_timeout: float) -> Any:
         on_wait=waiting,
         # encrypts supervisor secrets at rest; an empty value counts as unset
         passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE") or None,
+        max_record_bytes=os.environ.get("MOBCTL_MAX_RECORD_BYTES"),
     )
 
 

@@ -50,7 +50,7 @@ def run(
     from mobctl.registry import InvalidDefinitionError
 
     opened = open_store(store, lock_timeout)
-    drivers = parse_drivers(driver)
+    drivers = parse_drivers(driver, output_cap=opened.max_record_bytes)
     values = api.parse_params(param, params)
     deadline = api.parse_duration_ms(timeout) if timeout else None
     try:

@@ -201,7 +201,7 @@ def runs_resume(
     from mobctl.engine.runner import FlowRunner
 
     opened = open_store(store, lock_timeout)
-    drivers = parse_drivers(driver)
+    drivers = parse_drivers(driver, output_cap=opened.max_record_bytes)
     taken = runs.take_up(opened, mob, run)
     flow = taken.definition.flows[taken.run.flow_id]
     view = RunView(list(flow.steps))

@@ -87,12 +87,15 @@ class CommandDriver:
     ) -> Outcome:
         chunks: dict[str, list[bytes]] = {"out": [], "err": []}
         sizes = {"out": 0, "err": 0}
+        overflow = threading.Event()  # stdout outgrew the cap: stop the command now
 
         def pump(name: str, stream: object) -> None:
             for block in iter(lambda: stream.read(65536), b""):  # type: ignore[attr-defined]
                 sizes[name] += len(block)
                 if sizes[name] <= self.output_cap:
                     chunks[name].append(block)
+                elif name == "out":
+                    overflow.set()
 
         readers = [
             threading.Thread(target=pump, args=("out", process.stdout), daemon=True),
@@ -105,14 +108,19 @@ class CommandDriver:
             process.stdin.write(stdin)
         with contextlib.suppress(BrokenPipeError, OSError):
             process.stdin.close()
-        while process.poll() is None:
+        while process.poll() is None and not overflow.is_set():
             if stop.wait(POLL):
                 _kill_group(process)
                 return Canceled()
-        for reader in readers:
-            reader.join(timeout=5)
-        if sizes["out"] > self.output_cap:
-            return Failed(f"output exceeds {self.output_cap} bytes")
+        if not overflow.is_set():
+            for reader in readers:
+                reader.join(timeout=5)
+        if overflow.is_set():
+            _kill_group(process)
+            return Failed(
+                f"output exceeds {self.output_cap} bytes (the store's record cap, "
+                "MOBCTL_MAX_RECORD_BYTES); the command was stopped"
+            )
         stdout = b"".join(chunks["out"]).decode("utf-8", "replace")
         if process.returncode == 0:
             return Completed(stdout)

@@ -48,6 +48,7 @@ from mobctl.engine.deadlines import Deadlines
 from mobctl.engine.frames import FrameState, NodeStatus, node_specs, ordered_nodes
 from mobctl.engine.members import Roster, provision, roster
 from mobctl.engine.outputs import (
+    Collected,
     MalformedOutput,
     TargetResult,
     collect,
@@ -70,9 +71,9 @@ from mobctl.engine.state import (
     restore,
 )
 from mobctl.engine.tracked import Tracked
-from mobctl.errors import CustodyLost, MobctlError
+from mobctl.errors import CustodyLost, MobctlError, RecordTooLarge
 from mobctl.store import journal
-from mobctl.store.canonical import timestamp
+from mobctl.store.canonical import canonical, timestamp
 from mobctl.store.checkpoints import checkpoint_if_authority
 from mobctl.store.contract import Store
 from mobctl.store.models import (
@@ -123,6 +124,8 @@ class FlowRunner:
         self.limits = definition.limits
         self.on_event = on_event or (lambda kind, fields: None)
         self.run_id = str(uuid.uuid4())
+        # a step's output is written twice in one run change (output and ledger entry)
+        self.output_limit = store.max_record_bytes // 2 - 4096
         self.runs = store.runs(self.mob_id)
         self.events = store.events(self.mob_id)
         self.lock = threading.Lock()  # guards ``stops``: everything else is the main thread's
@@ -329,6 +332,13 @@ class FlowRunner:
 
     def create(self) -> None:
         """Provision members and create the run (status pending, lease taken)."""
+        size = len(canonical(self.params).encode())
+        if size > self.output_limit:  # before anything is written
+            raise RecordTooLarge(
+                f"the run's params are {size} bytes; params are limited to {self.output_limit} "
+                "bytes (half of the store's record cap, MOBCTL_MAX_RECORD_BYTES)",
+                hint="pass large inputs as a file path the agents read, not as a param",
+            )
         self.provision()
         config = self.flow_config()
         digest = flow_digest(self.definition, self.flow_id)
@@ -743,6 +753,9 @@ class FlowRunner:
                 )
                 retry = True
             else:
+                size = len(canonical(value).encode())
+                if size > self.output_limit:
+                    return self._oversized(task, member, size)
                 self._emit(
                     "step_target_completed",
                     run_id=self.run_id,
@@ -812,6 +825,9 @@ class FlowRunner:
                     reason=f"schema validation failed for step {step_id}: {problem}",
                 )
                 return
+        size = len(canonical(collected.aggregate).encode()) if collected.ok else 0
+        if size > self.output_limit:
+            collected = Collected(False, reason=self._too_large(f"step {step_id}", size))
         if not collected.ok:
             self._step_terminal(
                 task.frame, task.node_id, step_id, "Failed", reason=collected.reason
@@ -821,6 +837,25 @@ class FlowRunner:
         self._step_terminal(
             task.frame, task.node_id, step_id, "Completed", output=collected.aggregate
         )
+
+    def _too_large(self, what: str, size: int) -> str:
+        return (
+            f"the output of {what} is {size} bytes; outputs are limited to {self.output_limit} "
+            "bytes (half of the store's record cap, MOBCTL_MAX_RECORD_BYTES)"
+        )
+
+    def _oversized(self, task: StepTask, member: Member, size: int) -> TargetResult:
+        """A target's output too large to record: the attempt fails (a retry would not help)."""
+        reason = self._too_large(f"'{member.identity}' for step {task.step_id}", size)
+        target = {"identity": member.identity, "generation": member.generation}
+        self._emit(
+            "step_target_failed",
+            run_id=self.run_id,
+            step_id=task.step_id,
+            target=target,
+            reason=reason,
+        )
+        return TargetResult(member.identity, False, reason=reason)
 
     def _schema_problem(self, ref_text: str, value: Any) -> str | None:
         import jsonschema

@@ -288,6 +288,8 @@ class RuntimeMetadataStore(Protocol):
 class Store(Protocol):
     """A whole store: per-mob event and run stores, and the store-wide ones."""
 
+    max_record_bytes: int  # the largest event line or run change it writes (§2.5)
+
     @property
     def specs(self) -> SpecStore: ...
     @property

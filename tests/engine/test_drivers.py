@@ -194,7 +194,10 @@ def _running(pid: int) -> bool:
 
 def test_command_output_is_capped(tmp_path: Path) -> None:
     driver = CommandDriver(f"{sys.executable} -c \"print('x' * 5000)\"", output_cap=1000)
-    assert driver.run(request(), threading.Event()) == Failed("output exceeds 1000 bytes")
+    assert driver.run(request(), threading.Event()) == Failed(
+        "output exceeds 1000 bytes (the store's record cap, MOBCTL_MAX_RECORD_BYTES); the "
+        "command was stopped"
+    )
 
 
 def test_driver_specs() -> None:

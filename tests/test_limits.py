@@ -1,0 +1,153 @@
+"""Record caps (store contract §2.5): outputs, params and a command's stdout are bounded by
+the store's record cap (`MOBCTL_MAX_RECORD_BYTES`, default 1 MiB), with clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli
+from tests.engine.test_scenarios import HEAD, flow_events
+
+CAP = 64 * 1024
+LIMIT = CAP // 2 - 4096  # an output is written twice in one run change
+
+
+def mob(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "mob.toml"
+    path.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n' + extra)
+    return path
+
+
+def test_an_output_over_the_limit_fails_its_step_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(CAP))
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text(f'[[reply]]\noutput = "{"x" * 100_000}"\n')
+    store = tmp_path / "store"
+    ran = cli("run", mob(tmp_path), "--driver", f"scripted:{fixtures}", "--store", store, "--json")
+    assert ran.exit_code == 3, ran.stderr
+    assert json.loads(ran.stdout)["status"] == "failed"
+    failed = next(e for e in flow_events(store) if e["type"] == "step_target_failed")
+    size = len(json.dumps("x" * 100_000))
+    assert failed["reason"] == (
+        f"the output of 'w-1' for step a is {size} bytes; outputs are limited to {LIMIT} bytes "
+        "(half of the store's record cap, MOBCTL_MAX_RECORD_BYTES)"
+    )
+    assert cli("events", "verify", "s", "--store", store).exit_code == 0
+    assert cli("store", "check", "--store", store).exit_code == 0
+    log = store / "mobs" / "s" / "events.jsonl"
+    assert max(len(line) for line in log.read_bytes().splitlines()) < CAP
+
+
+def test_an_aggregate_over_the_limit_fails_its_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of three targets fits; their fan-in does not."""
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(CAP))
+    store = tmp_path / "store"
+    definition = mob(tmp_path)
+    assert cli("register", definition, "--store", store).exit_code == 0
+    for _ in range(3):
+        assert cli("members", "spawn", "s", "w", "--store", store).exit_code == 0
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text(f'[[reply]]\noutput = "{"y" * 12_000}"\n')
+    ran = cli("run", "s", "--driver", f"scripted:{fixtures}", "--store", store, "--json")
+    assert ran.exit_code == 3, ran.stderr
+    failed = next(e for e in flow_events(store) if e["type"] == "step_failed")
+    assert failed["reason"].startswith("the output of step a is ")
+    assert cli("store", "check", "--store", store).exit_code == 0
+
+
+def test_params_over_the_limit_are_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(CAP))
+    store = tmp_path / "store"
+    definition = mob(tmp_path)
+    assert cli("register", definition, "--store", store).exit_code == 0
+    before = sorted(p.name for p in (store / "mobs" / "s").iterdir())
+    log = (store / "mobs" / "s" / "events.jsonl").read_bytes()
+    ran = cli("run", "s", "-p", f"big={'z' * 40_000}", "--store", store)
+    assert ran.exit_code == 1
+    assert ran.stderr.startswith(
+        f"error[record_too_large]: the run's params are {40_000 + 10} bytes; params are "
+        f"limited to {LIMIT} bytes"
+    )
+    assert sorted(p.name for p in (store / "mobs" / "s").iterdir()) == before
+    assert (store / "mobs" / "s" / "events.jsonl").read_bytes() == log  # not even a member
+
+
+def test_a_bad_cap_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for bad in ("lots", "100", "-5"):
+        monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", bad)
+        result = cli("store", "init", "--store", tmp_path / "store")
+        assert (result.exit_code, result.stderr) == (
+            2,
+            "error[usage]: MOBCTL_MAX_RECORD_BYTES must be a number of bytes of at least 16384, "
+            f"not {bad!r}\n",
+        )
+
+
+def test_a_command_printing_too_much_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command driver's stdout follows the same cap: a child printing 5 MiB (and then
+    sleeping) is killed as soon as it passes the cap, and the turn fails."""
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(CAP))
+    pid_file = tmp_path / "pid"
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        "import os, sys, time\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "sys.stdout.write('x' * (5 << 20))\nsys.stdout.flush()\ntime.sleep(300)\n"
+    )
+    store = tmp_path / "store"
+    started = time.monotonic()
+    ran = cli(
+        "run",
+        mob(tmp_path, "timeout_ms = 120000\n"),
+        "--driver",
+        f"command:{sys.executable} {agent}",
+        "--store",
+        store,
+        "--json",
+    )
+    assert ran.exit_code == 3, ran.stderr
+    assert time.monotonic() - started < 60  # not the child's 300 s, nor the step's 120 s
+    failed = next(e for e in flow_events(store) if e["type"] == "step_target_failed")
+    assert failed["reason"] == (
+        f"output exceeds {CAP} bytes (the store's record cap, MOBCTL_MAX_RECORD_BYTES); the "
+        "command was stopped"
+    )
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_params_that_are_not_json_are_refused_or_kept_as_text(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    definition = mob(tmp_path)
+    for document, message in (
+        ('{"x": NaN}', "--params is not valid JSON: NaN is not JSON"),
+        ("[" * 100_000, "--params is not valid JSON: nested too deeply"),
+        ("[1]", "--params must be a JSON object"),
+    ):
+        result = cli("run", definition, "--params", document, "--store", store)
+        assert (result.exit_code, result.stderr) == (2, f"error[usage]: {message}\n")
+    (tmp_path / "latin1.json").write_bytes(b'{"x": "\xe9"}')
+    result = cli("run", definition, "--params", f"@{tmp_path / 'latin1.json'}", "--store", store)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error[usage]: params file {tmp_path / 'latin1.json'} is not UTF-8"
+    )
+    ran = cli("run", definition, "-p", "x=NaN", "-p", "y=Infinity", "--store", store, "--json")
+    assert ran.exit_code == 0, ran.stderr
+    started = next(e for e in flow_events(store) if e["type"] == "flow_started")
+    assert started["params"] == {"x": "NaN", "y": "Infinity"}
