@@ -8,8 +8,8 @@ from mobctl.errors import UnsafeIdError
 
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SLUG_RULE = (
-    "ASCII letters, digits, '.', '_' and '-', starting with a letter or digit and not ending "
-    "with '.', at most 128, not a Windows device name (CON, NUL, COM1, ...)"
+    "ASCII letters, digits, '.', '_' and '-', at most 128, starting with a letter or digit, "
+    "not ending with '.', not a Windows device name such as CON or com1"
 )
 # device names Windows reserves whatever the extension (a store may sit on a shared drive)
 _DEVICE = re.compile(r"(?i)(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?")
@@ -30,7 +30,7 @@ def require_slug(value: str, what: str) -> str:
         shown = value if len(value) <= 60 else value[:57] + "..."
         raise UnsafeIdError(
             f"{what} {shown!r} cannot be used as a file name",
-            hint=f"use {SLUG_RULE} characters",
+            hint=f"use {SLUG_RULE}",
         )
     return value
 

@@ -455,7 +455,7 @@ def test_unknown_and_unsafe_mobs(store: Path, tmp_path: Path) -> None:
         1,
         [
             "error[unsafe_id]: mob id '../x' cannot be used as a file name",
-            "hint: use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters",
+            "hint: use ASCII letters, digits, '.', '_' and '-', at most 128, starting with a letter or digit, not ending with '.', not a Windows device name such as CON or com1",
         ],
     )
     missing = tmp_path / "nowhere"

@@ -21,7 +21,10 @@ def _no_constant(name: str) -> Any:
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_no_constant)
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def parse_output(raw: str, structured: Any, output_format: Literal["json", "text"]) -> Any:

@@ -15,6 +15,15 @@ def canonical(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def parse_json(data: bytes | str) -> Any:
+    """``json.loads``, with nesting too deep for the parser reported as a ``ValueError`` like
+    any other malformed JSON (a file edited by hand must not crash a reader)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
+
+
 def json_equal(a: Any, b: Any) -> bool:
     """Structural JSON equality: key order ignored, ``true != 1 != 1.0``."""
     if isinstance(a, bool) or isinstance(b, bool):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from mobctl.errors import MobctlError, StoreError
 from mobctl.ids import is_run_id
+from mobctl.store.canonical import parse_json
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.files import remove_stray_temp_files, stray_temp_files
 from mobctl.store.locks import read_holder
@@ -94,7 +94,7 @@ def _check_records(store: DirectoryStore, report: CheckReport) -> None:
             if path.name.startswith("."):
                 continue
             try:
-                model.model_validate(json.loads(path.read_bytes()))
+                model.model_validate(parse_json(path.read_bytes()))
             except (ValueError, ValidationError) as exc:
                 first = str(exc).splitlines()[0]
                 report.add("store_corrupt", path, f"unreadable record: {first}")

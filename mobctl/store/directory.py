@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from mobctl import __version__
 from mobctl.errors import StoreCorrupt, StoreFormatTooNew
 from mobctl.ids import require_slug
-from mobctl.store.canonical import canonical, timestamp
+from mobctl.store.canonical import canonical, parse_json, timestamp
 from mobctl.store.contract import Store
 from mobctl.store.eventlog import DirectoryEventStore
 from mobctl.store.files import write_atomic
@@ -59,7 +58,7 @@ class DirectoryStore:
     def check_format(self) -> dict[str, object] | None:
         """The ``store.json`` document; refuses another format or a newer schema version."""
         try:
-            document = json.loads(self.marker.read_bytes())
+            document = parse_json(self.marker.read_bytes())
         except FileNotFoundError:
             return None
         except ValueError as exc:

@@ -9,7 +9,6 @@ writer quarantines a torn tail.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from mobctl.errors import InternalStoreError, RecordTooLarge, StaleCursor, StoreCorrupt
-from mobctl.store.canonical import canonical, parse_timestamp, timestamp
+from mobctl.store.canonical import canonical, parse_json, parse_timestamp, timestamp
 from mobctl.store.files import append_durably, ensure_directory, truncate_durably, write_atomic
 from mobctl.store.locks import Locks
 from mobctl.store.models import TERMINAL_EVENT_TYPES, EventKind, MobEvent, NewMobEvent
@@ -97,7 +96,7 @@ def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Rec
     if match is None:
         return None
     try:
-        data = json.loads(raw)
+        data = parse_json(raw)
     except ValueError:
         return None
     cursor = data.get("cursor") if isinstance(data, dict) else None
@@ -141,17 +140,28 @@ class DirectoryEventStore:
 
     def read_meta(self) -> Meta:
         try:
-            data = json.loads(self.meta_path.read_bytes())
+            data = parse_json(self.meta_path.read_bytes())
         except FileNotFoundError:
             return Meta()
         except ValueError as exc:
             raise StoreCorrupt(f"{self.meta_path} is not valid JSON: {exc}") from exc
-        return Meta(
-            next_cursor=int(data.get("next_cursor", 1)),
-            genesis=str(data.get("genesis", GENESIS)),
-            chain_links={str(k): str(v) for k, v in dict(data.get("chain_links", {})).items()},
-            pruned_before=data.get("pruned_before"),
-        )
+        try:
+            links = data.get("chain_links", {})
+            horizon = data.get("pruned_before")
+            meta = Meta(
+                next_cursor=int(data.get("next_cursor", 1)),
+                genesis=str(data.get("genesis", GENESIS)),
+                chain_links={str(k): str(v) for k, v in dict(links).items()},
+                pruned_before=None if horizon is None else str(horizon),
+            )
+            if meta.pruned_before is not None:
+                parse_timestamp(meta.pruned_before)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise StoreCorrupt(
+                f"{self.meta_path} is not an event log's meta record: {exc}",
+                hint="`mobctl store check` reports it; restore it from a backup",
+            ) from exc
+        return meta
 
     def _write_meta(self, meta: Meta) -> None:
         document = {
@@ -622,7 +632,7 @@ def _valid_after(handle: BinaryIO, size: int) -> bool:
         if handle.tell() > size or not raw.endswith(b"\n"):
             return False
         try:
-            data = json.loads(raw)
+            data = parse_json(raw)
         except ValueError:
             continue
         if isinstance(data, dict) and "cursor" in data and "hash" in data:

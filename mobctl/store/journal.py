@@ -19,12 +19,11 @@ seen by a lock-free reader): it is not part of the snapshot, and the next writer
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mobctl.store.canonical import canonical, json_equal
+from mobctl.store.canonical import canonical, json_equal, parse_json
 
 Path_ = tuple[str | int, ...]
 Op = tuple[Literal["set", "push"], Path_, Any]
@@ -61,7 +60,7 @@ def lines(data: bytes, start: int) -> Iterator[Line]:
             return  # nothing, or an unfinished append
         raw = data[offset:newline]
         try:
-            record = json.loads(raw)
+            record = parse_json(raw)
             seq, ops = record["seq"], record["ops"]
             if not isinstance(seq, int) or not isinstance(ops, list):
                 raise TypeError("seq and ops")

@@ -27,7 +27,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from mobctl.errors import StoreLockTimeout
-from mobctl.store.canonical import timestamp
+from mobctl.store.canonical import parse_json, timestamp
 from mobctl.store.files import ensure_directory
 from mobctl.store.process import command_line, me
 
@@ -131,7 +131,7 @@ def _close_all(descriptors: list[int]) -> None:
 
 def read_holder(lock_path: Path) -> dict[str, object] | None:
     try:
-        value = json.loads(lock_path.with_name(lock_path.name + ".holder").read_text())
+        value = parse_json(lock_path.with_name(lock_path.name + ".holder").read_text())
     except (OSError, ValueError):
         return None  # empty (nobody holds the lock), missing, or being rewritten
     return value if isinstance(value, dict) else None

@@ -16,7 +16,6 @@ Files (store contract §7, §8.8), all under ``mobs/<mob>/metadata/``:
 
 from __future__ import annotations
 
-import json
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +32,7 @@ from mobctl.store.authority import (
     peer_id,
     public_key,
 )
-from mobctl.store.canonical import canonical, json_equal
+from mobctl.store.canonical import canonical, json_equal, parse_json
 from mobctl.store.encryption import SecretBox, is_envelope, open_envelope
 from mobctl.store.files import write_atomic
 from mobctl.store.locks import Locks
@@ -83,7 +82,7 @@ def read_secret_file(path: Path) -> Any:
             hint=f"chmod 600 {path}",
         )
     try:
-        return json.loads(path.read_bytes())
+        return parse_json(path.read_bytes())
     except ValueError as exc:
         raise StoreCorrupt(f"{path} is not valid JSON: {exc}") from exc
 

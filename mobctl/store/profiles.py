@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from pydantic import JsonValue, ValidationError
 
 from mobctl.errors import CasConflict, NotFound, StoreCorrupt
 from mobctl.ids import require_slug
-from mobctl.store.canonical import canonical, timestamp
+from mobctl.store.canonical import canonical, parse_json, timestamp
 from mobctl.store.files import write_atomic
 from mobctl.store.locks import Locks
 from mobctl.store.models import StoredRealmProfile
@@ -30,7 +29,7 @@ class DirectoryRealmProfileStore:
     def get(self, name: str) -> StoredRealmProfile | None:
         path = self._path(name)
         try:
-            return StoredRealmProfile.model_validate(json.loads(path.read_bytes()))
+            return StoredRealmProfile.model_validate(parse_json(path.read_bytes()))
         except FileNotFoundError:
             return None
         except (ValueError, ValidationError) as exc:

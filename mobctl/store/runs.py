@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from mobctl.errors import (
 )
 from mobctl.ids import is_run_id
 from mobctl.store import journal
-from mobctl.store.canonical import canonical, json_equal, timestamp
+from mobctl.store.canonical import canonical, json_equal, parse_json, timestamp
 from mobctl.store.eventlog import DirectoryEventStore
 from mobctl.store.files import append_durably, truncate_durably, write_atomic
 from mobctl.store.locks import Locks
@@ -214,7 +213,7 @@ class DirectoryRunStore:
                 return loaded
             data = handle.read()
         try:
-            document = json.loads(data)
+            document = parse_json(data)
         except ValueError as exc:
             raise StoreCorrupt(f"run snapshot {path} is not valid JSON: {exc}") from exc
         if not isinstance(document, dict) or document.get("schema_version") != RUN_SCHEMA_VERSION:
@@ -294,7 +293,7 @@ class DirectoryRunStore:
             except FileNotFoundError:
                 write_atomic(journal_file, line)
             try:  # the decoded line: the cache holds exactly what the file says
-                journal.apply(doc, json.loads(line)["ops"])
+                journal.apply(doc, parse_json(line)["ops"])
             except BaseException:
                 self._loaded.pop(run_id, None)
                 raise

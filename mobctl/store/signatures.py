@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mobctl.store.authority import parse_display_key, peer_id, signature_valid
+from mobctl.store.canonical import parse_json
 from mobctl.store.checkpoints import checkpoint_message, checkpoints_path, read_checkpoints
 from mobctl.store.eventlog import HASH_TAIL, Meta, line_hash
 from mobctl.store.models import Checkpoint, SupervisorHistoryEntry
@@ -124,7 +124,7 @@ def _parse(raw: bytes) -> tuple[int, str, bytes] | None:
     if len(raw) <= HASH_TAIL or not raw.endswith(b'"}\n'):
         return None
     try:
-        data = json.loads(raw)
+        data = parse_json(raw)
     except ValueError:
         return None
     if not isinstance(data, dict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from pydantic import JsonValue, ValidationError
 
 from mobctl.errors import SpecRevisionConflict, StoreCorrupt
 from mobctl.ids import require_slug
-from mobctl.store.canonical import canonical, timestamp
+from mobctl.store.canonical import canonical, parse_json, timestamp
 from mobctl.store.files import write_atomic
 from mobctl.store.locks import Locks
 from mobctl.store.models import SpecRecord, SpecResources, SpecSource
@@ -34,7 +33,7 @@ class DirectorySpecStore:
     def get_spec(self, mob_id: str) -> SpecRecord | None:
         path = self._path(mob_id)
         try:
-            return SpecRecord.model_validate(json.loads(path.read_bytes()))
+            return SpecRecord.model_validate(parse_json(path.read_bytes()))
         except FileNotFoundError:
             return None
         except (ValueError, ValidationError) as exc:

@@ -1,0 +1,243 @@
+"""Store files edited by hand, fixtures and driver specs that are broken: mobctl answers with
+a clear error and a non-zero exit (or carries on where it safely can), never a traceback, and
+never damages other data in the store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import SAMPLES, cli
+
+FIXTURES = SAMPLES / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two mobs with finished runs, a realm profile, a supervisor authority and checkpoints."""
+    store = tmp_path_factory.mktemp("template") / "store"
+    for sample, fixture, params in (
+        ("minimal.toml", "hello.toml", ["-p", "name=Ada"]),
+        ("triage.toml", "triage.toml", ["-p", "incident=db down"]),
+    ):
+        ran = cli(
+            "run",
+            SAMPLES / sample,
+            *params,
+            "--driver",
+            f"scripted:{FIXTURES / fixture}",
+            "--store",
+            store,
+        )
+        assert ran.exit_code == 0, ran.stderr
+    profile = SAMPLES / "profiles" / "house-editor.toml"
+    assert cli("profiles", "create", "editor", profile, "--store", store).exit_code == 0
+    assert cli("supervisor", "init", "hello", "--store", store).exit_code == 0
+    assert cli("events", "seal", "hello", "--store", store).exit_code == 0
+    return store
+
+
+def run_file(store: Path) -> Path:
+    return next((store / "mobs" / "hello" / "runs").glob("*.json"))
+
+
+def journal_file(store: Path) -> Path:
+    return run_file(store).with_suffix(".journal")
+
+
+TARGETS: dict[str, Callable[[Path], Path]] = {
+    "store.json": lambda s: s / "store.json",
+    "spec": lambda s: s / "specs" / "hello.json",
+    "profile": lambda s: s / "profiles" / "editor.json",
+    "events": lambda s: s / "mobs" / "hello" / "events.jsonl",
+    "events meta": lambda s: s / "mobs" / "hello" / "events.meta.json",
+    "run snapshot": run_file,
+    "run journal": journal_file,
+    "supervisor": lambda s: s / "mobs" / "hello" / "metadata" / "supervisor.json",
+    "checkpoints": lambda s: s / "mobs" / "hello" / "checkpoints.jsonl",
+}
+
+
+def corrupt(path: Path, how: str) -> None:
+    data = path.read_bytes() if path.exists() else b'{"seq":1,"ops":[]}\n'
+    changed = {
+        "truncated": data[: len(data) // 2],
+        "garbage": b"\x00\xff garbage {[\n",
+        "empty": b"",
+        "wrong types": json.dumps(["not", "an", "object"]).encode() + b"\n",
+        "huge": b'{"x": "' + b"h" * (8 << 20) + b'"}\n',
+        "deep": b"[" * 50_000 + b"]" * 50_000 + b"\n",
+    }[how]
+    path.write_bytes(changed)
+    if path.name == "supervisor.json":
+        path.chmod(0o600)
+
+
+READERS = [
+    ["specs", "list"],
+    ["specs", "show", "hello"],
+    ["profiles", "list"],
+    ["profiles", "show", "editor"],
+    ["events", "tail", "hello"],
+    ["events", "verify", "hello", "--signatures"],
+    ["runs", "list", "hello"],
+    ["members", "list", "hello"],
+    ["supervisor", "show", "hello"],
+    ["store", "check"],
+]
+
+
+def other_mob(store: Path) -> dict[str, bytes]:
+    base = store / "mobs" / "triage"
+    return {str(p): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file()}
+
+
+def clean(result_stderr: str, exit_code: int) -> None:
+    assert "Traceback" not in result_stderr, result_stderr
+    assert exit_code != 70, result_stderr
+    assert "error[internal]" not in result_stderr, result_stderr
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "empty", "wrong types", "huge", "deep"])
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_a_file_edited_by_hand_gets_clear_errors_and_spares_the_rest(
+    template: Path, tmp_path: Path, target: str, how: str
+) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(template, store)
+    path = TARGETS[target](store)
+    corrupt(path, how)
+    spared = other_mob(store)
+    for command in READERS:
+        result = cli(*command, "--store", store)
+        clean(result.stderr, result.exit_code)
+        if result.exit_code != 0:  # a reason, on stderr (or the report of `store check`)
+            assert "error[" in result.stderr or "problem" in result.stdout, (command, result)
+    for command in (
+        ["runs", "show", "hello", run_file(store).stem[:8]],
+        ["register", SAMPLES / "minimal.toml"],
+    ):
+        result = cli(*command, "--store", store)
+        clean(result.stderr, result.exit_code)
+    ran = cli(
+        "run",
+        "hello",
+        "-p",
+        "name=Bo",
+        "--driver",
+        f"scripted:{FIXTURES / 'hello.toml'}",
+        "--store",
+        store,
+    )
+    clean(ran.stderr, ran.exit_code)
+    assert other_mob(store) == spared  # nothing of the other mob changed
+    listed = cli("runs", "list", "triage", "--store", store, "--json")
+    if target != "store.json":
+        assert listed.exit_code == 0, listed.stderr
+        assert len(json.loads(listed.stdout)) == 1
+
+
+FIXTURE_TEXT = st.one_of(
+    st.text(max_size=300),
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "step": st.one_of(st.text(max_size=5), st.integers()),
+                "member": st.text(max_size=5),
+                "iteration": st.one_of(st.integers(-3, 3), st.text(max_size=3)),
+                "attempt": st.one_of(st.integers(-3, 3), st.booleans()),
+                "output": st.one_of(st.text(max_size=20), st.integers()),
+                "json": st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers())),
+                "fail": st.one_of(st.text(max_size=10), st.booleans()),
+                "delay_ms": st.one_of(st.integers(-5, 20), st.floats(allow_nan=True)),
+                "bogus": st.integers(),
+            },
+        ),
+        max_size=4,
+    ).map(
+        lambda replies: "".join(
+            "[[reply]]\n"
+            + "".join(
+                f"{k} = {repr(v) if isinstance(v, float) else json.dumps(v)}\n"
+                for k, v in r.items()
+            )
+            for r in replies
+        )
+    ),
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=FIXTURE_TEXT)
+def test_any_fixtures_file_gets_a_run_or_a_clear_error(tmp_path: Path, text: str) -> None:
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text(text, "utf-8")
+    result = cli(
+        "run",
+        SAMPLES / "minimal.toml",
+        "-p",
+        "name=Ada",
+        "--driver",
+        f"scripted:{fixtures}",
+        "--store",
+        tmp_path / "store",
+        "--timeout",
+        "5s",
+    )
+    clean(result.stderr, result.exit_code)
+    assert result.exit_code in (0, 2, 3), result.stderr
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    specs=st.lists(
+        st.one_of(
+            st.text(max_size=20).filter(lambda t: "command" not in t),  # never run a program
+            st.sampled_from(
+                [
+                    "echo",
+                    "echo:",
+                    "scripted",
+                    "scripted:",
+                    "scripted:/no/such/",
+                    "w=",
+                    "=echo",
+                    "w=echo:",
+                    "command:/no/such/dir/",
+                    "w=command:/no/such/dir/",
+                ]
+            ).flatmap(lambda head: st.text(max_size=10).map(lambda tail: head + tail)),
+        ),
+        max_size=3,
+    )
+)
+def test_any_driver_spec_gets_a_run_or_a_clear_error(tmp_path: Path, specs: list[str]) -> None:
+    args = [part for spec in specs for part in ("--driver", spec)]
+    result = cli(
+        "run",
+        SAMPLES / "minimal.toml",
+        "-p",
+        "name=Ada",
+        *args,
+        "--store",
+        tmp_path / "store",
+        "--timeout",
+        "5s",
+    )
+    clean(result.stderr, result.exit_code)
+    assert result.exit_code in (0, 2, 3, 5), result.stderr
