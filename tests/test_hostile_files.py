@@ -241,3 +241,25 @@ def test_any_driver_spec_gets_a_run_or_a_clear_error(tmp_path: Path, specs: list
     )
     clean(result.stderr, result.exit_code)
     assert result.exit_code in (0, 2, 3, 5), result.stderr
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    document=st.one_of(st.none(), st.text(max_size=40), st.from_regex(r"\{.{0,30}\}")),
+    pairs=st.lists(st.text(max_size=15), max_size=3),
+)
+def test_any_params_get_a_run_or_a_clear_error(
+    tmp_path: Path, document: str | None, pairs: list[str]
+) -> None:
+    args = [part for pair in pairs for part in ("-p", pair)]
+    if document is not None:
+        args += ["--params", document]
+    result = cli(
+        "run", SAMPLES / "minimal.toml", *args, "--driver", "echo", "--store", tmp_path / "s"
+    )
+    clean(result.stderr, result.exit_code)
+    assert result.exit_code in (0, 2, 3), result.stderr
