@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from mobctl.cli.app import app
@@ -18,6 +19,12 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus" / "upstream"
 SAMPLES = REPO / "sample-mobs"
+
+# CI loads Hypothesis's own "ci" profile (derandomized, no deadline). On a developer's
+# shared machine, a slow example must not fail a test either.
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+if not os.environ.get("CI"):
+    settings.load_profile("dev")
 
 
 @pytest.fixture(autouse=True)
