@@ -499,12 +499,28 @@ def seal(store: DirectoryStore, mob_id: str) -> Sealed:
     return checkpoints.seal(store, require_slug(mob_id, "mob id"))
 
 
-def verify_signatures(store: DirectoryStore, mob_id: str) -> SignatureReport:
-    """The event log against its signed checkpoints (``mobctl events verify --signatures``)."""
+def verify_signatures(
+    store: DirectoryStore, mob_id: str, *, peer_id: str | None = None
+) -> SignatureReport:
+    """The event log against its signed checkpoints (``mobctl events verify --signatures``),
+    with ``peer_id`` (if given) a supervisor key the authority history must vouch for."""
+    import uuid
+
+    from mobctl.errors import UsageError
     from mobctl.ids import require_slug
     from mobctl.store import signatures
 
-    return signatures.verify_signatures(store, require_slug(mob_id, "mob id"))
+    mob_id = require_slug(mob_id, "mob id")
+    anchor = None
+    if peer_id is not None:
+        try:
+            anchor = str(uuid.UUID(peer_id))
+        except ValueError:
+            raise UsageError(
+                f"--peer-id {peer_id[:64]!r} is not a peer id",
+                hint="give the public_peer_id that `mobctl supervisor show` prints (a UUID)",
+            ) from None
+    return signatures.verify_signatures(store, mob_id, anchor=anchor)
 
 
 # --- events ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from mobctl.errors import (
 from mobctl.ids import is_run_id, require_slug
 from mobctl.store import process
 from mobctl.store.canonical import now, parse_timestamp
+from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.models import TERMINAL_EVENT_TYPES, MobEvent, MobRun
 from mobctl.store.repair import repair_terminal_events
 
@@ -256,6 +257,7 @@ class CancelOutcome:
     action: CancelAction
     why: str | None = None  # for canceled_here: why custody was taken
     repaired: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -284,6 +286,27 @@ def cancel_run(
     is stopped by that owner; with ``wait`` this waits for it, and when the owner has not
     finished within ``grace_ms`` this process takes the lease over and records the cancel."""
     run = resolve_run(store, mob_id, ref)
+    outcome = _cancel(store, mob_id, run, wait, grace_ms, sleep, clock)
+    if outcome.repaired or outcome.action == "canceled_here":  # terminal events written here
+        outcome.warnings.extend(_sign(store, mob_id))
+    return outcome
+
+
+def _sign(store: DirectoryStore, mob_id: str) -> list[str]:
+    """Sign the log after this process wrote terminal events (as a run does when it ends)."""
+    unsigned = sign_after_terminal(store, mob_id)
+    return [] if unsigned is None else [unsigned]
+
+
+def _cancel(
+    store: DirectoryStore,
+    mob_id: str,
+    run: MobRun,
+    wait: bool,
+    grace_ms: int,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> CancelOutcome:
     repaired = repair_terminal_events(store, mob_id)  # a writing command (§8.9)
     if run.terminal:
         return CancelOutcome(run, "already_terminal", repaired=repaired)
@@ -369,6 +392,7 @@ class Orphan:
 class Recovery:
     repaired: list[str]
     orphans: list[Orphan]
+    warnings: list[str] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         return {"repaired": self.repaired, "orphans": [o.document() for o in self.orphans]}
@@ -390,7 +414,8 @@ def recover(store: DirectoryStore, mob_id: str, *, cancel: bool = False) -> Reco
             continue
         final, ours = _converge(store, run, "execution_custody_lost")
         orphans.append(Orphan(final, reason, "canceled" if ours else "taken"))
-    return Recovery(repaired, orphans)
+    wrote = repaired or any(o.outcome == "canceled" for o in orphans)
+    return Recovery(repaired, orphans, _sign(store, mob_id) if wrote else [])
 
 
 # --- resume ----------------------------------------------------------------------------------

@@ -576,7 +576,7 @@ def test_tail_equals_a_brute_force_filter(
     ]
     if limit is None and after is None:
         limit = 20
-    assert list(found) == (brute if limit is None else brute[len(brute) - limit :])
+    assert list(found) == (brute if limit is None else brute[max(0, len(brute) - limit) :])
 
 
 # --- verify -------------------------------------------------------------------------------

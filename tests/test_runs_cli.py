@@ -494,6 +494,29 @@ def test_recover_lists_then_cancels_orphans_once(mob: tuple[Path, Path, Path]) -
     assert cli("store", "check", "--store", store).exit_code == 0
 
 
+def test_recover_and_cancel_sign_the_log_they_end_runs_in(mob: tuple[Path, Path, Path]) -> None:
+    """With a supervisor authority, the terminal events a cancel writes are signed, as a run's."""
+    store = mob[2]
+    run(mob, "other")
+    assert cli("supervisor", "init", "s", "--store", store).exit_code == 0
+    checkpoints = store / "mobs" / "s" / "checkpoints.jsonl"
+    last_signed = lambda: json.loads(checkpoints.read_text().splitlines()[-1])["cursor"]  # noqa: E731
+    place(store, "0d000000-0000-4000-8000-000000000001", gone())
+    recovered = runs_cmd(store, "recover", "s", "--cancel")
+    assert recovered.exit_code == 0 and recovered.stderr == "", recovered.stderr
+    assert last_signed() == DirectoryStore(store).events("s").latest_cursor()
+    place(store, "0e000000-0000-4000-8000-000000000002", None)
+    canceled = runs_cmd(store, "cancel", "s", "0e")
+    assert canceled.exit_code == 0 and canceled.stderr == "", canceled.stderr
+    assert last_signed() == DirectoryStore(store).events("s").latest_cursor()
+    assert cli("events", "verify", "s", "--signatures", "--store", store).exit_code == 0
+    (store / "mobs" / "s" / "metadata" / "supervisor.json").chmod(0o644)  # refused to sign
+    place(store, "0f000000-0000-4000-8000-000000000003", None)
+    unsigned = runs_cmd(store, "recover", "s", "--cancel")
+    assert unsigned.exit_code == 0
+    assert unsigned.stderr.startswith("warning: no checkpoint was signed: ")
+
+
 # --- terminal-event repair on open -----------------------------------------------------------
 
 

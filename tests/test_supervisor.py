@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,7 @@ def test_init_show_rotate(store: Path) -> None:
                 "public_peer_id": peer,
                 "public_key": key,
                 "activated_at": shown["history"][0]["activated_at"],  # type: ignore[index]
+                "acceptance": shown["history"][0]["acceptance"],  # type: ignore[index]
             }
         ],
     }
@@ -401,7 +403,7 @@ def test_a_run_without_the_passphrase_finishes_and_warns(
     fixtures = SAMPLES / "fixtures" / "hello.toml"
     ran = cli("run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store)
     assert ran.exit_code == 0, ran.stderr
-    assert "warning: no checkpoint was signed for this run: " in ran.stderr
+    assert "warning: no checkpoint was signed: " in ran.stderr
     assert not (store / "mobs" / MOB / "checkpoints.jsonl").exists()
 
 
@@ -438,3 +440,49 @@ def test_events_seal_and_verify_signatures_through_the_cli(store: Path) -> None:
     }
     first = document["signatures"]["problems"][0]
     assert (first["code"], first["cursor"]) == ("changed", cursor)
+    text = cli("events", "verify", MOB, "--signatures", "--store", store)
+    assert text.exit_code == 6
+    assert text.stdout.startswith(f"problem[changed] cursor {cursor}: the record at cursor ")
+    assert text.stderr.startswith("error[store_corrupt]: ")
+    assert f"events.jsonl: record at byte {offset} does not parse or verify\n" in text.stderr
+
+
+def test_verify_signatures_with_a_pinned_peer_id(store: Path) -> None:
+    created = json.loads(cli("supervisor", "init", MOB, "--store", store, "--json").stdout)
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    ran = cli("run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store)
+    assert ran.exit_code == 0, ran.stderr
+    assert cli("supervisor", "rotate", MOB, "--store", store).exit_code == 0
+    pinned = created["public_peer_id"]
+    verify = ("events", "verify", MOB, "--signatures", "--store", store)
+    assert cli(*verify, "--peer-id", pinned).exit_code == 0
+    other = str(uuid.uuid4())
+    wrong = cli(*verify, "--peer-id", other)
+    assert wrong.exit_code == 6
+    assert wrong.stdout.splitlines()[0] == (
+        f"problem[anchor_missing]: the pinned supervisor {other} is not among the verified keys "
+        f"of the authority history of mob '{MOB}': the history was replaced, or the pin is wrong"
+    )
+    bad = cli(*verify, "--peer-id", "nope")
+    assert (bad.exit_code, bad.stderr) == (
+        2,
+        "error[usage]: --peer-id 'nope' is not a peer id\n"
+        "hint: give the public_peer_id that `mobctl supervisor show` prints (a UUID)\n",
+    )
+    alone = cli("events", "verify", MOB, "--peer-id", pinned, "--store", store)
+    assert (alone.exit_code, alone.stderr) == (
+        2,
+        "error[usage]: --peer-id needs --signatures\nhint: add --signatures\n",
+    )
+
+
+def test_verify_signatures_of_an_unsealed_log_says_how_to_seal(store: Path) -> None:
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    ran = cli("run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store)
+    assert ran.exit_code == 0, ran.stderr
+    unsealed = cli("events", "verify", MOB, "--signatures", "--store", store)
+    assert unsealed.exit_code == 6
+    assert unsealed.stderr.endswith(
+        f"hint: `mobctl events seal {MOB}` signs the log now; it needs a supervisor authority "
+        f"(`mobctl supervisor init {MOB}`)\n"
+    )

@@ -86,6 +86,13 @@ def events_verify(
     signatures: bool = typer.Option(
         False, "--signatures", help="Also check the signed checkpoints (`mobctl events seal`)."
     ),
+    peer_id: str | None = typer.Option(
+        None,
+        "--peer-id",
+        metavar="PEER",
+        help="With --signatures: a supervisor peer id you trust (from `supervisor init` or "
+        "`show`); the authority history must vouch for it.",
+    ),
     store: Path | None = store_option(),
     as_json: bool = json_option(),
 ) -> None:
@@ -95,20 +102,26 @@ def events_verify(
     verifies; exit 6 naming the first problem and its byte offset when it does not. Never
     locks. With --signatures, also check the checkpoints signed by the mob's supervisor key:
     a record edited, deleted, moved or cut off since it was signed is reported with its
-    cursor (checkpoints of rotated-out keys verify against the epoch they name).
+    cursor (checkpoints of rotated-out keys verify against the epoch they name). Each key of
+    the authority history must be endorsed by the key before it; --peer-id pins the check to
+    a key you recorded elsewhere, so a history replaced as a whole is caught too.
 
     Examples:
 
       mobctl events verify review
 
       mobctl events verify review --signatures --json
+
+      mobctl events verify review --signatures --peer-id 0f8e5a4c-...
     """
     from mobctl import api
-    from mobctl.errors import StoreCorrupt
+    from mobctl.errors import StoreCorrupt, UsageError
 
+    if peer_id is not None and not signatures:
+        raise UsageError("--peer-id needs --signatures", hint="add --signatures")
     opened = open_store(store, 10.0)
     check = api.events_verify(opened, mob)
-    signed = api.verify_signatures(opened, mob) if signatures else None
+    signed = api.verify_signatures(opened, mob, peer_id=peer_id) if signatures else None
     ok = check.ok and (signed is None or signed.ok)
     if as_json:
         problem = check.problem
@@ -123,6 +136,9 @@ def events_verify(
             document["signatures"] = signed.document()
         emit(document)
         raise typer.Exit(0 if ok else int(StoreCorrupt.exit_code))
+    for item in [] if signed is None else signed.problems:  # by cursor, before any error
+        at = f" cursor {item.cursor}" if item.cursor is not None else ""
+        sys.stdout.write(f"problem[{item.code}]{at}: {item.message}\n")
     if not check.ok:
         raise check.error()
     sys.stdout.write(
@@ -131,13 +147,15 @@ def events_verify(
     )
     if signed is None:
         return
-    for item in signed.problems:
-        at = f" cursor {item.cursor}" if item.cursor is not None else ""
-        sys.stdout.write(f"problem[{item.code}]{at}: {item.message}\n")
     if not signed.ok:
+        unsealed = any(item.code == "unsealed" for item in signed.problems)
         raise StoreCorrupt(
             f"the signed checkpoints of mob '{mob}' do not verify "
-            f"({len(signed.problems)} problem(s) above)"
+            f"({len(signed.problems)} problem(s) above)",
+            hint=f"`mobctl events seal {mob}` signs the log now; it needs a supervisor "
+            f"authority (`mobctl supervisor init {mob}`)"
+            if unsealed
+            else None,
         )
     sys.stdout.write(
         f"signatures verify: {signed.verified} checkpoint(s), records signed through cursor "

@@ -121,6 +121,7 @@ def runs_cancel(
     grace = api.parse_duration_ms(timeout)
     outcome = runs.cancel_run(open_store(store, lock_timeout), mob, run, wait=wait, grace_ms=grace)
     _note_repairs(outcome.repaired)
+    _warn(outcome.warnings)
     if as_json:
         emit(outcome.document())
     else:
@@ -152,6 +153,7 @@ def runs_recover(
     from mobctl import runs
 
     recovery = runs.recover(open_store(store, lock_timeout), mob, cancel=cancel)
+    _warn(recovery.warnings)
     if as_json:
         emit(recovery.document())
         return
@@ -219,6 +221,11 @@ def runs_resume(
     runner.provision()
     runner.resume(taken.run, taken.token)
     drive(runner, view, as_json)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        sys.stderr.write(f"warning: {warning}\n")
 
 
 def _note_repairs(run_ids: list[str]) -> None:

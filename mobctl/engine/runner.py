@@ -71,10 +71,10 @@ from mobctl.engine.state import (
     restore,
 )
 from mobctl.engine.tracked import Tracked
-from mobctl.errors import CustodyLost, MobctlError, RecordTooLarge
+from mobctl.errors import CustodyLost, RecordTooLarge
 from mobctl.store import journal
 from mobctl.store.canonical import canonical, timestamp
-from mobctl.store.checkpoints import checkpoint_if_authority
+from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.contract import Store
 from mobctl.store.models import (
     EventKind,
@@ -1239,10 +1239,9 @@ class FlowRunner:
         if extras:
             with contextlib.suppress(Exception):
                 self.runs.mutate_run(self.run_id, RunExpectation(), RunMutation(mobctl=extras))
-        try:  # sign the log up to the terminal event (a mob with a supervisor authority)
-            checkpoint_if_authority(self.store, self.mob_id)
-        except MobctlError as exc:
-            self.warnings.append(f"no checkpoint was signed for this run: {exc.message}")
+        unsigned = sign_after_terminal(self.store, self.mob_id)  # up to the terminal event
+        if unsigned is not None:
+            self.warnings.append(unsigned)
         self.on_event(kind, fields)
 
     def _abort(self, fatal: RunFatal) -> str:

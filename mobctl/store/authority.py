@@ -42,6 +42,12 @@ def parse_display_key(text: str) -> bytes | None:
     return raw if len(raw) == 32 else None
 
 
+def history_message(mob_id: str, epoch: int, previous_key: str | None, key: str) -> bytes:
+    """What a history entry's endorsement and acceptance sign: the key of ``epoch`` and the
+    key it succeeds (``ed25519:`` display forms; empty for the first key), for one mob."""
+    return f"mobctl-authority-v1\n{mob_id}\n{epoch}\n{previous_key or ''}\n{key}".encode()
+
+
 def generate_seed() -> bytes:
     """A fresh Ed25519 seed (32 bytes) from the operating system's CSPRNG."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

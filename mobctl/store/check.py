@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from mobctl.errors import MobctlError, StoreError
 from mobctl.ids import is_run_id
 from mobctl.store.canonical import parse_json
+from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.files import remove_stray_temp_files, stray_temp_files
 from mobctl.store.locks import read_holder
@@ -168,7 +169,11 @@ def _repair(store: DirectoryStore, report: CheckReport) -> None:
             )
             for path in sorted(quarantined):
                 report.actions.append(f"moved a torn tail of {events.log} to {path}")
-            for run_id in repair_terminal_events(store, mob_id):
+            repaired = repair_terminal_events(store, mob_id)
+            for run_id in repaired:
                 report.actions.append(f"appended the missing terminal event of run {run_id}")
+            unsigned = sign_after_terminal(store, mob_id) if repaired else None
+            if unsigned is not None:
+                report.actions.append(f"{mob_id}: {unsigned}")
         except StoreError as exc:
             report.actions.append(f"left {mob_id} alone: {exc.message}")

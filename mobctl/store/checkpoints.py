@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from mobctl.errors import NotFound
+from mobctl.errors import MobctlError, NotFound
 from mobctl.store.authority import display_key, public_key, sign
 from mobctl.store.canonical import canonical, timestamp
 from mobctl.store.files import append_durably, truncate_durably
@@ -87,18 +87,36 @@ def checkpoint_if_authority(store: Store, mob_id: str) -> Checkpoint | None:
     return None if sealed is None else sealed.checkpoint
 
 
+def sign_after_terminal(store: Store, mob_id: str) -> str | None:
+    """:func:`checkpoint_if_authority` after terminal events were written: None, or a warning
+    saying why the log stays unsigned. Never raises: a run or a cancel that has ended must not
+    fail because its mob's authority cannot sign (no passphrase, a hand-edited record)."""
+    try:
+        checkpoint_if_authority(store, mob_id)
+    except MobctlError as exc:
+        return f"no checkpoint was signed: {exc.message}"
+    except Exception as exc:  # the message could quote the record: only the kind of failure
+        return f"no checkpoint was signed: the supervisor authority failed ({type(exc).__name__})"
+    return None
+
+
 def _seal(store: DirectoryStore, mob_id: str, record: SupervisorAuthorityRecord) -> Sealed | None:
     ensure_history(store, mob_id, record)  # before signing: the key must verify later
     events = store.events(mob_id)
     path = checkpoints_path(store, mob_id)
-    seed = bytes(record.secret_key)
-    key = display_key(public_key(seed))
     store.prepare()
     with store.locks.hold(events.lock_name):
         head = events.repair_tail()
         if head is None:
             return None
         last = _last_checkpoint(path)
+        if last is not None and last.epoch > record.epoch:
+            # A rotation finished since ``record`` was read, and the new key signed already:
+            # sign with the newest key, so the file's epochs never go back (which verification
+            # reads as a rotated-out key at work). Its history entry predates its promotion.
+            record = require_authority(store, mob_id)
+        seed = bytes(record.secret_key)
+        key = display_key(public_key(seed))
         if last is not None and (last.cursor, last.hash, last.epoch, last.public_key) == (
             head.cursor,
             head.hash,

@@ -207,12 +207,20 @@ class ExternalBindingOverlayRecord(_Open):
 
 
 class SupervisorHistoryEntry(_Model):
-    """One line of ``metadata/supervisor-history.jsonl``: an authority that became active."""
+    """One line of ``metadata/supervisor-history.jsonl``: an authority key and its endorsements.
+
+    ``endorsement`` is the signature of the previous epoch's key (whose public key is
+    ``previous_public_key``) and ``acceptance`` this key's own signature, both over
+    :func:`mobctl.store.authority.history_message`; the first entry has no predecessor.
+    """
 
     epoch: int
     public_peer_id: str
     public_key: str  # "ed25519:" + base64 of the raw 32-byte key
     activated_at: str
+    previous_public_key: str | None = None
+    endorsement: str | None = None  # base64 Ed25519 signature by previous_public_key
+    acceptance: str | None = None  # base64 Ed25519 signature by public_key
 
 
 class Checkpoint(_Model):

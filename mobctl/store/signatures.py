@@ -9,17 +9,26 @@ Two layers, each problem reported with the cursor it concerns:
    (``missing``: records were deleted). A gap that a prune left is bridged by its chain link
    and is not a problem. An unreadable region that reaches the end of the file is a torn
    tail (a crash leftover that readers ignore), not a problem.
-2. The checkpoints: each must be signed by the key that the authority history lists for its
-   epoch (so checkpoints of rotated-out keys keep verifying), and its hash must equal the
-   chain hash at its cursor. A mismatch means a record at or before that cursor was changed
-   even though the chain was re-hashed to hide it; the report names the range since the last
-   checkpoint that verified. A checkpoint beyond the end of the log means the log was
-   truncated, unless the log's high-water cursor shows those records were pruned; a
-   checkpoint of a pruned record is counted as pruned, not failed.
+2. The authority history: its first key is the root; every later key must be endorsed by
+   the key of the epoch before it and accept that key in turn (both signatures over both
+   keys), epochs one apart. From the first entry that breaks this on, no key is trusted.
+   A pinned peer id (``--peer-id``, the id ``supervisor init`` printed) must be among the
+   trusted keys: that ties the history to a key the user knows, which the store alone can't.
+3. The checkpoints: each must be signed by a trusted key of the history for its epoch (so
+   checkpoints of rotated-out keys keep verifying), must not go back to an older epoch than
+   a checkpoint before it in the file, and its hash must equal the chain hash at its cursor.
+   A mismatch means a record at or before that cursor was changed even though the chain was
+   re-hashed to hide it; the report names the range since the last checkpoint that verified.
+   A checkpoint beyond the end of the log means the log was truncated, unless the log's
+   high-water cursor shows those records were pruned; a checkpoint of a pruned record is
+   counted as pruned, not failed.
 
 What this cannot see: records deleted *and* disguised as a prune (a chain link added to
-``events.meta.json``), checkpoints removed from the end of ``checkpoints.jsonl``, and
-anything re-signed with the supervisor's own secret. ``signed_at`` is not signed.
+``events.meta.json``); checkpoints removed from the end of ``checkpoints.jsonl``; anything
+re-signed with a trusted key's secret (a rotated-out key's secret can still re-sign the
+records up to its last checkpoint if every later checkpoint is removed); and, without a
+pinned peer id, a history replaced as a whole by one with a new root. ``signed_at`` is not
+signed.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mobctl.store.authority import parse_display_key, peer_id, signature_valid
+from mobctl.store.authority import history_message, parse_display_key, peer_id, signature_valid
 from mobctl.store.canonical import parse_json
 from mobctl.store.checkpoints import checkpoint_message, checkpoints_path, read_checkpoints
 from mobctl.store.eventlog import HASH_TAIL, Meta, line_hash
@@ -87,8 +96,11 @@ class _Line:
     body: bytes
 
 
-def verify_signatures(store: DirectoryStore, mob_id: str) -> SignatureReport:
-    """Check the chain and every checkpoint; see the module docstring for what is reported."""
+def verify_signatures(
+    store: DirectoryStore, mob_id: str, *, anchor: str | None = None
+) -> SignatureReport:
+    """Check the chain, the history and every checkpoint; ``anchor``: a peer id the history
+    must hold. See the module docstring for what is reported."""
     report = SignatureReport(mob_id)
     events = store.events(mob_id)
     meta = events.read_meta()
@@ -106,8 +118,26 @@ def verify_signatures(store: DirectoryStore, mob_id: str) -> SignatureReport:
             None,
             f"{checkpoints_path(store, mob_id)} line {number} is not a checkpoint",
         )
-    history = store.metadata.load_supervisor_history(mob_id)
+    history = _trusted_history(mob_id, store.metadata.load_supervisor_history(mob_id), report)
+    if anchor is not None and not any(e.public_peer_id == anchor for e in history):
+        report.add(
+            "anchor_missing",
+            None,
+            f"the pinned supervisor {anchor} is not among the verified keys of the authority "
+            f"history of mob '{mob_id}': the history was replaced, or the pin is wrong",
+        )
+    newest_epoch = -1
     for number, checkpoint in found:
+        if checkpoint.epoch < newest_epoch:
+            report.add(
+                "epoch_regressed",
+                checkpoint.cursor,
+                f"checkpoint {number} (cursor {checkpoint.cursor}) is signed by epoch "
+                f"{checkpoint.epoch} after a checkpoint of epoch {newest_epoch}: a rotated-out "
+                "key signed it",
+            )
+            continue
+        newest_epoch = checkpoint.epoch
         _check_checkpoint(mob_id, number, checkpoint, history, by_cursor, meta, report)
     if not found and not malformed and by_cursor:
         report.add(
@@ -117,6 +147,56 @@ def verify_signatures(store: DirectoryStore, mob_id: str) -> SignatureReport:
             f"{report.latest_cursor}): nothing is signed",
         )
     return report
+
+
+def _trusted_history(
+    mob_id: str, history: list[SupervisorHistoryEntry], report: SignatureReport
+) -> list[SupervisorHistoryEntry]:
+    """The entries up to the first one whose endorsements do not hold (see the docstring)."""
+    trusted: list[SupervisorHistoryEntry] = []
+    for number, entry in enumerate(history, 1):
+        previous = trusted[-1] if trusted else None
+        problem = _endorsement_problem(mob_id, entry, previous)
+        if problem is not None:
+            report.add(
+                "untrusted_key",
+                None,
+                f"authority history entry {number} (epoch {entry.epoch}, peer "
+                f"{entry.public_peer_id}) {problem}: no key from it on is trusted",
+            )
+            break
+        trusted.append(entry)
+    return trusted
+
+
+def _endorsement_problem(
+    mob_id: str, entry: SupervisorHistoryEntry, previous: SupervisorHistoryEntry | None
+) -> str | None:
+    key = parse_display_key(entry.public_key)
+    if key is None or peer_id(key) != entry.public_peer_id:
+        return "has a key that does not match its peer id"
+    if previous is not None:
+        if entry.epoch != previous.epoch + 1:
+            return f"follows epoch {previous.epoch}: epochs must grow by one"
+        if entry.previous_public_key != previous.public_key:
+            return f"does not name the key of epoch {previous.epoch} as its predecessor"
+    message = history_message(mob_id, entry.epoch, entry.previous_public_key, entry.public_key)
+    if not _signed(key, entry.acceptance, message):
+        return "is not signed by its own key"
+    if previous is None:
+        return None
+    previous_key = parse_display_key(previous.public_key)
+    if previous_key is None or not _signed(previous_key, entry.endorsement, message):
+        return f"is not endorsed by the key of epoch {previous.epoch}"
+    return None
+
+
+def _signed(key: bytes, signature: str | None, message: bytes) -> bool:
+    try:
+        raw = base64.b64decode((signature or "").encode("ascii"), validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    return bool(raw) and signature_valid(key, raw, message)
 
 
 def _parse(raw: bytes) -> tuple[int, str, bytes] | None:
@@ -233,16 +313,12 @@ def _check_checkpoint(
         report.add(
             "unknown_key",
             cursor,
-            f"{name} is signed by a key the supervisor history does not list for epoch "
-            f"{checkpoint.epoch}",
+            f"{name} is signed by a key the verified authority history does not list for "
+            f"epoch {checkpoint.epoch}",
         )
         return
-    try:
-        signature = base64.b64decode(checkpoint.signature.encode("ascii"), validate=True)
-    except (ValueError, binascii.Error):
-        signature = b""
     message = checkpoint_message(mob_id, cursor, checkpoint.hash)
-    if not signature_valid(raw_key, signature, message):
+    if not _signed(raw_key, checkpoint.signature, message):
         report.add(
             "bad_signature",
             cursor,

@@ -7,21 +7,35 @@ steps leaves the pending attempt in the record; the next rotation skips step 1 a
 that same key, so an interrupted rotation never produces a second key for its epoch. Epochs
 grow by exactly one and never wrap: at ``2^64 - 1`` step 1 is refused.
 
-The record is the source of truth. An authority's history entry (the public key that verifies
-its checkpoints) is appended "if absent" after the authority becomes active, and again by
-every later operation that uses it, before it signs anything: a crash right after a promotion
-loses nothing, and no checkpoint is ever signed by a key missing from the history.
+The record is the source of truth for signing; the history (``supervisor-history.jsonl``) is
+what verification trusts. Each history entry is endorsed: signed by the previous epoch's key
+and by its own key, over both public keys (:func:`~mobctl.store.authority.history_message`),
+so nobody can add a key to the history without the secret of the key before it, and a
+pinned key vouches for every key before it. A rotation appends the new key's entry before it
+promotes the key, while the old secret is still in the record; a crash between the two is
+completed by the next rotation with the same key. An authority is also recorded "if absent"
+by every operation that uses it, before it signs anything, so no checkpoint is ever signed by
+a key missing from the history (the first key of a mob is the root of its history).
 """
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mobctl.errors import CasConflict, NotFound, SupervisorEpochExhausted
-from mobctl.store.authority import MAX_EPOCH, display_key, generate_seed, peer_id, public_key
+from mobctl.store.authority import (
+    MAX_EPOCH,
+    display_key,
+    generate_seed,
+    history_message,
+    peer_id,
+    public_key,
+    sign,
+)
 from mobctl.store.canonical import timestamp
 from mobctl.store.models import (
     PendingRotation,
@@ -102,15 +116,43 @@ def require_authority(store: DirectoryStore, mob_id: str) -> SupervisorAuthority
     return record
 
 
-def ensure_history(store: DirectoryStore, mob_id: str, record: SupervisorAuthorityRecord) -> bool:
-    """Record ``record`` as active in the history unless it is there; True if added now."""
+def ensure_history(
+    store: DirectoryStore,
+    mob_id: str,
+    record: SupervisorAuthorityRecord,
+    previous: SupervisorAuthorityRecord | None = None,
+) -> bool:
+    """Record ``record``'s key in the history unless it is there, endorsed by ``previous``
+    (the authority it succeeds, when its secret is at hand); True if added now.
+
+    Without ``previous``, a key that is not the first of the history goes in unendorsed
+    (an authority promoted by another tool, or by a mobctl that kept no endorsements), and
+    verification reports it.
+    """
+    seed = bytes(record.secret_key)
+    key = display_key(public_key(seed))
+    history = store.metadata.load_supervisor_history(mob_id)
+    if any((e.epoch, e.public_peer_id) == (record.epoch, record.public_peer_id) for e in history):
+        return False
+    if previous is not None:
+        previous_key: str | None = display_key(public_key(bytes(previous.secret_key)))
+    else:
+        previous_key = history[-1].public_key if history else None
+    message = history_message(mob_id, record.epoch, previous_key, key)
     entry = SupervisorHistoryEntry(
         epoch=record.epoch,
         public_peer_id=record.public_peer_id,
-        public_key=display_key(public_key(bytes(record.secret_key))),
+        public_key=key,
         activated_at=timestamp(),
+        previous_public_key=previous_key,
+        endorsement=None if previous is None else _signature(previous, message),
+        acceptance=_signature(record, message),
     )
     return store.metadata.record_supervisor_activation(mob_id, entry)
+
+
+def _signature(record: SupervisorAuthorityRecord, message: bytes) -> str:
+    return base64.b64encode(sign(bytes(record.secret_key), message)).decode("ascii")
 
 
 def create(store: DirectoryStore, mob_id: str) -> SupervisorAuthorityRecord | None:
@@ -161,9 +203,9 @@ def rotate(
         epoch=pending.epoch,
         protocol_version=pending.protocol_version,
     )
+    ensure_history(store, mob_id, promoted, previous=current)  # while the old secret is here
     if not store.metadata.compare_and_put_supervisor_authority(mob_id, staged, promoted):
         raise _lost_race(mob_id)
-    ensure_history(store, mob_id, promoted)
     previous = current.model_copy(update={"pending_rotation": None})
     return Rotation(previous, promoted, pending.operation_id, resumed)
 

@@ -13,13 +13,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from mobctl import api
 from mobctl.errors import NotFound, PassphraseRequired
-from mobctl.store.authority import display_key, peer_id, public_key, sign
+from mobctl.store import checkpoints
+from mobctl.store.authority import (
+    display_key,
+    history_message,
+    parse_display_key,
+    peer_id,
+    public_key,
+    sign,
+)
 from mobctl.store.canonical import canonical, now
 from mobctl.store.checkpoints import checkpoint_if_authority, checkpoint_message
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import line_hash
-from mobctl.store.models import Checkpoint
-from mobctl.store.supervisor import create
+from mobctl.store.models import Checkpoint, SupervisorHistoryEntry
+from mobctl.store.supervisor import create, rotate
 from tests.store.conformance import MOB, event
 
 
@@ -270,8 +278,8 @@ def test_altered_forged_and_malformed_checkpoints(tmp_path: Path) -> None:
         f"{path} line 4 is not a checkpoint",
         "checkpoint 1 (cursor 4, epoch 0): the signature does not verify; the checkpoint was "
         "altered",
-        "checkpoint 3 (cursor 10, epoch 0) is signed by a key the supervisor history does not "
-        "list for epoch 0",
+        "checkpoint 3 (cursor 10, epoch 0) is signed by a key the verified authority history "
+        "does not list for epoch 0",
     ]
     assert (report.checkpoints, report.verified) == (4, 1)
 
@@ -333,3 +341,192 @@ def test_an_unsealed_log_is_a_problem_and_an_empty_one_is_not(tmp_path: Path) ->
         "sealed_through": 0,
         "problems": [{"code": "unsealed", "cursor": None, "message": report.problems[0].message}],
     }
+
+
+# --- the authority history is endorsed; pins and epochs ----------------------------------------
+
+
+def history_path(store: DirectoryStore) -> Path:
+    return store.root / "mobs" / MOB / "metadata" / "supervisor-history.jsonl"
+
+
+def rehash_from(store: DirectoryStore, index: int) -> None:
+    """Recompute every chain hash from line ``index`` on (an attacker hiding an edit)."""
+    lines = log_path(store).read_bytes().splitlines(keepends=True)
+    previous = json.loads(lines[index - 1])["hash"]
+    for at in range(index, len(lines)):
+        body = lines[at][:-76] + b"}"
+        previous = line_hash(previous, body)
+        lines[at] = body[:-1] + b',"hash":"' + previous.encode() + b'"}\n'
+    log_path(store).write_bytes(b"".join(lines))
+
+
+def forge(store: DirectoryStore, seed: bytes, epoch: int) -> None:
+    """Re-sign every checkpoint of the file with ``seed`` as ``epoch``, over the log as it is."""
+    hashes = {
+        c: json.loads(line)["hash"]
+        for c, line in enumerate(log_path(store).read_text().splitlines(), 1)
+    }
+    forged = []
+    for line in checkpoint_lines(store):
+        cursor = int(str(line["cursor"]))
+        forged.append(
+            Checkpoint(
+                cursor=cursor,
+                hash=hashes[cursor],
+                epoch=epoch,
+                public_peer_id=peer_id(public_key(seed)),
+                public_key=display_key(public_key(seed)),
+                signed_at="2026-11-23T01:00:00.000000Z",
+                signature=base64.b64encode(
+                    sign(seed, checkpoint_message(MOB, cursor, hashes[cursor]))
+                ).decode(),
+            ).document()
+        )
+    path = store.root / "mobs" / MOB / "checkpoints.jsonl"
+    path.write_text("".join(canonical(c) + "\n" for c in forged))
+
+
+def self_endorsed_entry(seed: bytes, epoch: int, previous_key: str | None) -> str:
+    """A history line for ``seed`` that its own key signs twice (no predecessor's secret)."""
+    key = display_key(public_key(seed))
+    message = history_message(MOB, epoch, previous_key, key)
+    signature = base64.b64encode(sign(seed, message)).decode()
+    entry = SupervisorHistoryEntry(
+        epoch=epoch,
+        public_peer_id=peer_id(public_key(seed)),
+        public_key=key,
+        activated_at="2026-11-23T01:00:00.000000Z",
+        previous_public_key=previous_key,
+        endorsement=signature if previous_key else None,
+        acceptance=signature,
+    )
+    return canonical(entry.document()) + "\n"
+
+
+def test_rotations_are_endorsed_by_the_key_before(tmp_path: Path) -> None:
+    store = sealed_store(tmp_path)
+    api.supervisor_rotate(store, MOB)
+    first, second = [json.loads(line) for line in history_path(store).read_text().splitlines()]
+    assert "endorsement" not in first and "previous_public_key" not in first
+    assert second["previous_public_key"] == first["public_key"]
+    message = history_message(MOB, 1, first["public_key"], second["public_key"])
+    for key, signature in ((first, "endorsement"), (second, "acceptance")):
+        raw = parse_display_key(key["public_key"])
+        assert raw is not None
+        Ed25519PublicKey.from_public_bytes(raw).verify(base64.b64decode(second[signature]), message)
+    assert api.verify_signatures(store, MOB).ok
+
+
+def test_a_key_added_to_the_history_by_hand_is_not_trusted(tmp_path: Path) -> None:
+    """The attack: edit a record, re-hash the chain, add a fresh key to the history, re-sign."""
+    store = sealed_store(tmp_path)
+    api.supervisor_rotate(store, MOB)
+    lines = log_path(store).read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"step_id":"s"', b'"step_id":"t"')
+    log_path(store).write_bytes(b"".join(lines))
+    rehash_from(store, 2)
+    head_key = json.loads(history_path(store).read_text().splitlines()[-1])["public_key"]
+    seed = bytes(range(32))
+    with history_path(store).open("a") as handle:
+        handle.write(self_endorsed_entry(seed, 2, head_key))
+    forge(store, seed, 2)
+    report = api.verify_signatures(store, MOB)
+    assert [(p.code, p.cursor) for p in report.problems] == [
+        ("untrusted_key", None),
+        ("unknown_key", 5),
+        ("unknown_key", 10),
+    ]
+    assert report.problems[0].message == (
+        f"authority history entry 3 (epoch 2, peer {peer_id(public_key(seed))}) is not endorsed "
+        "by the key of epoch 1: no key from it on is trusted"
+    )
+    assert report.verified == 0
+
+
+def test_a_replaced_history_is_caught_by_a_pinned_peer_id(tmp_path: Path) -> None:
+    store = sealed_store(tmp_path)
+    pinned = api.supervisor_show(store, MOB).public_peer_id
+    assert api.verify_signatures(store, MOB, peer_id=pinned).ok
+    lines = log_path(store).read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"step_id":"s"', b'"step_id":"t"')
+    log_path(store).write_bytes(b"".join(lines))
+    rehash_from(store, 2)
+    seed = bytes(range(32))
+    history_path(store).write_text(self_endorsed_entry(seed, 0, None))  # a new root
+    forge(store, seed, 0)
+    assert api.verify_signatures(store, MOB).ok  # the store alone cannot tell (documented)
+    report = api.verify_signatures(store, MOB, peer_id=pinned.upper())
+    assert [(p.code, p.message) for p in report.problems] == [
+        (
+            "anchor_missing",
+            f"the pinned supervisor {pinned} is not among the verified keys of the authority "
+            f"history of mob '{MOB}': the history was replaced, or the pin is wrong",
+        )
+    ]
+
+
+def test_a_rotated_out_key_cannot_sign_after_a_newer_one(tmp_path: Path) -> None:
+    store = sealed_store(tmp_path)
+    old = rotate(store, MOB).previous
+    append(store, 2)
+    api.seal(store, MOB)  # epoch 1 at cursor 12
+    append(store, 1)
+    head = json.loads(log_path(store).read_text().splitlines()[-1])
+    seed = bytes(old.secret_key)
+    late = Checkpoint(
+        cursor=13,
+        hash=head["hash"],
+        epoch=0,
+        public_peer_id=old.public_peer_id,
+        public_key=display_key(public_key(seed)),
+        signed_at="2026-11-23T01:00:00.000000Z",
+        signature=base64.b64encode(sign(seed, checkpoint_message(MOB, 13, head["hash"]))).decode(),
+    )
+    with (store.root / "mobs" / MOB / "checkpoints.jsonl").open("a") as handle:
+        handle.write(canonical(late.document()) + "\n")
+    report = api.verify_signatures(store, MOB)
+    assert [(p.code, p.cursor, p.message) for p in report.problems] == [
+        (
+            "epoch_regressed",
+            13,
+            "checkpoint 4 (cursor 13) is signed by epoch 0 after a checkpoint of epoch 1: a "
+            "rotated-out key signed it",
+        )
+    ]
+
+
+def test_a_stale_authority_signs_with_the_newest_key(tmp_path: Path) -> None:
+    """A process that read the authority before a rotation, and seals after the new key did,
+    signs with the new key: the file's epochs never go back."""
+    store = sealed_store(tmp_path)
+    stale = rotate(store, MOB).previous
+    append(store, 1)
+    api.seal(store, MOB)
+    append(store, 1)
+    sealed = checkpoints._seal(store, MOB, stale)
+    assert sealed is not None and sealed.checkpoint.epoch == 1
+    assert [c["epoch"] for c in checkpoint_lines(store)] == [0, 0, 1, 1]
+    assert api.verify_signatures(store, MOB).ok
+
+
+def test_a_crash_between_history_and_promotion_is_completed_with_the_same_key(
+    tmp_path: Path,
+) -> None:
+    store = sealed_store(tmp_path)
+
+    class Crash(Exception):
+        pass
+
+    def crash() -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        rotate(store, MOB, between_steps=crash)
+    rotation = rotate(store, MOB)
+    assert rotation.resumed and rotation.current.epoch == 1
+    epochs = [json.loads(line)["epoch"] for line in history_path(store).read_text().splitlines()]
+    assert epochs == [0, 1]
+    append(store, 1)
+    api.seal(store, MOB)
+    assert api.verify_signatures(store, MOB).ok
