@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,3 +152,67 @@ def test_params_that_are_not_json_are_refused_or_kept_as_text(tmp_path: Path) ->
     assert ran.exit_code == 0, ran.stderr
     started = next(e for e in flow_events(store) if e["type"] == "flow_started")
     assert started["params"] == {"x": "NaN", "y": "Infinity"}
+
+
+SMALL = 16_384  # the smallest cap MOBCTL_MAX_RECORD_BYTES takes
+
+
+def ended_cleanly(store: Path, cap: int) -> dict[str, Any]:
+    """The one run of mob `s` has a terminal status and the store is consistent: the run's
+    summary (`runs list --json`)."""
+    listed = cli("runs", "list", "s", "--store", store, "--json")
+    assert listed.exit_code == 0, listed.stderr
+    [summary] = json.loads(listed.stdout)
+    assert summary["orphaned"] is False
+    checked = cli("store", "check", "--store", store)
+    assert (checked.exit_code, checked.stdout) == (0, "store is consistent\n"), checked.stderr
+    assert cli("events", "verify", "s", "--store", store).exit_code == 0
+    log = store / "mobs" / "s" / "events.jsonl"
+    assert max(len(line) for line in log.read_bytes().splitlines()) < cap
+    return dict(summary)
+
+
+def failure_reasons(store: Path, run_id: str) -> list[str]:
+    """Every copy of the step's failure reason: the target's and the step's events, the ledger."""
+    shown = cli("runs", "show", "s", run_id, "--store", store, "--json")
+    assert shown.exit_code == 0, shown.stderr
+    ledger = [entry["reason"] for entry in json.loads(shown.stdout)["failure_ledger"]]
+    kinds = ("step_target_failed", "step_failed")
+    return [e["reason"] for e in flow_events(store) if e["type"] in kinds] + ledger
+
+
+def test_a_huge_stderr_line_is_clipped_and_the_run_fails_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure reason is the command's last stderr line, recorded three times: unclipped, a
+    line just under the cap made a run change too large and left the run orphaned (exit 1)."""
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(SMALL))
+    agent = tmp_path / "agent.py"
+    agent.write_text("import sys\nsys.stderr.write('x' * 16_000 + '\\n')\nsys.exit(1)\n")
+    store = tmp_path / "store"
+    command = f"command:{sys.executable} {agent}"
+    ran = cli("run", mob(tmp_path), "--driver", command, "--store", store, "--json")
+    assert ran.exit_code == 3, ran.stderr
+    document = json.loads(ran.stdout)
+    assert (document["status"], document["cause"]) == ("failed", "step_error")
+    reason = "x" * 4070 + "… [clipped, 16000 bytes]"
+    assert len(reason.encode()) == 4096
+    assert failure_reasons(store, document["run_id"]) == [reason, reason, reason]
+    assert ended_cleanly(store, SMALL)["status"] == "failed"
+
+
+def test_a_huge_scripted_failure_is_clipped_at_a_character_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(SMALL))
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text(f'[[reply]]\nfail = "{"é" * 50_001}"\n')  # 100,002 bytes
+    store = tmp_path / "store"
+    scripted = f"scripted:{fixtures}"
+    ran = cli("run", mob(tmp_path), "--driver", scripted, "--store", store, "--json")
+    assert ran.exit_code == 3, ran.stderr
+    run_id = json.loads(ran.stdout)["run_id"]
+    # 4,096 bytes less the 27 of the marker leave 4,069: 2,034 "é" and half of one, dropped
+    reason = "é" * 2034 + "… [clipped, 100002 bytes]"
+    assert failure_reasons(store, run_id) == [reason, reason, reason]
+    assert ended_cleanly(store, SMALL)["status"] == "failed"

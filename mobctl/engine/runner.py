@@ -55,6 +55,7 @@ from mobctl.engine.outputs import (
     parse_output,
     structured_output,
 )
+from mobctl.engine.reasons import clip_reason
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.state import (
     DEFAULT_STEP_TIMEOUT_MS,
@@ -703,7 +704,7 @@ class FlowRunner:
         try:
             outcome, timed_out = self._turn(request, member, task.timeout_ms)
         except Exception as exc:  # a driver bug: report it as a failed dispatch, never hang
-            outcome = DispatchError(f"internal error in the driver: {exc}")
+            outcome = DispatchError(clip_reason(f"internal error in the driver: {exc}"))
         self.done.put(TurnDone(task, member, outcome, timed_out))
 
     def _turn_ended(self, report: TurnDone) -> None:
@@ -788,9 +789,13 @@ class FlowRunner:
 
         deadline = self.deadlines.add(timeout_ms / 1000, expire)
         try:
-            return self.drivers.for_role(member.role).run(request, stop), timed_out.is_set()
+            outcome = self.drivers.for_role(member.role).run(request, stop)
         except DispatchError as exc:
-            return exc, False
+            return DispatchError(clip_reason(str(exc))), False
+        else:  # where a driver's reason enters the engine: bounded from here on
+            if isinstance(outcome, Failed):
+                outcome = Failed(clip_reason(outcome.reason))
+            return outcome, timed_out.is_set()
         finally:
             self.deadlines.cancel(deadline)
             with self.lock:
@@ -887,6 +892,8 @@ class FlowRunner:
         output: Any = None,
     ) -> None:
         """One write: node terminal, slot released, output, ledger; then the events."""
+        if reason is not None:  # several targets' reasons joined, a schema error, ...
+            reason = clip_reason(reason)
         skipped = frame.state.finish(node_id, status, reason if status == "Skipped" else None)  # type: ignore[arg-type]
         self.flow_state["active_node_count"] = max(self.flow_state["active_node_count"] - 1, 0)
         root_level = frame.loop is None
