@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -216,3 +217,48 @@ def test_a_huge_scripted_failure_is_clipped_at_a_character_boundary(
     reason = "é" * 2034 + "… [clipped, 100002 bytes]"
     assert failure_reasons(store, run_id) == [reason, reason, reason]
     assert ended_cleanly(store, SMALL)["status"] == "failed"
+
+
+def test_outputs_of_steps_ending_together_are_written_in_separate_run_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each output fits a run change, two do not: the scheduler used to record the outputs of
+    all the steps that ended in one pass in one change, over the cap (the run was orphaned)."""
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(CAP))
+    steps = "".join(f'[flows.main.steps.{s}]\nrole = "w"\nmessage = "{s}"\n' for s in "bc")
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text(f'[[reply]]\ndelay_ms = 200\noutput = "{"y" * 20_000}"\n')
+    store = tmp_path / "store"
+    scripted = f"scripted:{fixtures}"
+    ran = cli("run", mob(tmp_path, steps), "--driver", scripted, "--store", store, "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert json.loads(ran.stdout)["outputs"] == {s: {"w-1": "y" * 20_000} for s in "abc"}
+    assert ended_cleanly(store, CAP)["status"] == "completed"
+
+
+def test_a_record_too_large_for_the_store_fails_the_run_instead_of_orphaning_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four outputs fit one by one, but `flow_completed` carries them all: the run ends failed
+    (cause `internal`) with the store's refusal as the reason, and its outputs are kept."""
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(CAP))
+    steps = "".join(f'[flows.main.steps.{s}]\nrole = "w"\nmessage = "{s}"\n' for s in "bcd")
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text(f'[[reply]]\noutput = "{"y" * 20_000}"\n')
+    store = tmp_path / "store"
+    scripted = f"scripted:{fixtures}"
+    ran = cli("run", mob(tmp_path, steps), "--driver", scripted, "--store", store, "--json")
+    assert ran.exit_code == 3, ran.stderr
+    document = json.loads(ran.stdout)
+    assert (document["status"], document["cause"]) == ("failed", "internal")
+    assert document["outputs"] == {s: {"w-1": "y" * 20_000} for s in "abcd"}
+    [failed] = [e for e in flow_events(store) if e["type"] == "flow_failed"]
+    assert re.fullmatch(
+        f"flow failed for run {document['run_id']}: a record is too large for the store: a run "
+        rf"change of \d+ bytes; the limit is {CAP} \(the store's record cap, "
+        r"MOBCTL_MAX_RECORD_BYTES\)",
+        failed["reason"],
+    ), failed["reason"]
+    assert not any(e["type"] == "flow_completed" for e in flow_events(store))
+    summary = ended_cleanly(store, CAP)
+    assert (summary["status"], summary["cause"]) == ("failed", "internal")

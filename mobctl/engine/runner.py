@@ -160,6 +160,7 @@ class FlowRunner:
         )
         # written at the next flush: one journal line, one event batch, then the turns start
         self._pending = RunMutation()
+        self._pending_output_bytes = 0  # of the outputs in ``_pending``
         self._pending_loops: dict[str, LoopRun] = {}
         self._pending_events: list[tuple[str, dict[str, Any]]] = []
         self._pending_turns: list[tuple[StepTask, Member, TurnRequest]] = []
@@ -281,6 +282,7 @@ class FlowRunner:
         their events as one batch, then start the turns they dispatched: a turn never starts
         before its dispatch is durable."""
         mutation, self._pending = self._pending, RunMutation()
+        self._pending_output_bytes = 0
         mutation.sets = self._state_ops()
         mutation.loops = {i: loop.snapshot() for i, loop in self._pending_loops.items()}
         self._pending_loops = {}
@@ -381,6 +383,9 @@ class FlowRunner:
                     cause = self._finish()
                 except RunFatal as fatal:
                     cause = self._abort(fatal)
+                except RecordTooLarge as exc:  # that write was refused whole: end the run
+                    self._pending_events.clear()  # they tell of the changes it did not record
+                    cause = self._abort(RunFatal("internal", self._unrecordable(exc)))
                 except BaseException:  # custody lost, the store failing: no turn outlives us
                     self._stop_turns()
                     raise
@@ -390,6 +395,12 @@ class FlowRunner:
         assert run is not None
         timed_out = bool(run.mobctl and run.mobctl.terminal_detail == "deadline")
         return RunResult(run, cause, timed_out, self.warnings)
+
+    def _unrecordable(self, exc: RecordTooLarge) -> str:
+        return (
+            f"flow failed for run {self.run_id}: a record is too large for the store: "
+            f"{exc.message} (the store's record cap, MOBCTL_MAX_RECORD_BYTES)"
+        )
 
     def resume(self, run: MobRun, token: str) -> None:
         """Take up a run another process left (flow-semantics §12.3) from its snapshot: the
@@ -838,6 +849,9 @@ class FlowRunner:
                 task.frame, task.node_id, step_id, "Failed", reason=collected.reason
             )
             return
+        if self._pending_output_bytes + size > self.output_limit:
+            self._flush()  # each output fits a run change, several in one may not
+        self._pending_output_bytes += size
         self._emit("step_completed", run_id=self.run_id, step_id=step_id)
         self._step_terminal(
             task.frame, task.node_id, step_id, "Completed", output=collected.aggregate
