@@ -262,3 +262,24 @@ def test_a_record_too_large_for_the_store_fails_the_run_instead_of_orphaning_it(
     assert not any(e["type"] == "flow_completed" for e in flow_events(store))
     summary = ended_cleanly(store, CAP)
     assert (summary["status"], summary["cause"]) == ("failed", "internal")
+
+
+def test_the_reason_is_the_last_stderr_line_after_more_stderr_than_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command driver kept the first cap's worth of stderr: a chatty command's closing error
+    line was lost (the reason was a line from the middle, or `exit code 1`)."""
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(SMALL))
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        "import sys\n"
+        "for i in range(5000):\n    sys.stderr.write(f'progress {i}\\n')\n"
+        "sys.stderr.write('x' * 30_000 + '\\n')\n"
+        "sys.stderr.write('error: the disk is full\\n\\n')\nsys.exit(1)\n"
+    )
+    store = tmp_path / "store"
+    command = f"command:{sys.executable} {agent}"
+    ran = cli("run", mob(tmp_path), "--driver", command, "--store", store, "--json")
+    assert ran.exit_code == 3, ran.stderr
+    failed = next(e for e in flow_events(store) if e["type"] == "step_target_failed")
+    assert failed["reason"] == "error: the disk is full"
