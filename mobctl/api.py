@@ -157,11 +157,13 @@ def graph(path: Path, flow: str | None, fmt: Literal["mermaid", "dot"]) -> str:
 
 def pick_flow(definition: MobDefinition, flow: str | None) -> str:
     """The named flow, else ``main``, else the only flow."""
+    from mobctl.ids import shown_id
+
     flows = list(definition.flows)
     if flow is not None:
         if flow not in definition.flows:
             raise UnknownFlowError(
-                f"mob '{definition.mob.id}' has no flow '{flow}'",
+                f"mob '{definition.mob.id}' has no flow '{shown_id(flow)}'",
                 hint=f"flows: {', '.join(flows) or '(none)'}",
             )
         return flow
@@ -637,12 +639,12 @@ def _run_snapshot_ended(store: DirectoryStore, mob_id: str, run_id: str) -> bool
     """Whether a run with no events left (pruned, or not started yet) has ended; NotFound if
     the mob has no such run."""
     from mobctl.errors import NotFound
-    from mobctl.ids import is_run_id
+    from mobctl.ids import is_run_id, shown_id
 
     run = store.runs(mob_id).get_run(run_id) if is_run_id(run_id) else None
     if run is None:
         raise NotFound(
-            f"mob '{mob_id}' has no run '{run_id}'",
+            f"mob '{mob_id}' has no run '{shown_id(run_id)}'",
             hint=f"`mobctl events tail {mob_id} --type flow_started` lists its runs",
         )
     return run.terminal

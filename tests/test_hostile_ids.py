@@ -128,6 +128,28 @@ def test_hostile_ids_are_refused_and_touch_nothing(
     assert not Path(hostile).is_absolute() or not Path(hostile).exists()
 
 
+def test_a_long_id_is_shortened_in_errors(store: Path) -> None:
+    long, short = "x" * 300, "x" * 64 + "…"
+    for args, first_line in (
+        (["run", MOB, long], f"error[unknown_flow]: mob 'hello' has no flow '{short}'"),
+        (["runs", "show", MOB, long], f"error[not_found]: mob 'hello' has no run '{short}'"),
+        (
+            ["members", "retire", MOB, long],
+            f"error[not_found]: no active member '{short}' in mob 'hello'",
+        ),
+        (
+            ["members", "spawn", MOB, long],
+            f"error[not_found]: mob 'hello' has no profile '{short}'",
+        ),
+        (
+            ["runs", "list", long],
+            f"error[unsafe_id]: mob id '{short}' cannot be used as a file name",
+        ),
+    ):
+        result = cli(*args, "--store", store)
+        assert result.stderr.splitlines()[0] == first_line
+
+
 def test_a_hostile_mob_id_in_a_definition_is_refused_by_register(tmp_path: Path) -> None:
     for hostile in ("..", "a/b", "CON", "rev\u0456ew", "trailing."):
         mob = tmp_path / "mob.toml"
