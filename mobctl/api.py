@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -156,11 +157,13 @@ def graph(path: Path, flow: str | None, fmt: Literal["mermaid", "dot"]) -> str:
 
 def pick_flow(definition: MobDefinition, flow: str | None) -> str:
     """The named flow, else ``main``, else the only flow."""
+    from mobctl.ids import shown_id
+
     flows = list(definition.flows)
     if flow is not None:
         if flow not in definition.flows:
             raise UnknownFlowError(
-                f"mob '{definition.mob.id}' has no flow '{flow}'",
+                f"mob '{definition.mob.id}' has no flow '{shown_id(flow)}'",
                 hint=f"flows: {', '.join(flows) or '(none)'}",
             )
         return flow
@@ -336,6 +339,10 @@ def _definition_of(record: SpecRecord) -> MobDefinition:
     return loaded.definition
 
 
+class _OutOfRangeNumber(ValueError):
+    """A JSON number too large for a float: read, it would be Infinity, which is not JSON."""
+
+
 def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
     """``--params JSON|@file.json`` then ``-p KEY=VALUE`` (JSON when it parses, else a string)."""
     from mobctl.errors import UsageError
@@ -363,21 +370,38 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
             raise UsageError(f"-p takes KEY=VALUE, not {pair!r}")
         try:
             params[key] = _strict_json(raw)
+        except _OutOfRangeNumber as exc:  # valid JSON, meant as a number: text would surprise
+            raise UsageError(
+                f"-p {key}: {exc}", hint="to pass it as text, quote it: -p 'KEY=\"VALUE\"'"
+            ) from exc
         except ValueError:
             params[key] = raw
     return params
 
 
 def _strict_json(text: str) -> Any:
-    """JSON as RFC 8259 has it: no NaN or Infinity, and nesting a parser can follow."""
+    """JSON as RFC 8259 has it: no NaN or Infinity (nor a number that overflows to it), and
+    nesting a parser can follow."""
+    overflowing: list[str] = []
 
     def refuse(name: str) -> Any:
         raise ValueError(f"{name} is not JSON")
 
+    def finite(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):
+            overflowing.append(literal)  # reported once the whole text is known to parse
+        return value
+
     try:
-        return json.loads(text, parse_constant=refuse)
+        value = json.loads(text, parse_constant=refuse, parse_float=finite)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    if overflowing:
+        literal = overflowing[0] if len(overflowing[0]) <= 40 else overflowing[0][:40] + "…"
+        infinity = "-Infinity" if literal.startswith("-") else "Infinity"
+        raise _OutOfRangeNumber(f"the number {literal} is out of range ({infinity} is not JSON)")
+    return value
 
 
 def parse_duration_ms(text: str) -> int:
@@ -631,12 +655,12 @@ def _run_snapshot_ended(store: DirectoryStore, mob_id: str, run_id: str) -> bool
     """Whether a run with no events left (pruned, or not started yet) has ended; NotFound if
     the mob has no such run."""
     from mobctl.errors import NotFound
-    from mobctl.ids import is_run_id
+    from mobctl.ids import is_run_id, shown_id
 
     run = store.runs(mob_id).get_run(run_id) if is_run_id(run_id) else None
     if run is None:
         raise NotFound(
-            f"mob '{mob_id}' has no run '{run_id}'",
+            f"mob '{mob_id}' has no run '{shown_id(run_id)}'",
             hint=f"`mobctl events tail {mob_id} --type flow_started` lists its runs",
         )
     return run.terminal

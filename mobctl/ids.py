@@ -14,6 +14,7 @@ SLUG_RULE = (
 # device names Windows reserves whatever the extension (a store may sit on a shared drive)
 _DEVICE = re.compile(r"(?i)(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?")
 RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SHOWN_CHARS = 64  # of an id echoed in an error message
 
 
 def is_slug(value: str) -> bool:
@@ -27,12 +28,17 @@ def is_slug(value: str) -> bool:
 def require_slug(value: str, what: str) -> str:
     """``value`` if it may name a file; otherwise :class:`UnsafeIdError` (nothing touched)."""
     if not is_slug(value):
-        shown = value if len(value) <= 60 else value[:57] + "..."
         raise UnsafeIdError(
-            f"{what} {shown!r} cannot be used as a file name",
+            f"{what} {shown_id(value)!r} cannot be used as a file name",
             hint=f"use {SLUG_RULE}",
         )
     return value
+
+
+def shown_id(value: str) -> str:
+    """An id as an error message echoes it: a hostile one can be any length, so at most
+    :data:`SHOWN_CHARS` characters, then "…"."""
+    return value if len(value) <= SHOWN_CHARS else value[:SHOWN_CHARS] + "…"
 
 
 def is_run_id(value: str) -> bool:

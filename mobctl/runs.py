@@ -21,7 +21,7 @@ from mobctl.errors import (
     RunNotResumable,
     UsageError,
 )
-from mobctl.ids import is_run_id, require_slug
+from mobctl.ids import is_run_id, require_slug, shown_id
 from mobctl.store import process
 from mobctl.store.canonical import now, parse_timestamp
 from mobctl.store.checkpoints import sign_after_terminal
@@ -139,7 +139,7 @@ def resolve_run(store: DirectoryStore, mob_id: str, ref: str) -> MobRun:
         return matches[0]
     if not matches:
         raise NotFound(
-            f"mob '{mob_id}' has no run '{ref}'",
+            f"mob '{mob_id}' has no run '{shown_id(ref)}'",
             hint=f"`mobctl runs list {mob_id}` lists its runs",
         )
     shown = ", ".join(run.run_id for run in matches[:10])

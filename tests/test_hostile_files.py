@@ -243,14 +243,28 @@ def test_any_driver_spec_gets_a_run_or_a_clear_error(tmp_path: Path, specs: list
     assert result.exit_code in (0, 2, 3, 5), result.stderr
 
 
+# float literals too large for a float (JSON's grammar allows them; Python reads them as inf)
+OVERFLOWING = st.one_of(
+    st.sampled_from(["1e999", "-1e999", "1e999999", "2e308", "1.8e308"]),
+    st.from_regex(r"\A-?[1-9](\.[0-9]{1,3})?[eE]\+?[4-9][0-9]{2,4}\Z"),
+)
+
+
 @settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    document=st.one_of(st.none(), st.text(max_size=40), st.from_regex(r"\{.{0,30}\}")),
-    pairs=st.lists(st.text(max_size=15), max_size=3),
+    document=st.one_of(
+        st.none(),
+        st.text(max_size=40),
+        st.from_regex(r"\{.{0,30}\}"),
+        OVERFLOWING.map(lambda number: f'{{"x": [1, {number}]}}'),
+    ),
+    pairs=st.lists(
+        st.one_of(st.text(max_size=15), OVERFLOWING.map(lambda number: f"x={number}")), max_size=3
+    ),
 )
 def test_any_params_get_a_run_or_a_clear_error(
     tmp_path: Path, document: str | None, pairs: list[str]

@@ -7,7 +7,9 @@ byte-for-byte unchanged and nothing new is created."""
 
 from __future__ import annotations
 
+import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,10 @@ HOSTILE = [
     "LPT9",
     "aux.txt",
     "trailing.",
+    "",
+    ".",
+    "a\\b",
+    "hello ",  # the mob's id and a space: never trimmed into it
 ]
 MOB = "hello"  # sample-mobs/minimal.toml
 
@@ -128,17 +134,94 @@ def test_hostile_ids_are_refused_and_touch_nothing(
     assert not Path(hostile).is_absolute() or not Path(hostile).exists()
 
 
-def test_a_hostile_mob_id_in_a_definition_is_refused_by_register(tmp_path: Path) -> None:
-    for hostile in ("..", "a/b", "CON", "rev\u0456ew", "trailing."):
-        mob = tmp_path / "mob.toml"
-        text = (SAMPLES / "minimal.toml").read_text().replace(f'id = "{MOB}"', f'id = "{hostile}"')
-        assert f'id = "{hostile}"' in text
-        mob.write_text(text)
-        store = tmp_path / "store"
-        result = cli("register", mob, "--store", store)
-        assert result.exit_code == 1, result.stderr
-        assert result.stderr.startswith(f"error[unsafe_id]: mob id {hostile!r} cannot be used")
-        assert not (store / "specs").exists() and not (store / "mobs").exists()
+def shown(hostile: str) -> str:
+    """An id as error messages echo it: at most 64 characters, then "…"."""
+    return hostile if len(hostile) <= 64 else hostile[:64] + "…"
+
+
+def unsafe_mob_id(hostile: str) -> str:
+    return (
+        f"error[unsafe_id]: mob id {shown(hostile)!r} cannot be used as a file name\n"
+        "hint: use ASCII letters, digits, '.', '_' and '-', at most 128, starting with a letter "
+        "or digit, not ending with '.', not a Windows device name such as CON or com1\n"
+    )
+
+
+def test_a_long_id_is_shortened_in_errors(store: Path) -> None:
+    long, short = "x" * 300, "x" * 64 + "…"
+    for args, first_line in (
+        (["run", MOB, long], f"error[unknown_flow]: mob 'hello' has no flow '{short}'"),
+        (["runs", "show", MOB, long], f"error[not_found]: mob 'hello' has no run '{short}'"),
+        (
+            ["members", "retire", MOB, long],
+            f"error[not_found]: no active member '{short}' in mob 'hello'",
+        ),
+        (
+            ["members", "spawn", MOB, long],
+            f"error[not_found]: mob 'hello' has no profile '{short}'",
+        ),
+        (
+            ["runs", "list", long],
+            f"error[unsafe_id]: mob id '{short}' cannot be used as a file name",
+        ),
+    ):
+        result = cli(*args, "--store", store)
+        assert result.stderr.splitlines()[0] == first_line
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=lambda h: repr(h[:12]))
+@pytest.mark.parametrize("command", ["register", "run"])
+def test_a_hostile_mob_id_in_a_definition_is_refused(
+    tmp_path: Path, command: str, hostile: str
+) -> None:
+    mob = tmp_path / "mob.toml"
+    text = (SAMPLES / "minimal.toml").read_text()
+    quoted = json.dumps(hostile)  # a JSON string is a TOML basic string
+    mob.write_text(text.replace(f'id = "{MOB}"', f"id = {quoted}"))
+    assert tomllib.loads(mob.read_text())["mob"]["id"] == hostile
+    store = tmp_path / "store"
+    params = ["-p", "name=Ada"] if command == "run" else []
+    result = cli(command, mob, *params, "--store", store)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", unsafe_mob_id(hostile))
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=lambda h: repr(h[:12]))
+@pytest.mark.parametrize("action", ["cancel", "resume"])
+def test_a_hostile_mob_id_with_a_real_run_id_is_refused(
+    store: Path, action: str, hostile: str
+) -> None:
+    before = tree(store)
+    result = cli("runs", action, hostile, run_id(store), "--store", store)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", unsafe_mob_id(hostile))
+    assert tree(store) == before
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=lambda h: repr(h[:12]))
+def test_a_hostile_flow_id_is_an_unknown_flow(store: Path, hostile: str) -> None:
+    before = tree(store)
+    result = cli("run", MOB, hostile, "-p", "name=Ada", "--driver", "echo", "--store", store)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error[unknown_flow]: mob 'hello' has no flow '{shown(hostile)}'\nhint: flows: main\n",
+    )
+    assert tree(store) == before
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=lambda h: repr(h[:12]))
+def test_a_hostile_step_or_run_filter_matches_nothing(store: Path, hostile: str) -> None:
+    before = tree(store)
+    step = cli("events", "tail", MOB, "--step", hostile, "--store", store)
+    assert (step.exit_code, step.stdout, step.stderr) == (0, "", "no events of mob 'hello' match\n")
+    run = cli("events", "tail", MOB, "--run", hostile, "--store", store)
+    assert (run.exit_code, run.stdout, run.stderr) == (
+        1,
+        "",
+        f"error[not_found]: mob 'hello' has no run '{shown(hostile)}'\n"
+        "hint: `mobctl events tail hello --type flow_started` lists its runs\n",
+    )
+    assert tree(store) == before
 
 
 def test_a_run_id_prefix_never_reaches_a_path(store: Path) -> None:

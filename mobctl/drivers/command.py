@@ -90,11 +90,17 @@ class CommandDriver:
         overflow = threading.Event()  # stdout outgrew the cap: stop the command now
 
         def pump(name: str, stream: object) -> None:
+            kept = 0
             for block in iter(lambda: stream.read(65536), b""):  # type: ignore[attr-defined]
                 sizes[name] += len(block)
-                if sizes[name] <= self.output_cap:
+                if name == "err":  # its last line is the reason: keep the tail, not the head
                     chunks[name].append(block)
-                elif name == "out":
+                    kept += len(block)
+                    while kept - len(chunks[name][0]) >= self.output_cap:
+                        kept -= len(chunks[name].pop(0))
+                elif sizes[name] <= self.output_cap:
+                    chunks[name].append(block)
+                else:
                     overflow.set()
 
         readers = [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from mobctl.definition.model import InlineProfile, MobDefinition
 from mobctl.drivers.base import Member
 from mobctl.errors import CasConflict, DefinitionError, NotFound
-from mobctl.ids import require_slug
+from mobctl.ids import require_slug, shown_id
 from mobctl.store.contract import Store
 from mobctl.store.models import EventKind, MobEvent, NewMobEvent
 
@@ -55,7 +55,7 @@ def _runtime_mode(definition: MobDefinition, store: Store, profile: str) -> str:
     binding = definition.profiles.get(profile)
     if binding is None:
         raise NotFound(
-            f"mob '{definition.mob.id}' has no profile '{profile}'",
+            f"mob '{definition.mob.id}' has no profile '{shown_id(profile)}'",
             hint=f"profiles: {', '.join(definition.profiles) or '(none)'}",
         )
     if isinstance(binding, InlineProfile):
@@ -121,7 +121,7 @@ def retire(store: Store, mob_id: str, identity: str) -> Member:
     member = current.active.get(identity)
     if member is None:
         raise NotFound(
-            f"no active member '{identity}' in mob '{mob_id}'",
+            f"no active member '{shown_id(identity)}' in mob '{mob_id}'",
             hint="`mobctl members list MOB` shows the active members",
         )
     event = NewMobEvent(

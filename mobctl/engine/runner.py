@@ -55,6 +55,7 @@ from mobctl.engine.outputs import (
     parse_output,
     structured_output,
 )
+from mobctl.engine.reasons import clip_reason
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.state import (
     DEFAULT_STEP_TIMEOUT_MS,
@@ -159,6 +160,7 @@ class FlowRunner:
         )
         # written at the next flush: one journal line, one event batch, then the turns start
         self._pending = RunMutation()
+        self._pending_output_bytes = 0  # of the outputs in ``_pending``
         self._pending_loops: dict[str, LoopRun] = {}
         self._pending_events: list[tuple[str, dict[str, Any]]] = []
         self._pending_turns: list[tuple[StepTask, Member, TurnRequest]] = []
@@ -280,6 +282,7 @@ class FlowRunner:
         their events as one batch, then start the turns they dispatched: a turn never starts
         before its dispatch is durable."""
         mutation, self._pending = self._pending, RunMutation()
+        self._pending_output_bytes = 0
         mutation.sets = self._state_ops()
         mutation.loops = {i: loop.snapshot() for i, loop in self._pending_loops.items()}
         self._pending_loops = {}
@@ -380,6 +383,9 @@ class FlowRunner:
                     cause = self._finish()
                 except RunFatal as fatal:
                     cause = self._abort(fatal)
+                except RecordTooLarge as exc:  # that write was refused whole: end the run
+                    self._pending_events.clear()  # they tell of the changes it did not record
+                    cause = self._abort(RunFatal("internal", self._unrecordable(exc)))
                 except BaseException:  # custody lost, the store failing: no turn outlives us
                     self._stop_turns()
                     raise
@@ -389,6 +395,12 @@ class FlowRunner:
         assert run is not None
         timed_out = bool(run.mobctl and run.mobctl.terminal_detail == "deadline")
         return RunResult(run, cause, timed_out, self.warnings)
+
+    def _unrecordable(self, exc: RecordTooLarge) -> str:
+        return (
+            f"flow failed for run {self.run_id}: a record is too large for the store: "
+            f"{exc.message} (the store's record cap, MOBCTL_MAX_RECORD_BYTES)"
+        )
 
     def resume(self, run: MobRun, token: str) -> None:
         """Take up a run another process left (flow-semantics §12.3) from its snapshot: the
@@ -703,7 +715,7 @@ class FlowRunner:
         try:
             outcome, timed_out = self._turn(request, member, task.timeout_ms)
         except Exception as exc:  # a driver bug: report it as a failed dispatch, never hang
-            outcome = DispatchError(f"internal error in the driver: {exc}")
+            outcome = DispatchError(clip_reason(f"internal error in the driver: {exc}"))
         self.done.put(TurnDone(task, member, outcome, timed_out))
 
     def _turn_ended(self, report: TurnDone) -> None:
@@ -788,9 +800,13 @@ class FlowRunner:
 
         deadline = self.deadlines.add(timeout_ms / 1000, expire)
         try:
-            return self.drivers.for_role(member.role).run(request, stop), timed_out.is_set()
+            outcome = self.drivers.for_role(member.role).run(request, stop)
         except DispatchError as exc:
-            return exc, False
+            return DispatchError(clip_reason(str(exc))), False
+        else:  # where a driver's reason enters the engine: bounded from here on
+            if isinstance(outcome, Failed):
+                outcome = Failed(clip_reason(outcome.reason))
+            return outcome, timed_out.is_set()
         finally:
             self.deadlines.cancel(deadline)
             with self.lock:
@@ -833,6 +849,9 @@ class FlowRunner:
                 task.frame, task.node_id, step_id, "Failed", reason=collected.reason
             )
             return
+        if self._pending_output_bytes + size > self.output_limit:
+            self._flush()  # each output fits a run change, several in one may not
+        self._pending_output_bytes += size
         self._emit("step_completed", run_id=self.run_id, step_id=step_id)
         self._step_terminal(
             task.frame, task.node_id, step_id, "Completed", output=collected.aggregate
@@ -887,6 +906,8 @@ class FlowRunner:
         output: Any = None,
     ) -> None:
         """One write: node terminal, slot released, output, ledger; then the events."""
+        if reason is not None:  # several targets' reasons joined, a schema error, ...
+            reason = clip_reason(reason)
         skipped = frame.state.finish(node_id, status, reason if status == "Skipped" else None)  # type: ignore[arg-type]
         self.flow_state["active_node_count"] = max(self.flow_state["active_node_count"] - 1, 0)
         root_level = frame.loop is None

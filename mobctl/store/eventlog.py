@@ -230,7 +230,7 @@ class DirectoryEventStore:
                 raise RecordTooLarge(
                     f"event '{event.kind.type}' is {len(line)} bytes; the limit is "
                     f"{self.max_record_bytes} bytes",
-                    hint="keep outputs small, or raise the store's max_record_bytes",
+                    hint="keep outputs small, or raise MOBCTL_MAX_RECORD_BYTES",
                 )
             lines.append(line)
             stored.append(

@@ -285,7 +285,8 @@ class DirectoryRunStore:
             if len(line) > self.max_record_bytes:
                 raise RecordTooLarge(
                     f"a run change of {len(line)} bytes; the limit is {self.max_record_bytes}",
-                    hint="outputs are kept in the run snapshot: keep them small",
+                    hint="a run change records outputs and failure reasons: keep outputs small, or "
+                    "raise MOBCTL_MAX_RECORD_BYTES",
                 )
             journal_file = self.journal_path(run_id)
             try:

@@ -31,6 +31,10 @@ def test_text_and_json_parsing() -> None:
         parse_output("not json", None, "json")
     with pytest.raises(MalformedOutput):
         parse_output("NaN", None, "json")
+    for overflowing in ("1e999", '{"a": [-1e999]}', "```json\n2e308\n```"):
+        with pytest.raises(MalformedOutput, match=r"^the number -?\de\d+ is out of range"):
+            parse_output(overflowing, None, "json")
+    assert parse_output("1e-999", None, "json") == 0.0
 
 
 def ok(target: str, value: object) -> TargetResult:

@@ -312,6 +312,22 @@ def test_malformed_json_is_retried(tmp_path: Path) -> None:
     assert doc["outputs"] == {"a": {"w-1": {"ok": 1}}}
 
 
+def test_an_output_number_that_overflows_is_malformed(tmp_path: Path) -> None:
+    """`1e999` parses to infinity, which the store cannot write: it crashed the run (exit 70)."""
+    mob, replies, store = setup(
+        tmp_path,
+        '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\noutput_format = "json"\n',
+        '[[reply]]\noutput = "[1e999]"\n',
+    )
+    code, doc = run(mob, replies, store)
+    assert (code, doc["status"]) == (3, "failed")
+    failed = [e for e in flow_events(store) if e["type"] == "step_target_failed"]
+    assert failed[0]["reason"] == (
+        "malformed JSON output for step 'a' target 'w-1': the number 1e999 is out of range "
+        '(Infinity is not valid JSON); raw_output="[1e999]..."'
+    )
+
+
 def test_quorum_fan_out_and_insufficient_targets(tmp_path: Path) -> None:
     mob, replies, store = setup(
         tmp_path,

@@ -217,8 +217,9 @@ def test_unsafe_ids_touch_nothing(store: DirectoryStore, bad: str) -> None:
 def test_record_cap(tmp_path: Path) -> None:
     store = DirectoryStore(tmp_path / "store", max_record_bytes=1000)
     log = store.events(MOB)
-    with pytest.raises(RecordTooLarge):
+    with pytest.raises(RecordTooLarge) as too_large:
         log.append(event("x", blob="y" * 2000))
+    assert too_large.value.hint == "keep outputs small, or raise MOBCTL_MAX_RECORD_BYTES"
     assert log.latest_cursor() == 0
     run = new_run()
     with pytest.raises(RecordTooLarge):
