@@ -67,7 +67,7 @@ fail = "flaky"
 
 [[reply]]
 member = "slow-1"
-delay_ms = 5000
+delay_ms = 300000
 output = "late"
 """
 
@@ -90,7 +90,7 @@ def test_scripted_replies(tmp_path: Path) -> None:
     threading.Timer(0.1, stop.set).start()
     started = time.monotonic()
     assert driver.run(slow, stop) == Canceled()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 60  # canceled, not the reply's 300 s
 
 
 def test_fixtures_are_validated_with_positions(tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_command_driver_kills_the_whole_process_group(tmp_path: Path) -> None:
     threading.Timer(0.5, stop.set).start()
     started = time.monotonic()
     assert CommandDriver(str(script)).run(request(), stop) == Canceled()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # canceled, not the children's 300 s
     children = [int(p) for p in pids.read_text().split()]
     assert len(children) == 2
     for pid in children:
