@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -486,3 +489,88 @@ def test_verify_signatures_of_an_unsealed_log_says_how_to_seal(store: Path) -> N
         f"hint: `mobctl events seal {MOB}` signs the log now; it needs a supervisor authority "
         f"(`mobctl supervisor init {MOB}`)\n"
     )
+
+
+def edits(record: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    """Hand edits of supervisor.json: name -> (the edited document, what the error names)."""
+    other = authority_from_seed(bytes(range(32))).public_peer_id
+    drop = {k: v for k, v in record.items() if k != "public_peer_id"}
+    return {
+        "missing field": (drop, "public_peer_id: Field required"),
+        "wrong type": (record | {"epoch": "zero"}, "epoch: Input should be a valid integer"),
+        "short seed": (record | {"secret_key": record["secret_key"][:3]}, "32 bytes"),
+        "byte 300": (record | {"secret_key": [300, *record["secret_key"][1:]]}, "32 bytes"),
+        "byte -1": (record | {"secret_key": [-1, *record["secret_key"][1:]]}, "32 bytes"),
+        "wrong peer": (record | {"public_peer_id": other}, "does not match its key"),
+        "epoch -1": (record | {"epoch": -1}, "epoch -1 is out of range"),
+        "epoch 2^64": (record | {"epoch": 2**64}, f"epoch {2**64} is out of range"),
+        "protocol 99": (record | {"protocol_version": 99}, "unsupported protocol version 99"),
+    }
+
+
+def test_a_hand_edited_authority_is_store_corrupt_and_never_shows_the_secret(
+    store: Path,
+) -> None:
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    path = store / "mobs" / MOB / "metadata" / "supervisor.json"
+    record = json.loads(path.read_text())
+    seed = bytes(record["secret_key"])
+    leaks = [*secret_forms(seed), ", ".join(map(str, seed[:4])), ",".join(map(str, seed[:4]))]
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    for name, (document, named) in edits(record).items():
+        path.write_text(json.dumps(document))
+        for args in (("supervisor", "show", MOB), ("supervisor", "rotate", MOB)):
+            result = cli(*args, "--store", store)
+            assert result.exit_code == 6, (name, args, result.stderr)
+            assert result.stderr.startswith(f"error[store_corrupt]: {path} is not a "), name
+            assert named in result.stderr, (name, result.stderr)
+            assert all(leak not in result.stdout + result.stderr for leak in leaks), name
+        ran = cli(
+            "run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store
+        )
+        assert ran.exit_code == 0, (name, ran.stderr)  # the run is not failed by its signature
+        assert "warning: no checkpoint was signed: " in ran.stderr, name
+        assert all(leak not in ran.stdout + ran.stderr for leak in leaks), name
+
+
+def test_an_envelope_demanding_absurd_scrypt_work_is_refused(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "correct horse")
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    path = store / "mobs" / MOB / "metadata" / "supervisor.json"
+    record = json.loads(path.read_text())
+    for n, r, p in ((2**20, 32, 16), (2**20, 8, 1), (2**17, 8, 8)):  # 4 GiB; 1 GiB; 64x work
+        record["secret_key"] |= {"n": n, "r": r, "p": p}
+        path.write_text(json.dumps(record))
+        shown = cli("supervisor", "rotate", MOB, "--store", store)
+        assert (shown.exit_code, shown.stderr) == (
+            6,
+            f"error[store_corrupt]: the supervisor secret of mob '{MOB}': the encrypted envelope "
+            "has invalid parameters\n",
+        ), (n, r, p)
+
+
+def test_a_passphrase_that_is_not_utf8_works(store: Path) -> None:
+    env = {**os.environ}
+    env.pop("MOBCTL_KEY_PASSPHRASE", None)
+    environ = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+    environ[b"MOBCTL_KEY_PASSPHRASE"] = b"ab\xffc"
+    exe = shutil.which("mobctl")
+    command = [exe] if exe else [sys.executable, "-m", "mobctl"]
+
+    def mobctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args, "--store", str(store)],
+            env=environ,  # type: ignore[arg-type]
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = mobctl("supervisor", "init", MOB)
+    assert created.returncode == 0, created.stderr
+    assert mobctl("supervisor", "rotate", MOB).returncode == 0
+    environ[b"MOBCTL_KEY_PASSPHRASE"] = b"ab\xfec"
+    wrong = mobctl("supervisor", "rotate", MOB)
+    assert wrong.returncode != 0 and wrong.stderr.startswith("error[wrong_passphrase]: ")

@@ -8,7 +8,7 @@ each seed in ``supervisor.json`` — the record's ``secret_key`` and its
     {"enc": "scrypt-aes256gcm-v1", "salt": "<base64, 16 bytes>", "n": 32768, "r": 8, "p": 1,
      "nonce": "<base64, 12 bytes>", "ct": "<base64, 32-byte seed + 16-byte GCM tag>"}
 
-- key = scrypt(passphrase as UTF-8, salt, n, r, p, 32 bytes); the seed is sealed with
+- key = scrypt(the passphrase's bytes as set, salt, n, r, p, 32 bytes); the seed is sealed with
   AES-256-GCM under that key and the 96-bit nonce, with associated data
   ``"{mob_id}:{public_peer_id}"`` (the peer id of the key the seed belongs to), so an envelope
   copied into another mob's or another key's record does not decrypt.
@@ -32,6 +32,7 @@ from typing import Any, TypeGuard
 from mobctl.errors import PassphraseRequired, StoreCorrupt, StoreFormatTooNew, WrongPassphrase
 
 SCHEME = "scrypt-aes256gcm-v1"
+MAX_SCRYPT_MEMORY = 256 * 2**20  # bytes (128 * n * r); mobctl writes 32 MiB
 SCRYPT_N = 32768
 SCRYPT_R = 8
 SCRYPT_P = 1
@@ -50,7 +51,8 @@ class SecretBox:
     """Seals and opens seeds with one passphrase."""
 
     def __init__(self, passphrase: str) -> None:
-        self._passphrase = passphrase.encode("utf-8")
+        # the bytes the user set: an environment value that is not UTF-8 holds surrogates
+        self._passphrase = os.fsencode(passphrase)
         self._keys: dict[tuple[bytes, int, int, int], bytes] = {}
         self._salt = os.urandom(SALT_BYTES)
 
@@ -132,7 +134,9 @@ def parse_envelope(
         2**10 <= n <= 2**20
         and n & (n - 1) == 0
         and 1 <= r <= 32
-        and 1 <= p <= 16
+        and 1 <= p <= 4
+        and 128 * n * r <= MAX_SCRYPT_MEMORY  # what a hand-edited file may make us allocate
+        and n * r * p <= 2**22  # and compute: 16x the work mobctl's own parameters take
         and 8 <= len(salt) <= 64
         and len(nonce) == NONCE_BYTES
         and len(sealed) == SEED_BYTES + TAG_BYTES

@@ -45,12 +45,20 @@ from mobctl.store.models import (
 SECRET_MODE = 0o600
 
 
+def validation_problem(exc: ValidationError) -> str:
+    """The first problem of a validation error by field and reason, never the value (pydantic's
+    own text quotes the input, which may hold a secret)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
 def validate_authority(record: SupervisorAuthorityRecord) -> None:
     """Fail closed on anything inconsistent (``InternalStoreError``; nothing is written)."""
 
     def check_key(seed: list[int], claimed: str, what: str) -> None:
         if len(seed) != 32 or any(not 0 <= b <= 255 for b in seed):
-            raise InternalStoreError(f"{what} secret key must be 32 bytes")
+            raise InternalStoreError(f"{what} secret key must be 32 bytes (0-255 each)")
         if peer_id(public_key(bytes(seed))) != claimed:
             raise InternalStoreError(f"{what} public_peer_id does not match its key")
 
@@ -124,9 +132,15 @@ class DirectoryMetadataStore:
         if isinstance(data, dict):
             data = self._decrypted(mob_id, data)
         try:
-            return SupervisorAuthorityRecord.model_validate(data)
+            record = SupervisorAuthorityRecord.model_validate(data)
+            validate_authority(record)
         except ValidationError as exc:
-            raise StoreCorrupt(f"{path} is not a supervisor authority record: {exc}") from exc
+            raise StoreCorrupt(
+                f"{path} is not a supervisor authority record: {validation_problem(exc)}"
+            ) from None
+        except InternalStoreError as exc:  # the record's own facts disagree (an edit by hand)
+            raise StoreCorrupt(f"{path} is not a valid authority: {exc.message}") from None
+        return record
 
     def supervisor_secret_at_rest(self, mob_id: str) -> str | None:
         """How the stored secret is kept: ``"plaintext"``, the envelope scheme, or None."""
@@ -241,8 +255,8 @@ class DirectoryMetadataStore:
             except ValidationError as exc:
                 raise StoreCorrupt(
                     f"{path} line {number} is not an authority history entry: "
-                    f"{exc.errors()[0]['msg']}"
-                ) from exc
+                    f"{validation_problem(exc)}"
+                ) from None
         return entries
 
     def record_supervisor_activation(self, mob_id: str, entry: SupervisorHistoryEntry) -> bool:
@@ -271,8 +285,12 @@ class DirectoryMetadataStore:
         data = read_secret_file(self._overlays_path(mob_id)) or []
         try:
             records = [ExternalBindingOverlayRecord.model_validate(item) for item in data]
-        except (ValidationError, TypeError) as exc:
-            raise StoreCorrupt(f"{self._overlays_path(mob_id)} is malformed: {exc}") from exc
+        except ValidationError as exc:  # never the values: they hold bootstrap tokens
+            raise StoreCorrupt(
+                f"{self._overlays_path(mob_id)} is malformed: {validation_problem(exc)}"
+            ) from None
+        except TypeError:
+            raise StoreCorrupt(f"{self._overlays_path(mob_id)} is not a list") from None
         return sorted(records, key=lambda r: (r.agent_identity, r.generation))
 
     def _save_overlays(self, mob_id: str, records: list[ExternalBindingOverlayRecord]) -> None:
