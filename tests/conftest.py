@@ -37,7 +37,9 @@ def _guard_user_state(
     monkeypatch.setenv("MOBCTL_STORE", str(home / "store"))
     monkeypatch.delenv("MOBCTL_DEBUG", raising=False)
     monkeypatch.delenv("MOBCTL_KEY_PASSPHRASE", raising=False)
-    monkeypatch.delenv("NO_COLOR", raising=False)
+    for variable in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS"):
+        monkeypatch.delenv(variable, raising=False)  # rich reads them; a CI runner may set them
+    monkeypatch.delenv("MOBCTL_MAX_RECORD_BYTES", raising=False)
     real_store = Path.cwd() / ".mobctl"
     existed = real_store.exists()
     yield

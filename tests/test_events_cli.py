@@ -209,8 +209,14 @@ def test_relative_times(tmp_path: Path) -> None:
     location = tmp_path / "store"
     log = DirectoryStore(location).events(MOB)
     now = datetime.now(UTC)
-    for label, ago in [("day", timedelta(days=2)), ("hour", timedelta(hours=3)), ("now", None)]:
-        moment = None if ago is None else timestamp(now - ago)
+    # "now" is a minute ahead, so that however slowly the tails below run it stays recent
+    ages = [
+        ("day", timedelta(days=2)),
+        ("hour", timedelta(hours=3)),
+        ("now", -timedelta(minutes=1)),
+    ]
+    for label, ago in ages:
+        moment = timestamp(now - ago)
         log.append(NewMobEvent(mob_id=MOB, kind=EventKind(type=label), timestamp=moment))
     assert cursors(tail(location, "--since", "1d")) == [2, 3]
     assert cursors(tail(location, "--since", "10m")) == [3]

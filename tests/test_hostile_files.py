@@ -193,7 +193,7 @@ def test_any_fixtures_file_gets_a_run_or_a_clear_error(tmp_path: Path, text: str
         "--store",
         tmp_path / "store",
         "--timeout",
-        "5s",
+        "60s",
     )
     clean(result.stderr, result.exit_code)
     assert result.exit_code in (0, 2, 3), result.stderr
@@ -237,7 +237,7 @@ def test_any_driver_spec_gets_a_run_or_a_clear_error(tmp_path: Path, specs: list
         "--store",
         tmp_path / "store",
         "--timeout",
-        "5s",
+        "60s",
     )
     clean(result.stderr, result.exit_code)
     assert result.exit_code in (0, 2, 3, 5), result.stderr

@@ -247,9 +247,12 @@ def test_rotations_killed_at_random_moments_never_fork_an_epoch(store: Path) -> 
             stdout=subprocess.PIPE,
             text=True,
         )
-        time.sleep(rng.uniform(0.25, 0.6))
+        assert child.stdout is not None
+        first = child.stdout.readline()  # it is rotating now, however slowly it started
+        time.sleep(rng.uniform(0, 0.35))
         child.send_signal(signal.SIGKILL)
         out, _ = child.communicate(timeout=30)
+        out = first + out
         for line in out.splitlines():
             _, epoch, peer = line.split()
             acked[int(epoch)] = peer

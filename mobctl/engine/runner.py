@@ -147,6 +147,7 @@ class FlowRunner:
         self._cached_roster: Roster | None = None
         self._stopping = False  # turns are being killed: no retries
         self._fail_flow = False  # a fail-flow step timed out (§7.6)
+        self._deadline_passed = False  # the flow deadline ended the run
         self._last_cancel_check = 0.0
         limit = self.limits.max_flow_duration_ms if self.limits else None
         budgets = [b for b in (limit, timeout_ms) if b]
@@ -740,7 +741,8 @@ class FlowRunner:
         retry = False
         if isinstance(outcome, DispatchError):
             return TargetResult(member.identity, False, reason=str(outcome))
-        if report.timed_out:
+        cut = isinstance(outcome, Canceled) and self._deadline_passed and task.fail_flow
+        if report.timed_out or cut:  # cut: its timeout is the flow deadline, seen first here
             reason = f"timeout + canceled after {task.timeout_ms}ms"
         elif isinstance(outcome, Canceled):
             reason = (
@@ -1267,6 +1269,7 @@ class FlowRunner:
 
     def _abort(self, fatal: RunFatal) -> str:
         """Run-fatal: stop dispatching, kill turns, fold statuses, terminalise."""
+        self._deadline_passed = fatal.detail == "deadline"
         self._stop_turns()
         ended: NodeStatus = "Canceled" if fatal.cause == "cancel_requested" else "Failed"
         unstarted, self._pending_turns = self._pending_turns, []

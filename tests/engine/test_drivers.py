@@ -169,7 +169,16 @@ def test_command_driver_kills_the_whole_process_group(tmp_path: Path) -> None:
     )
     script.chmod(0o755)
     stop = threading.Event()
-    threading.Timer(0.5, stop.set).start()
+
+    def stop_once_both_started() -> None:
+        give_up = time.monotonic() + 60
+        while time.monotonic() < give_up:
+            if pids.exists() and len(pids.read_text().split()) == 2:
+                break
+            time.sleep(0.02)
+        stop.set()
+
+    threading.Thread(target=stop_once_both_started, daemon=True).start()
     started = time.monotonic()
     assert CommandDriver(str(script)).run(request(), stop) == Canceled()
     assert time.monotonic() - started < 60  # canceled, not the children's 300 s

@@ -132,7 +132,7 @@ def test_live_view_on_a_terminal_and_clean_stdout(tmp_path: Path) -> None:
 
     plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", output)
     assert "step" in plain and "status" in plain and "elapsed" in plain
-    assert re.search(r"a\s+completed\s+w-1\s+1\s+0\.\d+s", plain), plain
+    assert re.search(r"a\s+completed\s+w-1\s+1\s+\d+\.\d+s", plain), plain
     # piped: plain progress lines on stderr, the summary alone on stdout
     piped = start(
         [
@@ -167,12 +167,15 @@ def test_sigkill_mid_run_leaves_a_consistent_snapshot(tmp_path: Path) -> None:
     fixtures = tmp_path / "f.toml"
     fixtures.write_text('[[reply]]\ndelay_ms = 80\noutput = "ok"\n')
     store = tmp_path / "store"
+    assert cli("register", mob, "--store", store).exit_code == 0
     rng = random.Random(4)
     for _ in range(12):
         process = start(
             ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(store)], tmp_path
         )
-        time.sleep(rng.uniform(0.3, 1.2))
+        assert process.stderr is not None
+        process.stderr.readline()  # "run <id> ...": the run exists; kill it within its ~0.5 s
+        time.sleep(rng.uniform(0, 0.5))
         process.kill()
         process.communicate(timeout=30)
         opened = DirectoryStore(store)

@@ -173,7 +173,7 @@ def test_a_step_cut_by_the_flow_deadline_fails_the_flow(tmp_path: Path) -> None:
     without retries, even with failure_policy = "continue"."""
     mob, replies, store = setup(
         tmp_path,
-        "[limits]\nmax_flow_duration_ms = 400\nmax_step_retries = 2\n"
+        "[limits]\nmax_flow_duration_ms = 1500\nmax_step_retries = 2\n"
         '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\ntimeout_ms = 60000\n'
         'failure_policy = "continue"\n',
         '[[reply]]\ndelay_ms = 5000\noutput = "late"\n',
