@@ -146,7 +146,9 @@ def test_resume_refuses_a_run_with_a_live_owner(tmp_path: Path) -> None:
     )
     try:
         log = store / "mobs" / "s" / "events.jsonl"
+        give_up = time.monotonic() + 60
         while not (log.exists() and "step_dispatched" in log.read_text()):
+            assert process.poll() is None and time.monotonic() < give_up, "no dispatch"
             time.sleep(0.05)
         run_id = next((store / "mobs" / "s" / "runs").glob("*.json")).stem
         code, _, err = resume(store, run_id, fixtures)
