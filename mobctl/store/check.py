@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from mobctl.errors import MobctlError, StoreError
 from mobctl.ids import is_run_id
 from mobctl.store.canonical import parse_json
-from mobctl.store.checkpoints import sign_after_terminal
+from mobctl.store.checkpoints import checkpoints_path, read_checkpoints, sign_after_terminal
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.files import remove_stray_temp_files, stray_temp_files
 from mobctl.store.locks import read_holder
@@ -136,6 +136,13 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
             repairable=True,
         )
     metadata = store.mob_dir(mob_id) / "metadata"
+    try:
+        store.metadata.load_supervisor_history(mob_id)
+    except StoreError as exc:
+        report.add(exc.code, metadata / "supervisor-history.jsonl", exc.message)
+    signed = checkpoints_path(store, mob_id)
+    for number in read_checkpoints(signed)[1]:
+        report.add("store_corrupt", signed, f"line {number} is not a checkpoint")
     for secret in (metadata / "supervisor.json", metadata / "overlays" / "overlays.json"):
         with contextlib.suppress(FileNotFoundError):
             mode = stat.S_IMODE(secret.stat().st_mode)

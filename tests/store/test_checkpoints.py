@@ -23,6 +23,7 @@ from mobctl.store.authority import (
     sign,
 )
 from mobctl.store.canonical import canonical, now
+from mobctl.store.check import check_store
 from mobctl.store.checkpoints import checkpoint_if_authority, checkpoint_message
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import line_hash
@@ -530,3 +531,17 @@ def test_a_crash_between_history_and_promotion_is_completed_with_the_same_key(
     append(store, 1)
     api.seal(store, MOB)
     assert api.verify_signatures(store, MOB).ok
+
+
+def test_store_check_reports_a_damaged_history_and_checkpoint_file(tmp_path: Path) -> None:
+    store = sealed_store(tmp_path)
+    assert check_store(store).ok
+    history_path(store).write_text("garbage\n")
+    path = store.root / "mobs" / MOB / "checkpoints.jsonl"
+    path.write_text(path.read_text() + "[1, 2]\n")
+    report = check_store(store)
+    assert [(p.code, Path(p.path).name) for p in report.problems] == [
+        ("store_corrupt", "supervisor-history.jsonl"),
+        ("store_corrupt", "checkpoints.jsonl"),
+    ]
+    assert report.problems[1].message == "line 3 is not a checkpoint"
