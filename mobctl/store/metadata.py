@@ -8,9 +8,10 @@ Files (store contract §7, §8.8), all under ``mobs/<mob>/metadata/``:
   Every other field stays in the clear, so the public facts of an encrypted record are
   readable without the passphrase. The API always returns and compares decrypted records.
 - ``supervisor-history.jsonl`` (the user's umask; nothing secret): one canonical JSON line
-  ``{"epoch", "public_peer_id", "public_key": "ed25519:<base64>", "activated_at"}`` per
-  authority that ever became active, oldest first, so that checkpoints signed by a
-  rotated-out key stay verifiable. Rewritten whole (atomically) under the metadata lock.
+  ``{"epoch", "public_peer_id", "public_key": "ed25519:<base64>", "activated_at"}`` (plus
+  the endorsement fields of :class:`~mobctl.store.models.SupervisorHistoryEntry`) per
+  authority key, oldest first, so that checkpoints signed by a rotated-out key stay
+  verifiable. Rewritten whole (atomically) under the metadata lock.
 - ``overlays/overlays.json`` (0600).
 """
 
