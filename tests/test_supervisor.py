@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.kdf import scrypt
 
 from mobctl import api
 from mobctl.store.authority import MAX_EPOCH, display_key, parse_display_key, peer_id, public_key
@@ -552,6 +553,32 @@ def test_an_envelope_demanding_absurd_scrypt_work_is_refused(
             f"error[store_corrupt]: the supervisor secret of mob '{MOB}': the encrypted envelope "
             "has invalid parameters\n",
         ), (n, r, p)
+
+
+def test_an_envelope_whose_scrypt_runs_out_of_memory_is_corrupt(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "correct horse")
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    path = store / "mobs" / MOB / "metadata" / "supervisor.json"
+    before = path.read_bytes()
+
+    class Starved:  # cryptography raises MemoryError when OpenSSL cannot allocate scrypt's
+        def __init__(self, **_: object) -> None:
+            pass
+
+        def derive(self, _: bytes) -> bytes:
+            raise MemoryError("Not enough memory to derive key")
+
+    monkeypatch.setattr(scrypt, "Scrypt", Starved)
+    for command in ("show", "rotate"):
+        result = cli("supervisor", command, MOB, "--store", store)
+        assert (result.exit_code, result.stderr) == (
+            6,
+            f"error[store_corrupt]: the supervisor secret of mob '{MOB}': the encrypted envelope "
+            "demands more memory than is available\n",
+        ), command
+    assert path.read_bytes() == before
 
 
 def test_a_passphrase_that_is_not_utf8_works(store: Path) -> None:

@@ -88,9 +88,13 @@ class SecretBox:
 
         salt, n, r, p, nonce, sealed = parse_envelope(envelope, what)
         try:
-            return AESGCM(self._key(salt, n, r, p)).decrypt(
-                nonce, sealed, associated.encode("utf-8")
-            )
+            key = self._key(salt, n, r, p)
+        except MemoryError:  # within the bounds, but more than this machine can give
+            raise StoreCorrupt(
+                f"{what}: the encrypted envelope demands more memory than is available"
+            ) from None
+        try:
+            return AESGCM(key).decrypt(nonce, sealed, associated.encode("utf-8"))
         except InvalidTag:
             raise WrongPassphrase(
                 f"cannot decrypt {what}: wrong passphrase, or the file was altered",
