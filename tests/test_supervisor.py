@@ -181,6 +181,8 @@ def test_passphrase_encrypts_and_is_required(store: Path, monkeypatch: pytest.Mo
         "passphrase, or the file was altered",
         "hint: set MOBCTL_KEY_PASSPHRASE to the passphrase the secret was encrypted with",
     ]
+    # a secret that store check cannot open is no damage it knows of
+    assert cli("store", "check", "--store", store).exit_code == 0
     # an empty variable counts as unset
     monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "")
     assert cli("supervisor", "show", MOB, "--store", store).exit_code == 6
@@ -529,6 +531,10 @@ def test_a_hand_edited_authority_is_store_corrupt_and_never_shows_the_secret(
             assert result.stderr.startswith(f"error[store_corrupt]: {path} is not a "), name
             assert named in result.stderr, (name, result.stderr)
             assert all(leak not in result.stdout + result.stderr for leak in leaks), name
+        checked = cli("store", "check", "--store", store)
+        assert checked.exit_code == 6, (name, checked.stdout)
+        assert f"problem[store_corrupt] {path}: " in checked.stdout, (name, checked.stdout)
+        assert all(leak not in checked.stdout + checked.stderr for leak in leaks), name
         ran = cli(
             "run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store
         )

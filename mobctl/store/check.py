@@ -9,7 +9,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mobctl.errors import MobctlError, StoreError
+from mobctl.errors import (
+    InsecureSecretFile,
+    MobctlError,
+    PassphraseRequired,
+    StoreError,
+    WrongPassphrase,
+)
 from mobctl.ids import is_run_id
 from mobctl.store.canonical import parse_json
 from mobctl.store.checkpoints import checkpoints_path, read_checkpoints, sign_after_terminal
@@ -140,6 +146,12 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
         store.metadata.load_supervisor_history(mob_id)
     except StoreError as exc:
         report.add(exc.code, metadata / "supervisor-history.jsonl", exc.message)
+    try:
+        store.metadata.load_supervisor_authority(mob_id)
+    except (PassphraseRequired, WrongPassphrase, InsecureSecretFile):
+        pass  # no damage known: a passphrase this check lacks, or the mode (reported below)
+    except StoreError as exc:
+        report.add(exc.code, metadata / "supervisor.json", exc.message)
     signed = checkpoints_path(store, mob_id)
     for number in read_checkpoints(signed)[1]:
         report.add("store_corrupt", signed, f"line {number} is not a checkpoint")
