@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.kdf import scrypt
 
 from mobctl import api
+from mobctl.store import checkpoints
 from mobctl.store.authority import MAX_EPOCH, display_key, parse_display_key, peer_id, public_key
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.metadata import validate_authority
@@ -382,8 +383,32 @@ def test_secrets_are_never_printed_or_logged(
     }
     assert any(p.name == "checkpoints.jsonl" for p in files)
     assert any(p.name == "events.jsonl" for p in files)
-    for seed in seeds:
-        for form in secret_forms(seed):
+    # error paths: a record edited by hand is refused without quoting it, decrypted or not
+    current = direct.metadata.load_supervisor_authority(MOB)
+    assert current is not None
+    seed = list(current.secret_key)
+    kept = json.loads(secret_file.read_text())
+    refused: list[str] = []
+    for edited in (
+        {k: v for k, v in kept.items() if k != "public_peer_id"},  # a missing field
+        kept | {"epoch": "zero"},  # a wrong type
+        kept | {"protocol_version": 99},  # valid JSON, an invalid authority
+        kept | {"secret_key": seed[:31]},  # a short seed (the bytes in the clear)
+        kept | {"secret_key": [300, *seed[1:]]},  # a byte out of range
+    ):
+        secret_file.write_text(json.dumps(edited))
+        for args in (("show", MOB), ("show", MOB, "--json"), ("rotate", MOB, "--json")):
+            result = cli("supervisor", *args, "--store", store)
+            assert result.exit_code == 6, (edited.keys(), args, result.stderr)  # not 70
+            assert result.stderr.startswith("error["), result.stderr
+            refused.extend([result.stdout, result.stderr])
+    secret_file.write_text(json.dumps(kept))
+    parts = [", ".join(map(str, seed[i : i + 4])) for i in range(0, 32, 4)]
+    parts += [",".join(map(str, seed[i : i + 4])) for i in range(0, 32, 4)]
+    assert all(part not in text for part in parts for text in refused), refused
+    outputs += refused
+    for seed_bytes in seeds:
+        for form in secret_forms(seed_bytes):
             assert all(form not in text for text in outputs), form
             for path, text in files.items():
                 assert form not in text, (path, form)
@@ -585,6 +610,32 @@ def test_an_envelope_whose_scrypt_runs_out_of_memory_is_corrupt(
             "demands more memory than is available\n",
         ), command
     assert path.read_bytes() == before
+
+
+def test_a_signature_that_fails_unexpectedly_is_a_warning_and_never_quotes_the_failure(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+
+    def broken(*_: object) -> None:
+        raise ValueError("secret bytes 1, 2, 3")  # a bug: its text could quote a record
+
+    monkeypatch.setattr(checkpoints, "checkpoint_if_authority", broken)
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    ran = cli("run", MOB, "-p", "name=Ada", "--driver", f"scripted:{fixtures}", "--store", store)
+    assert ran.exit_code == 0, ran.stderr  # the run finished; only its signature is missing
+    assert (
+        "warning: no checkpoint was signed: the supervisor authority failed (ValueError)\n"
+        in ran.stderr
+    )
+    assert "secret bytes" not in ran.stdout + ran.stderr
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints, "checkpoint_if_authority", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C is never turned into a warning
+        checkpoints.sign_after_terminal(DirectoryStore(store), MOB)
 
 
 def test_a_passphrase_that_is_not_utf8_works(store: Path) -> None:
