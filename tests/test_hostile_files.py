@@ -8,6 +8,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -141,6 +142,161 @@ def test_a_file_edited_by_hand_gets_clear_errors_and_spares_the_rest(
     if target != "store.json":
         assert listed.exit_code == 0, listed.stderr
         assert len(json.loads(listed.stdout)) == 1
+
+
+AUTHORITY = "supervisor.json"
+HISTORY = "supervisor-history.jsonl"
+OTHER_PEER = "00000000-0000-5000-8000-000000000000"  # a well-formed peer id of no key
+
+
+def authority(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[str], str]:
+    return lambda text: json.dumps(change(json.loads(text)))
+
+
+def history(change: Callable[[dict[str, Any]], object]) -> Callable[[str], str]:
+    return lambda text: "".join(
+        json.dumps(change(json.loads(line))) + "\n" for line in text.splitlines()
+    )
+
+
+# single fields edited by hand: (file, edit of its text, what the error names)
+FIELD_EDITS: dict[str, tuple[str, Callable[[str], str], str]] = {
+    "short seed": (
+        AUTHORITY,
+        authority(lambda r: r | {"secret_key": r["secret_key"][:3]}),
+        "secret key must be 32 bytes",
+    ),
+    "seed byte 300": (
+        AUTHORITY,
+        authority(lambda r: r | {"secret_key": [300, *r["secret_key"][1:]]}),
+        "secret key must be 32 bytes",
+    ),
+    "seed byte -1": (
+        AUTHORITY,
+        authority(lambda r: r | {"secret_key": [*r["secret_key"][:31], -1]}),
+        "secret key must be 32 bytes",
+    ),
+    "seed as text": (
+        AUTHORITY,
+        authority(lambda r: r | {"secret_key": "0" * 64}),
+        "secret_key: Input should be a valid list",
+    ),
+    "seed byte as text": (
+        AUTHORITY,
+        authority(lambda r: r | {"secret_key": ["a", *r["secret_key"][1:]]}),
+        "secret_key.0: Input should be a valid integer",
+    ),
+    "wrong peer id": (
+        AUTHORITY,
+        authority(lambda r: r | {"public_peer_id": OTHER_PEER}),
+        "public_peer_id does not match its key",
+    ),
+    "peer id as number": (
+        AUTHORITY,
+        authority(lambda r: r | {"public_peer_id": 7}),
+        "public_peer_id: Input should be a valid string",
+    ),
+    "huge epoch": (
+        AUTHORITY,
+        authority(lambda r: r | {"epoch": 2**64}),
+        f"epoch {2**64} is out of range",
+    ),
+    "negative epoch": (AUTHORITY, authority(lambda r: r | {"epoch": -1}), "out of range"),
+    "epoch as text": (
+        AUTHORITY,
+        authority(lambda r: r | {"epoch": "zero"}),
+        "epoch: Input should be a valid integer",
+    ),
+    "protocol 99": (
+        AUTHORITY,
+        authority(lambda r: r | {"protocol_version": 99}),
+        "unsupported protocol version 99",
+    ),
+    "pending rotation as list": (
+        AUTHORITY,
+        authority(lambda r: r | {"pending_rotation": [1]}),
+        "pending_rotation: Input should be a valid dictionary",
+    ),
+    "history garbage": (HISTORY, lambda _: "\x00\xff garbage {[\n", "line 1 is not an"),
+    "history garbage after an entry": (HISTORY, lambda t: t + "garbage\n", "line 2 is not an"),
+    "history entry as list": (HISTORY, history(lambda e: list(e)), "Input should be an object"),
+    "history epoch as text": (
+        HISTORY,
+        history(lambda e: e | {"epoch": "zero"}),
+        "epoch: Input should be a valid integer",
+    ),
+    "history key as number": (
+        HISTORY,
+        history(lambda e: e | {"public_key": 5}),
+        "public_key: Input should be a valid string",
+    ),
+    "history without peer id": (
+        HISTORY,
+        history(lambda e: {k: v for k, v in e.items() if k != "public_peer_id"}),
+        "public_peer_id: Field required",
+    ),
+}
+
+
+def files_of(store: Path) -> dict[str, bytes]:
+    """Every store file but lock holders (readers may take a lock)."""
+    return {
+        str(p): p.read_bytes()
+        for p in sorted(store.rglob("*"))
+        if p.is_file() and "locks" not in p.relative_to(store).parts
+    }
+
+
+@pytest.mark.parametrize("edit", list(FIELD_EDITS))
+def test_a_field_of_the_authority_edited_by_hand_is_store_corrupt_and_spares_the_rest(
+    template: Path, tmp_path: Path, edit: str
+) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(template, store)
+    name, change, named = FIELD_EDITS[edit]
+    path = store / "mobs" / "hello" / "metadata" / name
+    seed = json.loads((path.parent / AUTHORITY).read_text())["secret_key"]
+    leaks = [", ".join(map(str, seed[:4])), ",".join(map(str, seed[:4])), bytes(seed).hex()]
+    path.write_text(change(path.read_text()))
+    before = files_of(store)
+    for command in (
+        ["supervisor", "show", "hello"],
+        ["supervisor", "rotate", "hello"],
+        ["events", "seal", "hello"],
+    ):
+        result = cli(*command, "--store", store)
+        assert result.exit_code == 6, (command, result.stderr)
+        assert result.stderr.startswith(f"error[store_corrupt]: {path} "), result.stderr
+        assert named in result.stderr, result.stderr
+        assert all(leak not in result.stdout + result.stderr for leak in leaks), command
+    checked = cli("store", "check", "--store", store)
+    assert checked.exit_code == 6, checked.stdout
+    assert f"problem[store_corrupt] {path}: " in checked.stdout, checked.stdout
+    for command in READERS:
+        result = cli(*command, "--store", store)
+        clean(result.stderr, result.exit_code)
+        assert all(leak not in result.stdout + result.stderr for leak in leaks), command
+    assert files_of(store) == before  # refused, and nothing repaired or rewritten
+    spared = other_mob(store)
+    ran = cli(
+        "run",
+        "hello",
+        "-p",
+        "name=Bo",
+        "--driver",
+        f"scripted:{FIXTURES / 'hello.toml'}",
+        "--store",
+        store,
+    )
+    assert ran.exit_code == 0, ran.stderr  # the run is not failed by its signature
+    assert "warning: no checkpoint was signed: " in ran.stderr, ran.stderr
+    assert all(leak not in ran.stdout + ran.stderr for leak in leaks)
+    after = files_of(store)
+    assert other_mob(store) == spared
+    for kept in (path, path.parent / AUTHORITY, path.parent / HISTORY):
+        assert after[str(kept)] == before[str(kept)], kept
+    signed = store / "mobs" / "hello" / "checkpoints.jsonl"
+    assert after[str(signed)] == before[str(signed)]  # nothing signed with a doubtful key
 
 
 FIXTURE_TEXT = st.one_of(
