@@ -526,16 +526,39 @@ def edits(record: dict[str, Any]) -> dict[str, tuple[Any, str]]:
     """Hand edits of supervisor.json: name -> (the edited document, what the error names)."""
     other = authority_from_seed(bytes(range(32))).public_peer_id
     drop = {k: v for k, v in record.items() if k != "public_peer_id"}
+    pending = {
+        "secret_key": list(range(32)),
+        "public_peer_id": other,
+        "epoch": record["epoch"] + 1,
+        "protocol_version": 5,
+    }
     return {
         "missing field": (drop, "public_peer_id: Field required"),
         "wrong type": (record | {"epoch": "zero"}, "epoch: Input should be a valid integer"),
-        "short seed": (record | {"secret_key": record["secret_key"][:3]}, "32 bytes"),
+        "short seed": (record | {"secret_key": record["secret_key"][:3]}, "secret_key: must be"),
         "byte 300": (record | {"secret_key": [300, *record["secret_key"][1:]]}, "32 bytes"),
         "byte -1": (record | {"secret_key": [-1, *record["secret_key"][1:]]}, "32 bytes"),
-        "wrong peer": (record | {"public_peer_id": other}, "does not match its key"),
-        "epoch -1": (record | {"epoch": -1}, "epoch -1 is out of range"),
-        "epoch 2^64": (record | {"epoch": 2**64}, f"epoch {2**64} is out of range"),
-        "protocol 99": (record | {"protocol_version": 99}, "unsupported protocol version 99"),
+        "wrong peer": (record | {"public_peer_id": other}, "public_peer_id: does not match"),
+        "epoch -1": (record | {"epoch": -1}, "epoch: out of range"),
+        "epoch 2^64": (record | {"epoch": 2**64}, "epoch: out of range"),
+        "protocol 99": (record | {"protocol_version": 99}, "protocol_version: not one of"),
+        "seed a string": (record | {"secret_key": "abc"}, "secret_key: Input should be a valid"),
+        "pending short seed": (
+            record | {"pending_rotation": pending | {"secret_key": record["secret_key"][:3]}},
+            "pending_rotation.secret_key: must be",
+        ),
+        "pending byte 256": (
+            record | {"pending_rotation": pending | {"secret_key": [256] * 32}},
+            "pending_rotation.secret_key: must be",
+        ),
+        "pending same epoch": (
+            record | {"pending_rotation": pending | {"epoch": record["epoch"]}},
+            "pending_rotation.epoch: must be",
+        ),
+        "pending missing field": (
+            record | {"pending_rotation": {"secret_key": record["secret_key"]}},
+            "pending_rotation.public_peer_id: Field required",
+        ),
     }
 
 
@@ -547,10 +570,15 @@ def test_a_hand_edited_authority_is_store_corrupt_and_never_shows_the_secret(
     record = json.loads(path.read_text())
     seed = bytes(record["secret_key"])
     leaks = [*secret_forms(seed), ", ".join(map(str, seed[:4])), ",".join(map(str, seed[:4]))]
+    leaks.append("input_value")  # pydantic's own text, which quotes the document
     fixtures = SAMPLES / "fixtures" / "hello.toml"
     for name, (document, named) in edits(record).items():
         path.write_text(json.dumps(document))
-        for args in (("supervisor", "show", MOB), ("supervisor", "rotate", MOB)):
+        for args in (
+            ("supervisor", "show", MOB),
+            ("supervisor", "rotate", MOB),
+            ("events", "seal", MOB),
+        ):
             result = cli(*args, "--store", store)
             assert result.exit_code == 6, (name, args, result.stderr)
             assert result.stderr.startswith(f"error[store_corrupt]: {path} is not a "), name
@@ -566,6 +594,31 @@ def test_a_hand_edited_authority_is_store_corrupt_and_never_shows_the_secret(
         assert ran.exit_code == 0, (name, ran.stderr)  # the run is not failed by its signature
         assert "warning: no checkpoint was signed: " in ran.stderr, name
         assert all(leak not in ran.stdout + ran.stderr for leak in leaks), name
+
+
+def test_a_hand_edited_encrypted_authority_never_shows_the_decrypted_secret(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOBCTL_KEY_PASSPHRASE", "correct horse")
+    assert cli("supervisor", "init", MOB, "--store", store).exit_code == 0
+    path = store / "mobs" / MOB / "metadata" / "supervisor.json"
+    record = json.loads(path.read_text())
+    metadata = DirectoryStore(store, passphrase="correct horse").metadata
+    authority = metadata.load_supervisor_authority(MOB)
+    assert authority is not None
+    seed = bytes(authority.secret_key)
+    leaks = [*secret_forms(seed), "input_value", ",".join(map(str, seed[:4]))]
+    for document, named in (
+        (record | {"epoch": -1}, "epoch: out of range"),
+        (record | {"protocol_version": 99}, "protocol_version: not one of"),
+        (record | {"extra": 1}, "extra: Extra inputs are not permitted"),
+    ):
+        path.write_text(json.dumps(document))
+        result = cli("supervisor", "show", MOB, "--store", store)
+        assert result.exit_code == 6, result.stderr
+        assert result.stderr.startswith(f"error[store_corrupt]: {path} is not a "), result.stderr
+        assert named in result.stderr, result.stderr
+        assert all(leak not in result.stdout + result.stderr for leak in leaks)
 
 
 def test_an_envelope_demanding_absurd_scrypt_work_is_refused(

@@ -55,28 +55,44 @@ def validation_problem(exc: ValidationError) -> str:
 
 
 def validate_authority(record: SupervisorAuthorityRecord) -> None:
-    """Fail closed on anything inconsistent (``InternalStoreError``; nothing is written)."""
+    """Fail closed on anything inconsistent (``InternalStoreError``; nothing is written).
 
-    def check_key(seed: list[int], claimed: str, what: str) -> None:
+    Messages name the field and never its value: a record read back may be hand-edited, and
+    its values include the secret seed.
+    """
+
+    def check_key(seed: list[int], claimed: str, prefix: str) -> None:
         if len(seed) != 32 or any(not 0 <= b <= 255 for b in seed):
-            raise InternalStoreError(f"{what} secret key must be 32 bytes (0-255 each)")
+            raise InternalStoreError(f"{prefix}secret_key: must be 32 bytes (0-255 each)")
         if peer_id(public_key(bytes(seed))) != claimed:
-            raise InternalStoreError(f"{what} public_peer_id does not match its key")
+            raise InternalStoreError(f"{prefix}public_peer_id: does not match {prefix}secret_key")
 
-    check_key(record.secret_key, record.public_peer_id, "supervisor")
+    check_key(record.secret_key, record.public_peer_id, "")
     if not 0 <= record.epoch <= MAX_EPOCH:
-        raise InternalStoreError(f"supervisor epoch {record.epoch} is out of range")
+        raise InternalStoreError("epoch: out of range (0 to 2**64-1)")
     if record.protocol_version not in SUPPORTED_PROTOCOLS:
-        raise InternalStoreError(f"unsupported protocol version {record.protocol_version}")
+        raise InternalStoreError(f"protocol_version: not one of {_PROTOCOLS}")
     pending = record.pending_rotation
     if pending is not None:
-        check_key(pending.secret_key, pending.public_peer_id, "pending rotation")
+        check_key(pending.secret_key, pending.public_peer_id, "pending_rotation.")
         if pending.epoch != record.epoch + 1 or pending.epoch > MAX_EPOCH:
-            raise InternalStoreError("a pending rotation must be exactly one epoch ahead")
+            raise InternalStoreError("pending_rotation.epoch: must be exactly one epoch ahead")
         if pending.public_peer_id == record.public_peer_id:
-            raise InternalStoreError("a pending rotation must use a new key")
+            raise InternalStoreError("pending_rotation.public_peer_id: must be a new key")
         if pending.protocol_version not in SUPPORTED_PROTOCOLS:
-            raise InternalStoreError(f"unsupported protocol version {pending.protocol_version}")
+            raise InternalStoreError(f"pending_rotation.protocol_version: not one of {_PROTOCOLS}")
+
+
+_PROTOCOLS = ", ".join(map(str, sorted(SUPPORTED_PROTOCOLS)))
+
+
+def validate_history_entry(entry: SupervisorHistoryEntry) -> None:
+    """What every history entry must hold, on write and on read (``InternalStoreError``)."""
+    raw = parse_display_key(entry.public_key)
+    if raw is None or peer_id(raw) != entry.public_peer_id:
+        raise InternalStoreError("public_key: not an ed25519 key that matches public_peer_id")
+    if not 0 <= entry.epoch <= MAX_EPOCH:
+        raise InternalStoreError("epoch: out of range (0 to 2**64-1)")
 
 
 def read_secret_file(path: Path) -> Any:
@@ -251,22 +267,20 @@ class DirectoryMetadataStore:
             return []
         entries = []
         for number, line in enumerate(text.splitlines(), 1):
+            where = f"{path} line {number} is not an authority history entry"
             try:
-                entries.append(SupervisorHistoryEntry.model_validate_json(line))
+                entry = SupervisorHistoryEntry.model_validate_json(line)
+                validate_history_entry(entry)
             except ValidationError as exc:
-                raise StoreCorrupt(
-                    f"{path} line {number} is not an authority history entry: "
-                    f"{validation_problem(exc)}"
-                ) from None
+                raise StoreCorrupt(f"{where}: {validation_problem(exc)}") from None
+            except InternalStoreError as exc:  # its facts disagree (an edit by hand)
+                raise StoreCorrupt(f"{where}: {exc.message}") from None
+            entries.append(entry)
         return entries
 
     def record_supervisor_activation(self, mob_id: str, entry: SupervisorHistoryEntry) -> bool:
         """Append ``entry`` unless one with its epoch and peer id is there; True if appended."""
-        raw = parse_display_key(entry.public_key)
-        if raw is None or peer_id(raw) != entry.public_peer_id:
-            raise InternalStoreError("an authority history entry's key does not match its peer id")
-        if not 0 <= entry.epoch <= MAX_EPOCH:
-            raise InternalStoreError(f"supervisor epoch {entry.epoch} is out of range")
+        validate_history_entry(entry)
         self._prepare()
         with self.locks.hold(self._lock(mob_id)):
             entries = self.load_supervisor_history(mob_id)

@@ -187,8 +187,36 @@ def test_history_appends_once_per_authority(tmp_path: Path) -> None:
         "activated_at": "2026-11-22T20:15:03.123456Z",
     }
     forged = entry(SEED, 2).model_copy(update={"public_peer_id": peer_id(public_key(PENDING))})
-    with pytest.raises(InternalStoreError, match="does not match its peer id"):
+    with pytest.raises(
+        InternalStoreError, match="public_key: not an ed25519 key that matches public_peer_id"
+    ):
         meta.record_supervisor_activation(MOB, forged)
     path.write_text(lines[0] + "\nnot json\n")
     with pytest.raises(StoreCorrupt, match="line 2 is not an authority history entry"):
         meta.load_supervisor_history(MOB)
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        ({"epoch": -1}, "epoch: out of range (0 to 2**64-1)"),
+        ({"epoch": 2**64}, "epoch: out of range (0 to 2**64-1)"),
+        ({"public_key": "ed25519:xyz"}, "public_key: not an ed25519 key that matches"),
+        ({"public_peer_id": peer_id(public_key(SEED))}, "public_key: not an ed25519 key that"),
+        ({"epoch": "one"}, "epoch: Input should be a valid integer"),
+    ],
+)
+def test_history_lines_edited_by_hand_are_checked_as_on_write(
+    tmp_path: Path, edit: dict[str, object], problem: str
+) -> None:
+    meta = open_store(tmp_path).metadata
+    meta.record_supervisor_activation(MOB, entry(SEED, 0))
+    meta.record_supervisor_activation(MOB, entry(PENDING, 1))
+    path = tmp_path / "mobs" / MOB / "metadata" / "supervisor-history.jsonl"
+    first, second = path.read_text().splitlines()
+    path.write_text(first + "\n" + json.dumps(json.loads(second) | edit) + "\n")
+    with pytest.raises(StoreCorrupt) as caught:
+        meta.load_supervisor_history(MOB)
+    assert caught.value.message.startswith(
+        f"{path} line 2 is not an authority history entry: {problem}"
+    )
