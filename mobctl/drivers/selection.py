@@ -26,6 +26,11 @@ class Drivers:
 
 def build_driver(spec: str, *, output_cap: int = OUTPUT_CAP) -> Driver:
     kind, _, argument = spec.partition(":")
+    if "\x00" in spec:  # no file name or command can hold one
+        raise DriverError(
+            f"invalid driver {spec!r}: it contains a NUL character",
+            hint="use echo, scripted:FILE or command:CMD (optionally ROLE=... for one role)",
+        )
     if kind == "echo" and not argument:
         return EchoDriver()
     if kind == "scripted" and argument:
