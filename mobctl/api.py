@@ -555,14 +555,17 @@ _RELATIVE_TIME = re.compile(r"\d+(\.\d+)?(ms|s|m|h|d)")
 
 def parse_time(text: str, option: str, *, now: datetime | None = None) -> datetime:
     """RFC 3339 (UTC when it has no offset), or a duration (``10m``, ``2h``, ``1d``) before now."""
-    from datetime import timedelta
+    from datetime import UTC, datetime, timedelta
 
     from mobctl.errors import UsageError
     from mobctl.store.canonical import now as clock
     from mobctl.store.canonical import parse_timestamp
 
     if _RELATIVE_TIME.fullmatch(text):
-        return (now or clock()) - timedelta(milliseconds=parse_duration_ms(text))
+        try:
+            return (now or clock()) - timedelta(milliseconds=parse_duration_ms(text))
+        except OverflowError:  # further back than a datetime goes: the beginning of time
+            return datetime.min.replace(tzinfo=UTC)
     try:
         return parse_timestamp(text)
     except ValueError:

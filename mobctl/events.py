@@ -13,7 +13,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 
 from mobctl.errors import StaleCursor
-from mobctl.store.canonical import parse_timestamp
+from mobctl.store.canonical import now, parse_timestamp
 from mobctl.store.contract import EventStore
 from mobctl.store.models import TERMINAL_EVENT_TYPES, MobEvent
 
@@ -133,6 +133,13 @@ def _tail(
         yield from kept
     if not follow or ended:
         return
+    if query.until is not None:  # nothing appended after --until can match: stop then
+        until, outer = query.until, stop
+
+        def stop_at_until() -> bool:
+            return (outer is not None and outer()) or now() > until
+
+        stop = stop_at_until
     for event in log.follow(last, poll_interval=poll_interval, stop=stop):
         if query.matches(event):
             yield event

@@ -224,6 +224,10 @@ def test_relative_times(tmp_path: Path) -> None:
     assert cursors(tail(location, "--until", "90s")) == [1, 2]
     assert cursors(tail(location, "--since", "49h")) == [1, 2, 3]
     assert cursors(tail(location, "--since", "1.5d", "--until", "1500ms")) == [2]
+    # further back than a date goes: from the beginning of time, not a crash
+    for huge in ("1000000d", "99999999999d"):
+        assert cursors(tail(location, "--since", huge)) == [1, 2, 3]
+        assert cursors(tail(location, "--until", huge)) == []
 
 
 # --- tail: output -------------------------------------------------------------------------
@@ -310,6 +314,11 @@ def test_follow_with_a_finished_run_prints_its_events_and_exits(store: Path) -> 
     assert cursors(tail(store, "--follow", "--run", R1)) == expected(run=R1)
     assert cursors(tail(store, "--follow", "--run", R2, "--type", "step_*")) == [9, 10, 11, 12]
     assert cursors(tail(store, "-f", "--run", R1, "--after-cursor", "7")) == []
+
+
+def test_follow_with_an_until_in_the_past_ends_after_the_backlog(store: Path) -> None:
+    """Nothing appended from now on can match --until 1s, so following it would wait forever."""
+    assert cursors(tail(store, "--follow", "--until", "1s")) == expected()[-20:]
 
 
 def test_a_run_whose_events_were_pruned_ends_at_once(tmp_path: Path) -> None:

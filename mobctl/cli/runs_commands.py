@@ -190,9 +190,12 @@ def runs_resume(
     Completed steps keep their outputs; steps that were running are dispatched again (their
     `step_dispatched` events carry attempt > 1); the run then finishes normally, with the exit
     codes of `mobctl run`. A run whose owner still lives, a finished run, and a run whose flow
-    changed since it started are refused (exit 1, `run_not_resumable`).
+    changed since it started are refused (exit 1, `run_not_resumable`). Without --driver it
+    uses the drivers the run was started with (recorded in its snapshot).
 
-    Example:
+    Examples:
+
+      mobctl runs resume code-review 3f2a
 
       mobctl runs resume code-review 3f2a --driver scripted:fixtures/review.toml
     """
@@ -203,8 +206,12 @@ def runs_resume(
     from mobctl.engine.runner import FlowRunner
 
     opened = open_store(store, lock_timeout)
-    drivers = parse_drivers(driver, output_cap=opened.max_record_bytes)
+    drivers = parse_drivers(driver, output_cap=opened.max_record_bytes)  # checked before custody
     taken = runs.take_up(opened, mob, run)
+    recorded = taken.run.mobctl.drivers if taken.run.mobctl is not None else None
+    if not driver and recorded:  # the drivers it was started with, not a silent echo
+        drivers = parse_drivers(recorded, output_cap=opened.max_record_bytes)
+        sys.stderr.write(f"resuming with the drivers it was started with: {' '.join(recorded)}\n")
     flow = taken.definition.flows[taken.run.flow_id]
     view = RunView(list(flow.steps))
     runner = FlowRunner(

@@ -19,6 +19,7 @@ class Drivers:
 
     default: Driver = field(default_factory=EchoDriver)
     by_role: dict[str, Driver] = field(default_factory=dict)
+    specs: list[str] = field(default_factory=list)  # as given: recorded so a resume reuses them
 
     def for_role(self, role: str) -> Driver:
         return self.by_role.get(role, self.default)
@@ -45,7 +46,7 @@ def build_driver(spec: str, *, output_cap: int = OUTPUT_CAP) -> Driver:
 
 def parse_drivers(specs: list[str], *, output_cap: int = OUTPUT_CAP) -> Drivers:
     """``output_cap``: the most a command driver's stdout may hold (the store's record cap)."""
-    drivers = Drivers()
+    drivers = Drivers(specs=list(specs))
     for spec in specs:
         head, equals, rest = spec.partition("=")
         # ROLE=KIND[:ARG]; an '=' inside a command (command:env X=1 ...) is not a role

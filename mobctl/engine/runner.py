@@ -367,7 +367,10 @@ class FlowRunner:
             activation_params=self.params,
             created_at=now,
             mobctl=MobctlRunState(
-                spec_revision=self.spec_revision, flow_config=config, owner=owner
+                spec_revision=self.spec_revision,
+                flow_config=config,
+                owner=owner,
+                drivers=self.drivers.specs,
             ),
         )
         self.runs.create_run(run)

@@ -114,6 +114,7 @@ class MobctlRunState(_Model):
     # the terminal event's kind, written with the terminal status so repair can re-append it
     terminal_event: dict[str, JsonValue] | None = None
     journal_seq: int = 0  # the last journal line folded into this base snapshot
+    drivers: list[str] | None = None  # the --driver specs it was started with (resume reuses)
 
 
 class MobRun(_Model):

@@ -121,8 +121,13 @@ def test_resume_continues_a_loop_in_its_second_iteration(tmp_path: Path) -> None
     )
     store = tmp_path / "store"
     run_id = kill_when(store, tmp_path, mob, fixtures, '"attempt":2')
-    code, document, err = resume(store, run_id, fixtures, "--json")
-    assert code == 0, err
+    # no --driver: it resumes with the drivers the run was started with, never a silent echo
+    resumed = cli("runs", "resume", "s", run_id[:8], "--store", store, "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.stderr.startswith(
+        f"resuming with the drivers it was started with: scripted:{fixtures}\n"
+    )
+    document = json.loads(resumed.stdout)
     assert document["outputs"] == {"after": {"w-1": "end"}}
     dispatched = [
         (k["step_id"], k["attempt"]) for k in flow_events(store) if k["type"] == "step_dispatched"
