@@ -520,7 +520,9 @@ def seal(store: DirectoryStore, mob_id: str) -> Sealed:
     from mobctl.ids import require_slug
     from mobctl.store import checkpoints
 
-    return checkpoints.seal(store, require_slug(mob_id, "mob id"))
+    mob_id = require_slug(mob_id, "mob id")
+    repair_mob(store, mob_id)  # a writing command (§8.9): the repaired event gets signed too
+    return checkpoints.seal(store, mob_id)
 
 
 def verify_signatures(
@@ -727,5 +729,6 @@ def events_prune(
     cutoff = timestamp(older_than)
     if confirm is not None and not confirm(mob_id, cutoff):
         raise ConfirmationRequired("not confirmed: nothing was pruned")
+    repair_mob(store, mob_id)  # a writing command (§8.9)
     deleted = log.prune(older_than)
     return PruneResult(mob_id, cutoff, deleted, log.latest_cursor())
