@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob
 import json
-import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -339,13 +338,10 @@ def _definition_of(record: SpecRecord) -> MobDefinition:
     return loaded.definition
 
 
-class _OutOfRangeNumber(ValueError):
-    """A JSON number too large for a float: read, it would be Infinity, which is not JSON."""
-
-
 def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
     """``--params JSON|@file.json`` then ``-p KEY=VALUE`` (JSON when it parses, else a string)."""
     from mobctl.errors import UsageError
+    from mobctl.store.canonical import OutOfRangeNumber, strict_json
 
     params: dict[str, Any] = {}
     if document:
@@ -358,7 +354,7 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
             except UnicodeDecodeError as exc:
                 raise UsageError(f"params file {document[1:]} is not UTF-8: {exc}") from exc
         try:
-            value = _strict_json(text)
+            value = strict_json(text)
         except ValueError as exc:
             raise UsageError(f"--params is not valid JSON: {exc}") from exc
         if not isinstance(value, dict):
@@ -369,39 +365,14 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
         if not equals or not key:
             raise UsageError(f"-p takes KEY=VALUE, not {pair!r}")
         try:
-            params[key] = _strict_json(raw)
-        except _OutOfRangeNumber as exc:  # valid JSON, meant as a number: text would surprise
+            params[key] = strict_json(raw)
+        except OutOfRangeNumber as exc:  # valid JSON, meant as a number: text would surprise
             raise UsageError(
                 f"-p {key}: {exc}", hint="to pass it as text, quote it: -p 'KEY=\"VALUE\"'"
             ) from exc
         except ValueError:
             params[key] = raw
     return params
-
-
-def _strict_json(text: str) -> Any:
-    """JSON as RFC 8259 has it: no NaN or Infinity (nor a number that overflows to it), and
-    nesting a parser can follow."""
-    overflowing: list[str] = []
-
-    def refuse(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    def finite(literal: str) -> float:
-        value = float(literal)
-        if not math.isfinite(value):
-            overflowing.append(literal)  # reported once the whole text is known to parse
-        return value
-
-    try:
-        value = json.loads(text, parse_constant=refuse, parse_float=finite)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    if overflowing:
-        literal = overflowing[0] if len(overflowing[0]) <= 40 else overflowing[0][:40] + "…"
-        infinity = "-Infinity" if literal.startswith("-") else "Infinity"
-        raise _OutOfRangeNumber(f"the number {literal} is out of range ({infinity} is not JSON)")
-    return value
 
 
 def parse_duration_ms(text: str) -> int:

@@ -3,12 +3,11 @@ result envelope of a completed run (§11.3)."""
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from mobctl.definition.model import AllPolicy, AnyPolicy, CollectionPolicy, QuorumPolicy
+from mobctl.store.canonical import strict_json
 
 FENCE = "```"
 
@@ -17,25 +16,8 @@ class MalformedOutput(Exception):
     """The member's text is not JSON (even without a Markdown fence)."""
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite(literal: str) -> float:
-    """A JSON number as a float; one that overflows to infinity could never be written."""
-    value = float(literal)
-    if not math.isfinite(value):
-        shown = literal if len(literal) <= 40 else literal[:40] + "…"
-        infinity = "-Infinity" if value < 0 else "Infinity"
-        raise ValueError(f"the number {shown} is out of range ({infinity} is not valid JSON)")
-    return value
-
-
 def _loads(text: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+    return strict_json(text, not_json="is not valid JSON")
 
 
 def parse_output(raw: str, structured: Any, output_format: Literal["json", "text"]) -> Any:

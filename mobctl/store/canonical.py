@@ -24,6 +24,36 @@ def parse_json(data: bytes | str) -> Any:
         raise ValueError("JSON nested too deeply to read") from None
 
 
+class OutOfRangeNumber(ValueError):
+    """A JSON number too large for a float: read, it would be Infinity, which is not JSON."""
+
+
+def strict_json(text: str, *, not_json: str = "is not JSON") -> Any:
+    """JSON as RFC 8259 has it: NaN and Infinity refused ("NaN {not_json}"), a number that
+    overflows to infinity refused (:class:`OutOfRangeNumber`, raised only once the rest of the
+    text parses), and nesting too deep for the parser a ``ValueError``."""
+    overflowing: list[str] = []
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} {not_json}")
+
+    def finite(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):
+            overflowing.append(literal)
+        return value
+
+    try:
+        value = json.loads(text, parse_constant=refuse, parse_float=finite)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if overflowing:
+        literal = overflowing[0] if len(overflowing[0]) <= 40 else overflowing[0][:40] + "…"
+        infinity = "-Infinity" if literal.startswith("-") else "Infinity"
+        raise OutOfRangeNumber(f"the number {literal} is out of range ({infinity} {not_json})")
+    return value
+
+
 def json_equal(a: Any, b: Any) -> bool:
     """Structural JSON equality: key order ignored, ``true != 1 != 1.0``."""
     if isinstance(a, bool) or isinstance(b, bool):
