@@ -48,6 +48,14 @@ def run_file(store: Path) -> Path:
     return next((store / "mobs" / "hello" / "runs").glob("*.json"))
 
 
+def run_hello(store: Path) -> Any:
+    """A run of the mob with the damaged files (it must end with a clear answer, never a crash)."""
+    fixtures = FIXTURES / "hello.toml"
+    return cli(
+        "run", "hello", "-p", "name=Bo", "--driver", f"scripted:{fixtures}", "--store", store
+    )
+
+
 def journal_file(store: Path) -> Path:
     return run_file(store).with_suffix(".journal")
 
@@ -126,16 +134,7 @@ def test_a_file_edited_by_hand_gets_clear_errors_and_spares_the_rest(
     ):
         result = cli(*command, "--store", store)
         clean(result.stderr, result.exit_code)
-    ran = cli(
-        "run",
-        "hello",
-        "-p",
-        "name=Bo",
-        "--driver",
-        f"scripted:{FIXTURES / 'hello.toml'}",
-        "--store",
-        store,
-    )
+    ran = run_hello(store)
     clean(ran.stderr, ran.exit_code)
     assert other_mob(store) == spared  # nothing of the other mob changed
     listed = cli("runs", "list", "triage", "--store", store, "--json")
@@ -278,16 +277,7 @@ def test_a_field_of_the_authority_edited_by_hand_is_store_corrupt_and_spares_the
         assert all(leak not in result.stdout + result.stderr for leak in leaks), command
     assert files_of(store) == before  # refused, and nothing repaired or rewritten
     spared = other_mob(store)
-    ran = cli(
-        "run",
-        "hello",
-        "-p",
-        "name=Bo",
-        "--driver",
-        f"scripted:{FIXTURES / 'hello.toml'}",
-        "--store",
-        store,
-    )
+    ran = run_hello(store)
     assert ran.exit_code == 0, ran.stderr  # the run is not failed by its signature
     assert "warning: no checkpoint was signed: " in ran.stderr, ran.stderr
     assert all(leak not in ran.stdout + ran.stderr for leak in leaks)

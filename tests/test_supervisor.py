@@ -562,6 +562,14 @@ def edits(record: dict[str, Any]) -> dict[str, tuple[Any, str]]:
     }
 
 
+def refused_as_corrupt(result: Any, path: Path, named: str, leaks: list[str]) -> None:
+    """``store_corrupt`` (exit 6) naming the file and ``named``, and no secret in any form."""
+    assert result.exit_code == 6, result.stderr
+    assert result.stderr.startswith(f"error[store_corrupt]: {path} is not a "), result.stderr
+    assert named in result.stderr, result.stderr
+    assert all(leak not in result.stdout + result.stderr for leak in leaks), result.stderr
+
+
 def test_a_hand_edited_authority_is_store_corrupt_and_never_shows_the_secret(
     store: Path,
 ) -> None:
@@ -579,11 +587,7 @@ def test_a_hand_edited_authority_is_store_corrupt_and_never_shows_the_secret(
             ("supervisor", "rotate", MOB),
             ("events", "seal", MOB),
         ):
-            result = cli(*args, "--store", store)
-            assert result.exit_code == 6, (name, args, result.stderr)
-            assert result.stderr.startswith(f"error[store_corrupt]: {path} is not a "), name
-            assert named in result.stderr, (name, result.stderr)
-            assert all(leak not in result.stdout + result.stderr for leak in leaks), name
+            refused_as_corrupt(cli(*args, "--store", store), path, named, leaks)
         checked = cli("store", "check", "--store", store)
         assert checked.exit_code == 6, (name, checked.stdout)
         assert f"problem[store_corrupt] {path}: " in checked.stdout, (name, checked.stdout)
@@ -614,11 +618,7 @@ def test_a_hand_edited_encrypted_authority_never_shows_the_decrypted_secret(
         (record | {"extra": 1}, "extra: Extra inputs are not permitted"),
     ):
         path.write_text(json.dumps(document))
-        result = cli("supervisor", "show", MOB, "--store", store)
-        assert result.exit_code == 6, result.stderr
-        assert result.stderr.startswith(f"error[store_corrupt]: {path} is not a "), result.stderr
-        assert named in result.stderr, result.stderr
-        assert all(leak not in result.stdout + result.stderr for leak in leaks)
+        refused_as_corrupt(cli("supervisor", "show", MOB, "--store", store), path, named, leaks)
 
 
 def test_an_envelope_demanding_absurd_scrypt_work_is_refused(
