@@ -353,6 +353,8 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
                 raise UsageError(f"cannot read params file {document[1:]}: {exc.strerror}") from exc
             except UnicodeDecodeError as exc:
                 raise UsageError(f"params file {document[1:]} is not UTF-8: {exc}") from exc
+            except ValueError:  # a NUL in the name: no file can have it
+                raise UsageError(f"cannot read params file {document[1:]!r}") from None
         try:
             value = strict_json(text)
         except ValueError as exc:

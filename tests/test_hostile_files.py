@@ -413,6 +413,7 @@ OVERFLOWING = st.one_of(
         st.one_of(st.text(max_size=15), OVERFLOWING.map(lambda number: f"x={number}")), max_size=3
     ),
 )
+@example(document="@\x00", pairs=[])  # a NUL in the file name crashed with ValueError
 def test_any_params_get_a_run_or_a_clear_error(
     tmp_path: Path, document: str | None, pairs: list[str]
 ) -> None:
