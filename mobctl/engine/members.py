@@ -4,51 +4,22 @@ survives pruning."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mobctl.definition.model import InlineProfile, MobDefinition
 from mobctl.drivers.base import Member
 from mobctl.errors import CasConflict, DefinitionError, NotFound
 from mobctl.ids import require_slug, shown_id
 from mobctl.store.contract import Store
-from mobctl.store.models import EventKind, MobEvent, NewMobEvent
+from mobctl.store.models import EventKind, NewMobEvent, Roster, RosterMember
 
 RESERVED_PREFIX = "__flow_"
 
 
-@dataclass(frozen=True)
-class Roster:
-    active: dict[str, Member]  # identity -> member
-    last_generation: dict[str, int]  # identity -> its latest generation, active or not
-
-    def of_role(self, role: str) -> list[Member]:
-        """Active members of a role, sorted by identity as plain strings (w-10 < w-2, kept)."""
-        return sorted((m for m in self.active.values() if m.role == role), key=lambda m: m.identity)
-
-
-def roster_from(events: list[MobEvent]) -> Roster:
-    active: dict[str, Member] = {}
-    last: dict[str, int] = {}
-    for event in events:
-        kind = event.kind
-        identity = kind.field("agent_identity")
-        if not isinstance(identity, str):
-            continue
-        generation = int(kind.field("generation") or 0)
-        if kind.type == "member_spawned":
-            active[identity] = Member(identity, generation, str(kind.field("role")))
-            last[identity] = max(last.get(identity, generation), generation)
-        elif (
-            kind.type == "member_retired"
-            and identity in active
-            and active[identity].generation == generation
-        ):
-            del active[identity]
-    return Roster(active, last)
-
-
 def roster(store: Store, mob_id: str) -> Roster:
-    return roster_from(store.events(mob_id).replay_all())
+    return store.events(mob_id).roster()
+
+
+def member_of(entry: RosterMember) -> Member:
+    return Member(entry.identity, entry.generation, entry.role)
 
 
 def _runtime_mode(definition: MobDefinition, store: Store, profile: str) -> str:
@@ -72,27 +43,41 @@ def _runtime_mode(definition: MobDefinition, store: Store, profile: str) -> str:
 
 
 def spawn(
+    store: Store, definition: MobDefinition, profile: str, *, identity: str | None = None
+) -> Member:
+    """Spawn one member of ``profile``: ``identity``, or ``<profile>-<n>`` with the smallest
+    free ``n``. A CAS on the roster (the name and generation are chosen under the log's lock),
+    so concurrent spawns never collide."""
+    member = _spawn(store, definition, profile, identity=identity, only_if_role_empty=False)
+    assert member is not None  # only a role-empty condition declines
+    return member
+
+
+def _spawn(
     store: Store,
     definition: MobDefinition,
     profile: str,
     *,
-    identity: str | None = None,
-) -> Member:
-    """Spawn one member of ``profile``: ``identity``, or ``<profile>-<n>`` with the smallest
-    free ``n``. Safe against concurrent spawns (the log refuses a duplicate generation)."""
+    identity: str | None,
+    only_if_role_empty: bool,
+) -> Member | None:
+    """``spawn``; with ``only_if_role_empty`` nothing is spawned (None) when the role already
+    has an active member."""
     mob_id = definition.mob.id
     runtime_mode = _runtime_mode(definition, store, profile)
     if identity is not None:
         # a member id reaches drivers as an environment variable and a process argument: the
         # file-name rule keeps it printable and free of separators (and of the __flow_ prefix)
         require_slug(identity, "member id")
-    for _ in range(100):
-        current = roster(store, mob_id)
+
+    def build(current: Roster) -> NewMobEvent | None:
+        if only_if_role_empty and current.of_role(profile):
+            return None
         name = identity or _free_identity(profile, current)
         if name in current.active:
             raise CasConflict(f"member '{name}' is already active in mob '{mob_id}'")
         generation = current.last_generation[name] + 1 if name in current.last_generation else 0
-        event = NewMobEvent(
+        return NewMobEvent(
             mob_id=mob_id,
             kind=EventKind(
                 type="member_spawned",
@@ -104,9 +89,13 @@ def spawn(
                 runtime_mode=runtime_mode,
             ),
         )
-        if store.events(mob_id).append_if_absent(event, ("agent_identity", "generation")):
-            return Member(name, generation, profile)
-    raise CasConflict(f"could not spawn a member of '{profile}': too much contention")
+
+    event = store.events(mob_id).append_member_event(build)
+    if event is None:
+        return None
+    return Member(
+        str(event.kind.field("agent_identity")), int(event.kind.field("generation")), profile
+    )
 
 
 def _free_identity(profile: str, current: Roster) -> str:
@@ -117,31 +106,39 @@ def _free_identity(profile: str, current: Roster) -> str:
 
 
 def retire(store: Store, mob_id: str, identity: str) -> Member:
-    current = roster(store, mob_id)
-    member = current.active.get(identity)
-    if member is None:
-        raise NotFound(
-            f"no active member '{shown_id(identity)}' in mob '{mob_id}'",
-            hint="`mobctl members list MOB` shows the active members",
+    retired: list[RosterMember] = []
+
+    def build(current: Roster) -> NewMobEvent:
+        member = current.active.get(identity)
+        if member is None:
+            raise NotFound(
+                f"no active member '{shown_id(identity)}' in mob '{mob_id}'",
+                hint="`mobctl members list MOB` shows the active members",
+            )
+        retired.append(member)
+        return NewMobEvent(
+            mob_id=mob_id,
+            kind=EventKind(
+                type="member_retired",
+                agent_identity=identity,
+                generation=member.generation,
+                role=member.role,
+            ),
         )
-    event = NewMobEvent(
-        mob_id=mob_id,
-        kind=EventKind(
-            type="member_retired",
-            agent_identity=identity,
-            generation=member.generation,
-            role=member.role,
-        ),
-    )
-    store.events(mob_id).append_if_absent(event, ("agent_identity", "generation"))
-    return member
+
+    store.events(mob_id).append_member_event(build)
+    return member_of(retired[0])
 
 
 def provision(store: Store, definition: MobDefinition, roles: list[str]) -> list[Member]:
-    """Spawn one member for every role that has no active member (auto-provisioning)."""
+    """Spawn one member for every role that has no active member (auto-provisioning). Each is a
+    CAS on the roster: concurrent first runs provision one member per role, not several."""
     spawned = []
     current = roster(store, definition.mob.id)
     for role in dict.fromkeys(roles):
-        if not current.of_role(role):
-            spawned.append(spawn(store, definition, role))
+        if current.of_role(role):
+            continue
+        member = _spawn(store, definition, role, identity=None, only_if_role_empty=True)
+        if member is not None:
+            spawned.append(member)
     return spawned

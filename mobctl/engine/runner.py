@@ -23,7 +23,6 @@ from mobctl.definition.model import (
     AllPolicy,
     Flow,
     Frame,
-    InlineProfile,
     MobDefinition,
     QuorumPolicy,
     RepeatUntilNode,
@@ -46,7 +45,7 @@ from mobctl.engine.conditions import ConditionError, evaluate
 from mobctl.engine.context import Context, build_context
 from mobctl.engine.deadlines import Deadlines
 from mobctl.engine.frames import FrameState, NodeStatus, node_specs, ordered_nodes
-from mobctl.engine.members import Roster, provision, roster
+from mobctl.engine.members import member_of, provision
 from mobctl.engine.outputs import (
     Collected,
     MalformedOutput,
@@ -85,6 +84,7 @@ from mobctl.store.models import (
     MobctlRunState,
     MobRun,
     NewMobEvent,
+    Roster,
     RunOwner,
     RunStatus,
     StepLedgerEntry,
@@ -144,7 +144,7 @@ class FlowRunner:
         self.loop_outputs: dict[str, list[dict[str, Any]]] = {}
         self.body_results: dict[str, list[tuple[str, Any, str | None]]] = {}
         self.token = str(uuid.uuid4())
-        self._cached_roster: Roster | None = None
+        self._roster_seen: Roster | None = None  # brought up to date before each dispatch
         self._stopping = False  # turns are being killed: no retries
         self._fail_flow = False  # a fail-flow step timed out (§7.6)
         self._deadline_passed = False  # the flow deadline ended the run
@@ -592,7 +592,7 @@ class FlowRunner:
             return
         self._check_topology(step)
         current = self._roster()
-        targets = current.of_role(step.role)
+        targets = [member_of(m) for m in current.of_role(step.role)]
         policy = step.collection_policy
         if isinstance(policy, QuorumPolicy) and len(targets) < policy.n:
             raise RunFatal(
@@ -638,19 +638,17 @@ class FlowRunner:
             self._dispatch(task, member)
 
     def _roster(self) -> Roster:
-        """The members, read once per run (the log is not re-read for every step)."""
-        if self._cached_roster is None:
-            self._cached_roster = roster(self.store, self.mob_id)
-        return self._cached_roster
+        """The active members now: a member retired during the run gets no new turn. Read
+        incrementally (only the events since the last look), so a step costs the same late in
+        a long run as early."""
+        self._roster_seen = self.events.roster(since=self._roster_seen)
+        return self._roster_seen
 
-    def _runtime_modes(self, current: Roster) -> dict[str, str]:
-        modes: dict[str, str] = {}
-        for member in current.active.values():
-            binding = self.definition.profiles.get(member.role)
-            modes[member.identity] = (
-                binding.runtime_mode if isinstance(binding, InlineProfile) else "autonomous_host"
-            )
-        return modes
+    @staticmethod
+    def _runtime_modes(current: Roster) -> dict[str, str]:
+        """Each member's runtime mode as recorded when it was spawned (from the realm
+        profile too), which decides whether a tool overlay can be enforced (§7.5)."""
+        return {m.identity: m.runtime_mode for m in current.active.values()}
 
     def _check_topology(self, step: Step) -> None:
         topology = self.definition.topology
@@ -1180,10 +1178,7 @@ class FlowRunner:
                         reason=error,
                     )
                 elif root_failed:
-                    for member in sorted(
-                        roster(self.store, self.mob_id).active.values(),
-                        key=lambda m: m.identity,
-                    ):
+                    for member in sorted(self._roster().active.values(), key=lambda m: m.identity):
                         self._emit(
                             "member_retired",
                             agent_identity=member.identity,
@@ -1201,10 +1196,10 @@ class FlowRunner:
         return "failed"
 
     def _escalation_turn(self, step_id: str, reason: str, role: str, timeout_ms: int) -> str | None:
-        members = roster(self.store, self.mob_id).of_role(role)
+        members = self._roster().of_role(role)
         if not members:
             return f"no active supervisor member for role '{role}'"
-        member = members[0]
+        member = member_of(members[0])
         request = TurnRequest(
             kind="escalation",
             mob_id=self.mob_id,

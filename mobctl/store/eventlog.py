@@ -8,6 +8,7 @@ writer quarantines a torn tail.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -18,11 +19,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from mobctl.errors import InternalStoreError, RecordTooLarge, StaleCursor, StoreCorrupt
+from mobctl.errors import (
+    InternalStoreError,
+    RecordTooLarge,
+    StaleCursor,
+    StoreCorrupt,
+    WriteFailed,
+)
 from mobctl.store.canonical import canonical, parse_json, parse_timestamp, timestamp
 from mobctl.store.files import append_durably, ensure_directory, truncate_durably, write_atomic
 from mobctl.store.locks import Locks
-from mobctl.store.models import TERMINAL_EVENT_TYPES, EventKind, MobEvent, NewMobEvent
+from mobctl.store.models import (
+    TERMINAL_EVENT_TYPES,
+    EventKind,
+    MobEvent,
+    NewMobEvent,
+    Roster,
+)
 
 GENESIS = "0" * 64
 HASH_TAIL = 76  # len(',"hash":"' + 64 hex + '"}\n')
@@ -31,6 +44,8 @@ _CURSOR = re.compile(rb'\{"cursor":(\d+),')
 _TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 _CHUNK = 65536  # below this, binary search turns into a scan
 _BACK = 4096  # first window when reading backwards
+# a roster read that folded this many events rewrites the index, so reads stay cheap
+ROSTER_REFRESH_AFTER = 256
 
 ANCHORS: frozenset[str] = frozenset(
     {
@@ -127,6 +142,7 @@ class DirectoryEventStore:
         self.dir = mob_dir
         self.log = mob_dir / "events.jsonl"
         self.meta_path = mob_dir / "events.meta.json"
+        self.roster_path = mob_dir / "roster.json"
         self.quarantine = mob_dir / "quarantine"
         self.locks = locks
         self.lock_name = f"mobs/{mob_id}/events"
@@ -135,6 +151,7 @@ class DirectoryEventStore:
         # (inode, size, mtime) of the log after our own last append, with its last record:
         # while the file is unchanged the next append need not re-read its tail
         self._tail_cache: tuple[tuple[int, int, int], Record | None] | None = None
+        self.appended_hash = ""
 
     # --- meta -------------------------------------------------------------------------------
 
@@ -241,6 +258,7 @@ class DirectoryEventStore:
         except FileNotFoundError:  # the first append creates the log with a durable name
             write_atomic(self.log, b"".join(lines))
         batch = (first, len(events)) if len(events) > 1 else None
+        self.appended_hash = prev  # the chain hash of the last record this process appended
         self._remember_tail(Record(-1, lines[-1], first + len(events) - 1, prev, batch, {}))
         return stored
 
@@ -318,6 +336,63 @@ class DirectoryEventStore:
             )
 
         return self._append_if(event, exists)
+
+    # --- the roster (store contract §4.9) -----------------------------------------------------
+
+    def roster(self, since: Roster | None = None) -> Roster:
+        """The active members now, without a lock and without replaying the log: the roster
+        index (``roster.json``, the members folded up to a cursor whose hash it records)
+        brought up to date with the events after that cursor. ``since``: a roster this process
+        read before, brought up to date from where it stopped (the engine's per-step check).
+        An index that is missing, unreadable or no longer matches the log (cleared, replaced)
+        is rebuilt from the whole log."""
+        base = since.model_copy(deep=True) if since is not None else self._roster_index()
+        current, folded = self._roster_after(base)
+        if since is None and folded >= ROSTER_REFRESH_AFTER:
+            self._write_roster_index(current)  # best effort: a cache, never the only copy
+        return current
+
+    def append_member_event(self, build: Callable[[Roster], NewMobEvent | None]) -> MobEvent | None:
+        """A CAS on the roster: under the log's lock, append the event that ``build`` makes of
+        the current roster (``None``: nothing to append), then rewrite the roster index. So
+        concurrent first runs provision one member per role, not several."""
+        self._prepare()
+        with self.locks.hold(self.lock_name):
+            current, folded = self._roster_after(self._roster_index())
+            event = build(current)
+            if event is None:
+                if folded >= ROSTER_REFRESH_AFTER:
+                    self._write_roster_index(current)
+                return None
+            self._check(event)
+            stored = self._append_locked([event])[0]
+            current.fold(stored, stored.cursor, self.appended_hash)
+            self._write_roster_index(current)
+            return stored
+
+    def _roster_index(self) -> Roster:
+        try:
+            return Roster.model_validate(parse_json(self.roster_path.read_bytes()))
+        except (OSError, ValueError):  # missing or unreadable: rebuilt from the log
+            return Roster()
+
+    def _roster_after(self, base: Roster) -> tuple[Roster, int]:
+        """``base`` with every event after its cursor folded in, and how many that was; the
+        whole log when ``base`` does not match it."""
+        records = self._records(max(base.cursor - 1, 0))
+        if base.cursor > 0:
+            first = next(records, None)
+            if first is None or (first.cursor, first.hash) != (base.cursor, base.hash):
+                base, records = Roster(), self._records()
+        folded = 0
+        for record in records:
+            base.fold(record.event(), record.cursor, record.hash)
+            folded += 1
+        return base, folded
+
+    def _write_roster_index(self, roster: Roster) -> None:
+        with contextlib.suppress(WriteFailed):
+            write_atomic(self.roster_path, canonical(roster.document()).encode())
 
     # --- tail repair ------------------------------------------------------------------------
 

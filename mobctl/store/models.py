@@ -55,6 +55,55 @@ class MobEvent(_Model):
     kind: EventKind
 
 
+# --- members (the roster index, store contract §4.9) ----------------------------------------
+
+MEMBER_EVENT_TYPES: frozenset[str] = frozenset({"member_spawned", "member_retired"})
+
+
+class RosterMember(_Model):
+    identity: str
+    generation: int
+    role: str  # the profile the member was spawned from
+    runtime_mode: str = "autonomous_host"
+
+
+class Roster(_Model):
+    """The active members of a mob, folded from its ``member_spawned`` / ``member_retired``
+    events up to ``cursor`` (flow-semantics §2)."""
+
+    cursor: int = 0  # the last event folded in
+    hash: str = ""  # that event's chain hash (a backend's check that the roster is current)
+    active: dict[str, RosterMember] = Field(default_factory=dict)
+    last_generation: dict[str, int] = Field(default_factory=dict)  # active or not
+
+    def of_role(self, role: str) -> list[RosterMember]:
+        """Active members of a role, sorted by identity as plain strings (w-10 < w-2, kept)."""
+        return sorted((m for m in self.active.values() if m.role == role), key=lambda m: m.identity)
+
+    def fold(self, event: MobEvent | NewMobEvent, cursor: int, hash: str) -> None:
+        """Apply one event (any type: only member events change the members)."""
+        self.cursor, self.hash = cursor, hash
+        kind = event.kind
+        identity = kind.field("agent_identity")
+        if kind.type not in MEMBER_EVENT_TYPES or not isinstance(identity, str):
+            return
+        generation = kind.field("generation")
+        generation = generation if isinstance(generation, int) else 0
+        if kind.type == "member_spawned":
+            mode = kind.field("runtime_mode")
+            self.active[identity] = RosterMember(
+                identity=identity,
+                generation=generation,
+                role=str(kind.field("role")),
+                runtime_mode=mode if isinstance(mode, str) else "autonomous_host",
+            )
+            self.last_generation[identity] = max(
+                self.last_generation.get(identity, generation), generation
+            )
+        elif (member := self.active.get(identity)) is not None and member.generation == generation:
+            del self.active[identity]
+
+
 # --- runs -----------------------------------------------------------------------------------
 
 

@@ -1,0 +1,184 @@
+"""Races and integrity (the trust issue, items 10-15), with real processes.
+
+Each test is named after the item it proves; each would fail without its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mobctl.store.directory import DirectoryStore
+from tests.conftest import REPO, cli
+from tests.engine.test_run_processes import start
+from tests.engine.test_runs_processes import wait_for
+from tests.engine.test_scenarios import HEAD, events
+
+
+def _finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return out, err
+
+
+# --- item 11: concurrent first runs provision one member per role ---------------------------
+
+
+def test_item11_concurrent_first_runs_provision_one_member_per_role(tmp_path: Path) -> None:
+    mob = tmp_path / "mob.toml"
+    mob.write_text(
+        HEAD + '[profiles.lead]\nmodel = "claude-sonnet-4-6"\n'
+        '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n'
+        '[flows.main.steps.b]\nrole = "lead"\nmessage = "b"\ndepends_on = ["a"]\n'
+    )
+    for round_ in range(4):
+        store = tmp_path / f"store-{round_}"
+        assert cli("register", mob, "--store", store).exit_code == 0
+        runs = [start(["run", "s", "--store", str(store)], tmp_path) for _ in range(6)]
+        for process in runs:
+            _, err = _finish(process)
+            assert process.returncode == 0, err
+        spawned = [e for e in events(store) if e["type"] == "member_spawned"]
+        assert sorted((e["agent_identity"], e["generation"]) for e in spawned) == [
+            ("lead-1", 0),
+            ("w-1", 0),
+        ]
+        # every step went to the one member of its role
+        targets = {e["target"]["identity"] for e in events(store) if e["type"] == "step_dispatched"}
+        assert targets == {"w-1", "lead-1"}
+
+
+_PROVISIONER = """
+import os, sys, time
+from pathlib import Path
+from mobctl import api
+from mobctl.engine.members import provision
+store = api.open_store(Path(sys.argv[1]))
+definition = api.registered_definition(store, "s")
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+provision(store, definition, ["w", "lead"])
+"""
+
+
+def test_item11_provisioning_racing_at_the_same_instant_is_a_cas(tmp_path: Path) -> None:
+    """The same race, made likely: processes released together by a barrier file."""
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + '[profiles.lead]\nmodel = "claude-sonnet-4-6"\n')
+    script = tmp_path / "provision.py"
+    script.write_text(_PROVISIONER)
+    for round_ in range(5):
+        store = tmp_path / f"store-{round_}"
+        assert cli("register", mob, "--store", store).exit_code == 0
+        go = tmp_path / f"go-{round_}"
+        children = [
+            subprocess.Popen(
+                [sys.executable, str(script), str(store), str(go)],
+                env=os.environ | {"PYTHONPATH": str(REPO)},
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        time.sleep(1.0)  # let every child import mobctl and wait at the barrier
+        go.touch()
+        for child in children:
+            _, err = child.communicate(timeout=120)
+            assert child.returncode == 0, err
+        spawned = [e for e in events(store) if e["type"] == "member_spawned"]
+        assert sorted(e["agent_identity"] for e in spawned) == ["lead-1", "w-1"]
+
+
+# --- item 13: a retired member gets no new turns ---------------------------------------------
+
+
+def test_item13_a_member_retired_during_a_run_gets_no_new_turn(tmp_path: Path) -> None:
+    mob = tmp_path / "mob.toml"
+    mob.write_text(
+        HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n'
+        '[flows.main.steps.b]\nrole = "w"\nmessage = "b"\ndepends_on = ["a"]\n'
+    )
+    fixtures = tmp_path / "slow.toml"
+    fixtures.write_text(
+        '[[reply]]\nstep = "a"\ndelay_ms = 1500\noutput = "A"\n'
+        '[[reply]]\nstep = "b"\noutput = "B"\n'
+    )
+    store = tmp_path / "store"
+    assert cli("register", mob, "--store", store).exit_code == 0
+    for _ in range(2):
+        assert cli("members", "spawn", "s", "w", "--store", store).exit_code == 0
+    process = start(
+        ["run", "s", "--driver", f"scripted:{fixtures}", "--store", str(store), "--json"],
+        tmp_path,
+    )
+
+    def dispatched_a() -> bool:
+        return any(
+            e["type"] == "step_dispatched" and e["step_id"] == "a" for e in _events_if_any(store)
+        )
+
+    wait_for(dispatched_a, timeout=60)
+    retired = cli("members", "retire", "s", "w-1", "--store", store)
+    assert retired.exit_code == 0, retired.stderr
+    out, err = _finish(process)
+    assert process.returncode == 0, err
+    assert json.loads(out)["outputs"] == {"a": {"w-1": "A", "w-2": "A"}, "b": {"w-2": "B"}}
+    b_targets = [
+        e["target"]["identity"]
+        for e in events(store)
+        if e["type"] == "step_dispatched" and e["step_id"] == "b"
+    ]
+    assert b_targets == ["w-2"]
+
+
+def _events_if_any(store: Path) -> list[dict[str, Any]]:
+    return events(store) if (store / "mobs" / "s" / "events.jsonl").exists() else []
+
+
+# --- the roster index (store contract §4.9) ----------------------------------------------------
+
+
+def test_roster_index_is_rebuilt_when_missing_or_stale(tmp_path: Path) -> None:
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD)
+    store = tmp_path / "store"
+    assert cli("register", mob, "--store", store).exit_code == 0
+    assert cli("members", "spawn", "s", "w", "--count", "2", "--store", store).exit_code == 0
+    index = store / "mobs" / "s" / "roster.json"
+    written = json.loads(index.read_text())
+    assert sorted(written["active"]) == ["w-1", "w-2"]
+    index.unlink()
+    listed = cli("members", "list", "s", "--json", "--store", store)
+    assert [m["identity"] for m in json.loads(listed.stdout)] == ["w-1", "w-2"]
+    # an index that no longer matches the log (a log cleared and written again) is ignored
+    index.write_text(json.dumps(written))
+    DirectoryStore(store).events("s").clear()
+    listed = cli("members", "list", "s", "--json", "--store", store)
+    assert json.loads(listed.stdout) == []
+    index.write_text("not json")
+    assert cli("members", "spawn", "s", "w", "--store", store).exit_code == 0
+    assert sorted(json.loads(index.read_text())["active"]) == ["w-1"]
+
+
+def test_runtime_mode_of_a_realm_profile_decides_tool_overlays(tmp_path: Path) -> None:
+    """A realm profile with ``runtime_mode = "turn_driven"`` accepts a step's tool overlay
+    (flow-semantics §7.5): the mode comes from the live roster, not from the inline default."""
+    profile = tmp_path / "house.toml"
+    profile.write_text('model = "claude-sonnet-4-6"\nruntime_mode = "turn_driven"\n')
+    store = tmp_path / "store"
+    assert cli("profiles", "create", "house", profile, "--store", store).exit_code == 0
+    mob = tmp_path / "mob.toml"
+    mob.write_text(
+        '[mob]\nid = "s"\n[profiles.w]\nrealm_profile = "house"\n'
+        '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\nallowed_tools = ["search"]\n'
+    )
+    result = cli("run", mob, "--store", store, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["outputs"] == {"a": {"w-1": "a"}}
+    spawned = [e for e in events(store) if e["type"] == "member_spawned"]
+    assert spawned[0]["runtime_mode"] == "turn_driven"
