@@ -15,7 +15,7 @@ from typing import Any
 
 from mobctl.store.directory import DirectoryStore
 from tests.conftest import REPO, cli
-from tests.engine.test_run_processes import start
+from tests.engine.test_run_processes import start, wait_for_dispatch
 from tests.engine.test_runs_processes import wait_for
 from tests.engine.test_scenarios import HEAD, events
 
@@ -182,3 +182,52 @@ def test_runtime_mode_of_a_realm_profile_decides_tool_overlays(tmp_path: Path) -
     assert json.loads(result.stdout)["outputs"] == {"a": {"w-1": "a"}}
     spawned = [e for e in events(store) if e["type"] == "member_spawned"]
     assert spawned[0]["runtime_mode"] == "turn_driven"
+
+
+# --- item 12: a live run is never taken over ---------------------------------------------------
+
+
+def _clock_ahead(seconds: int) -> dict[str, str]:
+    """The environment that runs a child process with its wall clock ``seconds`` ahead
+    (libfaketime; monotonic time left alone)."""
+    import libfaketime
+
+    _, env = libfaketime.get_reload_information()
+    return env | {"FAKETIME": f"+{seconds}s", "DONT_FAKE_MONOTONIC": "1"}
+
+
+def test_item12_a_process_whose_clock_is_ahead_never_takes_a_live_run_over(
+    tmp_path: Path,
+) -> None:
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\ntimeout_ms = 60000\n')
+    fixtures = tmp_path / "slow.toml"
+    fixtures.write_text('[[reply]]\ndelay_ms = 4000\noutput = "done"\n')
+    store = tmp_path / "store"
+    owner = start(
+        ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(store), "--json"],
+        tmp_path,
+    )
+    run_id = wait_for_dispatch(store)
+    skewed = os.environ | {"PYTHONPATH": str(REPO)} | _clock_ahead(600)
+    for args in (["runs", "recover", "s", "--cancel"], ["runs", "resume", "s", run_id]):
+        other = subprocess.run(
+            [sys.executable, "-m", "mobctl", *args, "--store", str(store)],
+            capture_output=True,
+            text=True,
+            env=skewed,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+        if args[1] == "recover":
+            assert (other.returncode, other.stdout) == (0, "mob 's' has no orphaned runs\n")
+        else:
+            assert other.returncode == 1
+            assert other.stderr.startswith(
+                f"error[run_not_resumable]: run {run_id} still has a live owner: pid {owner.pid}"
+            )
+    out, err = _finish(owner)
+    assert owner.returncode == 0, err
+    assert json.loads(out)["status"] == "completed"
+    dispatches = [e for e in events(store) if e["type"] == "step_dispatched"]
+    assert len(dispatches) == 1

@@ -301,26 +301,30 @@ def test_orphan_judgement() -> None:
     moment = now()
     base = MobRun(run_id="r", mob_id="s", flow_id="main", created_at=timestamp(moment))
 
-    def judged(lease: RunOwner | None, *, dead: bool = False, **changes: Any) -> str | None:
+    def judged(lease: RunOwner | None, *, state: str = "unknown", **changes: Any) -> str | None:
         run = base.model_copy(update={"mobctl": MobctlRunState(owner=lease), **changes})
-        return orphan_reason(run, moment, is_dead=lambda pid, where, started: dead)
+        return orphan_reason(run, moment, probe=lambda pid, where, started: state)  # type: ignore[arg-type,return-value]
 
     fresh = owner(pid=42, host="h")
     assert judged(fresh) is None
     assert judged(fresh, status="running") is None
     assert judged(None) == "it has no owner lease"
-    assert judged(fresh, status="completed", dead=True) is None  # terminal: never orphaned
+    assert judged(fresh, status="completed", state="gone") is None  # terminal: never orphaned
     assert judged(owner(released_at="2026-01-01T00:00:00Z")) == (
         "its owner released the lease at 2026-01-01T00:00:00Z"
     )
-    assert judged(fresh, dead=True) == "its owner process (pid 42 on h) is gone"
-    stale = timestamp(moment - timedelta(seconds=31))
+    assert judged(fresh, state="gone") == "its owner process (pid 42 on h) is gone"
+    # another host: the heartbeat decides, after ttl_ms plus the clock-skew margin
+    stale = timestamp(moment - timedelta(seconds=91))
     assert judged(owner(pid=42, host="h", heartbeat_at=stale)) == (
         f"its owner (pid 42 on h) has not renewed its lease since {stale}"
     )
-    recent = timestamp(moment - timedelta(seconds=29))
+    recent = timestamp(moment - timedelta(seconds=89))
     assert judged(owner(pid=42, host="h", heartbeat_at=recent)) is None
     assert judged(owner(heartbeat_at=stale, ttl_ms=60_000)) is None
+    # this host, owner alive: never orphaned, however old its heartbeat looks
+    ancient = timestamp(moment - timedelta(days=1))
+    assert judged(owner(pid=42, host="h", heartbeat_at=ancient), state="alive") is None
     no_extras = base.model_copy(update={"mobctl": None})
     assert orphan_reason(no_extras, moment) == "it has no owner lease"
     # the default probe: this process is alive; a pid of this host with another start is not

@@ -27,21 +27,28 @@ from mobctl.store.models import (
 )
 from mobctl.store.runs import RunExpectation, RunMutation
 
-ProcessProbe = Callable[[int, str, str], bool]
-"""``(pid, host, process_start) -> True`` when that process is provably gone."""
+ProcessProbe = Callable[[int, str, str], process.Liveness]
+"""``(pid, host, process_start)`` -> whether that process is gone, alive or unknown."""
+
+CLOCK_SKEW_MARGIN_MS = 60_000
+"""How far another host's clock may be off before its owner's heartbeat is misjudged: a lease
+held from another host counts as expired only ``ttl_ms`` plus this margin after its last
+heartbeat (a lease of this host is judged by its process, never by the clock)."""
 
 TERMINAL_NODE = frozenset({"Completed", "Failed", "Skipped", "Canceled"})
 TERMINAL_LOOP = frozenset({"Completed", "Exhausted", "Failed", "Canceled"})
 
 
 def orphan_reason(
-    run: MobRun, now: datetime, *, is_dead: ProcessProbe = process.is_dead
+    run: MobRun, now: datetime, *, probe: ProcessProbe = process.liveness
 ) -> str | None:
     """Why ``run`` is orphaned (flow-semantics §12.2), or None when it is terminal or owned.
 
-    Orphaned: non-terminal and its lease is missing or released, or its owner is on this host
-    and that process is gone (or the pid now belongs to another process), or its heartbeat is
-    older than the lease's ``ttl_ms``."""
+    Orphaned: non-terminal and its lease is missing or released; or its owner is on this host
+    and that process is gone (or the pid now belongs to another process); or its owner is on
+    another host and its heartbeat is older than the lease's ``ttl_ms`` plus
+    :data:`CLOCK_SKEW_MARGIN_MS`. A live owner on this host is never orphaned, whatever the
+    clocks say (a process whose clock runs ahead must not take a healthy run over)."""
     if run.terminal:
         return None
     owner = run.mobctl.owner if run.mobctl else None
@@ -49,19 +56,20 @@ def orphan_reason(
         return "it has no owner lease"
     if owner.released_at is not None:
         return f"its owner released the lease at {owner.released_at}"
-    if is_dead(owner.pid, owner.host, owner.process_start):
+    state = probe(owner.pid, owner.host, owner.process_start)
+    if state == "gone":
         return f"its owner process (pid {owner.pid} on {owner.host}) is gone"
-    expiry = parse_timestamp(owner.heartbeat_at) + timedelta(milliseconds=owner.ttl_ms)
+    if state == "alive":
+        return None
+    expiry = parse_timestamp(owner.heartbeat_at) + timedelta(
+        milliseconds=owner.ttl_ms + CLOCK_SKEW_MARGIN_MS
+    )
     if expiry < now:
         return (
             f"its owner (pid {owner.pid} on {owner.host}) has not renewed its lease "
             f"since {owner.heartbeat_at}"
         )
     return None
-
-
-def is_orphaned(run: MobRun, now: datetime, *, is_dead: ProcessProbe = process.is_dead) -> bool:
-    return orphan_reason(run, now, is_dead=is_dead) is not None
 
 
 def new_owner() -> RunOwner:

@@ -7,6 +7,7 @@ import socket
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from mobctl.store.files import pid_alive
 
@@ -38,13 +39,24 @@ def command_line() -> str:
     return " ".join(["mobctl", *sys.argv[1:]])[:200]
 
 
-def is_dead(pid: int, holder_host: str, started: str) -> bool:
-    """Provably gone: same host and the pid is not running, or runs another incarnation."""
+Liveness = Literal["gone", "alive", "unknown"]
+
+
+def liveness(pid: int, holder_host: str, started: str) -> Liveness:
+    """Whether a process is provably ``gone`` (this host, and the pid is not running or runs
+    another incarnation), provably ``alive`` (this host, and that incarnation runs), or
+    ``unknown`` (another host: only its heartbeat can tell)."""
     if holder_host != host():
-        return False
+        return "unknown"
     if not pid_alive(pid):
-        return True
-    return bool(started) and process_start(pid) not in ("", started)
+        return "gone"
+    if started and process_start(pid) not in ("", started):
+        return "gone"
+    return "alive"
+
+
+def is_dead(pid: int, holder_host: str, started: str) -> bool:
+    return liveness(pid, holder_host, started) == "gone"
 
 
 _ME: dict[int, tuple[int, str, str]] = {}
