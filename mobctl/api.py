@@ -402,16 +402,23 @@ def prepare_run(
 ) -> tuple[MobDefinition, str, int, dict[str, Any], Path]:
     """(definition, flow id, spec revision, schema copies, base dir) for a mob id or a file.
 
-    A file is validated and registered first (a new revision only if it changed)."""
+    A file is validated and registered first (a new revision only if it changed), and the run
+    is pinned to the revision this command registered or found identical: it runs that file,
+    whatever other processes register meanwhile. A mob id runs its current revision."""
     path = Path(target)
     if path.suffix.lower() in (".toml", ".json") or _is_file_target(path):
         result = register(store, path, catalog=catalog)
-        mob_id = result.mob_id
-    else:
-        from mobctl.ids import require_slug
+        return (
+            result.definition,
+            pick_flow(result.definition, flow),
+            result.revision,
+            dict(result.resources.schemas),
+            result.base_dir,
+        )
+    from mobctl.ids import require_slug
 
-        mob_id = require_slug(target, "mob id")
-        repair_mob(store, mob_id)  # (register did it for a file)
+    mob_id = require_slug(target, "mob id")
+    repair_mob(store, mob_id)  # (register does it for a file)
     record = get_spec(store, mob_id)
     definition = _definition_of(record)
     base_dir = Path(record.source.path).parent if record.source else Path(".")

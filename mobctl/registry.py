@@ -15,7 +15,7 @@ from mobctl.definition.model import MobDefinition, PathSkill
 from mobctl.definition.schemas import NamedSchema, parse_schema_ref
 from mobctl.definition.serialize import to_json_form
 from mobctl.diagnostics import Diagnostic
-from mobctl.errors import DefinitionError, SpecRevisionConflict
+from mobctl.errors import CasConflict, DefinitionError, SpecRevisionConflict
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.models import EventKind, NewMobEvent, SpecResources, SpecSource
@@ -37,16 +37,27 @@ class InvalidDefinitionError(DefinitionError):
 
 @dataclass(frozen=True)
 class Registration:
+    """What ``register`` stored, or found stored identical: the revision this command's
+    definition is, with the definition and the file copies as this command read them (so a
+    run pinned to it runs exactly this file, whatever other processes register meanwhile)."""
+
     mob_id: str
     revision: int
     digest: str
     changed: bool
     warnings: list[Diagnostic]
+    definition: MobDefinition
+    resources: SpecResources
+    base_dir: Path
 
 
 def register(
     store: Store, path: Path, catalog: Catalog, *, expect_revision: int | None = None
 ) -> Registration:
+    """Validate ``path`` and store it as the mob's next revision, unless the stored revision
+    is identical (same definition, same copied files). With ``expect_revision`` the stored
+    revision must be that one (``SpecRevisionConflict``); without it a registration racing
+    another one looks again, so concurrent registrations of one file both succeed."""
     report = validate_path(path, catalog)
     if not report.valid or report.definition is None:
         raise InvalidDefinitionError(report)
@@ -54,31 +65,61 @@ def register(
     mob_id = require_slug(definition.mob.id, "mob id")
     form = to_json_form(definition)
     digest = definition_digest(form)
-    current = store.specs.get_spec(mob_id)
-    actual = current.revision if current else 0
-    if expect_revision is not None and expect_revision != actual:
-        raise SpecRevisionConflict(mob_id, expect_revision, actual)
+    base_dir = path.resolve().parent
+    resources = _resources(definition, base_dir)
     warnings = [d for d in report.diagnostics if d.severity == "warning"]
-    if current is not None and current.digest == digest:
-        return Registration(mob_id, actual, digest, False, warnings)
     loaded = report.loaded.document
     source = SpecSource(
         path=str(path.resolve()),
         format=loaded.format if loaded else "toml",
         text=loaded.text if loaded else "",
     )
-    revision = store.specs.put_spec(
-        mob_id, form, actual, source=source, resources=_resources(definition, path.resolve().parent)
-    )
-    kind = (
-        EventKind(type="mob_created", definition=form)
-        if revision == 1
-        else EventKind(
-            type="mob_definition_updated", revision=revision, digest=digest, definition=form
+    log = store.events(mob_id)
+
+    def event(revision: int) -> NewMobEvent:
+        kind = (
+            EventKind(type="mob_created", definition=form)
+            if revision == 1
+            else EventKind(
+                type="mob_definition_updated", revision=revision, digest=digest, definition=form
+            )
         )
+        return NewMobEvent(mob_id=mob_id, kind=kind)
+
+    def registered(revision: int, changed: bool) -> Registration:
+        return Registration(
+            mob_id, revision, digest, changed, warnings, definition, resources, base_dir
+        )
+
+    for _ in range(_ATTEMPTS):
+        current = store.specs.get_spec(mob_id)
+        actual = current.revision if current else 0
+        if expect_revision is not None and expect_revision != actual:
+            raise SpecRevisionConflict(mob_id, expect_revision, actual)
+        if current is not None and current.digest == digest and current.resources == resources:
+            return registered(actual, False)
+        # the spec and its event must agree: refuse an event over the record cap first
+        log.check_fits(event(actual + 1))
+        try:
+            revision = store.specs.put_spec(
+                mob_id,
+                form,
+                actual,
+                source=source,
+                resources=resources,
+                then=lambda revision: log.append(event(revision)),
+            )
+        except SpecRevisionConflict:
+            if expect_revision is not None:
+                raise
+            continue  # registered meanwhile: identical now, or ours goes on top
+        return registered(revision, True)
+    raise CasConflict(
+        f"mob '{mob_id}' is being registered by other processes without pause; try again"
     )
-    store.events(mob_id).append(NewMobEvent(mob_id=mob_id, kind=kind))
-    return Registration(mob_id, revision, digest, True, warnings)
+
+
+_ATTEMPTS = 20
 
 
 def _resources(definition: MobDefinition, base_dir: Path) -> SpecResources:

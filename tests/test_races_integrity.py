@@ -231,3 +231,111 @@ def test_item12_a_process_whose_clock_is_ahead_never_takes_a_live_run_over(
     assert json.loads(out)["status"] == "completed"
     dispatches = [e for e in events(store) if e["type"] == "step_dispatched"]
     assert len(dispatches) == 1
+
+
+# --- item 10: `mobctl run FILE` runs that file -------------------------------------------------
+
+
+def _versioned(tmp_path: Path, version: str) -> Path:
+    path = tmp_path / f"{version}.toml"
+    path.write_text(HEAD + f'[flows.main.steps.a]\nrole = "w"\nmessage = "{version}"\n')
+    return path
+
+
+def test_item10_concurrent_runs_of_two_files_each_run_their_own_file(tmp_path: Path) -> None:
+    files = {version: _versioned(tmp_path, version) for version in ("v1", "v2")}
+    store = tmp_path / "store"
+    for _ in range(4):
+        runs = {
+            version: start(["run", str(path), "--store", str(store), "--json"], tmp_path)
+            for version, path in files.items()
+        }
+        for version, process in runs.items():
+            out, err = _finish(process)
+            assert process.returncode == 0, err
+            assert "spec_revision_conflict" not in err
+            assert json.loads(out)["outputs"] == {"a": {"w-1": version}}
+    # each run records the revision it ran, and that revision is its file's definition
+    store_ = DirectoryStore(store)
+    for run in store_.runs("s").list_runs():
+        assert run.mobctl is not None and run.mobctl.spec_revision is not None
+        output = run.root_step_outputs["a"]
+        assert isinstance(output, dict)
+        revision_event = _definition_event(store, run.mobctl.spec_revision)
+        message = revision_event["definition"]["flows"]["main"]["steps"]["a"]["message"]
+        assert output == {"w-1": message}
+
+
+def test_item10_a_registration_landing_in_between_does_not_change_what_runs(
+    tmp_path: Path,
+) -> None:
+    """The race made certain: another process registers v2 right after this command
+    registered v1 (the real spec store, with its ``put_spec`` followed by a second one)."""
+    from mobctl import api
+    from mobctl.registry import register
+    from mobctl.validation.catalog import bundled_catalog
+
+    v1, v2 = _versioned(tmp_path, "v1"), _versioned(tmp_path, "v2")
+    store = api.open_store(tmp_path / "store")
+    real_put = store.specs.put_spec
+    raced: list[int] = []
+
+    def put_then_race(*args: Any, **kwargs: Any) -> int:
+        revision = real_put(*args, **kwargs)
+        if not raced:  # the other process wins the next moment
+            raced.append(0)
+            raced[0] = register(store, v2, bundled_catalog()).revision
+        return revision
+
+    store.specs.put_spec = put_then_race  # type: ignore[method-assign]
+    definition, _, revision, _, _ = api.prepare_run(store, str(v1), None)
+    assert (revision, raced) == (1, [2])
+    assert definition.flows["main"].steps["a"].message == "v1"
+
+
+def _definition_event(store: Path, revision: int) -> dict[str, Any]:
+    for event in events(store):
+        if event["type"] == "mob_created" and revision == 1:
+            return event
+        if event["type"] == "mob_definition_updated" and event["revision"] == revision:
+            return event
+    raise AssertionError(f"no event for revision {revision}")
+
+
+def test_item10_concurrent_identical_registrations_all_succeed(tmp_path: Path) -> None:
+    mob = _versioned(tmp_path, "v1")
+    for round_ in range(3):
+        store = tmp_path / f"store-{round_}"
+        registrations = [
+            start(["register", str(mob), "--store", str(store), "--json"], tmp_path)
+            for _ in range(5)
+        ]
+        revisions = []
+        for process in registrations:
+            out, err = _finish(process)
+            assert process.returncode == 0, err
+            revisions.append(json.loads(out)["revision"])
+        assert revisions == [1] * 5
+        assert [e["type"] for e in events(store)] == ["mob_created"]
+
+
+# --- item 15: the spec and its event agree -----------------------------------------------------
+
+
+def test_item15_a_definition_whose_event_is_too_large_is_not_stored(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", str(16 * 1024))
+    mob = tmp_path / "big.toml"
+    mob.write_text(
+        '[mob]\nid = "s"\n[skills.huge]\nsource = "inline"\ncontent = "'
+        + "x" * 20_000
+        + '"\n[profiles.w]\nmodel = "claude-sonnet-4-6"\nskills = ["huge"]\n'
+    )
+    store = tmp_path / "store"
+    for _ in range(2):  # refused the same way each time, never "unchanged"
+        refused = cli("register", mob, "--store", store)
+        assert refused.exit_code == 1
+        assert refused.stderr.startswith("error[record_too_large]: event 'mob_created' is ")
+    assert cli("specs", "list", "--store", store, "--json").stdout.strip() == "[]"
+    assert not (store / "mobs" / "s" / "events.jsonl").exists()

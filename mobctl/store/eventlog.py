@@ -236,19 +236,10 @@ class DirectoryEventStore:
             cursor = first + index
             moment = now if event.timestamp is None else event.timestamp
             moment_json = now_json if event.timestamp is None else canonical(moment)
-            # the canonical line, key by key (cursor, timestamp, mob_id, kind[, batch])
-            body = (
-                f'{{"cursor":{cursor},"timestamp":{moment_json},"mob_id":{mob_json},'
-                f'"kind":{canonical(event.kind.model_dump(mode="json"))}{batch_json}}}'
-            ).encode()
+            body = self._body(event, cursor, moment_json, mob_json, batch_json)
             prev = line_hash(meta.predecessor(cursor, prev), body)
             line = body[:-1] + b',"hash":"' + prev.encode() + b'"}\n'
-            if len(line) > self.max_record_bytes:
-                raise RecordTooLarge(
-                    f"event '{event.kind.type}' is {len(line)} bytes; the limit is "
-                    f"{self.max_record_bytes} bytes",
-                    hint="keep outputs small, or raise MOBCTL_MAX_RECORD_BYTES",
-                )
+            self._check_size(event, len(line))
             lines.append(line)
             stored.append(
                 MobEvent(cursor=cursor, timestamp=moment, mob_id=event.mob_id, kind=event.kind)
@@ -261,6 +252,34 @@ class DirectoryEventStore:
         self.appended_hash = prev  # the chain hash of the last record this process appended
         self._remember_tail(Record(-1, lines[-1], first + len(events) - 1, prev, batch, {}))
         return stored
+
+    @staticmethod
+    def _body(
+        event: NewMobEvent, cursor: int, moment_json: str, mob_json: str, batch_json: str
+    ) -> bytes:
+        """The canonical line without its hash, key by key (cursor, timestamp, mob_id, kind
+        [, batch])."""
+        return (
+            f'{{"cursor":{cursor},"timestamp":{moment_json},"mob_id":{mob_json},'
+            f'"kind":{canonical(event.kind.model_dump(mode="json"))}{batch_json}}}'
+        ).encode()
+
+    def _check_size(self, event: NewMobEvent, size: int) -> None:
+        if size > self.max_record_bytes:
+            raise RecordTooLarge(
+                f"event '{event.kind.type}' is {size} bytes; the limit is "
+                f"{self.max_record_bytes} bytes",
+                hint="keep outputs small, or raise MOBCTL_MAX_RECORD_BYTES",
+            )
+
+    def check_fits(self, event: NewMobEvent) -> None:
+        """``RecordTooLarge`` now if ``event`` would be refused by ``append`` (its line with
+        the largest cursor and timestamp it could get), so a caller can refuse before it
+        writes anything else."""
+        self._check(event)
+        moment = canonical(event.timestamp or timestamp())
+        body = self._body(event, 2**63, moment, canonical(self.mob_id), "")
+        self._check_size(event, len(body) + HASH_TAIL)
 
     def _file_identity(self) -> tuple[int, int, int] | None:
         try:

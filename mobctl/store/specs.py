@@ -52,7 +52,11 @@ class DirectorySpecStore:
         *,
         source: SpecSource | None = None,
         resources: SpecResources | None = None,
+        then: Callable[[int], object] | None = None,
     ) -> int:
+        """Store the next revision (store contract §5). ``then(revision)`` runs once it is
+        written, still under the spec's lock (``register`` appends the revision's event
+        there, so concurrent registrations log their events in revision order)."""
         path = self._path(mob_id)
         self._prepare()
         with self.locks.hold(f"specs/{mob_id}"):
@@ -72,6 +76,8 @@ class DirectorySpecStore:
                 resources=resources or SpecResources(),
             )
             write_atomic(path, canonical(record.document()).encode("utf-8"))
+            if then is not None:
+                then(record.revision)
             return record.revision
 
     def delete_spec(self, mob_id: str, revision: int | None) -> bool:
