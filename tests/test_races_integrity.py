@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mobctl.store.directory import DirectoryStore
-from tests.conftest import REPO, cli
+from tests.conftest import REPO, SAMPLES, cli
 from tests.engine.test_run_processes import start, wait_for_dispatch
 from tests.engine.test_runs_processes import wait_for
 from tests.engine.test_scenarios import HEAD, events
@@ -339,3 +339,102 @@ def test_item15_a_definition_whose_event_is_too_large_is_not_stored(
         assert refused.stderr.startswith("error[record_too_large]: event 'mob_created' is ")
     assert cli("specs", "list", "--store", store, "--json").stdout.strip() == "[]"
     assert not (store / "mobs" / "s" / "events.jsonl").exists()
+
+
+# --- item 14: pruning never produces a false tamper alarm or disables repair -------------------
+
+
+def _minimal_run(store: Path) -> None:
+    fixtures = SAMPLES / "fixtures" / "hello.toml"
+    ran = cli(
+        "run", SAMPLES / "minimal.toml", "-p", "name=Ada", "--driver", f"scripted:{fixtures}",
+        "--store", store,
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+
+
+def test_item14_pruning_the_tail_of_a_sealed_log_is_no_tamper_alarm(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert cli("register", SAMPLES / "minimal.toml", "--store", store).exit_code == 0
+    assert cli("supervisor", "init", "hello", "--store", store).exit_code == 0
+    _minimal_run(store)  # signs a checkpoint at its terminal event, the log's last record
+    time.sleep(0.01)
+    pruned = cli("events", "prune", "hello", "--older-than", "0s", "--yes", "--store", store)
+    assert pruned.exit_code == 0, pruned.stderr
+    _minimal_run(store)
+    verified = cli("events", "verify", "hello", "--signatures", "--json", "--store", store)
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    report = json.loads(verified.stdout)["signatures"]
+    assert report["problems"] == [] and report["pruned"] >= 1 and report["verified"] >= 1
+    assert cli("store", "check", "--store", store).exit_code == 0
+    # and again after a second prune of the tail, which rewrites the chain links
+    time.sleep(0.01)
+    assert (
+        cli("events", "prune", "hello", "--older-than", "0s", "--yes", "--store", store).exit_code
+        == 0
+    )
+    _minimal_run(store)
+    verified = cli("events", "verify", "hello", "--signatures", "--json", "--store", store)
+    assert verified.exit_code == 0
+    assert json.loads(verified.stdout)["signatures"]["problems"] == []
+
+
+def test_item14_a_prune_horizon_in_the_future_does_not_turn_repair_off(tmp_path: Path) -> None:
+    from tests.test_runs_cli import crash_between_the_two_writes, flow_canceled, place
+
+    store = tmp_path / "store"
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n')
+    assert cli("run", mob, "--store", store).exit_code == 0
+    future = "2999-01-01T00:00:00Z"
+    pruned = cli("events", "prune", "s", "--older-than", future, "--yes", "--store", store)
+    assert pruned.exit_code == 0, pruned.stderr
+    horizon = DirectoryStore(store).events("s").pruned_before()
+    assert horizon is not None and horizon.year < 2999
+    time.sleep(0.01)
+    orphan = place(store, "0d000000-0000-4000-8000-000000000001", None)
+    crash_between_the_two_writes(store, orphan.run_id)
+    assert cli("members", "spawn", "s", "w", "--store", store).exit_code == 0  # a writer
+    assert len(flow_canceled(store, orphan.run_id)) == 1
+
+
+def test_item14_a_prune_that_fails_does_not_advance_the_horizon(tmp_path: Path) -> None:
+    """A real write failure: the prune runs in a process whose files may not grow past 8 KiB
+    (RLIMIT_FSIZE, as on a full disk), so the meta is written but the new log is not."""
+    import resource
+    import signal
+
+    store = tmp_path / "store"
+    mob = tmp_path / "mob.toml"
+    big = "x" * 12_000  # the anchors that survive a prune outweigh the limit
+    mob.write_text(
+        f'[mob]\nid = "s"\n[skills.k]\nsource = "inline"\ncontent = "{big}"\n'
+        '[profiles.w]\nmodel = "claude-sonnet-4-6"\nskills = ["k"]\n'
+        '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n'
+    )
+    for _ in range(3):
+        assert cli("run", mob, "--store", store).exit_code == 0
+    log = store / "mobs" / "s" / "events.jsonl"
+    before = log.read_bytes()
+    time.sleep(0.01)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+
+    failed = subprocess.run(
+        [sys.executable, "-m", "mobctl", "events", "prune", "s", "--older-than", "0s", "--yes",
+         "--store", str(store)],
+        capture_output=True, text=True, env=os.environ | {"PYTHONPATH": str(REPO)},
+        preexec_fn=small_files, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    assert failed.returncode == 6, failed.stderr
+    assert failed.stderr.startswith("error[store_write_failed]: cannot write ")
+    assert log.read_bytes() == before
+    assert DirectoryStore(store).events("s").pruned_before() is None
+    assert cli("store", "check", "--store", store).exit_code == 0
+    # the same prune, with room to write, takes effect
+    assert (
+        cli("events", "prune", "s", "--older-than", "0s", "--yes", "--store", store).exit_code == 0
+    )
+    assert DirectoryStore(store).events("s").pruned_before() is not None

@@ -26,7 +26,7 @@ from mobctl.errors import (
     StoreCorrupt,
     WriteFailed,
 )
-from mobctl.store.canonical import canonical, parse_json, parse_timestamp, timestamp
+from mobctl.store.canonical import canonical, now, parse_json, parse_timestamp, timestamp
 from mobctl.store.files import append_durably, ensure_directory, truncate_durably, write_atomic
 from mobctl.store.locks import Locks
 from mobctl.store.models import (
@@ -96,6 +96,9 @@ class Meta:
     genesis: str = GENESIS
     chain_links: dict[str, str] = field(default_factory=dict)
     pruned_before: str | None = None  # the newest prune's horizon (RFC 3339)
+    # a prune begun but maybe not done: (its horizon, the first cursor it deletes); it took
+    # effect iff that record is gone from the log (see ``pruned_before``)
+    pending_prune: tuple[str, int] | None = None
 
     def predecessor(self, cursor: int, previous: str | None) -> str:
         return self.chain_links.get(str(cursor)) or previous or self.genesis
@@ -165,15 +168,20 @@ class DirectoryEventStore:
         try:
             links = data.get("chain_links", {})
             horizon = data.get("pruned_before")
+            pending = data.get("pending_prune")
             meta = Meta(
                 next_cursor=int(data.get("next_cursor", 1)),
                 genesis=str(data.get("genesis", GENESIS)),
                 chain_links={str(k): str(v) for k, v in dict(links).items()},
                 pruned_before=None if horizon is None else str(horizon),
+                pending_prune=None
+                if pending is None
+                else (str(pending["before"]), int(pending["first"])),
             )
-            if meta.pruned_before is not None:
-                parse_timestamp(meta.pruned_before)
-        except (AttributeError, TypeError, ValueError) as exc:
+            for moment in (meta.pruned_before, meta.pending_prune and meta.pending_prune[0]):
+                if moment is not None:
+                    parse_timestamp(moment)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
             raise StoreCorrupt(
                 f"{self.meta_path} is not an event log's meta record: {exc}",
                 hint="`mobctl store check` reports it; restore it from a backup",
@@ -188,6 +196,9 @@ class DirectoryEventStore:
         }
         if meta.pruned_before is not None:
             document["pruned_before"] = meta.pruned_before
+        if meta.pending_prune is not None:
+            before, first = meta.pending_prune
+            document["pending_prune"] = {"before": before, "first": first}
         write_atomic(self.meta_path, canonical(document).encode())
 
     # --- validation -------------------------------------------------------------------------
@@ -226,6 +237,12 @@ class DirectoryEventStore:
         last = self._repair_tail(meta) if cached is False else cached
         first = max(meta.next_cursor, (last.cursor + 1) if last else 1)
         prev = last.hash if last else meta.genesis
+        if first > (last.cursor + 1 if last else 1) and str(first) not in meta.chain_links:
+            # the first record after a prune of the newest records: link it across the hole,
+            # as a prune links every survivor after a hole, so a checkpoint of a pruned record
+            # reads as pruned, not as records deleted
+            meta.chain_links[str(first)] = prev
+            self._write_meta(meta)
         lines: list[bytes] = []
         stored: list[MobEvent] = []
         now = timestamp()
@@ -533,27 +550,48 @@ class DirectoryEventStore:
             if not doomed:
                 return 0
             survivors = [r for r in records if r.cursor not in doomed]
+            # a survivor keeps a chain link to its original predecessor wherever a hole
+            # precedes it: the link bridges the chain and marks the hole as pruned, not
+            # tampered with (signatures.py)
             links: dict[str, str] = {}
             original_previous: str | None = None
             new_previous: str | None = None
+            new_cursor = 0
             for record in records:
                 predecessor = meta.predecessor(record.cursor, original_previous)
                 original_previous = record.hash
                 if record.cursor in doomed:
                     continue
-                if (new_previous or meta.genesis) != predecessor:
+                hole = record.cursor != new_cursor + 1
+                if hole or (new_previous or meta.genesis) != predecessor:
                     links[str(record.cursor)] = predecessor
-                new_previous = record.hash
+                new_previous, new_cursor = record.hash, record.cursor
             high = max(meta.next_cursor, (last.cursor + 1) if last else 1)
-            horizon = max(filter(None, [meta.pruned_before, timestamp(older_than)]))
-            self._write_meta(Meta(high, meta.genesis, links, horizon))
+            # the horizon says which terminal events may be gone on purpose (repair leaves those
+            # alone): never later than now, or a future --older-than would turn repair off
+            horizon = timestamp(min(older_than, now()))
+            # written first (the links are right for the old and the new file), with the new
+            # horizon pending: it counts only once the log without those records is in place
+            pending = (horizon, min(doomed))
+            self._write_meta(Meta(high, meta.genesis, links, self._horizon(meta), pending))
             write_atomic(self.log, b"".join(r.raw for r in survivors))
             return len(doomed)
 
     def pruned_before(self) -> datetime | None:
-        """The horizon of the newest prune: events older than it may be gone on purpose."""
-        horizon = self.read_meta().pruned_before
+        """The horizon of the newest prune that took effect: events older than it may be gone
+        on purpose."""
+        horizon = self._horizon(self.read_meta())
         return None if horizon is None else parse_timestamp(horizon)
+
+    def _horizon(self, meta: Meta) -> str | None:
+        """``pruned_before``, moved to a pending prune's horizon if that prune took effect."""
+        if meta.pending_prune is None:
+            return meta.pruned_before
+        before, first = meta.pending_prune
+        survivor = next(self._records(first - 1), None)
+        if survivor is not None and survivor.cursor == first:
+            return meta.pruned_before  # that prune never replaced the log
+        return max(filter(None, [meta.pruned_before, before]))
 
     def clear(self) -> None:
         self._prepare()
