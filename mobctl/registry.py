@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mobctl.definition.files import DefinitionFiles
 from mobctl.definition.model import MobDefinition, PathSkill
 from mobctl.definition.schemas import NamedSchema, parse_schema_ref
 from mobctl.definition.serialize import to_json_form
@@ -45,9 +46,16 @@ class Registration:
 
 
 def register(
-    store: Store, path: Path, catalog: Catalog, *, expect_revision: int | None = None
+    store: Store,
+    path: Path,
+    catalog: Catalog,
+    *,
+    expect_revision: int | None = None,
+    allowed_roots: tuple[Path, ...] = (),
 ) -> Registration:
-    report = validate_path(path, catalog)
+    """Store the definition at ``path``; its files are read only inside its directory and
+    ``allowed_roots`` (definition-schema §4.7)."""
+    report = validate_path(path, catalog, allowed_roots=allowed_roots)
     if not report.valid or report.definition is None:
         raise InvalidDefinitionError(report)
     definition = report.definition
@@ -67,8 +75,9 @@ def register(
         format=loaded.format if loaded else "toml",
         text=loaded.text if loaded else "",
     )
+    files = DefinitionFiles(path.resolve().parent, allowed_roots)
     revision = store.specs.put_spec(
-        mob_id, form, actual, source=source, resources=_resources(definition, path.resolve().parent)
+        mob_id, form, actual, source=source, resources=_resources(definition, files)
     )
     kind = (
         EventKind(type="mob_created", definition=form)
@@ -81,8 +90,11 @@ def register(
     return Registration(mob_id, revision, digest, True, warnings)
 
 
-def _resources(definition: MobDefinition, base_dir: Path) -> SpecResources:
-    """Copies of the named schemas and path skills, keyed as the definition names them."""
+def _resources(definition: MobDefinition, files: DefinitionFiles) -> SpecResources:
+    """Copies of the named schemas and path skills, keyed as the definition names them.
+
+    Read through ``files`` as validation read them: a file that cannot be read (a warning) is
+    left out, and one outside ``files`` is never read (an error, refused before this)."""
     import json
 
     schemas: dict[str, Any] = {}
@@ -91,15 +103,14 @@ def _resources(definition: MobDefinition, base_dir: Path) -> SpecResources:
             ref = parse_schema_ref(step.expected_schema_ref) if step.expected_schema_ref else None
             if isinstance(ref, NamedSchema):
                 try:
-                    schemas[ref.name] = json.loads(ref.resolve(base_dir).read_text("utf-8"))
+                    schemas[ref.name] = json.loads(files.read_text(ref.name))
                 except (OSError, ValueError):
                     continue  # validated as a warning; `run` fails the step if still missing
     skills: dict[str, str] = {}
     for skill in definition.skills.values():
         if isinstance(skill, PathSkill):
-            file = Path(skill.path) if Path(skill.path).is_absolute() else base_dir / skill.path
             try:
-                skills[skill.path] = file.read_text("utf-8")
-            except (OSError, UnicodeDecodeError):
+                skills[skill.path] = files.read_text(skill.path)
+            except (OSError, ValueError):
                 continue
     return SpecResources(schemas=schemas, skills=skills)
