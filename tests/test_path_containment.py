@@ -303,6 +303,32 @@ def test_item2_definition_cannot_copy_etc_passwd_into_the_store(layout: Layout) 
     assert all(CANARY.encode() not in data for data in store_files(layout.store).values())
 
 
+def test_a_spec_file_with_copies_is_private(layout: Layout) -> None:
+    """0600 while the record holds copies; the umask's mode again once a revision holds none
+    (the file is replaced whole: nothing copied is left in it)."""
+    (layout.mobs / "style.md").write_text("be brief\n")
+    spec = layout.store / "specs" / "contained.json"
+    previous = os.umask(0o022)
+    try:
+        layout.mob.write_text(HEAD + STEP)
+        assert invoke("register", layout)[0] == 0
+        assert stat.S_IMODE(spec.stat().st_mode) == 0o644
+        layout.mob.write_text(skill_definition("style.md"))
+        assert invoke("register", layout)[0] == 0
+        assert json.loads(spec.read_text())["resources"]["skills"] == {"style.md": "be brief\n"}
+        assert stat.S_IMODE(spec.stat().st_mode) == 0o600
+        layout.mob.write_text(HEAD + STEP)
+        assert invoke("register", layout)[0] == 0
+        assert json.loads(spec.read_text())["resources"] == {"schemas": {}, "skills": {}}
+        assert stat.S_IMODE(spec.stat().st_mode) == 0o644
+        (layout.mobs / "schema.json").write_text('{"type": "object"}')
+        layout.mob.write_text(schema_definition("schema.json"))
+        assert invoke("register", layout)[0] == 0
+        assert stat.S_IMODE(spec.stat().st_mode) == 0o600
+    finally:
+        os.umask(previous)
+
+
 def test_a_schema_read_at_run_time_is_contained_too(layout: Layout) -> None:
     """A schema file missing at registration is read when the step ends (``run MOB``): by then
     it may be a symlink out of the definition's directory."""
