@@ -115,15 +115,16 @@ def _looks_like_definition(path: Path) -> bool:
 
 
 def allowed_roots(directories: Sequence[Path]) -> tuple[Path, ...]:
-    """The ``--allow-path`` directories, resolved: besides its own directory, the only places
-    a definition's path skills and schema files may be read (definition-schema §4.7)."""
+    """The ``--allow-path`` directories, each checked to be one: besides its own directory, the
+    only places a definition's path skills and schema files may be read (definition-schema
+    §4.7)."""
     for directory in directories:
         if not directory.is_dir():
             raise PathNotFoundError(
                 f"--allow-path '{directory}' is not a directory",
                 hint="--allow-path takes an existing directory whose files you trust",
             )
-    return tuple(directory.resolve() for directory in directories)
+    return tuple(directories)
 
 
 def validate(

@@ -45,7 +45,7 @@ class DefinitionFiles:
         if target.is_relative_to(home):  # absolute, but inside the definition's directory
             raise PathOutsideDefinition(
                 f"path '{name}' is absolute, and an absolute path is read only inside an "
-                f"--allow-path root (write it relative to the definition's directory)"
+                "--allow-path root (write it relative to the definition's directory)"
             )
         where = "the definition's directory" + (
             " and every --allow-path root" if self.allowed else ""

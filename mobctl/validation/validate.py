@@ -58,9 +58,8 @@ def validate_bytes(
     catalog: Catalog,
     *,
     strict: bool = False,
-    allowed_roots: tuple[Path, ...] = (),
 ) -> Report:
-    return _report(load_bytes(data, fmt, display, base_dir), catalog, strict, allowed_roots)
+    return _report(load_bytes(data, fmt, display, base_dir), catalog, strict, ())
 
 
 def semantic_diagnostics(
