@@ -22,7 +22,7 @@ from mobctl.validation.catalog import Catalog, bundled_catalog, load_catalog
 from mobctl.validation.validate import Report, validate_path
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from datetime import datetime
 
     from mobctl.errors import StoreCorrupt
@@ -114,14 +114,37 @@ def _looks_like_definition(path: Path) -> bool:
     return isinstance(value, dict) and bool({"mob", "id", "profiles", "flows"} & value.keys())
 
 
+def allowed_roots(directories: Sequence[Path]) -> tuple[Path, ...]:
+    """The ``--allow-path`` directories, each checked to be one: besides its own directory, the
+    only places a definition's path skills and schema files may be read (definition-schema
+    §4.7)."""
+    for directory in directories:
+        if not directory.is_dir():
+            raise PathNotFoundError(
+                f"--allow-path '{directory}' is not a directory",
+                hint="--allow-path takes an existing directory whose files you trust",
+            )
+    return tuple(directories)
+
+
 def validate(
-    arguments: list[str], *, strict: bool = False, catalog: Path | None = None
+    arguments: list[str],
+    *,
+    strict: bool = False,
+    catalog: Path | None = None,
+    allow_paths: Sequence[Path] = (),
 ) -> ValidationRun:
-    """Validate every definition the arguments name; a bad file never stops the others."""
+    """Validate every definition the arguments name; a bad file never stops the others.
+
+    ``allow_paths``: directories besides each definition's own that its paths may name."""
+    roots = allowed_roots(allow_paths)
     chosen = catalog_from(catalog)
     files = expand_paths(arguments)
     return ValidationRun(
-        [validate_path(path, chosen, strict=strict, display=shown) for path, shown in files]
+        [
+            validate_path(path, chosen, strict=strict, display=shown, allowed_roots=roots)
+            for path, shown in files
+        ]
     )
 
 
@@ -249,13 +272,16 @@ def register(
     *,
     expect_revision: int | None = None,
     catalog: Path | None = None,
+    allow_paths: Sequence[Path] = (),
 ) -> Registration:
+    """Validate and store a definition; ``allow_paths`` as for :func:`validate`."""
     from mobctl.registry import register as register_definition
 
+    roots = allowed_roots(allow_paths)
     if not path.exists():
         raise PathNotFoundError(f"path '{path}' does not exist")
     result = register_definition(
-        store, path, catalog_from(catalog), expect_revision=expect_revision
+        store, path, catalog_from(catalog), expect_revision=expect_revision, allowed_roots=roots
     )
     repair_mob(store, result.mob_id)
     return result
@@ -398,16 +424,24 @@ def _is_file_target(path: Path) -> bool:
 
 
 def prepare_run(
-    store: DirectoryStore, target: str, flow: str | None, *, catalog: Path | None = None
+    store: DirectoryStore,
+    target: str,
+    flow: str | None,
+    *,
+    catalog: Path | None = None,
+    allow_paths: Sequence[Path] = (),
 ) -> tuple[MobDefinition, str, int, dict[str, Any], Path]:
     """(definition, flow id, spec revision, schema copies, base dir) for a mob id or a file.
 
-    A file is validated and registered first (a new revision only if it changed), and the run
-    is pinned to the revision this command registered or found identical: it runs that file,
-    whatever other processes register meanwhile. A mob id runs its current revision."""
+    A file is validated and registered first (a new revision only if it changed), its paths
+    allowed in ``allow_paths`` as for :func:`validate`, and the run is pinned to the revision
+    this command registered or found identical: it runs that file, whatever other processes
+    register meanwhile. A mob id runs its current revision. The runner reads a schema file
+    that was not copied under the same path rule."""
     path = Path(target)
+    allowed_roots(allow_paths)  # a usage error before anything else, for a mob id too
     if path.suffix.lower() in (".toml", ".json") or _is_file_target(path):
-        result = register(store, path, catalog=catalog)
+        result = register(store, path, catalog=catalog, allow_paths=allow_paths)
         return (
             result.definition,
             pick_flow(result.definition, flow),

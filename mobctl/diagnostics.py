@@ -107,6 +107,10 @@ CODES: dict[str, tuple[Severity, str]] = {
         Severity.WARNING,
         "a source = path skill file is missing or not UTF-8",
     ),
+    "path_outside_definition": (
+        Severity.ERROR,
+        "a path skill or schema file resolves outside the definition's directory",
+    ),
     "unreachable_step": (
         Severity.WARNING,
         "a step needs two steps of one branch group: always skipped",

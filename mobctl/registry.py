@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mobctl.definition.files import DefinitionFiles
 from mobctl.definition.model import MobDefinition, PathSkill
 from mobctl.definition.schemas import NamedSchema, parse_schema_ref
 from mobctl.definition.serialize import to_json_form
@@ -52,13 +53,19 @@ class Registration:
 
 
 def register(
-    store: Store, path: Path, catalog: Catalog, *, expect_revision: int | None = None
+    store: Store,
+    path: Path,
+    catalog: Catalog,
+    *,
+    expect_revision: int | None = None,
+    allowed_roots: tuple[Path, ...] = (),
 ) -> Registration:
     """Validate ``path`` and store it as the mob's next revision, unless the stored revision
-    is identical (same definition, same copied files). With ``expect_revision`` the stored
-    revision must be that one (``SpecRevisionConflict``); without it a registration racing
-    another one looks again, so concurrent registrations of one file both succeed."""
-    report = validate_path(path, catalog)
+    is identical (same definition, same copied files). Its files are read only inside its
+    directory and ``allowed_roots`` (definition-schema §4.7). With ``expect_revision`` the
+    stored revision must be that one (``SpecRevisionConflict``); without it a registration
+    racing another one looks again, so concurrent registrations of one file both succeed."""
+    report = validate_path(path, catalog, allowed_roots=allowed_roots)
     if not report.valid or report.definition is None:
         raise InvalidDefinitionError(report)
     definition = report.definition
@@ -66,7 +73,7 @@ def register(
     form = to_json_form(definition)
     digest = definition_digest(form)
     base_dir = path.resolve().parent
-    resources = _resources(definition, base_dir)
+    resources = _resources(definition, DefinitionFiles(base_dir, allowed_roots))
     warnings = [d for d in report.diagnostics if d.severity == "warning"]
     loaded = report.loaded.document
     source = SpecSource(
@@ -122,8 +129,11 @@ def register(
 _ATTEMPTS = 20
 
 
-def _resources(definition: MobDefinition, base_dir: Path) -> SpecResources:
-    """Copies of the named schemas and path skills, keyed as the definition names them."""
+def _resources(definition: MobDefinition, files: DefinitionFiles) -> SpecResources:
+    """Copies of the named schemas and path skills, keyed as the definition names them.
+
+    Read through ``files`` as validation read them: a file that cannot be read (a warning) is
+    left out, and one outside ``files`` is never read (an error, refused before this)."""
     import json
 
     schemas: dict[str, Any] = {}
@@ -132,15 +142,14 @@ def _resources(definition: MobDefinition, base_dir: Path) -> SpecResources:
             ref = parse_schema_ref(step.expected_schema_ref) if step.expected_schema_ref else None
             if isinstance(ref, NamedSchema):
                 try:
-                    schemas[ref.name] = json.loads(ref.resolve(base_dir).read_text("utf-8"))
+                    schemas[ref.name] = json.loads(files.read_text(ref.name))
                 except (OSError, ValueError):
                     continue  # validated as a warning; `run` fails the step if still missing
     skills: dict[str, str] = {}
     for skill in definition.skills.values():
         if isinstance(skill, PathSkill):
-            file = Path(skill.path) if Path(skill.path).is_absolute() else base_dir / skill.path
             try:
-                skills[skill.path] = file.read_text("utf-8")
-            except (OSError, UnicodeDecodeError):
+                skills[skill.path] = files.read_text(skill.path)
+            except (OSError, ValueError):
                 continue
     return SpecResources(schemas=schemas, skills=skills)

@@ -21,6 +21,16 @@ def timeout_option() -> Any:
     return typer.Option(10.0, "--lock-timeout", help="Seconds to wait for a store lock.")
 
 
+def allow_path_option() -> Any:
+    return typer.Option(
+        [],
+        "--allow-path",
+        metavar="DIR",
+        help="Let the definition read path skills and schema files under DIR too (repeatable); "
+        "by default only inside its own directory.",
+    )
+
+
 def json_option() -> Any:
     return typer.Option(False, "--json", help="Print one JSON document.")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from mobctl.cli.app import app
+from mobctl.cli.common import allow_path_option
 
 
 class DiagnosticFormat(StrEnum):
@@ -41,11 +42,14 @@ def validate(
     catalog: Path | None = typer.Option(
         None, "--catalog", help="Model catalogue JSON replacing the bundled one."
     ),
+    allow_path: list[Path] = allow_path_option(),
 ) -> None:
     """Validate mob definitions (TOML or Meerkat JSON) with located diagnostics.
 
     Exit 0 when no file has an error (warnings allowed), 1 when any has (or any warning
-    under --strict), 2 on usage errors such as a path that does not exist.
+    under --strict), 2 on usage errors such as a path that does not exist. Path skills and
+    schema files must lie inside the definition's directory unless --allow-path trusts
+    another one.
 
     Examples:
 
@@ -54,11 +58,13 @@ def validate(
       mobctl validate sample-mobs/ --format github --strict
 
       mobctl validate 'mobs/**/*.toml' --format sarif > mobctl.sarif
+
+      mobctl validate mobs/review.toml --allow-path ~/prompts
     """
     from mobctl import api
     from mobctl.cli import diagnostics_output
 
-    run = api.validate(paths, strict=strict, catalog=catalog)
+    run = api.validate(paths, strict=strict, catalog=catalog, allow_paths=allow_path)
     diagnostics_output.render(run, output_format.value)
     raise typer.Exit(1 if run.errors else 0)
 

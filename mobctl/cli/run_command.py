@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 from mobctl.cli.app import app
-from mobctl.cli.common import emit, open_store, print_diagnostics, store_option, timeout_option
+from mobctl.cli.common import (
+    allow_path_option,
+    emit,
+    open_store,
+    print_diagnostics,
+    store_option,
+    timeout_option,
+)
 from mobctl.cli.run_view import RunView
 
 if TYPE_CHECKING:
@@ -33,10 +40,13 @@ def run(
         None, "--timeout", help="Deadline for the run (30s, 5m, ...)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
     """Run a flow; exit 0 completed, 3 failed, 4 canceled, 5 timed out (130 on Ctrl-C).
+
+    A definition file is registered first (see `mobctl register`, also for --allow-path).
 
     Examples:
 
@@ -54,7 +64,9 @@ def run(
     values = api.parse_params(param, params)
     deadline = api.parse_duration_ms(timeout) if timeout else None
     try:
-        definition, flow_id, revision, schemas, base_dir = api.prepare_run(opened, target, flow)
+        definition, flow_id, revision, schemas, base_dir = api.prepare_run(
+            opened, target, flow, allow_paths=allow_path
+        )
     except InvalidDefinitionError as exc:
         print_diagnostics(exc.diagnostics)
         raise
@@ -68,6 +80,7 @@ def run(
         spec_revision=revision,
         schemas=schemas,
         base_dir=base_dir,
+        allowed_roots=tuple(allow_path),
         timeout_ms=deadline,
         on_event=view,
     )

@@ -11,6 +11,7 @@ import typer
 
 from mobctl.cli.app import app
 from mobctl.cli.common import (
+    allow_path_option,
     emit,
     json_option,
     open_store,
@@ -103,6 +104,7 @@ def register(
         None, "--expect-revision", help="Fail unless the stored revision is N (0: must be new)."
     ),
     catalog: Path | None = typer.Option(None, "--catalog", help="Model catalogue JSON."),
+    allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
     as_json: bool = json_option(),
@@ -110,13 +112,17 @@ def register(
     """Validate a definition and store it as the mob's next revision.
 
     A definition with errors is refused (its diagnostics are printed). Registering an
-    identical definition again changes nothing and says so.
+    identical definition again changes nothing and says so. The schema files and path skills
+    it names are copied into the store: only from inside its directory, unless --allow-path
+    trusts another one.
 
     Examples:
 
       mobctl register sample-mobs/code-review.toml
 
       mobctl register mob.toml --expect-revision 0   # must not exist yet
+
+      mobctl register mob.toml --allow-path ../shared-prompts
     """
     from mobctl import api
     from mobctl.cli.diagnostics_output import text_line
@@ -124,7 +130,11 @@ def register(
 
     try:
         result = api.register(
-            open_store(store, lock_timeout), file, expect_revision=expect_revision, catalog=catalog
+            open_store(store, lock_timeout),
+            file,
+            expect_revision=expect_revision,
+            catalog=catalog,
+            allow_paths=allow_path,
         )
     except InvalidDefinitionError as exc:
         print_diagnostics(exc.diagnostics)

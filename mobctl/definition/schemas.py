@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 
@@ -15,12 +14,7 @@ class InlineSchema:
 
 @dataclass(frozen=True, slots=True)
 class NamedSchema:
-    name: str
-
-    def resolve(self, base_dir: Path) -> Path:
-        """Relative to the definition file's directory (mobctl's deviation); absolute as is."""
-        path = Path(self.name)
-        return path if path.is_absolute() else base_dir / path
+    name: str  # a file, read through mobctl.definition.files (contained in the definition's folder)
 
 
 SchemaRef = InlineSchema | NamedSchema

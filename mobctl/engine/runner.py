@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mobctl.definition.files import DefinitionFiles
 from mobctl.definition.model import (
     AllPolicy,
     Flow,
@@ -109,6 +110,7 @@ class FlowRunner:
         spec_revision: int | None = None,
         schemas: dict[str, Any] | None = None,
         base_dir: Path | None = None,
+        allowed_roots: tuple[Path, ...] = (),
         timeout_ms: int | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
@@ -121,7 +123,8 @@ class FlowRunner:
         self.drivers = drivers
         self.spec_revision = spec_revision
         self.schemas = schemas or {}
-        self.base_dir = base_dir or Path(".")
+        # a schema file not copied at registration is read here, contained as validation reads
+        self.files = DefinitionFiles(base_dir or Path("."), allowed_roots)
         self.limits = definition.limits
         self.on_event = on_event or (lambda kind, fields: None)
         self.run_id = str(uuid.uuid4())
@@ -889,7 +892,7 @@ class FlowRunner:
             elif ref.name in self.schemas:
                 schema = self.schemas[ref.name]
             else:
-                schema = json.loads(ref.resolve(self.base_dir).read_text("utf-8"))
+                schema = json.loads(self.files.read_text(ref.name))
             validator_cls = jsonschema.validators.validator_for(
                 schema, default=jsonschema.Draft202012Validator
             )

@@ -21,6 +21,15 @@ def definition_digest(definition: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(definition).encode("utf-8")).hexdigest()
 
 
+def _mode(record: SpecRecord) -> int | None:
+    """0600 for a record holding copies of the definition's files (schemas, path skills: they
+    may be private), else None (the umask's mode).
+
+    The mode follows the revision being written, not the ones before it: the file is replaced
+    whole, so once a revision without copies is written no copy is left in it to protect."""
+    return 0o600 if record.resources.schemas or record.resources.skills else None
+
+
 class DirectorySpecStore:
     def __init__(self, root: Path, locks: Locks, *, prepare: Callable[[], object]) -> None:
         self.dir = root / "specs"
@@ -75,7 +84,7 @@ class DirectorySpecStore:
                 source=source,
                 resources=resources or SpecResources(),
             )
-            write_atomic(path, canonical(record.document()).encode("utf-8"))
+            write_atomic(path, canonical(record.document()).encode("utf-8"), mode=_mode(record))
             if then is not None:
                 then(record.revision)
             return record.revision

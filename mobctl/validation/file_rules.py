@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path as FsPath
 from typing import Any
 
+from mobctl.definition.files import DefinitionFiles, PathOutsideDefinition
 from mobctl.definition.model import AllPolicy, MobDefinition, PathSkill, QuorumPolicy, Step
 from mobctl.definition.schemas import InlineSchema, normalise_schema, parse_schema_ref
 from mobctl.diagnostics import Diagnostic, Path, diagnostic
@@ -17,47 +17,53 @@ _WRAPPER_HINT = (
 )
 
 
-def check_files(definition: MobDefinition, base_dir: FsPath) -> list[Diagnostic]:
+def check_files(definition: MobDefinition, files: DefinitionFiles) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for name, skill in definition.skills.items():
         if isinstance(skill, PathSkill):
-            problem = _unreadable_text(_resolve(skill.path, base_dir))
-            if problem is not None:
+            path: Path = ("skills", name, "path")
+            try:
+                files.read_text(skill.path)
+            except PathOutsideDefinition as exc:
+                found.append(_outside(f"skill '{name}' {exc}", path))
+            except (OSError, UnicodeDecodeError) as exc:
                 found.append(
                     diagnostic(
                         "skill_path_not_found",
-                        f"skill '{name}' file '{skill.path}' {problem}",
-                        ("skills", name, "path"),
-                        hint=f"paths resolve relative to the definition's folder ({base_dir})",
+                        f"skill '{name}' file '{skill.path}' {_unreadable(exc)}",
+                        path,
+                        hint="paths resolve relative to the definition's folder "
+                        f"({files.directory})",
                     )
                 )
     for flow_id, flow in definition.flows.items():
         for step_id, step in flow.steps.items():
             if step.expected_schema_ref is not None:
                 path = ("flows", flow_id, "steps", step_id, "expected_schema_ref")
-                found += _check_schema(step_id, step, step.expected_schema_ref, path, base_dir)
+                found += _check_schema(step_id, step, step.expected_schema_ref, path, files)
     return found
 
 
-def _resolve(name: str, base_dir: FsPath) -> FsPath:
-    path = FsPath(name)
-    return path if path.is_absolute() else base_dir / path
+def _outside(message: str, path: Path) -> Diagnostic:
+    return diagnostic(
+        "path_outside_definition",
+        message,
+        path,
+        hint="a definition reads files only inside its own directory; "
+        "pass --allow-path DIR to trust another directory",
+    )
 
 
-def _unreadable_text(path: FsPath) -> str | None:
-    try:
-        path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return f"does not exist ({path})"
-    except UnicodeDecodeError:
-        return f"is not UTF-8 text ({path})"
-    except OSError as exc:
-        return f"cannot be read ({path}: {exc.strerror or exc})"
-    return None
+def _unreadable(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "is not UTF-8 text"
+    if isinstance(exc, FileNotFoundError):
+        return f"does not exist ({exc.filename})"
+    return f"cannot be read ({exc.filename}: {exc.strerror or exc})"
 
 
 def _check_schema(
-    step_id: str, step: Step, text: str, path: Path, base_dir: FsPath
+    step_id: str, step: Step, text: str, path: Path, files: DefinitionFiles
 ) -> list[Diagnostic]:
     found = []
     ref = parse_schema_ref(text)
@@ -74,15 +80,15 @@ def _check_schema(
                 )
             )
     else:
-        file = ref.resolve(base_dir)
         try:
-            content = file.read_text("utf-8")
+            content = files.read_text(ref.name)
+        except PathOutsideDefinition as exc:
+            found.append(_outside(f"step '{step_id}' schema {exc}", path))
         except (OSError, UnicodeDecodeError) as exc:
-            reason = "does not exist" if isinstance(exc, FileNotFoundError) else "cannot be read"
             found.append(
                 diagnostic(
                     "schema_ref_not_found",
-                    f"step '{step_id}' schema file '{ref.name}' {reason} ({file})",
+                    f"step '{step_id}' schema file '{ref.name}' {_unreadable(exc)}",
                     path,
                     hint="named refs resolve relative to the definition's folder; "
                     "`mobctl run` fails the step if it is still missing",

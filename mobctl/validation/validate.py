@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mobctl.definition.files import DefinitionFiles
 from mobctl.definition.loader import Format, LoadResult, load_bytes, load_file, locate
 from mobctl.definition.model import MobDefinition
 from mobctl.diagnostics import Diagnostic, Severity
@@ -38,9 +39,15 @@ class Report:
 
 
 def validate_path(
-    path: Path, catalog: Catalog, *, strict: bool = False, display: str | None = None
+    path: Path,
+    catalog: Catalog,
+    *,
+    strict: bool = False,
+    display: str | None = None,
+    allowed_roots: tuple[Path, ...] = (),
 ) -> Report:
-    return _report(load_file(path, display), catalog, strict)
+    """``allowed_roots``: directories besides the definition's own that its paths may name."""
+    return _report(load_file(path, display), catalog, strict, allowed_roots)
 
 
 def validate_bytes(
@@ -52,25 +59,28 @@ def validate_bytes(
     *,
     strict: bool = False,
 ) -> Report:
-    return _report(load_bytes(data, fmt, display, base_dir), catalog, strict)
+    return _report(load_bytes(data, fmt, display, base_dir), catalog, strict, ())
 
 
 def semantic_diagnostics(
-    definition: MobDefinition, catalog: Catalog, base_dir: Path
+    definition: MobDefinition, catalog: Catalog, files: DefinitionFiles
 ) -> list[Diagnostic]:
     """Phase 3: Meerkat's rules in Meerkat's order, then mobctl's."""
     return (
         check_definition(definition, catalog)
         + check_flows(definition)
         + check_references(definition)
-        + check_files(definition, base_dir)
+        + check_files(definition, files)
     )
 
 
-def _report(loaded: LoadResult, catalog: Catalog, strict: bool) -> Report:
+def _report(
+    loaded: LoadResult, catalog: Catalog, strict: bool, allowed_roots: tuple[Path, ...]
+) -> Report:
     diagnostics = loaded.diagnostics
     if loaded.definition is not None and loaded.document is not None:
-        found = semantic_diagnostics(loaded.definition, catalog, loaded.document.base_dir)
+        files = DefinitionFiles(loaded.document.base_dir, allowed_roots)
+        found = semantic_diagnostics(loaded.definition, catalog, files)
         diagnostics = diagnostics + locate(found, loaded.document)
     if strict:
         diagnostics = [d.as_error() for d in diagnostics]
