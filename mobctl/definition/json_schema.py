@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mobctl.definition.model import MobDefinition
+from mobctl.definition.model import JSON_ONLY_KEYS, MobDefinition
 
 SCHEMA_ID = "https://mobctl.dev/schema/definition.json"
-_JSON_ONLY = ("owner_session_id", "session_cleanup_policy", "is_implicit", "source_identity")
 
 
 def definition_json_schema() -> dict[str, Any]:
     schema = MobDefinition.model_json_schema(mode="validation")
-    for key in _JSON_ONLY:
+    for key in JSON_ONLY_KEYS:
         schema["properties"].pop(key, None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -24,7 +24,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from mobctl.definition.model import Flow, MobDefinition, StepNode, Table, synthesised_root
+from mobctl.definition.model import (
+    JSON_ONLY_KEYS,
+    Flow,
+    MobDefinition,
+    StepNode,
+    Table,
+    synthesised_root,
+)
 from mobctl.definition.positions import Position, SourceMap, json_source_map, toml_source_map
 from mobctl.diagnostics import Diagnostic, Path, Severity, diagnostic, dotted
 
@@ -32,7 +39,25 @@ Format = Literal["toml", "json"]
 
 _TOML_AT = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
 _JSON_TOP_LEVEL = ("id", "orchestrator")
-_LEGACY_JSON_KEYS = ("owner_session_id", "session_cleanup_policy", "is_implicit")
+# Top-level fields older meerkat-mob versions wrote into the JSON form: (message, hint).
+_LEGACY_JSON_KEYS = {
+    "owner_session_id": (
+        "a meerkat-mob 0.5.x field",
+        "renamed owner_bridge_session_id in meerkat-mob 0.6.0, removed in 0.7.0; has no effect",
+    ),
+    "owner_bridge_session_id": (
+        "a meerkat-mob 0.6.x field",
+        "a MobDefinition field from meerkat-mob 0.6.0 until 0.7.0; has no effect",
+    ),
+    "session_cleanup_policy": (
+        "a meerkat-mob 0.5.x and 0.6.x field",
+        "removed in meerkat-mob 0.7.0; has no effect",
+    ),
+    "is_implicit": (
+        "a meerkat-mob 0.5.x and 0.6.x field",
+        "removed in meerkat-mob 0.7.0; has no effect",
+    ),
+}
 
 
 @dataclass
@@ -296,14 +321,17 @@ def _reshape_json(document: Document) -> list[Diagnostic]:
 
 
 def _build(document: Document) -> tuple[MobDefinition | None, list[Diagnostic]]:
+    raw = document.raw
+    if document.format == "toml":  # the JSON-only keys are reported by _raw_checks
+        raw = _without(raw, [(key,) for key in JSON_ONLY_KEYS])
     try:
-        definition = MobDefinition.model_validate(document.raw)
+        definition = MobDefinition.model_validate(raw)
     except ValidationError as exc:
-        diagnostics = [_translate(err, document.raw) for err in exc.errors()]
+        diagnostics = [_translate(err, raw) for err in exc.errors()]
         if any(d.severity is Severity.ERROR for d in diagnostics):
             return None, diagnostics
         # Only unknown keys in open tables: they are warnings, so build without them.
-        stripped = _without(document.raw, [d.path for d in diagnostics])
+        stripped = _without(raw, [d.path for d in diagnostics])
         try:
             definition = MobDefinition.model_validate(stripped)
         except ValidationError as again:  # pragma: no cover - stripping cannot add errors
@@ -639,7 +667,7 @@ def _raw_checks(document: Document) -> list[Diagnostic]:
             )
         )
     json_form = document.format == "json"
-    for key in (*_LEGACY_JSON_KEYS, "source_identity"):
+    for key in JSON_ONLY_KEYS:
         if key not in raw:
             continue
         if not json_form:
@@ -652,15 +680,10 @@ def _raw_checks(document: Document) -> list[Diagnostic]:
                     hint="this key exists only in Meerkat's JSON form",
                 )
             )
-        elif key != "source_identity":
+        elif key in _LEGACY_JSON_KEYS:
+            what, hint = _LEGACY_JSON_KEYS[key]
             found.append(
-                diagnostic(
-                    "deprecated_key",
-                    f"'{key}' is a meerkat-mob 0.5.x field",
-                    (key,),
-                    point="key",
-                    hint="removed after meerkat-mob 0.5.x; has no effect",
-                )
+                diagnostic("deprecated_key", f"'{key}' is {what}", (key,), point="key", hint=hint)
             )
     found += _stale_loop_syntax(raw)
     return found

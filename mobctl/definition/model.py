@@ -4,13 +4,23 @@ Field names are Meerkat's. Every table forbids unknown keys so that the loader c
 them (``unknown_key``); ``closed`` marks the tables where Meerkat itself rejects them (there
 the diagnostic is an error, elsewhere a warning). Unions carry explicit tags (see ``TAGS``)
 so that error locations can be mapped back to paths in the document.
+
+Each field follows Meerkat's serde type (docs/meerkat-json-audit.md has the field-by-field
+audit): a Rust ``Option<T>`` is ``T | None = None`` (absent and ``null`` both mean "not set"),
+a field with ``#[serde(default)]`` has that default and rejects ``null``, any other field is
+required. What pydantic cannot say about the JSON form (serde's ``skip_serializing_if``) is
+carried by a ``JsonForm`` marker that ``serialize`` reads.
 """
 
 from __future__ import annotations
 
+import re
+import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -40,6 +50,33 @@ Provider = Annotated[
 ]
 DependsOnMode = Literal["all", "any"]
 FailurePolicy = Literal["escalate", "continue"]
+
+
+@dataclass(frozen=True)
+class JsonForm:
+    """How Meerkat's serde writes a field, where the type alone does not say.
+
+    Without a marker an unset optional field is written as ``null`` (serde's default for an
+    ``Option``) and every other field with its value, defaults included.
+    """
+
+    skip_none: bool = False  # skip_serializing_if = "Option::is_none": left out when unset
+    skip_empty: bool = False  # skip_serializing_if = "Vec::is_empty": left out when []
+    unset_as: str | None = None  # a serde default mobctl keeps as "unset": Meerkat writes it
+
+
+SKIP_NONE = JsonForm(skip_none=True)
+SKIP_EMPTY = JsonForm(skip_empty=True)
+
+# Top-level keys of Meerkat's JSON form that the TOML form cannot hold (all but the first
+# are fields of older meerkat-mob versions).
+JSON_ONLY_KEYS = (
+    "source_identity",
+    "owner_session_id",
+    "owner_bridge_session_id",
+    "session_cleanup_policy",
+    "is_implicit",
+)
 
 # Every discriminator tag used below. Error locations contain them; ``loader`` drops them.
 TAGS: set[str] = set()
@@ -88,7 +125,7 @@ class ClosedTable(Table):
 class McpServer(Table):
     """``[mcp.<name>]`` from the 0.5.2 seed: a stdio ``command`` xor an ``url``."""
 
-    command: list[str] | None = None
+    command: list[str] = Field(default_factory=list)
     url: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -114,15 +151,16 @@ class McpStdioServer(ClosedTable):
     command: str
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    connect_timeout_secs: U32 | None = None
+    connect_timeout_secs: Annotated[U32 | None, SKIP_NONE] = None
 
 
 class McpHttpServer(ClosedTable):
     name: str
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
-    transport: Literal["streamable-http", "sse"] = "streamable-http"
-    connect_timeout_secs: U32 | None = None
+    # unset means streamable-http (Meerkat's McpHttpTransport default); written as null
+    transport: Literal["streamable-http", "sse"] | None = None
+    connect_timeout_secs: Annotated[U32 | None, SKIP_NONE] = None
 
 
 def _mcp_shape(value: Any) -> str:
@@ -152,7 +190,9 @@ class ToolConfig(Table):
     mcp: list[str] = Field(default_factory=list)
     rust_bundles: list[str] = Field(default_factory=list)
     mcp_servers: list[McpServerConfig] = Field(default_factory=list)
-    mob_tasks: bool | None = None  # 0.5.2 only: deprecated, no effect
+    mob_tasks: Annotated[bool | None, SKIP_NONE] = (
+        None  # until meerkat-mob 0.6.6: deprecated, no effect
+    )
 
 
 class ProviderTag(Table):
@@ -163,12 +203,12 @@ class ProviderTag(Table):
 
 
 class ProviderParams(ClosedTable):
-    temperature: float | None = None
-    top_p: float | None = None
-    max_output_tokens: U32 | None = None
-    reasoning: Literal["emit", "silent", "off"] | None = None
-    thinking_budget_tokens: U32 | None = None
-    provider_tag: ProviderTag | None = None
+    temperature: Annotated[float | None, SKIP_NONE] = None
+    top_p: Annotated[float | None, SKIP_NONE] = None
+    max_output_tokens: Annotated[U32 | None, SKIP_NONE] = None
+    reasoning: Annotated[Literal["emit", "silent", "off"] | None, SKIP_NONE] = None
+    thinking_budget_tokens: Annotated[U32 | None, SKIP_NONE] = None
+    provider_tag: Annotated[ProviderTag | None, SKIP_NONE] = None
 
 
 def _json_object(value: object) -> object:
@@ -219,12 +259,12 @@ ProfileBinding = Annotated[
 
 class ModelDefinition(ClosedTable):
     provider: Provider
-    display_name: str | None = None
-    context_window: U32 | None = None
-    max_output_tokens: U32 | None = None
-    vision: bool | None = None
-    web_search: bool | None = None
-    call_timeout_secs: U64 | None = None
+    display_name: Annotated[str | None, SKIP_NONE] = None
+    context_window: Annotated[U32 | None, SKIP_NONE] = None
+    max_output_tokens: Annotated[U32 | None, SKIP_NONE] = None
+    vision: Annotated[bool | None, SKIP_NONE] = None
+    web_search: Annotated[bool | None, SKIP_NONE] = None
+    call_timeout_secs: Annotated[U64 | None, SKIP_NONE] = None
 
 
 class InlineSkill(Table):
@@ -254,13 +294,13 @@ class Wiring(Table):
 
 
 class SupervisorBridge(Table):
-    bind_address: str | None = None
-    advertised_address: str | None = None
+    bind_address: Annotated[str | None, SKIP_NONE] = None
+    advertised_address: Annotated[str | None, SKIP_NONE] = None
 
 
 class ExternalBackend(Table):
     address_base: str
-    supervisor_bridge: SupervisorBridge | None = None
+    supervisor_bridge: Annotated[SupervisorBridge | None, SKIP_NONE] = None
 
 
 class Backend(Table):
@@ -363,8 +403,9 @@ class ImageBlock(Table):
     type: Literal["image"]
     media_type: str
     source: Literal["inline", "blob"]
-    data: str | None = None
-    blob_id: str | None = None
+    # serde flattens ImageData (tagged by source): only the source's own key is written
+    data: Annotated[str | None, SKIP_NONE] = None
+    blob_id: Annotated[str | None, SKIP_NONE] = None
 
     @model_validator(mode="after")
     def _source_key(self) -> ImageBlock:
@@ -375,10 +416,10 @@ class ImageBlock(Table):
 class VideoBlock(Table):
     type: Literal["video"]
     media_type: str
-    duration_ms: U64 | None = None
+    duration_ms: U64
     source: Literal["inline", "uri"]
-    data: str | None = None
-    uri: str | None = None
+    data: Annotated[str | None, SKIP_NONE] = None
+    uri: Annotated[str | None, SKIP_NONE] = None
 
     @model_validator(mode="after")
     def _source_key(self) -> VideoBlock:
@@ -401,9 +442,50 @@ class StructuredBlock(Table):
     data: JsonValue
 
 
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# The four spellings Rust's uuid::Uuid::parse_str reads: simple, hyphenated, braced, urn.
+_SOURCE_UUID = re.compile(rf"[0-9a-fA-F]{{32}}|{_UUID}|\{{{_UUID}\}}|urn:uuid:{_UUID}")
+_SKILL_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _source_uuid(value: str) -> str:
+    if _SOURCE_UUID.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "invalid_value",
+            "invalid source_uuid: expected a UUID such as 00000000-0000-4b11-8111-000000000002",
+        )
+    return str(uuid.UUID(value))  # Meerkat writes the lowercase hyphenated form
+
+
+def _skill_name(value: str) -> str:
+    if _SKILL_NAME.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "invalid_value",
+            "invalid skill_name: expected a lowercase slug (a-z, 0-9 and single '-' inside)",
+        )
+    return value
+
+
+class SkillKey(Table):
+    """Meerkat's ``SkillKey``: the canonical identity of a skill (no string form)."""
+
+    source_uuid: Annotated[str, AfterValidator(_source_uuid)]
+    skill_name: Annotated[str, AfterValidator(_skill_name)]
+
+
+def _skill_key_table(value: object) -> object:
+    if isinstance(value, str):
+        raise PydanticCustomError(
+            "invalid_value",
+            "expected a table with source_uuid and skill_name, found a string (Meerkat's "
+            "skill_key has no string form)",
+        )
+    return value
+
+
 class SkillContextBlock(Table):
     type: Literal["skill_context"]
-    skill_key: str
+    skill_key: Annotated[SkillKey, BeforeValidator(_skill_key_table)]
     text: str
 
 
@@ -447,7 +529,7 @@ class Step(Table):
     allowed_tools: list[str] | None = None
     blocked_tools: list[str] | None = None
     failure_policy: FailurePolicy = "escalate"
-    output_format: Literal["json", "text"] | None = None
+    output_format: Annotated[Literal["json", "text"] | None, SKIP_NONE] = None
 
     @property
     def effective_output_format(self) -> Literal["json", "text"]:
@@ -456,13 +538,29 @@ class Step(Table):
         return "json" if self.expected_schema_ref is not None else "text"
 
 
+def _not_null_policy(value: object) -> object:
+    if value is None:
+        raise PydanticCustomError(
+            "invalid_value",
+            "invalid value null for 'failure_policy': expected 'escalate' or 'continue'",
+        )
+    return value
+
+
+# A node's failure_policy: serde defaults it to escalate and rejects null. mobctl keeps
+# "unset" (the 0.5.x roots have none) and writes escalate for it, as Meerkat does.
+NodeFailurePolicy = Annotated[
+    FailurePolicy | None, BeforeValidator(_not_null_policy), JsonForm(unset_as="escalate")
+]
+
+
 class StepNode(Table):
     kind: Literal["step"]
     step_id: str
     depends_on: list[str]
     depends_on_mode: DependsOnMode
     branch: str | None = None
-    failure_policy: FailurePolicy | None = None
+    failure_policy: NodeFailurePolicy = None
 
 
 class RepeatUntilNode(Table):
@@ -473,7 +571,7 @@ class RepeatUntilNode(Table):
     body: Frame
     until: Condition
     max_iterations: U32
-    failure_policy: FailurePolicy | None = None
+    failure_policy: NodeFailurePolicy = None
 
 
 Node = Annotated[
@@ -526,10 +624,20 @@ class Topology(Table):
     rules: list[TopologyRule]
 
 
+DEFAULT_ESCALATION_TURN_TIMEOUT_MS = 2000  # Meerkat's runtime default for an unset timeout
+
+
 class Supervisor(Table):
     role: str
     escalation_threshold: U32
-    escalation_turn_timeout_ms: U64 = 2000
+    escalation_turn_timeout_ms: U64 | None = None
+
+    @property
+    def turn_timeout_ms(self) -> int:
+        """The escalation turn's timeout: the declared one, else the runtime default."""
+        if self.escalation_turn_timeout_ms is None:
+            return DEFAULT_ESCALATION_TURN_TIMEOUT_MS
+        return self.escalation_turn_timeout_ms
 
 
 class Limits(Table):
@@ -559,8 +667,9 @@ SpawnPolicy = Annotated[
 
 class EventRouter(Table):
     buffer_size: U64 = 256
-    include_patterns: list[str] = Field(default_factory=list)
-    exclude_patterns: list[str] = Field(default_factory=list)
+    # unset: route every event (an empty include list would route none)
+    include_patterns: Annotated[list[str] | None, SKIP_NONE] = None
+    exclude_patterns: Annotated[list[str] | None, SKIP_NONE] = None
 
 
 # --- the definition -------------------------------------------------------------------------
@@ -585,10 +694,11 @@ class MobSection(Table):
 
 
 class SourceIdentity(Table):
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
-    kind: str | None = None
-    digest: str | None = None
-    trust_warnings: list[JsonValue] = Field(default_factory=list)
+    """Meerkat's ``MobDefinitionSourceIdentity`` (JSON form only): kept, never acted on."""
+
+    kind: Literal["mobpack"]
+    digest: str
+    trust_warnings: Annotated[list[str], SKIP_EMPTY] = Field(default_factory=list)
 
 
 class MobDefinition(Table):
@@ -608,11 +718,12 @@ class MobDefinition(Table):
     spawn_policy: SpawnPolicy | None = None
     event_router: EventRouter | None = None
     mcp: dict[str, McpServer] = Field(default_factory=dict)
-    # JSON form only.
-    source_identity: SourceIdentity | None = None
-    owner_session_id: JsonValue = None
-    session_cleanup_policy: JsonValue = None
-    is_implicit: JsonValue = None
+    # JSON form only (JSON_ONLY_KEYS). The legacy keys are kept as read (deprecated_key).
+    source_identity: Annotated[SourceIdentity | None, SKIP_NONE] = None
+    owner_session_id: Annotated[JsonValue, SKIP_NONE] = None
+    owner_bridge_session_id: Annotated[JsonValue, SKIP_NONE] = None
+    session_cleanup_policy: Annotated[JsonValue, SKIP_NONE] = None
+    is_implicit: Annotated[JsonValue, SKIP_NONE] = None
 
     def inline_profiles(self) -> dict[str, InlineProfile]:
         return {n: p for n, p in self.profiles.items() if isinstance(p, InlineProfile)}

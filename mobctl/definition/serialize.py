@@ -1,6 +1,9 @@
 """Write a definition back out: Meerkat's JSON form, or readable TOML (via tomlkit).
 
-Both are lossless for what the model holds: loading the output gives an equal model.
+The JSON form is what Meerkat's serde writes for the same definition: every field with its
+value or default, ``null`` for an unset optional field, nothing where serde skips the field
+(the model's ``JsonForm`` markers). The TOML form writes only what differs from the defaults.
+Both are lossless for what the model holds.
 """
 
 from __future__ import annotations
@@ -10,16 +13,10 @@ from typing import Any
 
 import tomlkit
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from mobctl.definition.model import (
-    EqCondition,
-    GtCondition,
-    LtCondition,
-    MobDefinition,
-    StructuredBlock,
-    synthesised_root,
-)
+from mobctl.definition.model import JSON_ONLY_KEYS, JsonForm, MobDefinition, synthesised_root
 from mobctl.definition.schemas import (
     InlineSchema,
     canonical_json,
@@ -28,15 +25,8 @@ from mobctl.definition.schemas import (
 )
 from mobctl.errors import DefinitionError
 
-# Fields whose JSON null is a value, not an absence.
-_NULL_IS_VALUE: dict[type[BaseModel], str] = {
-    EqCondition: "value",
-    GtCondition: "value",
-    LtCondition: "value",
-    StructuredBlock: "data",
-}
 _SORTED_MAPS = ("profiles", "models", "skills", "flows", "mcp")
-JSON_ONLY_KEYS = ("source_identity", "owner_session_id", "session_cleanup_policy", "is_implicit")
+_PLAIN = JsonForm()
 # Tables written inline in TOML (small, read as one value).
 _INLINE = frozenset(
     {"collection_policy", "condition", "until", "expr", "provider_tag", "env", "headers"}
@@ -45,44 +35,52 @@ _INLINE = frozenset(
 _INLINE_ARRAYS = frozenset({"exprs", "message", "rules"})
 
 
-def dump(model: BaseModel, *, defaults: bool) -> dict[str, Any]:
-    """The model as plain data in the TOML shape; absent optionals are left out."""
+def dump(model: BaseModel, *, json_form: bool) -> dict[str, Any]:
+    """The model as plain data: every field as Meerkat's JSON form writes it (``json_form``),
+    or only the fields that differ from their defaults (the TOML form). A None in a required
+    field is a JSON null value (a condition's ``value``), never an unset field."""
     result: dict[str, Any] = {}
-    keep_null = _NULL_IS_VALUE.get(type(model))
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
-        if value is None and name != keep_null:
+        form = _json_form(info)
+        if value is None and not info.is_required():
+            if json_form and not form.skip_none:
+                result[name] = form.unset_as
             continue
-        if (
-            not defaults
-            and not info.is_required()
-            and value == info.get_default(call_default_factory=True)
-        ):
+        if json_form:
+            if form.skip_empty and value == []:
+                continue
+        elif not info.is_required() and value == info.get_default(call_default_factory=True):
             continue
-        result[name] = _plain(value, defaults)
+        result[name] = _plain(value, json_form)
     extra = model.model_extra or {}
-    result.update({key: _plain(value, defaults) for key, value in extra.items()})
+    result.update({key: _plain(value, json_form) for key, value in extra.items()})
     return result
 
 
-def _plain(value: Any, defaults: bool) -> Any:
+def _json_form(info: FieldInfo) -> JsonForm:
+    return next((m for m in info.metadata if isinstance(m, JsonForm)), _PLAIN)
+
+
+def _plain(value: Any, json_form: bool) -> Any:
     if isinstance(value, BaseModel):
-        return dump(value, defaults=defaults)
+        return dump(value, json_form=json_form)
     if isinstance(value, dict):
-        return {key: _plain(item, defaults) for key, item in value.items()}
+        return {key: _plain(item, json_form) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item, defaults) for item in value]
+        return [_plain(item, json_form) for item in value]
     return value
 
 
 def to_json_form(definition: MobDefinition) -> dict[str, Any]:
-    """Meerkat's ``definition.json``: id/orchestrator on top, roots present, defaults written."""
-    data = dump(definition, defaults=True)
+    """Meerkat's ``definition.json``: id/orchestrator on top, roots present, every field as
+    Meerkat's serde writes it."""
+    data = dump(definition, json_form=True)
     mob = data.pop("mob")
     flows = data.get("flows", {})
     for flow_id, flow in definition.flows.items():
         if flow.root is None:
-            flows[flow_id]["root"] = dump(synthesised_root(flow.steps), defaults=True)
+            flows[flow_id]["root"] = dump(synthesised_root(flow.steps), json_form=True)
         for step_id, step in flow.steps.items():
             if step.expected_schema_ref is not None:
                 ref = parse_schema_ref(step.expected_schema_ref)
@@ -99,12 +97,12 @@ def to_json_form(definition: MobDefinition) -> dict[str, Any]:
     if data.get("mcp"):
         data["mcp_servers"] = data.pop("mcp")
     data.pop("mcp", None)
-    return {"id": mob["id"], "orchestrator": mob.get("orchestrator"), **data}
+    return {"id": mob["id"], "orchestrator": mob["orchestrator"], **data}
 
 
 def to_toml(definition: MobDefinition) -> str:
     """Readable TOML: top-level scalars first, then ``[mob]``, profiles, models, ..."""
-    data = dump(definition, defaults=False)
+    data = dump(definition, json_form=False)
     for key in JSON_ONLY_KEYS:  # the TOML form cannot hold them
         data.pop(key, None)
     if not data.get("mcp"):

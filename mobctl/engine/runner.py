@@ -1169,7 +1169,7 @@ class FlowRunner:
                     continue
                 reason = self._failure_reason(step_id)
                 error = self._escalation_turn(
-                    step_id, reason, supervisor.role, supervisor.escalation_turn_timeout_ms
+                    step_id, reason, supervisor.role, supervisor.turn_timeout_ms
                 )
                 if error is not None:
                     if root_failed:

@@ -248,11 +248,15 @@ def flow_config(definition: MobDefinition, flow_id: str) -> dict[str, Any]:
         return None if model is None else json.loads(model.model_dump_json(**options))
 
     orchestrator = definition.mob.orchestrator
+    supervisor = definition.supervisor
     return {
         "flow_id": flow_id,
         "flow_spec": document(definition.flows[flow_id], exclude_none=True),
         "topology": document(definition.topology),
-        "supervisor": document(definition.supervisor),
+        # the timeout in effect, so that an unset one digests as the 2000 it means
+        "supervisor": None
+        if supervisor is None
+        else document(supervisor) | {"escalation_turn_timeout_ms": supervisor.turn_timeout_ms},
         "limits": document(definition.limits, exclude_none=True),
         "orchestrator_role": orchestrator.profile if orchestrator else None,
     }
