@@ -451,7 +451,7 @@ class FlowRunner:
         root = self.frames[f"{self.run_id}-root"]
         redispatch, self._redispatch = self._redispatch, []
         for frame, node_id in redispatch:  # a resumed run's steps that were running
-            self._start_step(frame, node_id)
+            self._start_step(frame, node_id, again=True)
         while True:
             self._guards()
             granted = self._grant_nodes() | self._grant_body_frames()
@@ -569,7 +569,9 @@ class FlowRunner:
             current = history[frame.iteration] if frame.iteration < len(history) else {}
         return build_context(self.params, self.root_outputs, self.loop_outputs, current)
 
-    def _start_step(self, frame: FrameRun, node_id: str) -> None:
+    def _start_step(self, frame: FrameRun, node_id: str, *, again: bool = False) -> None:
+        """A new execution of a step (``again``: a resumed run's running step, dispatched
+        again, whose attempt numbers continue)."""
         node = frame.spec.nodes[node_id]
         assert isinstance(node, StepNode)
         step_id = node.step_id
@@ -634,7 +636,10 @@ class FlowRunner:
             pending=len(targets),
         )
         self.tasks[(frame.frame_id, node_id)] = task
+        counts = self.flow_state["target_retry_counts"]
         for member in targets:
+            if not again:  # attempts count per execution: from 1 in each loop iteration (§7.5)
+                counts[f"{step_id}:{member.identity}"] = 0
             self._dispatch(task, member)
 
     def _roster(self) -> Roster:
