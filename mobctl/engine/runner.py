@@ -53,9 +53,10 @@ from mobctl.engine.outputs import (
     TargetResult,
     collect,
     parse_output,
+    storable,
     structured_output,
 )
-from mobctl.engine.reasons import clip_reason
+from mobctl.engine.reasons import clip_reason, encodable
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.state import (
     DEFAULT_STEP_TIMEOUT_MS,
@@ -72,7 +73,7 @@ from mobctl.engine.state import (
     restore,
 )
 from mobctl.engine.tracked import Tracked
-from mobctl.errors import CustodyLost, RecordTooLarge
+from mobctl.errors import CustodyLost, RecordTooLarge, UsageError
 from mobctl.store import journal
 from mobctl.store.canonical import canonical, timestamp
 from mobctl.store.checkpoints import sign_after_terminal
@@ -336,6 +337,10 @@ class FlowRunner:
 
     def create(self) -> None:
         """Provision members and create the run (status pending, lease taken)."""
+        try:  # before anything is written
+            storable(self.params)
+        except MalformedOutput as exc:
+            raise UsageError(f"the run's params cannot be stored: {exc}") from None
         size = len(canonical(self.params).encode())
         if size > self.output_limit:  # before anything is written
             raise RecordTooLarge(
@@ -767,9 +772,10 @@ class FlowRunner:
                     outcome.output, outcome.structured_output, step.effective_output_format
                 )
             except MalformedOutput as exc:
-                raw = outcome.output[:200]
+                kind = "JSON" if step.effective_output_format == "json" else "text"
+                raw = encodable(outcome.output[:200])
                 reason = (
-                    f"malformed JSON output for step '{step_id}' target "
+                    f"malformed {kind} output for step '{step_id}' target "
                     f"'{member.identity}': {exc}; "
                     f'raw_output="{raw}..."'
                 )
@@ -903,6 +909,8 @@ class FlowRunner:
             error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
         except (OSError, ValueError, jsonschema.SchemaError) as exc:
             return str(exc).splitlines()[0]
+        except RecursionError:  # a recursive schema over an output nested deeper than it
+            return "the output is nested too deeply to validate"
         return None if error is None else error.message
 
     def _step_terminal(
