@@ -62,6 +62,7 @@ from mobctl.engine.state import (
     DEFAULT_STEP_TIMEOUT_MS,
     PER_STEP,
     RANK,
+    BodyResults,
     FrameRun,
     LoopRun,
     RunFatal,
@@ -143,7 +144,7 @@ class FlowRunner:
         self.tasks: dict[tuple[str, str], StepTask] = {}
         self.root_outputs: dict[str, Any] = {}
         self.loop_outputs: dict[str, list[dict[str, Any]]] = {}
-        self.body_results: dict[str, list[tuple[str, Any, str | None]]] = {}
+        self.body_results: BodyResults = {}
         self.token = str(uuid.uuid4())
         self._cached_roster: Roster | None = None
         self._stopping = False  # turns are being killed: no retries
@@ -166,7 +167,9 @@ class FlowRunner:
         self._pending_loops: dict[str, LoopRun] = {}
         self._pending_events: list[tuple[str, dict[str, Any]]] = []
         self._pending_turns: list[tuple[StepTask, Member, TurnRequest]] = []
-        self._live: dict[str, FrameRun] = {}  # frames whose last state is not written yet
+        # the frames whose last state is not written yet: every unsealed frame, so the scheduler
+        # looks only here (a long loop's sealed frames cost nothing per pass)
+        self._live: dict[str, FrameRun] = {}
 
     # --- state and persistence --------------------------------------------------------------
 
@@ -514,9 +517,7 @@ class FlowRunner:
         granted = False
         while True:
             ready = sorted(
-                f
-                for f, fr in self.frames.items()
-                if fr.sealed_as is None and fr.state.ready_queue()
+                f for f, fr in self._live.items() if fr.sealed_as is None and fr.state.ready_queue()
             )
             if not ready:
                 return granted
@@ -962,7 +963,7 @@ class FlowRunner:
                 )
                 self.flow_state["failure_count"] += 1
         else:
-            self.body_results.setdefault(step_id, []).append((status, output, reason))
+            self.body_results.setdefault(step_id, {})[status] = (output, reason)
         propagated = self._record_skips(frame, skipped, entries, now)
         self._stage(step_entries=entries, failures=failures, outputs=outputs)
         if root_level and status == "Failed":
@@ -999,7 +1000,7 @@ class FlowRunner:
             self.flow_state["step_status"][step_id] = "Skipped"
             entries.append(StepLedgerEntry(step_id=step_id, status="skipped", timestamp=now))
             return [(step_id, why)]
-        self.body_results.setdefault(step_id, []).append(("Skipped", None, why))
+        self.body_results.setdefault(step_id, {})["Skipped"] = (None, why)
         return []
 
     def _body_steps(self, frame: Frame) -> list[str]:
@@ -1035,7 +1036,7 @@ class FlowRunner:
     def _revisit_frames(self) -> bool:
         """Seal finished frames and advance their loops; True if anything changed."""
         changed = False
-        for frame in sorted(self.frames.values(), key=lambda f: -len(f.frame_id)):
+        for frame in sorted(self._live.values(), key=lambda f: -len(f.frame_id)):
             if frame.sealed_as is not None:
                 continue
             outcome = frame.state.sealed()
@@ -1056,16 +1057,8 @@ class FlowRunner:
             loop.last_completed_iteration = loop.current_iteration
             loop.current_iteration += 1
             loop.stage = "AwaitingUntilEvaluation"
-            context = build_context(
-                self.params,
-                self.root_outputs,
-                self.loop_outputs,
-                self.loop_outputs.get(loop.loop_id, [{}] * (body.iteration + 1))[body.iteration]
-                if body.iteration < len(self.loop_outputs.get(loop.loop_id, []))
-                else {},
-            )
             try:
-                done = evaluate(loop.spec.until, context)
+                done = evaluate(loop.spec.until, self._context(body))
             except ConditionError as exc:
                 raise RunFatal("internal", exc.message(loop=loop.loop_id)) from exc
             if not done and loop.current_iteration < loop.spec.max_iterations:
@@ -1107,16 +1100,15 @@ class FlowRunner:
         """§10.5: a root-level loop's body steps get their run-level status now."""
         events = []
         for step_id in self._body_steps(loop.spec.body):
-            results = self.body_results.pop(step_id, [])
+            results = self.body_results.pop(step_id, {})
             if node_status == "Canceled" or not results:
                 if node_status == "Canceled":
                     self.flow_state["step_status"][step_id] = "Canceled"
                 continue
-            best = max(results, key=lambda r: RANK.get(r[0], 0))[0]
-            latest = [r for r in results if r[0] == best][-1]
+            best = max(results, key=lambda status: RANK.get(status, 0))
+            value, reason = results[best]
             self.flow_state["step_status"][step_id] = best
             if best == "Completed":
-                value = [r for r in results if r[0] == "Completed"][-1][1]
                 entries.append(
                     StepLedgerEntry(
                         step_id=step_id, status="completed", output=value, timestamp=now
@@ -1125,13 +1117,13 @@ class FlowRunner:
             elif best == "Failed":
                 entries.append(StepLedgerEntry(step_id=step_id, status="failed", timestamp=now))
                 failures.append(
-                    FailureLedgerEntry(step_id=step_id, reason=latest[2] or "", timestamp=now)
+                    FailureLedgerEntry(step_id=step_id, reason=reason or "", timestamp=now)
                 )
                 self.flow_state["failure_count"] += 1
-                events.append(("step_failed", step_id, latest[2] or ""))
+                events.append(("step_failed", step_id, reason or ""))
             else:
                 entries.append(StepLedgerEntry(step_id=step_id, status="skipped", timestamp=now))
-                events.append(("step_skipped", step_id, latest[2] or ""))
+                events.append(("step_skipped", step_id, reason or ""))
         return events
 
     # --- terminal outcomes ------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""Long `repeat_until` loops: an iteration journals what it changed, not the loop's history, so
+its cost does not grow with the iterations before it (flow-semantics §10, store contract §4.6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import cli, mobctl_process
+from tests.engine.test_scenarios import HEAD
+
+ITERATIONS = 300
+PAD = "x" * 10_000  # a 10 KB output
+LOOP = (
+    '[flows.main.steps.s]\nrole = "w"\nmessage = "s"\noutput_format = "json"\n'
+    'dispatch_mode = "one_to_one"\ncollection_policy = { type = "any" }\n'
+    '[flows.main.root.nodes.l]\nkind = "repeat_until"\nloop_id = "l"\ndepends_on = []\n'
+    f'depends_on_mode = "all"\nmax_iterations = {ITERATIONS}\n'
+    'until = { op = "eq", path = "steps.s.done", value = true }\n'
+    '[flows.main.root.nodes.l.body.nodes.n]\nkind = "step"\nstep_id = "s"\ndepends_on = []\n'
+    'depends_on_mode = "all"\n'
+)
+
+
+def test_item16_loop_of_300_iterations_with_10kb_outputs_completes(tmp_path: Path) -> None:
+    """Every journal line (and event line) must fit a 32 KiB record cap, which the store
+    enforces on each line it writes, while the loop's history grows to 3 MB: the run
+    completes only if no line carries the history. (With the whole history in each line, the
+    default 1 MiB cap ended such a run near iteration 105 with record_too_large.)"""
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + LOOP)
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text(
+        f'[[reply]]\niteration = {ITERATIONS - 1}\njson = {{ done = true, pad = "{PAD}" }}\n'
+        f'[[reply]]\njson = {{ done = false, pad = "{PAD}" }}\n'
+    )
+    store = tmp_path / "store"
+    result = mobctl_process(
+        "run",
+        mob,
+        "--driver",
+        f"scripted:{fixtures}",
+        "--store",
+        store,
+        "--json",
+        env={"MOBCTL_MAX_RECORD_BYTES": str(32 * 1024)},
+    )
+    assert result.returncode == 0, result.stderr
+    run_id = json.loads(result.stdout)["run_id"]
+    snapshot = json.loads((store / "mobs" / "s" / "runs" / f"{run_id}.json").read_text())
+    history = snapshot["loop_iteration_outputs"]["l"]
+    assert len(history) == ITERATIONS
+    assert history[0] == {"s": {"done": False, "pad": PAD}}
+    assert history[-1] == {"s": {"done": True, "pad": PAD}}
+    assert len(json.dumps(snapshot)) > ITERATIONS * len(PAD)  # the cap is not the snapshot's
+    loop = snapshot["loops"][f"{run_id}-root::l"]["kernel_state"]
+    assert (loop["phase"], loop["current_iteration"]) == ("Completed", ITERATIONS)
+    checked = cli("store", "check", "--store", store)
+    assert (checked.exit_code, checked.stdout) == (0, "store is consistent\n")
