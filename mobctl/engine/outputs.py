@@ -36,11 +36,11 @@ def parse_output(raw: str, structured: Any, output_format: Literal["json", "text
         value = structured
     else:
         value = _parse_json(raw)
-    storable(value)
+    ensure_storable(value)
     return value
 
 
-def storable(value: Any) -> None:
+def ensure_storable(value: Any) -> None:
     """Raise :class:`MalformedOutput` unless ``value`` is plain JSON that the store writes and
     reads back equal: objects with string keys, arrays, finite numbers, text without lone
     surrogates (UTF-8 cannot encode them), nested at most :data:`MAX_OUTPUT_DEPTH` levels.

@@ -52,8 +52,8 @@ from mobctl.engine.outputs import (
     MalformedOutput,
     TargetResult,
     collect,
+    ensure_storable,
     parse_output,
-    storable,
     structured_output,
 )
 from mobctl.engine.reasons import clip_reason, encodable
@@ -340,12 +340,12 @@ class FlowRunner:
 
     def create(self) -> None:
         """Provision members and create the run (status pending, lease taken)."""
-        try:  # before anything is written
-            storable(self.params)
+        try:  # checked before anything is written
+            ensure_storable(self.params)
         except MalformedOutput as exc:
             raise UsageError(f"the run's params cannot be stored: {exc}") from None
         size = len(canonical(self.params).encode())
-        if size > self.output_limit:  # before anything is written
+        if size > self.output_limit:
             raise RecordTooLarge(
                 f"the run's params are {size} bytes; params are limited to {self.output_limit} "
                 "bytes (half of the store's record cap, MOBCTL_MAX_RECORD_BYTES)",
@@ -910,7 +910,7 @@ class FlowRunner:
             error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
         except (OSError, ValueError, jsonschema.SchemaError) as exc:
             return str(exc).splitlines()[0]
-        except RecursionError:  # a recursive schema over an output nested deeper than it
+        except RecursionError:  # a recursive schema walking a deep output: Python's stack
             return "the output is nested too deeply to validate"
         return None if error is None else error.message
 
