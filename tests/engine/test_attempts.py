@@ -8,16 +8,21 @@ from pathlib import Path
 
 from tests.engine.test_scenarios import flow_events, run, setup
 
-LOOP = (
-    "[limits]\nmax_step_retries = 1\n"
-    '[flows.main.steps.s]\nrole = "w"\nmessage = "s"\noutput_format = "json"\n'
-    'dispatch_mode = "one_to_one"\ncollection_policy = { type = "any" }\n'
-    '[flows.main.root.nodes.l]\nkind = "repeat_until"\nloop_id = "l"\ndepends_on = []\n'
-    'depends_on_mode = "all"\nmax_iterations = 5\n'
-    'until = { op = "eq", path = "steps.s.done", value = true }\n'
-    '[flows.main.root.nodes.l.body.nodes.n]\nkind = "step"\nstep_id = "s"\ndepends_on = []\n'
-    'depends_on_mode = "all"\n'
-)
+
+def loop(max_iterations: int) -> str:
+    """Loop ``l`` of one JSON step ``s`` (one target) until its output has ``done = true``."""
+    return (
+        '[flows.main.steps.s]\nrole = "w"\nmessage = "s"\noutput_format = "json"\n'
+        'dispatch_mode = "one_to_one"\ncollection_policy = { type = "any" }\n'
+        '[flows.main.root.nodes.l]\nkind = "repeat_until"\nloop_id = "l"\ndepends_on = []\n'
+        f'depends_on_mode = "all"\nmax_iterations = {max_iterations}\n'
+        'until = { op = "eq", path = "steps.s.done", value = true }\n'
+        '[flows.main.root.nodes.l.body.nodes.n]\nkind = "step"\nstep_id = "s"\n'
+        'depends_on = []\ndepends_on_mode = "all"\n'
+    )
+
+
+LOOP = "[limits]\nmax_step_retries = 1\n" + loop(5)
 
 
 def test_item17_attempt_restarts_each_iteration(tmp_path: Path) -> None:

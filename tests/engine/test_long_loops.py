@@ -7,19 +7,11 @@ import json
 from pathlib import Path
 
 from tests.conftest import cli, mobctl_process
+from tests.engine.test_attempts import loop
 from tests.engine.test_scenarios import HEAD
 
 ITERATIONS = 300
 PAD = "x" * 10_000  # a 10 KB output
-LOOP = (
-    '[flows.main.steps.s]\nrole = "w"\nmessage = "s"\noutput_format = "json"\n'
-    'dispatch_mode = "one_to_one"\ncollection_policy = { type = "any" }\n'
-    '[flows.main.root.nodes.l]\nkind = "repeat_until"\nloop_id = "l"\ndepends_on = []\n'
-    f'depends_on_mode = "all"\nmax_iterations = {ITERATIONS}\n'
-    'until = { op = "eq", path = "steps.s.done", value = true }\n'
-    '[flows.main.root.nodes.l.body.nodes.n]\nkind = "step"\nstep_id = "s"\ndepends_on = []\n'
-    'depends_on_mode = "all"\n'
-)
 
 
 def test_item16_loop_of_300_iterations_with_10kb_outputs_completes(tmp_path: Path) -> None:
@@ -28,7 +20,7 @@ def test_item16_loop_of_300_iterations_with_10kb_outputs_completes(tmp_path: Pat
     completes only if no line carries the history. (With the whole history in each line, the
     default 1 MiB cap ended such a run near iteration 105 with record_too_large.)"""
     mob = tmp_path / "mob.toml"
-    mob.write_text(HEAD + LOOP)
+    mob.write_text(HEAD + loop(ITERATIONS))
     fixtures = tmp_path / "f.toml"
     fixtures.write_text(
         f'[[reply]]\niteration = {ITERATIONS - 1}\njson = {{ done = true, pad = "{PAD}" }}\n'
@@ -53,8 +45,8 @@ def test_item16_loop_of_300_iterations_with_10kb_outputs_completes(tmp_path: Pat
     assert history[0] == {"s": {"done": False, "pad": PAD}}
     assert history[-1] == {"s": {"done": True, "pad": PAD}}
     assert len(json.dumps(snapshot)) > ITERATIONS * len(PAD)  # the cap is not the snapshot's
-    loop = snapshot["loops"][f"{run_id}-root::l"]["kernel_state"]
-    assert (loop["phase"], loop["current_iteration"]) == ("Completed", ITERATIONS)
+    kernel = snapshot["loops"][f"{run_id}-root::l"]["kernel_state"]
+    assert (kernel["phase"], kernel["current_iteration"]) == ("Completed", ITERATIONS)
     checked = cli("store", "check", "--store", store)
     assert (checked.exit_code, checked.stdout) == (0, "store is consistent\n")
 
