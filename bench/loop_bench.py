@@ -86,7 +86,10 @@ def run_loop(iterations: int) -> list[float]:
         runner = FlowRunner(store, definition, "main", {}, Drivers(driver))
         runner.create()
         result = runner.execute()
-        assert result.run.status == "completed", result
+        if result.run.status != "completed":
+            event = result.run.mobctl.terminal_event if result.run.mobctl else None
+            reason = (event or {}).get("reason", result.cause)
+            raise SystemExit(f"the loop did not complete ({result.run.status}): {reason}")
     times = [driver.started[k] for k in range(iterations)]
     return [(b - a) * 1000 for a, b in pairwise(times)]
 
