@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from mobctl.definition.model import MobDefinition
@@ -282,8 +282,6 @@ def test_item9_any_driver_outcome_is_stored_and_read_back_or_fails_as_malformed(
         events = [e.kind for e in store.events("s").replay_all()]
         report = check_store(store)
         assert report.ok, report.problems
-    from hypothesis import event
-
     event(f"{run.status} {output_format} {type(outcome).__name__}")
     target_events = [e for e in events if e.type.startswith("step_target_")]
     assert len(target_events) == 1
