@@ -52,15 +52,17 @@ from mobctl.engine.outputs import (
     MalformedOutput,
     TargetResult,
     collect,
+    ensure_storable,
     parse_output,
     structured_output,
 )
-from mobctl.engine.reasons import clip_reason
+from mobctl.engine.reasons import clip_reason, encodable
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.state import (
     DEFAULT_STEP_TIMEOUT_MS,
     PER_STEP,
     RANK,
+    BodyResults,
     FrameRun,
     LoopRun,
     RunFatal,
@@ -72,7 +74,7 @@ from mobctl.engine.state import (
     restore,
 )
 from mobctl.engine.tracked import Tracked
-from mobctl.errors import CustodyLost, RecordTooLarge
+from mobctl.errors import CustodyLost, RecordTooLarge, UsageError
 from mobctl.store import journal
 from mobctl.store.canonical import canonical, timestamp
 from mobctl.store.checkpoints import sign_after_terminal
@@ -145,7 +147,7 @@ class FlowRunner:
         self.tasks: dict[tuple[str, str], StepTask] = {}
         self.root_outputs: dict[str, Any] = {}
         self.loop_outputs: dict[str, list[dict[str, Any]]] = {}
-        self.body_results: dict[str, list[tuple[str, Any, str | None]]] = {}
+        self.body_results: BodyResults = {}
         self.token = str(uuid.uuid4())
         self._roster_seen: Roster | None = None  # brought up to date before each dispatch
         self._stopping = False  # turns are being killed: no retries
@@ -168,7 +170,9 @@ class FlowRunner:
         self._pending_loops: dict[str, LoopRun] = {}
         self._pending_events: list[tuple[str, dict[str, Any]]] = []
         self._pending_turns: list[tuple[StepTask, Member, TurnRequest]] = []
-        self._live: dict[str, FrameRun] = {}  # frames whose last state is not written yet
+        # the frames whose last state is not written yet: every unsealed frame, so the scheduler
+        # looks only here (a long loop's sealed frames cost nothing per pass)
+        self._live: dict[str, FrameRun] = {}
 
     # --- state and persistence --------------------------------------------------------------
 
@@ -339,8 +343,12 @@ class FlowRunner:
 
     def create(self) -> None:
         """Provision members and create the run (status pending, lease taken)."""
+        try:  # checked before anything is written
+            ensure_storable(self.params)
+        except MalformedOutput as exc:
+            raise UsageError(f"the run's params cannot be stored: {exc}") from None
         size = len(canonical(self.params).encode())
-        if size > self.output_limit:  # before anything is written
+        if size > self.output_limit:
             raise RecordTooLarge(
                 f"the run's params are {size} bytes; params are limited to {self.output_limit} "
                 "bytes (half of the store's record cap, MOBCTL_MAX_RECORD_BYTES)",
@@ -454,7 +462,7 @@ class FlowRunner:
         root = self.frames[f"{self.run_id}-root"]
         redispatch, self._redispatch = self._redispatch, []
         for frame, node_id in redispatch:  # a resumed run's steps that were running
-            self._start_step(frame, node_id)
+            self._start_step(frame, node_id, again=True)
         while True:
             self._guards()
             granted = self._grant_nodes() | self._grant_body_frames()
@@ -512,9 +520,7 @@ class FlowRunner:
         granted = False
         while True:
             ready = sorted(
-                f
-                for f, fr in self.frames.items()
-                if fr.sealed_as is None and fr.state.ready_queue()
+                f for f, fr in self._live.items() if fr.sealed_as is None and fr.state.ready_queue()
             )
             if not ready:
                 return granted
@@ -572,7 +578,9 @@ class FlowRunner:
             current = history[frame.iteration] if frame.iteration < len(history) else {}
         return build_context(self.params, self.root_outputs, self.loop_outputs, current)
 
-    def _start_step(self, frame: FrameRun, node_id: str) -> None:
+    def _start_step(self, frame: FrameRun, node_id: str, *, again: bool = False) -> None:
+        """A new execution of a step (``again``: a resumed run's running step, dispatched
+        again, whose attempt numbers continue)."""
         node = frame.spec.nodes[node_id]
         assert isinstance(node, StepNode)
         step_id = node.step_id
@@ -637,7 +645,10 @@ class FlowRunner:
             pending=len(targets),
         )
         self.tasks[(frame.frame_id, node_id)] = task
+        counts = self.flow_state["target_retry_counts"]
         for member in targets:
+            if not again:  # attempts count per execution: from 1 in each loop iteration (§7.5)
+                counts[f"{step_id}:{member.identity}"] = 0
             self._dispatch(task, member)
 
     def _roster(self) -> Roster:
@@ -763,9 +774,10 @@ class FlowRunner:
                     outcome.output, outcome.structured_output, step.effective_output_format
                 )
             except MalformedOutput as exc:
-                raw = outcome.output[:200]
+                kind = "JSON" if step.effective_output_format == "json" else "text"
+                raw = encodable(outcome.output[:200])
                 reason = (
-                    f"malformed JSON output for step '{step_id}' target "
+                    f"malformed {kind} output for step '{step_id}' target "
                     f"'{member.identity}': {exc}; "
                     f'raw_output="{raw}..."'
                 )
@@ -899,6 +911,8 @@ class FlowRunner:
             error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
         except (OSError, ValueError, jsonschema.SchemaError) as exc:
             return str(exc).splitlines()[0]
+        except RecursionError:  # a recursive schema walking a deep output: Python's stack
+            return "the output is nested too deeply to validate"
         return None if error is None else error.message
 
     def _step_terminal(
@@ -950,7 +964,7 @@ class FlowRunner:
                 )
                 self.flow_state["failure_count"] += 1
         else:
-            self.body_results.setdefault(step_id, []).append((status, output, reason))
+            self.body_results.setdefault(step_id, {})[status] = (output, reason)
         propagated = self._record_skips(frame, skipped, entries, now)
         self._stage(step_entries=entries, failures=failures, outputs=outputs)
         if root_level and status == "Failed":
@@ -987,7 +1001,7 @@ class FlowRunner:
             self.flow_state["step_status"][step_id] = "Skipped"
             entries.append(StepLedgerEntry(step_id=step_id, status="skipped", timestamp=now))
             return [(step_id, why)]
-        self.body_results.setdefault(step_id, []).append(("Skipped", None, why))
+        self.body_results.setdefault(step_id, {})["Skipped"] = (None, why)
         return []
 
     def _body_steps(self, frame: Frame) -> list[str]:
@@ -1023,7 +1037,7 @@ class FlowRunner:
     def _revisit_frames(self) -> bool:
         """Seal finished frames and advance their loops; True if anything changed."""
         changed = False
-        for frame in sorted(self.frames.values(), key=lambda f: -len(f.frame_id)):
+        for frame in sorted(self._live.values(), key=lambda f: -len(f.frame_id)):
             if frame.sealed_as is not None:
                 continue
             outcome = frame.state.sealed()
@@ -1044,16 +1058,8 @@ class FlowRunner:
             loop.last_completed_iteration = loop.current_iteration
             loop.current_iteration += 1
             loop.stage = "AwaitingUntilEvaluation"
-            context = build_context(
-                self.params,
-                self.root_outputs,
-                self.loop_outputs,
-                self.loop_outputs.get(loop.loop_id, [{}] * (body.iteration + 1))[body.iteration]
-                if body.iteration < len(self.loop_outputs.get(loop.loop_id, []))
-                else {},
-            )
             try:
-                done = evaluate(loop.spec.until, context)
+                done = evaluate(loop.spec.until, self._context(body))
             except ConditionError as exc:
                 raise RunFatal("internal", exc.message(loop=loop.loop_id)) from exc
             if not done and loop.current_iteration < loop.spec.max_iterations:
@@ -1095,16 +1101,15 @@ class FlowRunner:
         """§10.5: a root-level loop's body steps get their run-level status now."""
         events = []
         for step_id in self._body_steps(loop.spec.body):
-            results = self.body_results.pop(step_id, [])
+            results = self.body_results.pop(step_id, {})
             if node_status == "Canceled" or not results:
                 if node_status == "Canceled":
                     self.flow_state["step_status"][step_id] = "Canceled"
                 continue
-            best = max(results, key=lambda r: RANK.get(r[0], 0))[0]
-            latest = [r for r in results if r[0] == best][-1]
+            best = max(results, key=lambda status: RANK.get(status, 0))
+            value, reason = results[best]
             self.flow_state["step_status"][step_id] = best
             if best == "Completed":
-                value = [r for r in results if r[0] == "Completed"][-1][1]
                 entries.append(
                     StepLedgerEntry(
                         step_id=step_id, status="completed", output=value, timestamp=now
@@ -1113,13 +1118,13 @@ class FlowRunner:
             elif best == "Failed":
                 entries.append(StepLedgerEntry(step_id=step_id, status="failed", timestamp=now))
                 failures.append(
-                    FailureLedgerEntry(step_id=step_id, reason=latest[2] or "", timestamp=now)
+                    FailureLedgerEntry(step_id=step_id, reason=reason or "", timestamp=now)
                 )
                 self.flow_state["failure_count"] += 1
-                events.append(("step_failed", step_id, latest[2] or ""))
+                events.append(("step_failed", step_id, reason or ""))
             else:
                 entries.append(StepLedgerEntry(step_id=step_id, status="skipped", timestamp=now))
-                events.append(("step_skipped", step_id, latest[2] or ""))
+                events.append(("step_skipped", step_id, reason or ""))
         return events
 
     # --- terminal outcomes ------------------------------------------------------------------

@@ -17,6 +17,9 @@ from mobctl.store.models import LoopSnapshot, MobRun
 
 DEFAULT_STEP_TIMEOUT_MS = 30_000
 RANK = {"Failed": 3, "Completed": 2, "Skipped": 1}
+# a loop body step's executions so far (§10.5): per status, the output and the reason of the
+# latest execution that ended so (all that settling needs: it does not grow with iterations)
+BodyResults = dict[str, dict[str, tuple[Any, str | None]]]
 # flow-state maps keyed by step (or step:member): written key by key, not whole
 PER_STEP = frozenset(
     {
@@ -165,7 +168,7 @@ class RunResult:
 class Restored:
     frames: dict[str, FrameRun]
     loops: dict[str, LoopRun]
-    body_results: dict[str, list[tuple[str, Any, str | None]]]
+    body_results: BodyResults
 
 
 def restore(run: MobRun, flow: Flow) -> Restored:
@@ -205,7 +208,7 @@ def restore(run: MobRun, flow: Flow) -> Restored:
                 continue
             frames[frame_id] = _frame(frame_id, owner.spec.body, kernel, owner.depth, owner)
             progress = True
-    body_results: dict[str, list[tuple[str, Any, str | None]]] = {}
+    body_results: BodyResults = {}
     for frame in frames.values():
         if frame.loop is None:
             continue
@@ -215,8 +218,9 @@ def restore(run: MobRun, flow: Flow) -> Restored:
             status = frame.state.status[node_id]
             if isinstance(node, StepNode) and status in RANK:
                 why = frame.state.skip_reasons.get(node_id)
-                body_results.setdefault(node.step_id, []).append(
-                    (status, outputs.get(node.step_id), why)
+                body_results.setdefault(node.step_id, {})[status] = (
+                    outputs.get(node.step_id),
+                    why,
                 )
     return Restored(frames, loops, body_results)
 

@@ -28,10 +28,15 @@ class OutOfRangeNumber(ValueError):
     """A JSON number too large for a float: read, it would be Infinity, which is not JSON."""
 
 
+class NestedTooDeeply(ValueError):
+    """JSON nested deeper than Python's parser goes (about 1000 levels less the caller's stack
+    depth, so the exact depth varies)."""
+
+
 def strict_json(text: str, *, not_json: str = "is not JSON") -> Any:
     """JSON as RFC 8259 has it: NaN and Infinity refused ("NaN {not_json}"), a number that
     overflows to infinity refused (:class:`OutOfRangeNumber`, raised only once the rest of the
-    text parses), and nesting too deep for the parser a ``ValueError``."""
+    text parses), and nesting too deep for the parser :class:`NestedTooDeeply`."""
     overflowing: list[str] = []
 
     def refuse(name: str) -> Any:
@@ -46,7 +51,7 @@ def strict_json(text: str, *, not_json: str = "is not JSON") -> Any:
     try:
         value = json.loads(text, parse_constant=refuse, parse_float=finite)
     except RecursionError:
-        raise ValueError("nested too deeply") from None
+        raise NestedTooDeeply("nested too deeply") from None
     if overflowing:
         literal = overflowing[0] if len(overflowing[0]) <= 40 else overflowing[0][:40] + "…"
         infinity = "-Infinity" if literal.startswith("-") else "Infinity"

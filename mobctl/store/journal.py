@@ -3,9 +3,10 @@
 A run snapshot is ``runs/<run_id>.json`` (the base, a whole ``MobRun`` document that records in
 ``mobctl.journal_seq`` the last change folded into it) and ``runs/<run_id>.journal``: one line
 per committed mutation, ``{"seq": N, "ops": [...]}``, appended with one ``write`` and a data
-sync. An op is ``["set", path, value]`` (replace or add the value at a path of object keys) or
-``["push", path, value]`` (append to the array at the path). The current snapshot is the base
-with every journal line whose ``seq`` is above ``journal_seq`` applied in order.
+sync. An op is ``["set", path, value]`` (replace or add the value at a path of object keys and
+array indexes) or ``["push", path, value]`` (append to the array at the path). The current
+snapshot is the base with every journal line whose ``seq`` is above ``journal_seq`` applied in
+order.
 
 Why not rewrite the whole snapshot per mutation: a run's snapshot grows with every step (ledger,
 outputs, statuses), so whole rewrites make each step cost more as the run grows (quadratic over

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -116,6 +117,8 @@ class _Loaded:
     offset: int
     by_step: dict[str, list[Snapshot]] = field(default_factory=dict)
     indexed: int = 0  # step-ledger entries in ``by_step``
+    iterations: set[str] = field(default_factory=set)  # loop-iteration ledger entries ...
+    iterations_indexed: int = 0  # ... as canonical JSON, and how many
 
     def ledger_of(self, step_id: str) -> list[Snapshot]:
         """The step's ledger entries (an index caught up lazily: O(new entries))."""
@@ -124,6 +127,14 @@ class _Loaded:
             self.by_step.setdefault(entry["step_id"], []).append(entry)
         self.indexed = len(ledger)
         return self.by_step.get(step_id, [])
+
+    def iteration_recorded(self, entry: Snapshot) -> bool:
+        """Whether the loop-iteration ledger holds ``entry`` (lazily indexed, like
+        :meth:`ledger_of`: a loop's iterations do not cost more as it goes on)."""
+        ledger = self.doc["loop_iteration_ledger"]
+        self.iterations.update(_key(e) for e in ledger[self.iterations_indexed :])
+        self.iterations_indexed = len(ledger)
+        return _key(entry) in self.iterations
 
 
 class DirectoryRunStore:
@@ -831,32 +842,40 @@ def _plan(loaded: _Loaded, change: RunMutation) -> list[journal.Op]:
     for failure in change.failure_entries:
         _check_failure(failure)
         ops.append(("push", ("failure_ledger",), failure.document()))
-    seen = list(doc["loop_iteration_ledger"])
+    pushed: set[str] = set()
     for ledger in change.loop_ledger:
         document = ledger.document()
-        if not any(json_equal(existing, document) for existing in seen):
-            seen.append(document)
+        if not loaded.iteration_recorded(document) and _key(document) not in pushed:
+            pushed.add(_key(document))
             ops.append(("push", ("loop_iteration_ledger",), document))
-    histories: dict[str, list[Snapshot]] = {}
+    lengths: dict[str, int] = {}  # of the loop histories, as the ops so far leave them
     for output in change.outputs:
         if output.loop_context is None:
             ops.append(("set", ("root_step_outputs", output.key), output.value))
             continue
+        # only what changed: a new iteration's map, the output's key (never the whole history)
         loop_id, iteration = output.loop_context
-        history = histories.setdefault(
-            loop_id, copy.deepcopy(doc["loop_iteration_outputs"].get(loop_id, []))
-        )
-        while len(history) <= iteration:
-            history.append({})
-        history[iteration][output.key] = output.value
-    for loop_id, history in histories.items():
-        ops.append(("set", ("loop_iteration_outputs", loop_id), history))
+        path: journal.Path_ = ("loop_iteration_outputs", loop_id)
+        if loop_id not in lengths:
+            history = doc["loop_iteration_outputs"].get(loop_id)
+            if history is None:
+                ops.append(("set", path, []))
+            lengths[loop_id] = len(history or [])
+        while lengths[loop_id] <= iteration:  # padded with empty maps
+            ops.append(("push", path, {}))
+            lengths[loop_id] += 1
+        ops.append(("set", (*path, iteration, output.key), output.value))
     if change.mobctl:
         if isinstance(doc.get("mobctl"), dict):
             ops += [("set", ("mobctl", key), value) for key, value in change.mobctl.items()]
         else:
             ops.append(("set", ("mobctl",), {"snapshot_format": SNAPSHOT_FORMAT, **change.mobctl}))
     return ops
+
+
+def _key(document: Snapshot) -> str:
+    """A ledger entry as canonical JSON with sorted keys: equal keys, equal JSON values."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def _step_entry_fits(ledger: list[Snapshot], entry: StepLedgerEntry, *, if_absent: bool) -> bool:

@@ -12,15 +12,18 @@ from tests.engine.test_run_processes import start
 from tests.engine.test_scenarios import HEAD, brief, flow_events
 
 
-def kill_when(store: Path, tmp_path: Path, mob: Path, fixtures: Path, marker: str) -> str:
-    """Start `mobctl run`, SIGKILL it once the log holds ``marker``; the run id."""
+def kill_when(
+    store: Path, tmp_path: Path, mob: Path, fixtures: Path, marker: str, times: int = 1
+) -> str:
+    """Start `mobctl run`, SIGKILL it once the log holds ``marker`` ``times`` times; the run
+    id."""
     process = start(
         ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(store)], tmp_path
     )
     log = store / "mobs" / "s" / "events.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if log.exists() and marker in log.read_text():
+        if log.exists() and log.read_text().count(marker) >= times:
             break
         time.sleep(0.05)
     else:
@@ -98,7 +101,10 @@ def test_resume_finishes_a_killed_run_and_redispatches_the_running_step(tmp_path
     )
 
 
-def test_resume_continues_a_loop_in_its_second_iteration(tmp_path: Path) -> None:
+def test_item17_resume_continues_the_attempt(tmp_path: Path) -> None:
+    """Killed in the second iteration's first attempt, the resumed run dispatches that
+    iteration's attempt 2 (the persisted count continues), not attempt 3 (counting across
+    iterations) nor attempt 1 (a count lost in the crash)."""
     mob = tmp_path / "mob.toml"
     mob.write_text(
         HEAD + '[flows.main.steps.s]\nrole = "w"\nmessage = "s"\noutput_format = "json"\n'
@@ -114,13 +120,13 @@ def test_resume_continues_a_loop_in_its_second_iteration(tmp_path: Path) -> None
     )
     fixtures = tmp_path / "f.toml"
     fixtures.write_text(
-        '[[reply]]\nstep = "s"\niteration = 0\njson = { done = false }\n'
-        '[[reply]]\nstep = "s"\niteration = 1\nattempt = 2\ndelay_ms = 120000\njson = {}\n'
-        '[[reply]]\nstep = "s"\njson = { done = true }\n'
+        '[[reply]]\nstep = "s"\niteration = 0\nattempt = 1\njson = { done = false }\n'
+        '[[reply]]\nstep = "s"\niteration = 1\nattempt = 1\ndelay_ms = 120000\njson = {}\n'
+        '[[reply]]\nstep = "s"\niteration = 1\nattempt = 2\njson = { done = true }\n'
         '[[reply]]\nstep = "after"\noutput = "end"\n'
     )
     store = tmp_path / "store"
-    run_id = kill_when(store, tmp_path, mob, fixtures, '"attempt":2')
+    run_id = kill_when(store, tmp_path, mob, fixtures, '"type":"step_dispatched"', times=2)
     # no --driver: it resumes with the drivers the run was started with, never a silent echo
     resumed = cli("runs", "resume", "s", run_id[:8], "--store", store, "--json")
     assert resumed.exit_code == 0, resumed.stderr
@@ -132,12 +138,13 @@ def test_resume_continues_a_loop_in_its_second_iteration(tmp_path: Path) -> None
     dispatched = [
         (k["step_id"], k["attempt"]) for k in flow_events(store) if k["type"] == "step_dispatched"
     ]
-    assert dispatched == [("s", 1), ("s", 2), ("s", 3), ("after", 1)]
+    assert dispatched == [("s", 1), ("s", 1), ("s", 2), ("after", 1)]
     run = json.loads(next((store / "mobs" / "s" / "runs").glob("*.json")).read_text())
     loop = run["loops"][f"{run_id}-root::l"]["kernel_state"]
     assert (loop["phase"], loop["current_iteration"]) == ("Completed", 2)
     assert run["loop_iteration_outputs"] == {"l": [{"s": {"done": False}}, {"s": {"done": True}}]}
     assert [e["status"] for e in run["step_ledger"] if e["step_id"] == "s"] == ["completed"]
+    assert run["flow_state"]["target_retry_counts"] == {"s:w-1": 2, "after:w-1": 1}
 
 
 def test_resume_refuses_a_run_with_a_live_owner(tmp_path: Path) -> None:
