@@ -353,15 +353,9 @@ def registered_definition(store: DirectoryStore, mob_id: str) -> MobDefinition:
 
 
 def _definition_of(record: SpecRecord) -> MobDefinition:
-    from mobctl.definition.loader import load_text
+    from mobctl.registry import stored_definition
 
-    shown = f"specs/{record.mob_id}.json"
-    loaded = load_text(json.dumps(record.definition), "json", shown, Path("."))
-    if loaded.definition is None:
-        from mobctl.errors import StoreCorrupt
-
-        raise StoreCorrupt(f"the stored definition of mob '{record.mob_id}' no longer loads")
-    return loaded.definition
+    return stored_definition(record.mob_id, record.definition)
 
 
 def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:

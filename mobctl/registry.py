@@ -7,16 +7,18 @@ appends ``mob_created`` (first revision) or ``mob_definition_updated``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mobctl.definition.files import DefinitionFiles
+from mobctl.definition.loader import load_text
 from mobctl.definition.model import MobDefinition, PathSkill
 from mobctl.definition.schemas import NamedSchema, parse_schema_ref
 from mobctl.definition.serialize import to_json_form
 from mobctl.diagnostics import Diagnostic
-from mobctl.errors import CasConflict, DefinitionError, SpecRevisionConflict
+from mobctl.errors import CasConflict, DefinitionError, SpecRevisionConflict, StoreCorrupt
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.models import EventKind, NewMobEvent, SpecResources, SpecSource
@@ -94,8 +96,9 @@ def register(
         return NewMobEvent(mob_id=mob_id, kind=kind)
 
     def registered(revision: int, changed: bool) -> Registration:
+        stored = stored_definition(mob_id, form)
         return Registration(
-            mob_id, revision, digest, changed, warnings, definition, resources, base_dir
+            mob_id, revision, digest, changed, warnings, stored, resources, base_dir
         )
 
     for _ in range(_ATTEMPTS):
@@ -129,13 +132,20 @@ def register(
 _ATTEMPTS = 20
 
 
+def stored_definition(mob_id: str, form: dict[str, Any]) -> MobDefinition:
+    """The definition as stored (its JSON form, loaded): what runs run and resume, so a run
+    of a file and its resume see the same definition (and the same flow digest)."""
+    loaded = load_text(json.dumps(form), "json", f"specs/{mob_id}.json", Path("."))
+    if loaded.definition is None:
+        raise StoreCorrupt(f"the stored definition of mob '{mob_id}' no longer loads")
+    return loaded.definition
+
+
 def _resources(definition: MobDefinition, files: DefinitionFiles) -> SpecResources:
     """Copies of the named schemas and path skills, keyed as the definition names them.
 
     Read through ``files`` as validation read them: a file that cannot be read (a warning) is
     left out, and one outside ``files`` is never read (an error, refused before this)."""
-    import json
-
     schemas: dict[str, Any] = {}
     for flow in definition.flows.values():
         for step in flow.steps.values():
