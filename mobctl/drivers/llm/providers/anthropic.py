@@ -1,10 +1,11 @@
 """Anthropic's Messages API through the official ``anthropic`` SDK (``AsyncAnthropic``).
 
-provider_params: ``temperature``, ``top_p``; ``max_output_tokens`` -> ``max_tokens`` (default
-8192, the API requires one); ``thinking_budget_tokens`` -> ``thinking = {type: enabled,
-budget_tokens}``; ``reasoning`` ``off`` -> ``thinking = {type: disabled}``, ``emit`` /
-``silent`` -> adaptive thinking with its text ``summarized`` / ``omitted``. JSON with a schema
--> ``output_config.format = {type: json_schema, schema}``.
+provider_params: ``max_output_tokens`` -> ``max_tokens`` (default 8192, the API requires one);
+``thinking_budget_tokens`` -> ``thinking = {type: enabled, budget_tokens}``; ``reasoning``
+``off`` -> ``thinking = {type: disabled}``, ``emit`` / ``silent`` -> adaptive thinking with its
+text ``summarized`` / ``omitted``. ``temperature`` and ``top_p`` are no longer Messages API
+fields (the SDK's ``create`` has neither): a warning at run start. JSON with a schema ->
+``output_config.format = {type: json_schema, schema}``.
 """
 
 from __future__ import annotations
@@ -21,18 +22,13 @@ from mobctl.drivers.llm.conversation import (
 )
 from mobctl.drivers.llm.providers.stainless import failure
 
-SUPPORTED_PARAMS = frozenset(
-    {"temperature", "top_p", "max_output_tokens", "reasoning", "thinking_budget_tokens"}
-)
+SUPPORTED_PARAMS = frozenset({"max_output_tokens", "reasoning", "thinking_budget_tokens"})
 DEFAULT_MAX_TOKENS = 8192
 
 
 def request_fields(turn: TurnInput) -> dict[str, Any]:
     params = turn.params
     fields: dict[str, Any] = {"max_tokens": params.get("max_output_tokens", DEFAULT_MAX_TOKENS)}
-    for key in ("temperature", "top_p"):
-        if key in params:
-            fields[key] = params[key]
     reasoning, budget = params.get("reasoning"), params.get("thinking_budget_tokens")
     if reasoning == "off":
         fields["thinking"] = {"type": "disabled"}

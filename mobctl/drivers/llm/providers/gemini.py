@@ -145,9 +145,7 @@ class GeminiConversation:
                 0,
             ),
             request_id=response.response_id,
-            stop_reason=str(candidate.finish_reason)
-            if candidate and candidate.finish_reason
-            else None,
+            stop_reason=getattr(candidate.finish_reason, "value", None) if candidate else None,
         )
 
     def add_tool_results(self, results: list[ToolResult]) -> None:

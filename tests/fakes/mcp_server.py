@@ -1,0 +1,48 @@
+"""A real stdio MCP server, written with the official ``mcp`` SDK (``MCPServer``, formerly
+FastMCP), for the llm driver's tests: ``python tests/fakes/mcp_server.py``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from mcp.server.mcpserver import MCPServer
+
+app = MCPServer("mobctl-test-tools")
+
+
+@app.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@app.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@app.tool()
+def fail(message: str) -> str:
+    """Always fails with the message."""
+    raise ValueError(message)
+
+
+@app.tool()
+def pids() -> str:
+    """This server's process id and that of a child it started (which sleeps)."""
+    child = subprocess.Popen(["sleep", "3600"])
+    return f"{os.getpid()} {child.pid}"
+
+
+@app.tool()
+def nap(seconds: float) -> str:
+    """Sleep, then say so."""
+    time.sleep(seconds)
+    return "rested"
+
+
+if __name__ == "__main__":
+    app.run()
