@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 
 from mcp.server.mcpserver import MCPServer
@@ -32,8 +33,11 @@ def fail(message: str) -> str:
 
 @app.tool()
 def pids() -> str:
-    """This server's process id and that of a child it started (which sleeps)."""
+    """This server's process id and that of a child it started (which sleeps). From now on
+    the server also outlives its stdin (a thread keeps it alive), as a badly behaved server
+    would: only a signal stops it."""
     child = subprocess.Popen(["sleep", "3600"])
+    threading.Thread(target=time.sleep, args=(3600,)).start()
     return f"{os.getpid()} {child.pid}"
 
 

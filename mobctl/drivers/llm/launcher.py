@@ -5,9 +5,10 @@ The launcher asks Linux to SIGTERM it when its parent dies (``PR_SET_PDEATHSIG``
 starts it in a new session, so it leads its own process group), forks COMMAND into that
 group and waits for it. On SIGTERM it SIGKILLs the whole group: COMMAND and everything
 COMMAND started (an MCP server run through ``npx`` or ``uvx`` is several processes, which a
-death signal on COMMAND alone would not reach). It exits with COMMAND's status. Where
-``prctl`` does not exist (not Linux), it only waits: closing the server's stdin still stops
-a well-behaved MCP server.
+death signal on COMMAND alone would not reach). When COMMAND exits, whatever it left behind
+in the group is killed too, and the launcher exits with COMMAND's status. Where ``prctl``
+and ``/proc`` do not exist (not Linux), it only waits: closing the server's stdin still
+stops a well-behaved MCP server.
 
 Kept import-light: it starts once per MCP server and per shell command.
 """
@@ -36,6 +37,25 @@ def _kill_group(signum: int, frame: object) -> None:
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
+def _kill_the_rest() -> None:
+    """SIGKILL every other process of this process group (what COMMAND left running)."""
+    me, group = os.getpid(), os.getpgrp()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            if int(fields[2]) == group:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            continue
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or not argv[0].isdigit():
         sys.stderr.write("usage: python -m mobctl.drivers.llm.launcher PARENT_PID COMMAND...\n")
@@ -51,6 +71,7 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(f"cannot start {argv[1]!r}: {exc.strerror or exc}\n")
         os._exit(127)
     _, status = os.waitpid(child, 0)
+    _kill_the_rest()
     return os.waitstatus_to_exitcode(status)
 
 
