@@ -80,9 +80,10 @@ class LlmDriver:
         the warnings to show once: parameters a provider has no field for, tool families
         mobctl does not provide, a shell not granted."""
         warnings: list[str] = []
+        targets = []
         for profile in map(self._effective, profiles):
             api = require_sdk(profile)
-            endpoint(profile, self._env)
+            targets.append(endpoint(profile, self._env))
             name, params, tools = profile.name, profile.provider_params, profile.tools
             ignored = sorted(set(params) - api.supported_params - {"provider_tag"})
             if ignored:
@@ -112,7 +113,18 @@ class LlmDriver:
                     f"profile '{name}' is read_only: mobctl cannot confine a shell to reads, so "
                     "it offers no shell tool"
                 )
+        loop = self._event_loop()
+        if loop is not None:  # import the SDKs and make their clients now, not in a turn
+            asyncio.run_coroutine_threadsafe(self._open(targets), loop).result()
         return list(dict.fromkeys(warnings))
+
+    async def _open(self, targets: list[Endpoint]) -> list[ProviderClient]:
+        opened = []
+        for target in targets:
+            if target not in self._clients:
+                self._clients[target] = open_client(target)
+            opened.append(self._clients[target])
+        return opened
 
     def close(self) -> None:
         """Stop every MCP server and close the SDK clients (idempotent)."""
@@ -226,9 +238,7 @@ class LlmDriver:
             offered = toolbox.offered(request)
             transcript.offer([spec.name for spec in offered])
             schema = structured.wanted_schema(request)
-            client = self._clients.get(target)
-            if client is None:
-                client = self._clients[target] = open_client(target)
+            (client,) = await self._open([target])
             conversation = client.conversation(
                 TurnInput(
                     model=profile.model,

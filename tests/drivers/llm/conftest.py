@@ -24,10 +24,10 @@ PROVIDERS = {  # provider -> (model, the fake server's api)
 }
 
 
-def profile(provider: str = "anthropic", **changes: Any) -> TurnProfile:
+def profile(provider: str | None = "anthropic", **changes: Any) -> TurnProfile:
     fields: dict[str, Any] = {
         "name": "writer",
-        "model": PROVIDERS[provider][0],
+        "model": PROVIDERS[provider][0] if provider in PROVIDERS else "some-model",
         "provider": provider,
         "system_prompt": "You write.",
     }
