@@ -1,10 +1,12 @@
 """A real stdio MCP server, written with the official ``mcp`` SDK (``MCPServer``, formerly
-FastMCP), for the llm driver's tests: ``python tests/fakes/mcp_server.py``."""
+FastMCP), for the llm driver's tests: ``python tests/fakes/mcp_server.py`` (stdio), or
+``python tests/fakes/mcp_server.py --http PORT`` (streamable HTTP on 127.0.0.1:PORT/mcp)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -49,4 +51,7 @@ def nap(seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    app.run()
+    if sys.argv[1:2] == ["--http"]:
+        app.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        app.run()

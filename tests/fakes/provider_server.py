@@ -65,6 +65,19 @@ class Recorded:
     at: float  # time.monotonic() when it arrived
 
 
+def env_for(url: str) -> dict[str, str]:
+    """An environment pointing every provider at the server at ``url``, with test keys."""
+    return {
+        "ANTHROPIC_API_KEY": "sk-ant-test-secret",
+        "ANTHROPIC_BASE_URL": url,
+        "OPENAI_API_KEY": "sk-openai-test-secret",
+        "OPENAI_BASE_URL": f"{url}/v1",
+        "GEMINI_API_KEY": "gemini-test-secret",
+        "GOOGLE_GEMINI_BASE_URL": url,
+        "MOBCTL_SELF_HOSTED_LOCAL_URL": f"{url}/v1",
+    }
+
+
 def api_of(path: str) -> str | None:
     if path == "/v1/messages":
         return "anthropic"
@@ -102,16 +115,7 @@ class FakeProvider:
             self._queue.extend(replies)
 
     def env(self) -> dict[str, str]:
-        """An environment pointing every provider at this server, with test keys."""
-        return {
-            "ANTHROPIC_API_KEY": "sk-ant-test-secret",
-            "ANTHROPIC_BASE_URL": self.url,
-            "OPENAI_API_KEY": "sk-openai-test-secret",
-            "OPENAI_BASE_URL": f"{self.url}/v1",
-            "GEMINI_API_KEY": "gemini-test-secret",
-            "GOOGLE_GEMINI_BASE_URL": self.url,
-            "MOBCTL_SELF_HOSTED_LOCAL_URL": f"{self.url}/v1",
-        }
+        return env_for(self.url)
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -176,14 +180,18 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             """Wait; False if the client closed the connection meanwhile."""
             deadline = time.monotonic() + seconds
             connection: socket.socket = self.connection
-            while time.monotonic() < deadline and not fake._stopping.is_set():
-                readable, _, _ = select.select([connection], [], [], 0.02)
+            while not fake._stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return True
+                readable, _, _ = select.select([connection], [], [], min(remaining, 0.5))
                 if readable:
                     try:
                         if connection.recv(1, socket.MSG_PEEK) == b"":
                             return False
                     except OSError:
                         return False
+                    time.sleep(min(remaining, 0.02))  # bytes of a next request: keep waiting
             return True
 
         def _send(self, code: int, body: Any, headers: dict[str, str]) -> None:
@@ -335,3 +343,13 @@ def _render(
         "modelVersion": model,
         "responseId": f"gemini_{n}",
     }, {}
+
+
+if __name__ == "__main__":  # a server of its own (benchmarks): prints its URL, stops at EOF
+    import sys
+
+    server = FakeProvider()
+    server.default = Text("done", delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)
+    print(server.url, flush=True)
+    sys.stdin.read()
+    server.close()

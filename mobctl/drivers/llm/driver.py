@@ -199,24 +199,23 @@ class LlmDriver:
             system_prompt=profile.system_prompt,
         )
         transcript.user(message)
-        settled = threading.Event()
+        began, settled = threading.Event(), threading.Event()
 
         async def turn() -> Completed | Failed:
+            began.set()
             try:
                 return await self._turn(request, profile, target, message, deadline, transcript)
             finally:
                 settled.set()
 
         future = asyncio.run_coroutine_threadsafe(turn(), loop)
-        while True:
-            done, _ = concurrent.futures.wait([future], timeout=POLL)
-            if done:
-                outcome = future.result()
-                break
+        while not settled.wait(POLL):
             if stop.is_set():
                 future.cancel()
-                settled.wait(CANCEL_GRACE)
+                if began.is_set():  # else it never runs: nothing to clean up
+                    settled.wait(CANCEL_GRACE)
                 return Canceled(transcript=self._finish(transcript, "canceled", started))
+        outcome = future.result(CANCEL_GRACE)  # settled: the result follows at once
         if isinstance(outcome, Completed):
             record = self._finish(transcript, "completed", started, final_answer=outcome.output)
             return dataclasses.replace(outcome, transcript=record)

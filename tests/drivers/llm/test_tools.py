@@ -11,7 +11,7 @@ import pytest
 
 from mobctl.drivers.base import Completed, Failed, Member
 from mobctl.drivers.llm.options import LlmOptions
-from tests.drivers.llm.conftest import PROVIDERS, mcp_tools, profile, request, run
+from tests.drivers.llm.conftest import MCP_SERVER, PROVIDERS, mcp_tools, profile, request, run
 from tests.fakes.provider_server import Calls, Text
 
 GENEROUS = 60.0
@@ -217,3 +217,33 @@ def test_a_shell_command_is_capped_and_timed(fake, make_driver) -> None:
     (tool,) = [m for m in outcome.transcript["messages"] if m["role"] == "tool"]
     assert tool["result"].startswith("timed out after 2s; killed")
     assert json.dumps(outcome.transcript)
+
+
+def test_an_http_mcp_server_is_reached_by_url(fake, make_driver) -> None:
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, str(MCP_SERVER), "--http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + GENEROUS
+        while time.monotonic() < deadline:
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        web = {"mcp_servers": [{"name": "web", "url": f"http://127.0.0.1:{port}/mcp"}]}
+        fake.script(Calls([("echo", {"text": "over http"})]), Text("heard it"))
+        outcome = run(make_driver(), request(profile(tools=web)))
+        assert isinstance(outcome, Completed), outcome
+        assert fake.requests[1].body["messages"][-1]["content"][0]["content"] == "over http"
+    finally:
+        server.kill()
+        server.wait(GENEROUS)
