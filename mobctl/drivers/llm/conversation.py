@@ -29,6 +29,11 @@ class ToolResult:
     output: str
     is_error: bool = False
 
+    @property
+    def marked(self) -> str:
+        """The output for an API without an error flag on tool results."""
+        return f"Error: {self.output}" if self.is_error else self.output
+
 
 @dataclass(frozen=True)
 class Reply:

@@ -110,7 +110,7 @@ class ChatConversation:
                 {
                     "role": "tool",
                     "tool_call_id": r.call.id,
-                    "content": f"Error: {r.output}" if r.is_error else r.output,
+                    "content": r.marked,
                 }
             )
 

@@ -157,7 +157,7 @@ class ResponsesConversation:
                 {
                     "type": "function_call_output",
                     "call_id": r.call.id,
-                    "output": f"Error: {r.output}" if r.is_error else r.output,
+                    "output": r.marked,
                 }
             )
 
