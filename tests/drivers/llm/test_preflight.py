@@ -139,7 +139,7 @@ def test_anthropic_sampling_params_warn() -> None:
     ]
 
 
-def test_the_model_option_applies_to_preflight_and_a_closed_driver_refuses_turns(fake) -> None:
+def test_a_closed_driver_refuses_turns(fake) -> None:
     driver = LlmDriver(env=fake.env())
     driver.close()
     assert run(driver, request()) == Failed("the llm driver is closed: the run is over")
