@@ -73,6 +73,12 @@ class OutputError(UsageError):
     code = "output_not_writable"
 
 
+class MissingCredentials(UsageError):
+    """A driver needs a credential or a server URL that the environment does not hold."""
+
+    code = "missing_credentials"
+
+
 class CatalogError(UsageError):
     """The model catalogue given with ``--catalog`` cannot be used."""
 

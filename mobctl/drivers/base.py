@@ -16,6 +16,44 @@ class Member:
     role: str
 
 
+ProviderName = Literal["anthropic", "openai", "gemini", "self_hosted", "other"]
+
+
+@dataclass(frozen=True)
+class TurnProfile:
+    """A member's resolved profile (inline or realm), as every driver sees it.
+
+    ``provider`` is resolved as ``validate`` resolves it (the profile's ``provider``, else the
+    definition's ``[models.<model>]``, else the bundled catalogue) and is None when none of them
+    knows the model. ``provider_params`` holds only the keys the profile sets; ``tools`` is the
+    profile's ``[tools]`` table as JSON; ``call_timeout_secs`` comes from ``[models.<model>]``.
+    """
+
+    name: str
+    model: str
+    provider: ProviderName | None = None
+    self_hosted_server_id: str | None = None
+    provider_params: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, Any] = field(default_factory=dict)
+    system_prompt: str = ""
+    output_schema: dict[str, Any] | None = None
+    call_timeout_secs: int | None = None
+
+    def document(self) -> dict[str, Any]:
+        """The profile as JSON (what the command driver puts on stdin under ``profile``)."""
+        return {
+            "name": self.name,
+            "model": self.model,
+            "provider": self.provider,
+            "self_hosted_server_id": self.self_hosted_server_id,
+            "provider_params": self.provider_params,
+            "tools": self.tools,
+            "system_prompt": self.system_prompt,
+            "output_schema": self.output_schema,
+            "call_timeout_secs": self.call_timeout_secs,
+        }
+
+
 @dataclass(frozen=True)
 class TurnRequest:
     kind: Literal["step", "escalation"]
@@ -34,6 +72,8 @@ class TurnRequest:
     iteration: int = 0
     params: dict[str, Any] = field(default_factory=dict)
     timeout_ms: int = 30_000
+    profile: TurnProfile | None = None  # the member's resolved profile
+    expected_schema: dict[str, Any] | None = None  # the step's resolved expected_schema_ref
 
     def message_text(self) -> str:
         """The message as plain text (text blocks joined by newlines)."""
@@ -43,19 +83,50 @@ class TurnRequest:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Tokens one turn used (all of its model calls added up)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+    def document(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+        }
+
+
+@dataclass(frozen=True)
 class Completed:
     output: str
     structured_output: Any = None
+    usage: Usage | None = None
+    # what the member did, as JSON (never a credential); the engine stores it
+    transcript: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Failed:
     reason: str
+    usage: Usage | None = None
+    transcript: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Canceled:
-    pass
+    transcript: dict[str, Any] | None = None  # what the turn did before it was stopped
 
 
 Outcome = Completed | Failed | Canceled
@@ -77,3 +148,31 @@ class Driver(Protocol):
         """Execute one turn. When ``stop`` is set (timeout or cancel), kill whatever the
         turn started and return :class:`Canceled` promptly."""
         ...
+
+
+class RunLifecycle(Protocol):
+    """What a driver may add to :class:`Driver` for a whole run (both optional: use
+    :func:`preflight` and :func:`close`, which skip drivers without them)."""
+
+    def preflight(self, profiles: list[TurnProfile]) -> list[str]:
+        """Before anything is written: raise :class:`DriverError` /
+        :class:`~mobctl.errors.MissingCredentials`
+        if the run cannot work; return the warnings to show once per run."""
+        ...
+
+    def close(self) -> None:
+        """The run ended (completed, failed, canceled): release what the driver holds."""
+        ...
+
+
+def preflight(driver: Driver, profiles: list[TurnProfile]) -> list[str]:
+    """The driver's preflight warnings (none for a driver that has no preflight)."""
+    check = getattr(driver, "preflight", None)
+    return list(check(profiles)) if check is not None else []
+
+
+def close(driver: Driver) -> None:
+    """Close the driver if it holds anything for the run."""
+    closer = getattr(driver, "close", None)
+    if closer is not None:
+        closer()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Catalog:
     name: str
     model_ids: frozenset[str]
     image_generation_providers: frozenset[str]
+    providers: Mapping[str, str] = field(default_factory=dict)  # model id -> provider
 
 
 def bundled_catalog() -> Catalog:
@@ -60,6 +62,7 @@ def _parse(text: str, name: str) -> Catalog:
         data.catalog,
         frozenset(entry.id for entry in data.models),
         frozenset(data.image_generation_providers),
+        {entry.id: entry.provider for entry in data.models},
     )
 
 

@@ -115,11 +115,7 @@ def _check_inline_profile(
                     "missing_skill_ref", f"skill '{skill}' is not defined", (*base, "skills", index)
                 )
             )
-    if (
-        profile.provider is None
-        and profile.model not in definition.models
-        and profile.model not in catalog.model_ids
-    ):
+    if model_provider(profile, definition, catalog) is None:
         found.append(
             diagnostic(
                 "unknown_model",
@@ -150,6 +146,18 @@ def _check_inline_profile(
             )
         )
     return found
+
+
+def model_provider(
+    profile: InlineProfile, definition: MobDefinition, catalog: Catalog
+) -> str | None:
+    """The provider of a profile's model: its ``provider``, else ``[models.<model>]``'s, else the
+    catalogue's; None when none of them knows the model (``unknown_model``)."""
+    if profile.provider is not None:
+        return profile.provider
+    if profile.model in definition.models:
+        return definition.models[profile.model].provider
+    return catalog.providers.get(profile.model)
 
 
 def _check_external_backend(definition: MobDefinition) -> list[Diagnostic]:
