@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mobctl.engine.custody import CustodyLostError, cancel_in_custody, orphan_reason, take_over
+from mobctl.engine.flow_state import FlowState
 from mobctl.errors import (
     AmbiguousRunIdError,
     CasConflict,
@@ -195,11 +196,8 @@ def show_run(store: DirectoryStore, mob_id: str, ref: str) -> RunDetail:
 
 
 def step_summaries(run: MobRun, events: list[MobEvent]) -> list[StepSummary]:
-    state = run.flow_state.model_extra or {}
-    statuses: dict[str, Any] = state.get("step_status") or {}
-    order = [s for s in state.get("ordered_steps") or [] if s in statuses]
-    order += [s for s in statuses if s not in order]
-    steps = {step: StepSummary(step, _step_status(statuses[step])) for step in order}
+    statuses = FlowState.from_document(run.flow_state.model_dump(mode="json")).step_statuses()
+    steps = {step: StepSummary(step, status) for step, status in statuses.items()}
     last_attempt: dict[tuple[str, str], int] = {}
     for event in events:
         kind = event.kind
@@ -231,13 +229,6 @@ def step_summaries(run: MobRun, events: list[MobEvent]) -> list[StepSummary]:
         if step is not None and step.reason is None:
             step.reason = entry.reason
     return list(steps.values())
-
-
-def _step_status(status: object) -> str:
-    if status is None:
-        return "pending"
-    text = str(status).lower()
-    return "running" if text == "dispatched" else text
 
 
 # --- repair, cancel, recover -----------------------------------------------------------------
@@ -437,7 +428,7 @@ def take_up(store: DirectoryStore, mob_id: str, ref: str) -> Resumable:
     """Judge the run orphaned and take its lease over (flow-semantics §12.3): refused for a
     finished run, a run whose owner lives, and a run whose flow changed since it started."""
     from mobctl import api
-    from mobctl.engine.state import flow_digest
+    from mobctl.engine.config import flow_digest
 
     run = resolve_run(store, mob_id, ref)
     if run.terminal:

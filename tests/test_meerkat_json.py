@@ -36,7 +36,7 @@ from mobctl.definition import model as m
 from mobctl.definition.loader import load_text
 from mobctl.definition.serialize import to_json_form
 from mobctl.diagnostics import dotted
-from mobctl.engine.state import flow_digest
+from mobctl.engine.config import flow_digest
 from mobctl.validation.catalog import bundled_catalog
 from mobctl.validation.validate import Report, validate_bytes, validate_path
 from tests.conftest import REPO, cli

@@ -91,6 +91,7 @@ def run(
 def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
     """Execute a created (or resumed) run with its live view; print the outcome and exit with
     its code. Ctrl-C / SIGTERM cancel the run cleanly (exit 130)."""
+    from mobctl.engine.flow_state import FlowState
     from mobctl.engine.outputs import result_envelope
 
     sys.stderr.write(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})\n")
@@ -110,10 +111,7 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
     for warning in outcome.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     final = outcome.run
-    extra = final.flow_state.model_extra or {}
-    steps = {
-        step: (status or "pending").lower() for step, status in extra.get("step_status", {}).items()
-    }
+    steps = FlowState.from_document(final.flow_state.model_dump(mode="json")).step_statuses()
     document = {
         "run_id": final.run_id,
         "mob_id": final.mob_id,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from mobctl.engine.flow_state import FlowState
 from mobctl.store import process
 from mobctl.store.canonical import parse_timestamp, timestamp
 from mobctl.store.contract import Store
@@ -72,17 +73,18 @@ def orphan_reason(
     return None
 
 
-def new_owner() -> RunOwner:
-    """A lease for this process."""
+def new_owner(token: str | None = None, *, ttl_ms: int = 30_000) -> RunOwner:
+    """A lease for this process (``token``: the one it will fence its writes with)."""
     pid, host, started = process.me()
     now = timestamp()
     return RunOwner(
-        token=str(uuid.uuid4()),
+        token=token or str(uuid.uuid4()),
         pid=pid,
         host=host,
         process_start=started,
         acquired_at=now,
         heartbeat_at=now,
+        ttl_ms=ttl_ms,
     )
 
 
@@ -162,23 +164,13 @@ class CustodyLostError(Exception):
 
 
 def _canceled_state(flow_state: FlowRunState) -> dict[str, Any]:
-    state = flow_state.model_dump(mode="json")
-    statuses = state.get("step_status")
-    if isinstance(statuses, dict):
-        state["step_status"] = {
-            step: "Canceled" if status in (None, "Dispatched") else status
-            for step, status in statuses.items()
-        }
+    state = FlowState.from_document(flow_state.model_dump(mode="json"))
+    state.fold_unfinished()
     # nothing is ready, pending or active any more (the §15 invariants)
-    state |= {
-        "ready_frames": [],
-        "ready_frame_membership": {},
-        "pending_body_frame_loops": [],
-        "pending_body_frame_loop_membership": {},
-        "active_node_count": 0,
-        "active_frame_count": 0,
-    }
-    return state
+    state.pending_body_frame_loops = []
+    state.set_registrations([])
+    state.active_node_count = state.active_frame_count = 0
+    return state.document()
 
 
 def _frame_open(frame: FrameSnapshot) -> bool:

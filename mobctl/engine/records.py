@@ -3,12 +3,10 @@ the run snapshot: written as journal ops, and rebuilt from a snapshot to resume 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from mobctl.definition.model import Flow, Frame, MobDefinition, RepeatUntilNode, Step, StepNode
+from mobctl.definition.model import Flow, Frame, RepeatUntilNode, Step, StepNode
 from mobctl.drivers.base import DispatchError, Member, Outcome
 from mobctl.engine.frames import FrameState, node_specs
 from mobctl.engine.outputs import TargetResult
@@ -20,18 +18,6 @@ RANK = {"Failed": 3, "Completed": 2, "Skipped": 1}
 # a loop body step's executions so far (§10.5): per status, the output and the reason of the
 # latest execution that ended so (all that settling needs: it does not grow with iterations)
 BodyResults = dict[str, dict[str, tuple[Any, str | None]]]
-# flow-state maps keyed by step (or step:member): written key by key, not whole
-PER_STEP = frozenset(
-    {
-        "step_status",
-        "output_recorded",
-        "step_condition_results",
-        "step_target_counts",
-        "step_target_success_counts",
-        "step_target_terminal_failure_counts",
-        "target_retry_counts",
-    }
-)
 
 
 class RunFatal(Exception):
@@ -238,34 +224,3 @@ def _frame(
     frame = FrameRun(frame_id, spec, state, depth, loop, kernel.get("iteration", 0))
     frame.sealed_as = None if phase == "Running" else phase
     return frame
-
-
-def _digest(config: dict[str, Any]) -> str:
-    canonical_config = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(canonical_config).hexdigest()
-
-
-def flow_config(definition: MobDefinition, flow_id: str) -> dict[str, Any]:
-    """What a run's outcome depends on besides its params (its digest pins a resume)."""
-
-    def document(model: Any, **options: bool) -> Any:
-        return None if model is None else json.loads(model.model_dump_json(**options))
-
-    orchestrator = definition.mob.orchestrator
-    supervisor = definition.supervisor
-    return {
-        "flow_id": flow_id,
-        "flow_spec": document(definition.flows[flow_id], exclude_none=True),
-        "topology": document(definition.topology),
-        # the timeout in effect, so that an unset one digests as the 2000 it means
-        "supervisor": None
-        if supervisor is None
-        else document(supervisor) | {"escalation_turn_timeout_ms": supervisor.turn_timeout_ms},
-        "limits": document(definition.limits, exclude_none=True),
-        "orchestrator_role": orchestrator.profile if orchestrator else None,
-    }
-
-
-def flow_digest(definition: MobDefinition, flow_id: str) -> str:
-    """The ``flow_definition_digest`` a run of this flow records (a resume compares it)."""
-    return _digest(flow_config(definition, flow_id))

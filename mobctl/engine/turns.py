@@ -1,0 +1,100 @@
+"""Turns in flight: the worker threads that run drivers, their deadlines, and stopping them.
+
+Workers only run turns and report (``TurnDone`` on ``reports``); they never touch the run
+state, which the scheduler's main thread owns. A turn's deadline and a cancel set its stop
+event; the driver must then kill whatever the turn started and return promptly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from mobctl.drivers.base import DispatchError, Failed, Member, Outcome, TurnRequest
+from mobctl.drivers.selection import Drivers
+from mobctl.engine.deadlines import Deadlines
+from mobctl.engine.reasons import clip_reason
+from mobctl.engine.records import StepTask, TurnDone
+
+MAX_WORKERS = 64
+
+
+class Turns:
+    def __init__(self, drivers: Drivers) -> None:
+        self.drivers = drivers
+        self.reports: queue.Queue[TurnDone] = queue.Queue()
+        self.deadlines = Deadlines()
+        self._lock = threading.Lock()  # guards ``_stops``
+        self._stops: set[threading.Event] = set()
+        self._queued: list[tuple[StepTask, Member, TurnRequest]] = []
+        self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="turn")
+
+    def queue(self, task: StepTask, member: Member, request: TurnRequest) -> None:
+        """A dispatched turn, started at the next ``start_queued`` (once its dispatch is
+        written)."""
+        self._queued.append((task, member, request))
+
+    def reject(self, task: StepTask, member: Member, error: DispatchError) -> None:
+        """A turn refused before it started (a dispatch error): reported like any other."""
+        self.reports.put(TurnDone(task, member, error, False))
+
+    def start_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        for task, member, request in queued:
+            self._pool.submit(self._work, task, member, request)
+
+    def drop_queued(self) -> list[StepTask]:
+        """The turns that never started (a run-fatal error before the flush): the tasks they
+        belonged to, once per turn."""
+        queued, self._queued = self._queued, []
+        return [task for task, _, _ in queued]
+
+    def _work(self, task: StepTask, member: Member, request: TurnRequest) -> None:
+        """On a worker thread: run the turn and report."""
+        outcome: Outcome | DispatchError
+        timed_out = False
+        try:
+            outcome, timed_out = self.run(request, member, task.timeout_ms)
+        except Exception as exc:  # a driver bug: report it as a failed dispatch, never hang
+            outcome = DispatchError(clip_reason(f"internal error in the driver: {exc}"))
+        self.reports.put(TurnDone(task, member, outcome, timed_out))
+
+    def run(
+        self, request: TurnRequest, member: Member, timeout_ms: int
+    ) -> tuple[Outcome | DispatchError, bool]:
+        """Run one turn on this thread, bounded by ``timeout_ms``: its outcome, and whether
+        the deadline cut it."""
+        stop = threading.Event()
+        timed_out = threading.Event()
+        with self._lock:
+            self._stops.add(stop)
+
+        def expire() -> None:
+            timed_out.set()
+            stop.set()
+
+        deadline = self.deadlines.add(timeout_ms / 1000, expire)
+        try:
+            outcome = self.drivers.for_role(member.role).run(request, stop)
+        except DispatchError as exc:
+            return DispatchError(clip_reason(str(exc))), False
+        else:  # where a driver's reason enters the engine: bounded from here on
+            if isinstance(outcome, Failed):
+                outcome = dataclasses.replace(outcome, reason=clip_reason(outcome.reason))
+            return outcome, timed_out.is_set()
+        finally:
+            self.deadlines.cancel(deadline)
+            with self._lock:
+                self._stops.discard(stop)
+
+    def stop_all(self) -> None:
+        """Tell every turn in flight to stop."""
+        with self._lock:
+            for stop in list(self._stops):
+                stop.set()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.deadlines.close()
