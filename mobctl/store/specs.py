@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import JsonValue, ValidationError
+from pydantic import JsonValue
 
-from mobctl.errors import SpecRevisionConflict, StoreCorrupt
+from mobctl.errors import SpecRevisionConflict
 from mobctl.ids import require_slug
 from mobctl.store.canonical import canonical, parse_json, timestamp
-from mobctl.store.files import write_atomic
+from mobctl.store.defects import unreadable
+from mobctl.store.files import StoreFiles
 from mobctl.store.locks import Locks
 from mobctl.store.models import SpecRecord, SpecResources, SpecSource
 
@@ -22,8 +23,9 @@ def definition_digest(definition: dict[str, Any]) -> str:
 
 
 class DirectorySpecStore:
-    def __init__(self, root: Path, locks: Locks, *, prepare: Callable[[], object]) -> None:
-        self.dir = root / "specs"
+    def __init__(self, files: StoreFiles, locks: Locks, *, prepare: Callable[[], object]) -> None:
+        self.files = files
+        self.dir = files.root / "specs"
         self.locks = locks
         self._prepare = prepare
 
@@ -33,16 +35,14 @@ class DirectorySpecStore:
     def get_spec(self, mob_id: str) -> SpecRecord | None:
         path = self._path(mob_id)
         try:
-            return SpecRecord.model_validate(parse_json(path.read_bytes()))
+            return SpecRecord.model_validate(parse_json(self.files.read(path)))
         except FileNotFoundError:
             return None
-        except (ValueError, ValidationError) as exc:
-            raise StoreCorrupt(f"spec record {path} is unreadable: {exc}") from exc
+        except ValueError as exc:
+            raise unreadable(path, "a spec record", exc, SpecRecord) from None
 
     def list_specs(self) -> list[str]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(p.stem for p in self.dir.glob("*.json") if not p.name.startswith("."))
+        return self.files.stems(self.dir, ".json")
 
     def put_spec(
         self,
@@ -71,7 +71,7 @@ class DirectorySpecStore:
                 source=source,
                 resources=resources or SpecResources(),
             )
-            write_atomic(path, canonical(record.document()).encode("utf-8"))
+            self.files.write_atomic(path, canonical(record.document()).encode("utf-8"))
             return record.revision
 
     def delete_spec(self, mob_id: str, revision: int | None) -> bool:
@@ -81,5 +81,5 @@ class DirectorySpecStore:
             current = self.get_spec(mob_id)
             if current is None or (revision is not None and revision != current.revision):
                 return False
-            path.unlink()
+            self.files.remove(path)
             return True

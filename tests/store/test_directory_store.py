@@ -139,8 +139,9 @@ def hold_lock(store: DirectoryStore, name: str, seconds: float) -> subprocess.Po
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
+        "from mobctl.store.files import StoreFiles\n"
         "from mobctl.store.locks import Locks\n"
-        f"with Locks(Path({str(store.root)!r})).hold({name!r}):\n"
+        f"with Locks(StoreFiles(Path({str(store.root)!r}))).hold({name!r}):\n"
         "    print('held', flush=True)\n"
         f"    time.sleep({seconds})\n"
     )
