@@ -122,6 +122,10 @@ def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Rec
     return Record(offset, raw, cursor, digest, span, data)
 
 
+def _identity(info: os.stat_result) -> tuple[int, int, int]:
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def _event_shaped(data: Any) -> bool:
     """Whether a decoded line has an event's shape (a chain hash proves nothing: anyone can
     compute one), so that everything downstream may rely on it."""
@@ -228,7 +232,6 @@ class DirectoryEventStore:
             return self._append_locked(events)
 
     def _append_locked(self, events: list[NewMobEvent]) -> list[MobEvent]:
-        self.files.ensure_directory(self.dir)
         meta = self.read_meta()
         cached = self._cached_tail()
         last = self._repair_tail(meta) if cached is False else cached
@@ -262,19 +265,21 @@ class DirectoryEventStore:
                 MobEvent(cursor=cursor, timestamp=moment, mob_id=event.mob_id, kind=event.kind)
             )
         try:
-            self.files.append(self.log, b"".join(lines), create=False)
+            info: os.stat_result | None = self.files.append(self.log, b"".join(lines), create=False)
         except FileNotFoundError:  # the first append creates the log with a durable name
             self.files.write_atomic(self.log, b"".join(lines))
+            info = None
         batch = (first, len(events)) if len(events) > 1 else None
-        self._remember_tail(Record(-1, lines[-1], first + len(events) - 1, prev, batch, {}))
+        tail = Record(-1, lines[-1], first + len(events) - 1, prev, batch, {})
+        identity = _identity(info) if info is not None else self._file_identity()
+        self._tail_cache = None if identity is None else (identity, tail)
         return stored
 
     def _file_identity(self) -> tuple[int, int, int] | None:
         try:
-            info = self.files.stat(self.log)
+            return _identity(self.files.stat(self.log))
         except FileNotFoundError:
             return None
-        return info.st_ino, info.st_size, info.st_mtime_ns
 
     def _cached_tail(self) -> Record | Literal[False] | None:
         """The last record if the log is exactly as we left it, else False."""
@@ -282,10 +287,6 @@ class DirectoryEventStore:
             return False
         identity, record = self._tail_cache
         return record if self._file_identity() == identity else False
-
-    def _remember_tail(self, record: Record | None) -> None:
-        identity = self._file_identity()
-        self._tail_cache = None if identity is None or record is None else (identity, record)
 
     def _append_if(self, event: NewMobEvent, exists: Callable[[Record], bool]) -> MobEvent | None:
         self._check(event)
@@ -497,7 +498,6 @@ class DirectoryEventStore:
     def clear(self) -> None:
         self._prepare()
         with self.locks.hold(self.lock_name):
-            self.files.ensure_directory(self.dir)
             self.files.write_atomic(self.log, b"")
             self._write_meta(Meta())
 

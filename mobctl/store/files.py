@@ -72,6 +72,7 @@ class StoreFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._walks: dict[Path, tuple[str, ...]] = {}  # directory -> its names below the root
 
     # --- directories ------------------------------------------------------------------------
 
@@ -86,12 +87,15 @@ class StoreFiles:
             os.close(fd)
 
     def _open_directory(self, path: Path, create: bool) -> int:
+        names = self._names(path)
         fd = self._open_root(create)
-        walked = self.root
         try:
-            for name in self._parts(path):
-                walked = walked / name
-                child = _open_subdirectory(fd, name, walked, create)
+            for depth, name in enumerate(names):
+                try:
+                    child = _open_subdirectory(fd, name, create)
+                except OSError as exc:
+                    walked = self.root.joinpath(*names[: depth + 1])
+                    raise _refusal(fd, walked, exc, directory=True) from None
                 os.close(fd)
                 fd = child
         except BaseException:
@@ -99,11 +103,15 @@ class StoreFiles:
             raise
         return fd
 
-    def _parts(self, path: Path) -> tuple[str, ...]:
-        parts = path.relative_to(self.root).parts
-        if any(part in (".", "..") for part in parts):  # ids are slugs; this is a bug
-            raise ValueError(f"not a path inside the store: {path}")
-        return parts
+    def _names(self, directory: Path) -> tuple[str, ...]:
+        """The names from the root down to ``directory`` (remembered: every access walks)."""
+        names = self._walks.get(directory)
+        if names is None:
+            names = directory.relative_to(self.root).parts
+            if any(name in (".", "..") for name in names):  # ids are slugs; this is a bug
+                raise ValueError(f"not a path inside the store: {directory}")
+            self._walks[directory] = names
+        return names
 
     def _open_root(self, create: bool) -> int:
         try:
@@ -225,9 +233,9 @@ class StoreFiles:
                     os.unlink(temp, dir_fd=folder)
                 raise
 
-    def append(self, target: Path, data: bytes, *, create: bool = True) -> None:
+    def append(self, target: Path, data: bytes, *, create: bool = True) -> os.stat_result:
         """One ``os.write`` on an ``O_APPEND`` descriptor, then a data sync (event log,
-        journals).
+        journals); the file's status after it.
 
         ``create=False``: the file must exist (``FileNotFoundError`` otherwise), so that a new
         file is created by ``write_atomic``, whose directory sync makes its name durable."""
@@ -239,6 +247,7 @@ class StoreFiles:
                 if written != len(data):  # pragma: no cover - regular files write whole
                     raise OSError(f"short write: {written} of {len(data)} bytes")
                 _datasync(fd)
+                return os.fstat(fd)
             finally:
                 os.close(fd)
         except FileNotFoundError:
@@ -297,21 +306,16 @@ def _kind(item: os.DirEntry[str]) -> Kind:
     return "file" if item.is_file(follow_symlinks=False) else "other"
 
 
-def _open_subdirectory(parent: int, name: str, path: Path, create: bool) -> int:
+def _open_subdirectory(parent: int, name: str, create: bool) -> int:
     try:
         return os.open(name, _DIRECTORY, dir_fd=parent)
     except FileNotFoundError:
         if not create:
             raise
-    except OSError as exc:
-        raise _refusal(parent, path, exc, directory=True) from None
     with contextlib.suppress(FileExistsError):  # another process made it meanwhile
         os.mkdir(name, 0o777, dir_fd=parent)
         os.fsync(parent)
-    try:
-        return os.open(name, _DIRECTORY, dir_fd=parent)
-    except OSError as exc:
-        raise _refusal(parent, path, exc, directory=True) from None
+    return os.open(name, _DIRECTORY, dir_fd=parent)
 
 
 def _open_file(folder: int, path: Path, flags: int, mode: int, *, in_place: bool) -> int:

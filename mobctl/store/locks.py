@@ -25,12 +25,14 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from mobctl.errors import StoreLockTimeout
 from mobctl.store.canonical import timestamp
 from mobctl.store.files import StoreFiles
+from mobctl.store.models import Timestamp
 from mobctl.store.process import command_line, me
 
 WAIT_NOTICE_AFTER = 1.0
@@ -143,14 +145,17 @@ class Locks:
         return f"pid {holder.pid} on {holder.host} since {holder.since} ({holder.command})"
 
 
+_Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]  # shown to a terminal
+
+
 class Holder(BaseModel):
     """A ``.holder`` file: the process that holds a lock (written by :meth:`Locks.hold`)."""
 
     pid: int
-    host: str
+    host: _Printable
     process_start: str = ""
-    since: str = ""
-    command: str = "?"
+    since: Timestamp
+    command: _Printable = "?"
 
 
 def holder_path(lock_path: Path) -> Path:

@@ -20,6 +20,7 @@ from mobctl.errors import (
     StoreLockTimeout,
     UnsafeIdError,
 )
+from mobctl.store.canonical import timestamp
 from mobctl.store.check import check_store
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import GENESIS, line_hash
@@ -243,7 +244,7 @@ def test_stale_lock_holder_files_are_repaired(store: DirectoryStore) -> None:
     store.prepare()
     holder = store.root / "locks" / "store.lock.holder"
     holder.write_text(
-        json.dumps({"pid": 999999, "host": host(), "process_start": "", "since": "x"})
+        json.dumps({"pid": 999999, "host": host(), "process_start": "", "since": timestamp()})
     )
     assert [p.code for p in check_store(store).problems] == ["stale_lock_holder"]
     assert check_store(store, repair=True).actions == [f"cleared stale lock holder file {holder}"]

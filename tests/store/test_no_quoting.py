@@ -271,7 +271,7 @@ def test_no_command_quotes_a_store_file(template: FullStore, tmp_path: Path, edi
 
 def test_a_lock_holder_is_never_quoted_while_waiting(template: FullStore, tmp_path: Path) -> None:
     """A waiter names the holder from its ``.holder`` file only when that file is a holder
-    record; anything else is "an unknown process"."""
+    record with nothing a terminal would obey; anything else is "an unknown process"."""
     root = tmp_path / "store"
     shutil.copytree(template.root, root)
     store = FullStore(root, template.finished, template.quarantined, template.changed)
@@ -279,13 +279,20 @@ def test_a_lock_holder_is_never_quoted_while_waiting(template: FullStore, tmp_pa
     fd = os.open(lock, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another holder (an open file of its own)
-        for holder in ({"pid": CANARY, "host": "h"}, {"pid": 1, "host": ["h", CANARY]}):
+        since = "2026-11-22T20:15:03.123456Z"
+        for holder, named in [
+            ({"pid": 7, "host": "h", "since": since, "command": "mobctl run"}, None),
+            ({"pid": CANARY, "host": "h", "since": since}, "an unknown process"),
+            ({"pid": 7, "host": ["h", CANARY], "since": since}, "an unknown process"),
+            ({"pid": 7, "host": "h", "since": CANARY}, "an unknown process"),
+            ({"pid": 7, "host": "h\x1b]0;" + CANARY, "since": since}, "an unknown process"),
+        ]:
             lock.with_name("hello.lock.holder").write_text(json.dumps(holder))
             result = cli("register", store.changed, "--store", root, "--lock-timeout", "0.2")
             assert result.exit_code == 6, result.stderr
             assert result.stderr == (
                 "error[store_lock_timeout]: timed out after 0.2s waiting for the specs/hello "
-                "lock, held by an unknown process\n"
+                f"lock, held by {named or f'pid 7 on h since {since} (mobctl run)'}\n"
                 "hint: wait for that command to finish, or raise --lock-timeout\n"
             )
     finally:
