@@ -11,7 +11,6 @@ is replaced by the file or directory itself.
 from __future__ import annotations
 
 import contextlib
-import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,10 +77,12 @@ class CheckReport:
 def check_store(store: DirectoryStore, *, repair: bool = False) -> CheckReport:
     """Every problem found; with ``repair``, first fix what is safe and list each action."""
     report = CheckReport()
-    links = _links(list(store.files.walk()))
+    entries = list(store.files.walk())
+    links = [entry.path for entry in entries if entry.kind == "link"]
     report.links = {str(link) for link in links}
     if repair:
-        _repair(store, report)
+        _repair(store, report, entries, links)
+        entries = list(store.files.walk())
     try:
         if store.check_format() is None:
             report.add("store_missing", store.marker, "no store.json (run `mobctl store init`)")
@@ -90,7 +91,6 @@ def check_store(store: DirectoryStore, *, repair: bool = False) -> CheckReport:
         return report
     for link in links:
         report.add("store_corrupt", link, LINK_PROBLEM)
-    entries = list(store.files.walk())
     for directory in _directories(store, entries):
         for temp in store.files.stray_temp_files(directory):
             report.add(
@@ -115,10 +115,6 @@ def _mob_ids(store: DirectoryStore, report: CheckReport) -> list[str]:
     with report.reporting(store.root / "mobs"):
         found.update(store.mob_dirs())
     return sorted(found)
-
-
-def _links(entries: list[Entry]) -> list[Path]:
-    return [entry.path for entry in entries if entry.kind == "link"]
 
 
 def _directories(store: DirectoryStore, entries: list[Entry]) -> list[Path]:
@@ -213,9 +209,10 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
                 report.add("insecure_secret_file", secret, f"mode {mode:o}; expected 600")
 
 
-def _repair(store: DirectoryStore, report: CheckReport) -> None:
-    entries = list(store.files.walk())
-    for link in _links(entries):
+def _repair(
+    store: DirectoryStore, report: CheckReport, entries: list[Entry], links: list[Path]
+) -> None:
+    for link in links:
         report.actions.append(
             f"left the symbolic link {link} alone: mobctl never follows or removes a link in "
             "the store"
@@ -225,13 +222,9 @@ def _repair(store: DirectoryStore, report: CheckReport) -> None:
             report.actions.append(f"removed stray temp file {removed}")
     for holder in _holders(store, entries):
         if _stale_holder(store, holder):
-            with contextlib.suppress(FileNotFoundError):
-                fd = store.files.open(holder, os.O_WRONLY, in_place=True)
-                try:
-                    os.ftruncate(fd, 0)  # emptied, not deleted: live processes keep it open
-                finally:
-                    os.close(fd)
-                report.actions.append(f"cleared stale lock holder file {holder}")
+            store.files.truncate(holder, 0)  # emptied, not deleted: live processes keep it open
+            report.actions.append(f"cleared stale lock holder file {holder}")
+    # a mob that cannot be listed is the check's to report, after the repairs
     for mob_id in _mob_ids(store, CheckReport(links=report.links)):
         if report.behind_link(store.root / "mobs" / mob_id):
             continue

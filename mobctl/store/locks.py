@@ -8,10 +8,10 @@ acquisition cost more than the lock itself.
 A lock is a non-blocking ``flock`` on a descriptor this thread keeps open, retried every
 10 ms while another process holds it, until the timeout (with the "waiting for" notice after a
 second). Threads and forked children use descriptors of their own, so they exclude each other.
-The lock file and its holder are opened once, through :class:`~mobctl.store.files.StoreFiles`
-(never through a link), and locked and rewritten by descriptor: a lock library that opens the
-lock file again by its path (``filelock`` resolves the directories on the way) could be led
-out of the store by a link.
+The lock file and its holder are opened once per thread, through
+:class:`~mobctl.store.files.StoreFiles` (never through a link), and locked and rewritten by
+descriptor: a lock library that opens the lock file again by its path (``filelock`` resolves
+the directories on the way) could be led out of the store by a link.
 """
 
 from __future__ import annotations
