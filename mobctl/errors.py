@@ -150,6 +150,19 @@ class StoreCorrupt(ReadFailed):
     code = "store_corrupt"
 
 
+class StoreLink(StoreCorrupt):
+    """A symbolic link where the store keeps a file or a directory: never followed (store
+    contract §8.7a). ``path`` is the link itself, which may be a directory on the way."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path} is a symbolic link; mobctl never follows a link in the store",
+            hint="replace the link with the file or directory itself "
+            "(`mobctl store check` lists every link in the store)",
+        )
+        self.path = path
+
+
 class StoreFormatTooNew(ReadFailed):
     code = "store_format_too_new"
 

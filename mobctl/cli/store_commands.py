@@ -62,10 +62,11 @@ def store_check(
 ) -> None:
     """Check the whole store: every event verifies, cursors increase, batches are whole,
     snapshots parse, terminal runs have their terminal event, no stray temp files or stale
-    lock holders, secret files are private. Exit 6 when a problem remains.
+    lock holders, secret files are private, no symbolic links. Exit 6 when a problem remains.
 
     --repair quarantines torn tails, removes stray temp files and stale holder files, and
-    re-appends missing terminal events; it never touches mid-log corruption.
+    re-appends missing terminal events; it never touches mid-log corruption, and leaves
+    symbolic links alone (it never follows or removes one).
 
     Examples:
 

@@ -88,6 +88,12 @@ def timestamp(moment: datetime | None = None) -> str:
 
 def parse_timestamp(text: str) -> datetime:
     """Accepts 0-9 fractional digits and any offset (``Z`` included)."""
+    try:  # the fast path: what mobctl writes (readers check every event's time)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     head, _, rest = text.partition(".")
     if rest:
         digits = len(rest) - len(rest.lstrip("0123456789"))

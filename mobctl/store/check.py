@@ -1,30 +1,37 @@
-"""``store check``: a full consistency check of a directory store, and safe repairs (§8.9)."""
+"""``store check``: a full consistency check of a directory store, and safe repairs (§8.9).
+
+Symbolic links (§8.7a): the check walks the store without following any, and reports each
+one as a problem (``store_corrupt``), once, whatever is behind it. ``--repair`` leaves a link
+alone and says so: it never follows, rewrites or deletes through one, and does not remove the
+link itself either, since what it stands for (a real file kept elsewhere on purpose, or a
+planted one) is for the user to judge. The problem stays, so the check exits 6 until the link
+is replaced by the file or directory itself.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from mobctl.errors import (
     InsecureSecretFile,
     MobctlError,
     PassphraseRequired,
     StoreError,
+    StoreLink,
     WrongPassphrase,
 )
 from mobctl.ids import is_run_id
-from mobctl.store.canonical import parse_json
 from mobctl.store.checkpoints import checkpoints_path, read_checkpoints, sign_after_terminal
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.files import remove_stray_temp_files, stray_temp_files
-from mobctl.store.locks import read_holder
-from mobctl.store.models import SpecRecord, StoredRealmProfile
+from mobctl.store.files import Entry
 from mobctl.store.process import is_dead
 from mobctl.store.repair import missing_terminal_events, repair_terminal_events
+
+LINK_PROBLEM = "a symbolic link; mobctl never follows a link in the store"
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Problem:
 class CheckReport:
     problems: list[Problem] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    links: set[str] = field(default_factory=set)  # reported once, by the walk
 
     @property
     def ok(self) -> bool:
@@ -47,64 +55,97 @@ class CheckReport:
     def add(self, code: str, path: Path | str, message: str, *, repairable: bool = False) -> None:
         self.problems.append(Problem(code, str(path), message, repairable))
 
+    def behind_link(self, path: Path) -> bool:
+        """Whether ``path`` is, or lies under, a link the walk found."""
+        return any(str(p) in self.links for p in (path, *path.parents))
+
+    def known(self, exc: StoreError) -> bool:
+        """Whether ``exc`` is the refusal of a link the walk reported already."""
+        return isinstance(exc, StoreLink) and exc.path in self.links
+
+    @contextlib.contextmanager
+    def reporting(self, path: Path) -> Iterator[None]:
+        """Report a store error of the ``with`` body as a problem of ``path`` (once: a link
+        the walk reported is not reported again)."""
+        try:
+            yield
+        except StoreError as exc:
+            if not self.known(exc):
+                self.add(exc.code, path, exc.message)
+
 
 def check_store(store: DirectoryStore, *, repair: bool = False) -> CheckReport:
     """Every problem found; with ``repair``, first fix what is safe and list each action."""
     report = CheckReport()
+    entries = list(store.files.walk())
+    links = [entry.path for entry in entries if entry.kind == "link"]
+    report.links = {str(link) for link in links}
     if repair:
-        _repair(store, report)
+        _repair(store, report, entries, links)
+        entries = list(store.files.walk())
     try:
         if store.check_format() is None:
             report.add("store_missing", store.marker, "no store.json (run `mobctl store init`)")
     except StoreError as exc:
         report.add(exc.code, store.marker, exc.message)
         return report
-    for directory in _directories(store.root):
-        for temp in stray_temp_files(directory):
+    for link in links:
+        report.add("store_corrupt", link, LINK_PROBLEM)
+    for directory in _directories(store, entries):
+        for temp in store.files.stray_temp_files(directory):
             report.add(
                 "stray_temp_file", temp, "temp file of a process that is gone", repairable=True
             )
-    for holder in (
-        (store.root / "locks").rglob("*.holder") if (store.root / "locks").is_dir() else []
-    ):
-        if _stale_holder(holder):
+    for holder in _holders(store, entries):
+        if _stale_holder(store, holder):
             report.add(
                 "stale_lock_holder", holder, "lock holder file of a dead process", repairable=True
             )
     _check_records(store, report)
-    for mob_id in store.mob_ids():
+    for mob_id in _mob_ids(store, report):
         _check_mob(store, mob_id, report)
     return report
 
 
-def _directories(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    return [root, *(p for p in root.rglob("*") if p.is_dir())]
+def _mob_ids(store: DirectoryStore, report: CheckReport) -> list[str]:
+    """:meth:`DirectoryStore.mob_ids` without what lies behind a link."""
+    found: set[str] = set()
+    with report.reporting(store.specs.dir):
+        found.update(store.specs.list_specs())
+    with report.reporting(store.root / "mobs"):
+        found.update(store.mob_dirs())
+    return sorted(found)
 
 
-def _stale_holder(holder: Path) -> bool:
-    lock = holder.with_name(holder.name.removesuffix(".holder"))
-    record = read_holder(lock)
+def _directories(store: DirectoryStore, entries: list[Entry]) -> list[Path]:
+    return [store.root, *(entry.path for entry in entries if entry.kind == "directory")]
+
+
+def _holders(store: DirectoryStore, entries: list[Entry]) -> list[Path]:
+    locks = store.locks.root
+    return [
+        entry.path
+        for entry in entries
+        if entry.kind == "file" and entry.name.endswith(".holder") and locks in entry.path.parents
+    ]
+
+
+def _stale_holder(store: DirectoryStore, holder: Path) -> bool:
+    record = store.locks.read_holder(holder.with_name(holder.name.removesuffix(".holder")))
     if record is None:
         return False  # empty: the lock is free
-    pid, host, started = record.get("pid"), record.get("host"), record.get("process_start")
-    return isinstance(pid, int) and is_dead(pid, str(host), str(started or ""))
+    return is_dead(record.pid, record.host, record.process_start)
 
 
 def _check_records(store: DirectoryStore, report: CheckReport) -> None:
-    for folder, model in (
-        (store.root / "specs", SpecRecord),
-        (store.root / "profiles", StoredRealmProfile),
+    for folder, read in (
+        (store.specs.dir, store.specs.get_spec),
+        (store.profiles.dir, store.profiles.get),
     ):
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            if path.name.startswith("."):
-                continue
-            try:
-                model.model_validate(parse_json(path.read_bytes()))
-            except (ValueError, ValidationError) as exc:
-                first = str(exc).splitlines()[0]
-                report.add("store_corrupt", path, f"unreadable record: {first}")
+        with report.reporting(folder):
+            for name in store.files.stems(folder, ".json"):
+                with report.reporting(folder / f"{name}.json"):
+                    read(name)
 
 
 def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
@@ -113,80 +154,87 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
     except MobctlError as exc:
         report.add(exc.code, store.root / "mobs" / mob_id, exc.message)
         return
-    for problem in events.verify():
-        torn = problem.startswith("torn tail") or problem.startswith("incomplete batch")
-        code = "torn_tail" if torn else "store_corrupt"
-        report.add(code, events.log, problem, repairable=torn)
-    runs_dir = store.mob_dir(mob_id) / "runs"
+    if report.behind_link(events.dir):
+        return  # the walk reported the link; nothing behind it is read
+    with report.reporting(events.log):
+        for problem in events.verify():
+            torn = problem.startswith("torn tail") or problem.startswith("incomplete batch")
+            code = "torn_tail" if torn else "store_corrupt"
+            report.add(code, events.log, problem, repairable=torn)
+    runs = store.runs(mob_id)
     readable = True
-    for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
-        if path.name.startswith("."):
-            continue
-        try:
-            run = store.runs(mob_id).get_run(path.stem) if is_run_id(path.stem) else None
-        except StoreError as exc:
-            report.add(exc.code, path, f"unreadable run snapshot: {exc.message.splitlines()[0]}")
-            readable = False
-            continue
-        if run is None:
-            report.add("store_corrupt", path, "not a run snapshot (the name is not a run id)")
+    with report.reporting(runs.dir):
+        for entry in store.files.entries(runs.dir):
+            if not entry.name.endswith(".json") or entry.name.startswith("."):
+                continue
+            if not is_run_id(entry.path.stem):
+                problem = "not a run snapshot (the name is not a run id)"
+                report.add("store_corrupt", entry.path, problem)
+                continue
+            try:
+                runs.get_run(entry.path.stem)
+            except StoreError as exc:
+                readable = False
+                if not report.known(exc):
+                    report.add(exc.code, entry.path, exc.message)
     try:
         missing = missing_terminal_events(store, mob_id) if readable else []
     except StoreError:
-        missing = []  # the log's own problem is reported by verify()
+        missing = []  # the log's own problem is reported above
     for run in missing:
         report.add(
             "missing_terminal_event",
-            store.runs(mob_id).path(run.run_id),
+            runs.path(run.run_id),
             f"run {run.run_id} is {run.status} but its terminal event is missing",
             repairable=True,
         )
-    metadata = store.mob_dir(mob_id) / "metadata"
-    try:
+    metadata = events.dir / "metadata"
+    overlays = metadata / "overlays" / "overlays.json"
+    with report.reporting(metadata / "supervisor-history.jsonl"):
         store.metadata.load_supervisor_history(mob_id)
-    except StoreError as exc:
-        report.add(exc.code, metadata / "supervisor-history.jsonl", exc.message)
-    try:
+    # a passphrase this check lacks is no damage; a mode is reported below
+    unknowable = contextlib.suppress(PassphraseRequired, WrongPassphrase, InsecureSecretFile)
+    with report.reporting(metadata / "supervisor.json"), unknowable:
         store.metadata.load_supervisor_authority(mob_id)
-    except (PassphraseRequired, WrongPassphrase, InsecureSecretFile):
-        pass  # no damage known: a passphrase this check lacks, or the mode (reported below)
-    except StoreError as exc:
-        report.add(exc.code, metadata / "supervisor.json", exc.message)
     signed = checkpoints_path(store, mob_id)
-    for number in read_checkpoints(signed)[1]:
-        report.add("store_corrupt", signed, f"line {number} is not a checkpoint")
-    for secret in (metadata / "supervisor.json", metadata / "overlays" / "overlays.json"):
-        with contextlib.suppress(FileNotFoundError):
-            mode = stat.S_IMODE(secret.stat().st_mode)
+    with report.reporting(signed):
+        for number in read_checkpoints(store.files, signed)[1]:
+            report.add("store_corrupt", signed, f"line {number} is not a checkpoint")
+    with report.reporting(overlays), contextlib.suppress(InsecureSecretFile):
+        store.metadata.list_external_binding_overlays(mob_id)
+    for secret in (metadata / "supervisor.json", overlays):
+        with report.reporting(secret), contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(store.files.stat(secret).st_mode)
             if mode & 0o077:
                 report.add("insecure_secret_file", secret, f"mode {mode:o}; expected 600")
 
 
-def _repair(store: DirectoryStore, report: CheckReport) -> None:
-    for directory in _directories(store.root):
-        for removed in remove_stray_temp_files(directory):
+def _repair(
+    store: DirectoryStore, report: CheckReport, entries: list[Entry], links: list[Path]
+) -> None:
+    for link in links:
+        report.actions.append(
+            f"left the symbolic link {link} alone: mobctl never follows or removes a link in "
+            "the store"
+        )
+    for directory in _directories(store, entries):
+        for removed in store.files.remove_stray_temp_files(directory):
             report.actions.append(f"removed stray temp file {removed}")
-    locks = store.root / "locks"
-    for holder in locks.rglob("*.holder") if locks.is_dir() else []:
-        if _stale_holder(holder):
-            with contextlib.suppress(FileNotFoundError), open(holder, "r+b") as handle:
-                handle.truncate(0)  # emptied, not deleted: live processes keep it open
-                report.actions.append(f"cleared stale lock holder file {holder}")
-    for mob_id in store.mob_ids():
+    for holder in _holders(store, entries):
+        if _stale_holder(store, holder):
+            store.files.truncate(holder, 0)  # emptied, not deleted: live processes keep it open
+            report.actions.append(f"cleared stale lock holder file {holder}")
+    # a mob that cannot be listed is the check's to report, after the repairs
+    for mob_id in _mob_ids(store, CheckReport(links=report.links)):
+        if report.behind_link(store.root / "mobs" / mob_id):
+            continue
         try:
             events = store.events(mob_id)
-            quarantine_before = (
-                set(events.quarantine.glob("*.bin")) if events.quarantine.is_dir() else set()
-            )
-            if events.log.exists():
+            quarantine_before = _quarantined(store, events.quarantine)
+            if store.files.exists(events.log):
                 with store.locks.hold(events.lock_name):
                     events.repair_tail()
-            quarantined = (
-                set(events.quarantine.glob("*.bin")) - quarantine_before
-                if events.quarantine.is_dir()
-                else set()
-            )
-            for path in sorted(quarantined):
+            for path in sorted(_quarantined(store, events.quarantine) - quarantine_before):
                 report.actions.append(f"moved a torn tail of {events.log} to {path}")
             repaired = repair_terminal_events(store, mob_id)
             for run_id in repaired:
@@ -195,4 +243,9 @@ def _repair(store: DirectoryStore, report: CheckReport) -> None:
             if unsigned is not None:
                 report.actions.append(f"{mob_id}: {unsigned}")
         except StoreError as exc:
-            report.actions.append(f"left {mob_id} alone: {exc.message}")
+            if not report.known(exc):
+                report.actions.append(f"left {mob_id} alone: {exc.message}")
+
+
+def _quarantined(store: DirectoryStore, quarantine: Path) -> set[Path]:
+    return {e.path for e in store.files.entries(quarantine) if e.name.endswith(".bin")}

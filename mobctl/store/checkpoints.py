@@ -22,6 +22,7 @@ writes nothing. Checkpoints are written after every terminal run event
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +32,7 @@ from pydantic import ValidationError
 from mobctl.errors import MobctlError, NotFound
 from mobctl.store.authority import display_key, public_key, sign
 from mobctl.store.canonical import canonical, timestamp
-from mobctl.store.files import append_durably, truncate_durably
+from mobctl.store.files import StoreFiles
 from mobctl.store.models import Checkpoint, SupervisorAuthorityRecord
 from mobctl.store.supervisor import ensure_history, require_authority
 
@@ -109,7 +110,7 @@ def _seal(store: DirectoryStore, mob_id: str, record: SupervisorAuthorityRecord)
         head = events.repair_tail()
         if head is None:
             return None
-        last = _last_checkpoint(path)
+        last = _last_checkpoint(store.files, path)
         if last is not None and last.epoch > record.epoch:
             # A rotation finished since ``record`` was read, and the new key signed already:
             # sign with the newest key, so the file's epochs never go back (which verification
@@ -134,17 +135,18 @@ def _seal(store: DirectoryStore, mob_id: str, record: SupervisorAuthorityRecord)
             signed_at=timestamp(),
             signature=base64.b64encode(signature).decode("ascii"),
         )
-        append_durably(path, (canonical(checkpoint.document()) + "\n").encode())
+        store.files.append(path, (canonical(checkpoint.document()) + "\n").encode())
         return Sealed(checkpoint, written=True)
 
 
-def _last_checkpoint(path: Path) -> Checkpoint | None:
+def _last_checkpoint(files: StoreFiles, path: Path) -> Checkpoint | None:
     """The last complete checkpoint line, after cutting off a torn one (holding the lock)."""
     try:
-        size = path.stat().st_size
+        handle = files.reader(path)
     except FileNotFoundError:
         return None
-    with path.open("rb") as handle:
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
         window = 4096
         while True:
             start = max(0, size - window)
@@ -157,7 +159,7 @@ def _last_checkpoint(path: Path) -> Checkpoint | None:
             window *= 4
     complete = start + end + 1
     if complete < size:  # a torn last line: never reported as written
-        truncate_durably(path, complete)
+        files.truncate(path, complete)
     if end == -1:
         return None
     try:
@@ -166,11 +168,13 @@ def _last_checkpoint(path: Path) -> Checkpoint | None:
         return None  # verification reports the malformed line; this seal just signs again
 
 
-def read_checkpoints(path: Path) -> tuple[list[tuple[int, Checkpoint]], list[int]]:
+def read_checkpoints(
+    files: StoreFiles, path: Path
+) -> tuple[list[tuple[int, Checkpoint]], list[int]]:
     """(line number, checkpoint) of every complete line that parses; the numbers of the
     complete lines that do not. A torn last line is skipped."""
     try:
-        data = path.read_bytes()
+        data = files.read(path)
     except FileNotFoundError:
         return [], []
     found: list[tuple[int, Checkpoint]] = []

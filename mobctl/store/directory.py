@@ -10,8 +10,9 @@ from mobctl.errors import StoreCorrupt, StoreFormatTooNew
 from mobctl.ids import require_slug
 from mobctl.store.canonical import canonical, parse_json, timestamp
 from mobctl.store.contract import Store
+from mobctl.store.defects import unreadable
 from mobctl.store.eventlog import DirectoryEventStore
-from mobctl.store.files import write_atomic
+from mobctl.store.files import StoreFiles
 from mobctl.store.locks import DEFAULT_TIMEOUT, Locks, WaitCallback
 from mobctl.store.metadata import DirectoryMetadataStore
 from mobctl.store.profiles import DirectoryRealmProfileStore
@@ -40,15 +41,16 @@ class DirectoryStore:
         passphrase: str | None = None,
     ) -> None:
         self.root = root
+        self.files = StoreFiles(root)
         self.max_record_bytes = max_record_bytes
-        self.locks = Locks(root, timeout=lock_timeout, on_wait=on_wait)
+        self.locks = Locks(self.files, timeout=lock_timeout, on_wait=on_wait)
         self._ready = False
         self._logs: dict[str, DirectoryEventStore] = {}
         self.check_format()
-        self.specs = DirectorySpecStore(root, self.locks, prepare=self.prepare)
-        self.profiles = DirectoryRealmProfileStore(root, self.locks, prepare=self.prepare)
+        self.specs = DirectorySpecStore(self.files, self.locks, prepare=self.prepare)
+        self.profiles = DirectoryRealmProfileStore(self.files, self.locks, prepare=self.prepare)
         self.metadata = DirectoryMetadataStore(
-            root, self.locks, prepare=self.prepare, passphrase=passphrase
+            self.files, self.locks, prepare=self.prepare, passphrase=passphrase
         )
 
     @property
@@ -58,15 +60,20 @@ class DirectoryStore:
     def check_format(self) -> dict[str, object] | None:
         """The ``store.json`` document; refuses another format or a newer schema version."""
         try:
-            document = parse_json(self.marker.read_bytes())
+            document = parse_json(self.files.read(self.marker))
         except FileNotFoundError:
             return None
         except ValueError as exc:
-            raise StoreCorrupt(f"{self.marker} is not valid JSON: {exc}") from exc
+            raise unreadable(self.marker, "a store marker", exc) from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise StoreCorrupt(f"{self.root} is not a mobctl store (store.json has another format)")
         version = document.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise StoreCorrupt(
+                f"{self.marker} is not a store marker: schema_version: Input should be a valid "
+                "integer"
+            )
+        if version > SCHEMA_VERSION:
             raise StoreFormatTooNew(
                 f"the store at {self.root} has schema_version {version}; this mobctl "
                 f"{__version__} reads up to {SCHEMA_VERSION}",
@@ -88,7 +95,7 @@ class DirectoryStore:
                 "created_at": timestamp(),
                 "created_by": f"mobctl {__version__}",
             }
-            write_atomic(self.marker, canonical(document).encode())
+            self.files.write_atomic(self.marker, canonical(document).encode())
             self._ready = True
             return True
 
@@ -99,6 +106,7 @@ class DirectoryStore:
         log = self._logs.get(mob_id)
         if log is None:
             log = self._logs[mob_id] = DirectoryEventStore(
+                self.files,
                 self.mob_dir(mob_id),
                 mob_id,
                 self.locks,
@@ -109,6 +117,7 @@ class DirectoryStore:
 
     def runs(self, mob_id: str) -> DirectoryRunStore:
         return DirectoryRunStore(
+            self.files,
             self.mob_dir(mob_id),
             mob_id,
             self.locks,
@@ -119,11 +128,12 @@ class DirectoryStore:
 
     def mob_ids(self) -> list[str]:
         """Mobs with anything stored: a spec, events or runs."""
-        found = set(self.specs.list_specs())
-        mobs = self.root / "mobs"
-        if mobs.is_dir():
-            found.update(p.name for p in mobs.iterdir() if p.is_dir())
-        return sorted(found)
+        return sorted({*self.specs.list_specs(), *self.mob_dirs()})
+
+    def mob_dirs(self) -> list[str]:
+        """The names in ``mobs/`` (a link too: using it is refused, naming it)."""
+        entries = self.files.entries(self.root / "mobs")
+        return [entry.name for entry in entries if entry.kind in ("directory", "link")]
 
 
 def store_location(option: str | None) -> Path:

@@ -121,8 +121,9 @@ def parse_envelope(
     """(salt, n, r, p, nonce, ciphertext), refusing unknown schemes and absurd parameters."""
     scheme = envelope.get("enc")
     if scheme != SCHEME:
-        raise StoreFormatTooNew(
-            f"{what} is encrypted with '{scheme}'; this mobctl reads only '{SCHEME}'",
+        raise StoreFormatTooNew(  # the scheme's name is not quoted: it is the file's content
+            f"{what} is encrypted with a scheme this mobctl does not know; it reads only "
+            f"'{SCHEME}'",
             hint="upgrade mobctl; the file was left untouched",
         )
     n, r, p = envelope.get("n"), envelope.get("r"), envelope.get("p")

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from pydantic import BaseModel, Field
+
 from mobctl.errors import (
     InternalStoreError,
     RecordTooLarge,
@@ -27,7 +29,8 @@ from mobctl.errors import (
     WriteFailed,
 )
 from mobctl.store.canonical import canonical, now, parse_json, parse_timestamp, timestamp
-from mobctl.store.files import append_durably, ensure_directory, truncate_durably, write_atomic
+from mobctl.store.defects import unreadable
+from mobctl.store.files import StoreFiles
 from mobctl.store.locks import Locks
 from mobctl.store.models import (
     TERMINAL_EVENT_TYPES,
@@ -35,6 +38,7 @@ from mobctl.store.models import (
     MobEvent,
     NewMobEvent,
     Roster,
+    Timestamp,
 )
 
 GENESIS = "0" * 64
@@ -90,15 +94,22 @@ class Record:
         )
 
 
-@dataclass
-class Meta:
+class PendingPrune(BaseModel):
+    before: Timestamp  # its horizon
+    first: int  # the first cursor it deletes
+
+
+class Meta(BaseModel):
+    """``events.meta.json``: the cursor high-water, the chain's genesis and the links that
+    bridge pruned records (§8.4, §8.6)."""
+
     next_cursor: int = 1
     genesis: str = GENESIS
-    chain_links: dict[str, str] = field(default_factory=dict)
-    pruned_before: str | None = None  # the newest prune's horizon (RFC 3339)
-    # a prune begun but maybe not done: (its horizon, the first cursor it deletes); it took
-    # effect iff that record is gone from the log (see ``pruned_before``)
-    pending_prune: tuple[str, int] | None = None
+    chain_links: dict[str, str] = Field(default_factory=dict)
+    pruned_before: Timestamp | None = None  # the newest prune's horizon
+    # a prune begun but maybe not done; it took effect iff the first record it deletes is gone
+    # from the log (see ``pruned_before``)
+    pending_prune: PendingPrune | None = None
 
     def predecessor(self, cursor: int, previous: str | None) -> str:
         return self.chain_links.get(str(cursor)) or previous or self.genesis
@@ -117,9 +128,9 @@ def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Rec
         data = parse_json(raw)
     except ValueError:
         return None
-    cursor = data.get("cursor") if isinstance(data, dict) else None
-    if not isinstance(cursor, int) or isinstance(cursor, bool):
+    if not _event_shaped(data):
         return None
+    cursor = data["cursor"]
     body = raw[:-HASH_TAIL] + b"}"
     digest = match.group(1).decode()
     if line_hash(meta.predecessor(cursor, previous), body) != digest:
@@ -129,11 +140,38 @@ def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Rec
     return Record(offset, raw, cursor, digest, span, data)
 
 
+def _identity(info: os.stat_result) -> tuple[int, int, int]:
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _event_shaped(data: Any) -> bool:
+    """Whether a decoded line has an event's shape (a chain hash proves nothing: anyone can
+    compute one), so that everything downstream may rely on it."""
+    if not isinstance(data, dict):
+        return False
+    cursor, moment, kind = data.get("cursor"), data.get("timestamp"), data.get("kind")
+    if not (
+        isinstance(cursor, int)
+        and not isinstance(cursor, bool)
+        and isinstance(moment, str)
+        and isinstance(data.get("mob_id"), str)
+        and isinstance(kind, dict)
+        and isinstance(kind.get("type"), str)
+    ):
+        return False
+    try:
+        parse_timestamp(moment)
+    except ValueError:
+        return False
+    return True
+
+
 class DirectoryEventStore:
     """``EventStore`` for one mob, on ``mobs/<mob_id>/events.jsonl``."""
 
     def __init__(
         self,
+        files: StoreFiles,
         mob_dir: Path,
         mob_id: str,
         locks: Locks,
@@ -141,6 +179,7 @@ class DirectoryEventStore:
         max_record_bytes: int,
         prepare: Callable[[], object] = lambda: None,
     ) -> None:
+        self.files = files
         self.mob_id = mob_id
         self.dir = mob_dir
         self.log = mob_dir / "events.jsonl"
@@ -160,33 +199,13 @@ class DirectoryEventStore:
 
     def read_meta(self) -> Meta:
         try:
-            data = parse_json(self.meta_path.read_bytes())
+            return Meta.model_validate(parse_json(self.files.read(self.meta_path)))
         except FileNotFoundError:
             return Meta()
         except ValueError as exc:
-            raise StoreCorrupt(f"{self.meta_path} is not valid JSON: {exc}") from exc
-        try:
-            links = data.get("chain_links", {})
-            horizon = data.get("pruned_before")
-            pending = data.get("pending_prune")
-            meta = Meta(
-                next_cursor=int(data.get("next_cursor", 1)),
-                genesis=str(data.get("genesis", GENESIS)),
-                chain_links={str(k): str(v) for k, v in dict(links).items()},
-                pruned_before=None if horizon is None else str(horizon),
-                pending_prune=None
-                if pending is None
-                else (str(pending["before"]), int(pending["first"])),
-            )
-            for moment in (meta.pruned_before, meta.pending_prune and meta.pending_prune[0]):
-                if moment is not None:
-                    parse_timestamp(moment)
-        except (AttributeError, TypeError, ValueError, KeyError) as exc:
-            raise StoreCorrupt(
-                f"{self.meta_path} is not an event log's meta record: {exc}",
-                hint="`mobctl store check` reports it; restore it from a backup",
-            ) from exc
-        return meta
+            hint = "`mobctl store check` reports it; restore it from a backup"
+            what = "an event log's meta record"
+            raise unreadable(self.meta_path, what, exc, Meta, hint=hint) from None
 
     def _write_meta(self, meta: Meta) -> None:
         document = {
@@ -197,9 +216,8 @@ class DirectoryEventStore:
         if meta.pruned_before is not None:
             document["pruned_before"] = meta.pruned_before
         if meta.pending_prune is not None:
-            before, first = meta.pending_prune
-            document["pending_prune"] = {"before": before, "first": first}
-        write_atomic(self.meta_path, canonical(document).encode())
+            document["pending_prune"] = meta.pending_prune.model_dump()
+        self.files.write_atomic(self.meta_path, canonical(document).encode())
 
     # --- validation -------------------------------------------------------------------------
 
@@ -210,6 +228,11 @@ class DirectoryEventStore:
             )
         if not _TYPE.match(event.kind.type):
             raise InternalStoreError(f"invalid event type '{event.kind.type}'")
+        if event.timestamp is not None:
+            try:
+                parse_timestamp(event.timestamp)
+            except ValueError:
+                raise InternalStoreError("an event's timestamp must be RFC 3339") from None
         extra = event.kind.model_extra or {}
         if event.kind.type == "step_target_failed" and (
             extra.get("error_report") is not None or extra.get("error") is not None
@@ -231,7 +254,6 @@ class DirectoryEventStore:
             return self._append_locked(events)
 
     def _append_locked(self, events: list[NewMobEvent]) -> list[MobEvent]:
-        ensure_directory(self.dir)
         meta = self.read_meta()
         cached = self._cached_tail()
         last = self._repair_tail(meta) if cached is False else cached
@@ -262,12 +284,15 @@ class DirectoryEventStore:
                 MobEvent(cursor=cursor, timestamp=moment, mob_id=event.mob_id, kind=event.kind)
             )
         try:
-            append_durably(self.log, b"".join(lines), create=False)
+            info: os.stat_result | None = self.files.append(self.log, b"".join(lines), create=False)
         except FileNotFoundError:  # the first append creates the log with a durable name
-            write_atomic(self.log, b"".join(lines))
+            self.files.write_atomic(self.log, b"".join(lines))
+            info = None
         batch = (first, len(events)) if len(events) > 1 else None
         self.appended_hash = prev  # the chain hash of the last record this process appended
-        self._remember_tail(Record(-1, lines[-1], first + len(events) - 1, prev, batch, {}))
+        tail = Record(-1, lines[-1], first + len(events) - 1, prev, batch, {})
+        identity = _identity(info) if info is not None else self._file_identity()
+        self._tail_cache = None if identity is None else (identity, tail)
         return stored
 
     @staticmethod
@@ -300,10 +325,9 @@ class DirectoryEventStore:
 
     def _file_identity(self) -> tuple[int, int, int] | None:
         try:
-            info = self.log.stat()
+            return _identity(self.files.stat(self.log))
         except FileNotFoundError:
             return None
-        return info.st_ino, info.st_size, info.st_mtime_ns
 
     def _cached_tail(self) -> Record | Literal[False] | None:
         """The last record if the log is exactly as we left it, else False."""
@@ -311,10 +335,6 @@ class DirectoryEventStore:
             return False
         identity, record = self._tail_cache
         return record if self._file_identity() == identity else False
-
-    def _remember_tail(self, record: Record | None) -> None:
-        identity = self._file_identity()
-        self._tail_cache = None if identity is None or record is None else (identity, record)
 
     def _append_if(self, event: NewMobEvent, exists: Callable[[Record], bool]) -> MobEvent | None:
         self._check(event)
@@ -408,7 +428,7 @@ class DirectoryEventStore:
 
     def _roster_index(self) -> Roster:
         try:
-            return Roster.model_validate(parse_json(self.roster_path.read_bytes()))
+            return Roster.model_validate(parse_json(self.files.read(self.roster_path)))
         except (OSError, ValueError):  # missing or unreadable: rebuilt from the log
             return Roster()
 
@@ -428,7 +448,7 @@ class DirectoryEventStore:
 
     def _write_roster_index(self, roster: Roster) -> None:
         with contextlib.suppress(WriteFailed):
-            write_atomic(self.roster_path, canonical(roster.document()).encode())
+            self.files.write_atomic(self.roster_path, canonical(roster.document()).encode())
 
     # --- tail repair ------------------------------------------------------------------------
 
@@ -439,20 +459,21 @@ class DirectoryEventStore:
     def _repair_tail(self, meta: Meta) -> Record | None:
         """The last valid record, after quarantining any torn tail (caller holds the lock)."""
         try:
-            size = self.log.stat().st_size
+            handle = self.files.reader(self.log)
         except FileNotFoundError:
             return None
-        if size == 0:
-            return None
-        with self.log.open("rb") as handle:
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                return None
             last, cut = self._valid_end(handle, size, meta)
             if cut < size:
                 handle.seek(cut)
                 torn = handle.read()
         if cut < size:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            write_atomic(self.quarantine / f"events-{stamp}-{cut}.bin", torn)
-            truncate_durably(self.log, cut)
+            self.files.write_atomic(self.quarantine / f"events-{stamp}-{cut}.bin", torn)
+            self.files.truncate(self.log, cut)
         return last
 
     def _valid_end(self, handle: BinaryIO, size: int, meta: Meta) -> tuple[Record | None, int]:
@@ -479,7 +500,7 @@ class DirectoryEventStore:
     def _records(self, after: int = 0) -> Iterator[Record]:
         """Verified records with cursor > ``after``, whole batches only, in order."""
         try:
-            handle = self.log.open("rb")
+            handle = self.files.reader(self.log)
         except FileNotFoundError:
             return
         with handle:
@@ -492,7 +513,7 @@ class DirectoryEventStore:
             if start > 0:
                 previous = _line_hash(_line_before(handle, start)[1])
             handle.seek(start)
-            yield from _read_forward(handle, start, size, meta, previous, after)
+            yield from _read_forward(self.log, handle, start, size, meta, previous, after)
 
     def poll(self, after_cursor: int, limit: int) -> list[MobEvent]:
         if after_cursor < 0 or limit < 0:
@@ -514,7 +535,7 @@ class DirectoryEventStore:
         latest = self.latest_cursor()
         if latest == 0 or count <= 0:
             return []
-        with self.log.open("rb") as handle:
+        with self.files.reader(self.log) as handle:
             meta = self.read_meta()  # after opening the log (see _records)
             size = os.fstat(handle.fileno()).st_size
             start = size
@@ -525,12 +546,12 @@ class DirectoryEventStore:
                 kept += 1
             previous = _line_hash(_line_before(handle, start)[1]) if start > 0 else None
             handle.seek(start)
-            records = list(_read_forward(handle, start, size, meta, previous, 0))
+            records = list(_read_forward(self.log, handle, start, size, meta, previous, 0))
         return [r.event() for r in records[-count:]]
 
     def latest_cursor(self) -> int:
         try:
-            handle = self.log.open("rb")
+            handle = self.files.reader(self.log)
         except FileNotFoundError:
             return 0
         with handle:
@@ -572,9 +593,16 @@ class DirectoryEventStore:
             horizon = timestamp(min(older_than, now()))
             # written first (the links are right for the old and the new file), with the new
             # horizon pending: it counts only once the log without those records is in place
-            pending = (horizon, min(doomed))
-            self._write_meta(Meta(high, meta.genesis, links, self._horizon(meta), pending))
-            write_atomic(self.log, b"".join(r.raw for r in survivors))
+            self._write_meta(
+                Meta(
+                    next_cursor=high,
+                    genesis=meta.genesis,
+                    chain_links=links,
+                    pruned_before=self._horizon(meta),
+                    pending_prune=PendingPrune(before=horizon, first=min(doomed)),
+                )
+            )
+            self.files.write_atomic(self.log, b"".join(r.raw for r in survivors))
             return len(doomed)
 
     def pruned_before(self) -> datetime | None:
@@ -587,17 +615,16 @@ class DirectoryEventStore:
         """``pruned_before``, moved to a pending prune's horizon if that prune took effect."""
         if meta.pending_prune is None:
             return meta.pruned_before
-        before, first = meta.pending_prune
-        survivor = next(self._records(first - 1), None)
-        if survivor is not None and survivor.cursor == first:
+        pending = meta.pending_prune
+        survivor = next(self._records(pending.first - 1), None)
+        if survivor is not None and survivor.cursor == pending.first:
             return meta.pruned_before  # that prune never replaced the log
-        return max(filter(None, [meta.pruned_before, before]))
+        return max(filter(None, [meta.pruned_before, pending.before]))
 
     def clear(self) -> None:
         self._prepare()
         with self.locks.hold(self.lock_name):
-            ensure_directory(self.dir)
-            write_atomic(self.log, b"")
+            self.files.write_atomic(self.log, b"")
             self._write_meta(Meta())
 
     # --- following --------------------------------------------------------------------------
@@ -638,7 +665,7 @@ class DirectoryEventStore:
         """Checks every line: its hash (chained checksum), cursor order and batch framing."""
         result = LogVerification()
         try:
-            data = self.log.read_bytes()
+            data = self.files.read(self.log)
         except FileNotFoundError:
             return result
         meta = self.read_meta()  # after reading the log (see _records)
@@ -730,7 +757,13 @@ def _prunable(records: list[Record], older_than: datetime) -> set[int]:
 
 
 def _read_forward(
-    handle: BinaryIO, start: int, size: int, meta: Meta, previous: str | None, after: int
+    log: Path,
+    handle: BinaryIO,
+    start: int,
+    size: int,
+    meta: Meta,
+    previous: str | None,
+    after: int,
 ) -> Iterator[Record]:
     """Verified records from ``start``; whole batches only; raises on mid-log corruption."""
     offset = start
@@ -742,7 +775,8 @@ def _read_forward(
         if record is None:
             if _valid_after(handle, size):
                 raise StoreCorrupt(
-                    f"event log record at byte {offset} is corrupt (later records follow)",
+                    f"event log {log}: the record at byte {offset} is corrupt (later records "
+                    "follow)",
                     hint="run `mobctl store check` for details; nothing repairs this automatically",
                 )
             return  # a torn tail: ignored by readers

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mobctl.store.canonical import canonical, json_equal, parse_json
+from mobctl.store.defects import json_defect
 
 Path_ = tuple[str | int, ...]
 Op = tuple[Literal["set", "push"], Path_, Any]
@@ -62,11 +63,14 @@ def lines(data: bytes, start: int) -> Iterator[Line]:
         raw = data[offset:newline]
         try:
             record = parse_json(raw)
-            seq, ops = record["seq"], record["ops"]
-            if not isinstance(seq, int) or not isinstance(ops, list):
-                raise TypeError("seq and ops")
-        except (ValueError, TypeError, KeyError) as exc:
-            raise JournalCorrupt(start + offset, f"unreadable journal line ({exc})") from exc
+        except ValueError as exc:
+            problem = f"unreadable journal line (not valid JSON: {json_defect(exc)})"
+            raise JournalCorrupt(start + offset, problem) from None
+        seq = record.get("seq") if isinstance(record, dict) else None
+        ops = record.get("ops") if isinstance(record, dict) else None
+        if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(ops, list):
+            problem = 'unreadable journal line (not {"seq": <integer>, "ops": <list>})'
+            raise JournalCorrupt(start + offset, problem)
         offset = newline + 1
         yield Line(seq, ops, start + offset)
 
@@ -82,7 +86,7 @@ def apply(doc: dict[str, Any], ops: list[list[Any]]) -> None:
         elif kind == "push":
             parent[path[-1]].append(value)
         else:
-            raise ValueError(f"unknown journal op {kind!r}")
+            raise ValueError("unknown journal op")
 
 
 def replay(doc: dict[str, Any], seq: int, data: bytes, start: int) -> tuple[int, int]:
@@ -97,8 +101,10 @@ def replay(doc: dict[str, Any], seq: int, data: bytes, start: int) -> tuple[int,
             raise JournalGap(f"journal line {line.seq} after {seq}")
         try:
             apply(doc, line.ops)
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
-            raise JournalCorrupt(end, f"journal line {line.seq} does not apply ({exc})") from exc
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            # the error would quote the line (a key, an op): the store's content
+            problem = f"journal line {line.seq} does not apply to the snapshot"
+            raise JournalCorrupt(end, problem) from None
         seq = line.seq
     return seq, end
 

@@ -5,11 +5,13 @@ the process holding it (empty while nobody does), so a blocked process can say w
 for. The holder file is kept open and rewritten in place: creating and deleting it on every
 acquisition cost more than the lock itself.
 
-Uncontended, a lock is one non-blocking ``flock`` on a descriptor this thread keeps open (a
-durable append is dominated by its fsync; filelock's bookkeeping would add a third to it).
-Contended, ``filelock`` does the waiting, with the timeout and the "waiting for" notice. Both
-paths take the same ``flock`` on the same file, so they exclude each other (threads and forked
-children use descriptors of their own).
+A lock is a non-blocking ``flock`` on a descriptor this thread keeps open, retried every
+10 ms while another process holds it, until the timeout (with the "waiting for" notice after a
+second). Threads and forked children use descriptors of their own, so they exclude each other.
+The lock file and its holder are opened once per thread, through
+:class:`~mobctl.store.files.StoreFiles` (never through a link), and locked and rewritten by
+descriptor: a lock library that opens the lock file again by its path (``filelock`` resolves
+the directories on the way) could be led out of the store by a link.
 """
 
 from __future__ import annotations
@@ -23,25 +25,33 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Annotated
 
-from filelock import FileLock, Timeout
+from pydantic import BaseModel, Field, ValidationError
 
 from mobctl.errors import StoreLockTimeout
-from mobctl.store.canonical import parse_json, timestamp
-from mobctl.store.files import ensure_directory
+from mobctl.store.canonical import timestamp
+from mobctl.store.files import StoreFiles
+from mobctl.store.models import Timestamp
 from mobctl.store.process import command_line, me
 
 WAIT_NOTICE_AFTER = 1.0
 DEFAULT_TIMEOUT = 10.0
+POLL_INTERVAL = 0.01
 
 WaitCallback = Callable[[str], None]
 
 
 class Locks:
     def __init__(
-        self, root: Path, *, timeout: float = DEFAULT_TIMEOUT, on_wait: WaitCallback | None = None
+        self,
+        files: StoreFiles,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_wait: WaitCallback | None = None,
     ) -> None:
-        self.root = root / "locks"
+        self.files = files
+        self.root = files.root / "locks"
         self.timeout = timeout
         self.on_wait = on_wait
         self._local = threading.local()
@@ -58,13 +68,12 @@ class Locks:
         """Hold lock ``name`` (e.g. ``mobs/review/events``) for the ``with`` body."""
         path = self.path(name)
         fd = self._descriptor(name, path)
+        self._acquire(fd, name, path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            lock: FileLock | None = None
-        except BlockingIOError:
-            lock = FileLock(str(path), preserve_lock_file=True)
-            self._acquire(lock, name, path)
-        holder = self._descriptor(f"{name}.holder", Path(f"{path}.holder"))
+            holder = self._descriptor(f"{name}.holder", holder_path(path), in_place=True)
+        except BaseException:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            raise
         try:
             record = self._holder_record()
             record["since"] = timestamp()
@@ -75,10 +84,7 @@ class Locks:
         finally:
             with contextlib.suppress(OSError):
                 os.ftruncate(holder, 0)
-            if lock is None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            else:
-                lock.release()
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _holder_record(self) -> dict[str, object]:
         """Who this process is (computed once per process)."""
@@ -90,64 +96,73 @@ class Locks:
             self._holder = cached
         return dict(cached)
 
-    def _descriptor(self, name: str, path: Path) -> int:
+    def _descriptor(self, name: str, path: Path, *, in_place: bool = False) -> int:
         """This thread's open descriptor of the lock file (reopened after a fork)."""
         cache: dict[str, tuple[int, int]] = self._local.__dict__.setdefault("fds", {})
         found = cache.get(name)
         pid = os.getpid()
         if found is not None and found[0] == pid:
             return found[1]
-        ensure_directory(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.files.ensure_directory(path.parent)
+        fd = self.files.open(path, os.O_RDWR | os.O_CREAT, 0o644, in_place=in_place)
         cache[name] = (pid, fd)
         self._opened.append(fd)
         return fd
 
-    def _acquire(self, lock: FileLock, name: str, path: Path) -> None:
-        deadline = time.monotonic() + self.timeout
-        first = min(WAIT_NOTICE_AFTER, self.timeout)
+    def _acquire(self, fd: int, name: str, path: Path) -> None:
+        start = time.monotonic()
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            elapsed = time.monotonic() - start
+            if self.on_wait is not None and not waited and elapsed >= WAIT_NOTICE_AFTER:
+                waited = True
+                self.on_wait(f"waiting for {name} lock held by {self.describe_holder(path)}")
+            if elapsed >= self.timeout:
+                raise StoreLockTimeout(
+                    f"timed out after {self.timeout:g}s waiting for the {name} lock, held by "
+                    f"{self.describe_holder(path)}",
+                    hint="wait for that command to finish, or raise --lock-timeout",
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def read_holder(self, lock_path: Path) -> Holder | None:
+        """Who holds the lock at ``lock_path``, or None: free (an empty holder file), missing,
+        being rewritten, or not a holder record (never quoted: the store is untrusted)."""
         try:
-            lock.acquire(timeout=first, poll_interval=0.01)
-            return
-        except Timeout:
-            pass
-        if self.on_wait is not None:
-            self.on_wait(f"waiting for {name} lock held by {describe_holder(path)}")
-        try:
-            lock.acquire(timeout=max(deadline - time.monotonic(), 0), poll_interval=0.02)
-        except Timeout:
-            raise StoreLockTimeout(
-                f"timed out after {self.timeout:g}s waiting for the {name} lock, held by "
-                f"{describe_holder(path)}",
-                hint="wait for that command to finish, or raise --lock-timeout",
-            ) from None
+            return Holder.model_validate_json(self.files.read(holder_path(lock_path)))
+        except (OSError, ValidationError):
+            return None
+
+    def describe_holder(self, lock_path: Path) -> str:
+        holder = self.read_holder(lock_path)
+        if holder is None:
+            return "an unknown process"
+        return f"pid {holder.pid} on {holder.host} since {holder.since} ({holder.command})"
+
+
+_Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]  # shown to a terminal
+
+
+class Holder(BaseModel):
+    """A ``.holder`` file: the process that holds a lock (written by :meth:`Locks.hold`)."""
+
+    pid: int
+    host: _Printable
+    process_start: str = ""
+    since: Timestamp
+    command: _Printable = "?"
+
+
+def holder_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".holder")
 
 
 def _close_all(descriptors: list[int]) -> None:
     for fd in descriptors:
         with contextlib.suppress(OSError):
             os.close(fd)
-
-
-def read_holder(lock_path: Path) -> dict[str, object] | None:
-    try:
-        value = parse_json(lock_path.with_name(lock_path.name + ".holder").read_text())
-    except (OSError, ValueError):
-        return None  # empty (nobody holds the lock), missing, or being rewritten
-    return value if isinstance(value, dict) else None
-
-
-def describe_holder(lock_path: Path) -> str:
-    holder = read_holder(lock_path)
-    if holder is None:
-        return "an unknown process"
-    return (
-        f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')} "
-        f"({holder.get('command', '?')})"
-    )
-
-
-def holder_pid(lock_path: Path) -> int | None:
-    holder = read_holder(lock_path)
-    pid = holder.get("pid") if holder else None
-    return pid if isinstance(pid, int) else None

@@ -17,12 +17,13 @@ Files (store contract §7, §8.8), all under ``mobs/<mob>/metadata/``:
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from mobctl.errors import InsecureSecretFile, InternalStoreError, StoreCorrupt
 from mobctl.ids import require_slug
@@ -34,8 +35,9 @@ from mobctl.store.authority import (
     public_key,
 )
 from mobctl.store.canonical import canonical, json_equal, parse_json
+from mobctl.store.defects import shape_defect, unreadable
 from mobctl.store.encryption import SecretBox, is_envelope, open_envelope
-from mobctl.store.files import write_atomic
+from mobctl.store.files import StoreFiles
 from mobctl.store.locks import Locks
 from mobctl.store.models import (
     ExternalBindingOverlayRecord,
@@ -44,14 +46,7 @@ from mobctl.store.models import (
 )
 
 SECRET_MODE = 0o600
-
-
-def validation_problem(exc: ValidationError) -> str:
-    """The first problem of a validation error by field and reason, never the value (pydantic's
-    own text quotes the input, which may hold a secret)."""
-    first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
+_OVERLAYS = TypeAdapter(list[ExternalBindingOverlayRecord])
 
 
 def validate_authority(record: SupervisorAuthorityRecord) -> None:
@@ -95,21 +90,23 @@ def validate_history_entry(entry: SupervisorHistoryEntry) -> None:
         raise InternalStoreError("epoch: out of range (0 to 2**64-1)")
 
 
-def read_secret_file(path: Path) -> Any:
+def read_secret_file(files: StoreFiles, path: Path) -> Any:
     """JSON of a secret file, refused when group or others may read it."""
     try:
-        info = path.stat()
+        with files.reader(path) as handle:
+            info = os.fstat(handle.fileno())
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise InsecureSecretFile(
+                    f"{path} is readable by other users (mode {stat.S_IMODE(info.st_mode):o})",
+                    hint=f"chmod 600 {path}",
+                )
+            data = handle.read()
     except FileNotFoundError:
         return None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InsecureSecretFile(
-            f"{path} is readable by other users (mode {stat.S_IMODE(info.st_mode):o})",
-            hint=f"chmod 600 {path}",
-        )
     try:
-        return parse_json(path.read_bytes())
+        return parse_json(data)
     except ValueError as exc:
-        raise StoreCorrupt(f"{path} is not valid JSON: {exc}") from exc
+        raise unreadable(path, "a JSON document", exc) from None
 
 
 class DirectoryMetadataStore:
@@ -122,13 +119,14 @@ class DirectoryMetadataStore:
 
     def __init__(
         self,
-        root: Path,
+        files: StoreFiles,
         locks: Locks,
         *,
         prepare: Callable[[], object],
         passphrase: str | None = None,
     ) -> None:
-        self.root = root
+        self.files = files
+        self.root = files.root
         self.locks = locks
         self._prepare = prepare
         self._box = SecretBox(passphrase) if passphrase else None
@@ -143,7 +141,7 @@ class DirectoryMetadataStore:
 
     def load_supervisor_authority(self, mob_id: str) -> SupervisorAuthorityRecord | None:
         path = self._dir(mob_id) / "supervisor.json"
-        data = read_secret_file(path)
+        data = read_secret_file(self.files, path)
         if data is None:
             return None
         if isinstance(data, dict):
@@ -152,8 +150,8 @@ class DirectoryMetadataStore:
             record = SupervisorAuthorityRecord.model_validate(data)
             validate_authority(record)
         except ValidationError as exc:
-            raise StoreCorrupt(
-                f"{path} is not a supervisor authority record: {validation_problem(exc)}"
+            raise unreadable(
+                path, "a supervisor authority record", exc, SupervisorAuthorityRecord
             ) from None
         except InternalStoreError as exc:  # the record's own facts disagree (an edit by hand)
             raise StoreCorrupt(f"{path} is not a valid authority: {exc.message}") from None
@@ -161,7 +159,7 @@ class DirectoryMetadataStore:
 
     def supervisor_secret_at_rest(self, mob_id: str) -> str | None:
         """How the stored secret is kept: ``"plaintext"``, the envelope scheme, or None."""
-        data = read_secret_file(self._dir(mob_id) / "supervisor.json")
+        data = read_secret_file(self.files, self._dir(mob_id) / "supervisor.json")
         if not isinstance(data, dict):
             return None
         secret = data.get("secret_key")
@@ -204,7 +202,7 @@ class DirectoryMetadataStore:
         validate_authority(record)
         path = self._dir(mob_id) / "supervisor.json"
         document = self._encrypted(mob_id, record)
-        write_atomic(path, canonical(document).encode(), mode=SECRET_MODE)
+        self.files.write_atomic(path, canonical(document).encode(), mode=SECRET_MODE)
 
     def put_supervisor_authority(self, mob_id: str, record: SupervisorAuthorityRecord) -> None:
         validate_authority(record)
@@ -219,7 +217,7 @@ class DirectoryMetadataStore:
         self._prepare()
         with self.locks.hold(self._lock(mob_id)):
             # any record, even one this process cannot decrypt, is "present"
-            if read_secret_file(self._dir(mob_id) / "supervisor.json") is not None:
+            if read_secret_file(self.files, self._dir(mob_id) / "supervisor.json") is not None:
                 return False
             self._save_authority(mob_id, record)
             return True
@@ -250,7 +248,7 @@ class DirectoryMetadataStore:
                 return False
             if expected is not None and not json_equal(current.document(), expected.document()):
                 return False
-            path.unlink()
+            self.files.remove(path)
             return True
 
     # --- authority history (§8.8) -----------------------------------------------------------
@@ -262,7 +260,7 @@ class DirectoryMetadataStore:
         """Every authority that became active, oldest first ([] when none)."""
         path = self._history_path(mob_id)
         try:
-            text = path.read_bytes()
+            text = self.files.read(path)
         except FileNotFoundError:
             return []
         entries = []
@@ -272,7 +270,8 @@ class DirectoryMetadataStore:
                 entry = SupervisorHistoryEntry.model_validate_json(line)
                 validate_history_entry(entry)
             except ValidationError as exc:
-                raise StoreCorrupt(f"{where}: {validation_problem(exc)}") from None
+                problem = shape_defect(exc, SupervisorHistoryEntry)
+                raise StoreCorrupt(f"{where}: {problem}") from None
             except InternalStoreError as exc:  # its facts disagree (an edit by hand)
                 raise StoreCorrupt(f"{where}: {exc.message}") from None
             entries.append(entry)
@@ -288,7 +287,7 @@ class DirectoryMetadataStore:
             if any((e.epoch, e.public_peer_id) == key for e in entries):
                 return False
             lines = [canonical(e.document()) + "\n" for e in [*entries, entry]]
-            write_atomic(self._history_path(mob_id), "".join(lines).encode())
+            self.files.write_atomic(self._history_path(mob_id), "".join(lines).encode())
             return True
 
     # --- external binding overlays ----------------------------------------------------------
@@ -297,21 +296,19 @@ class DirectoryMetadataStore:
         return self._dir(mob_id) / "overlays" / "overlays.json"
 
     def list_external_binding_overlays(self, mob_id: str) -> list[ExternalBindingOverlayRecord]:
-        data = read_secret_file(self._overlays_path(mob_id)) or []
+        path = self._overlays_path(mob_id)
         try:
-            records = [ExternalBindingOverlayRecord.model_validate(item) for item in data]
+            records = _OVERLAYS.validate_python(read_secret_file(self.files, path) or [])
         except ValidationError as exc:  # never the values: they hold bootstrap tokens
-            raise StoreCorrupt(
-                f"{self._overlays_path(mob_id)} is malformed: {validation_problem(exc)}"
+            raise unreadable(
+                path, "a list of binding overlays", exc, ExternalBindingOverlayRecord
             ) from None
-        except TypeError:
-            raise StoreCorrupt(f"{self._overlays_path(mob_id)} is not a list") from None
         return sorted(records, key=lambda r: (r.agent_identity, r.generation))
 
     def _save_overlays(self, mob_id: str, records: list[ExternalBindingOverlayRecord]) -> None:
         ordered = sorted(records, key=lambda r: (r.agent_identity, r.generation))
         data = canonical([r.document() for r in ordered]).encode()
-        write_atomic(self._overlays_path(mob_id), data, mode=SECRET_MODE)
+        self.files.write_atomic(self._overlays_path(mob_id), data, mode=SECRET_MODE)
 
     def _edit_overlays(
         self,

@@ -6,9 +6,12 @@ as JSON that it compares structurally, so their models accept any further fields
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic_core import PydanticCustomError
+
+from mobctl.store.canonical import parse_timestamp
 
 RunStatus = Literal["pending", "running", "completed", "failed", "canceled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
@@ -16,6 +19,19 @@ TERMINAL_EVENT_TYPES: frozenset[str] = frozenset({"flow_completed", "flow_failed
 FLOW_SYSTEM_MEMBER = "__flow_system_member__"
 RUN_SCHEMA_VERSION = 7
 SNAPSHOT_FORMAT = 2  # 2: the run journal (store/journal.py); 1 had none
+
+
+def _rfc3339(text: str) -> str:
+    try:
+        parse_timestamp(text)
+    except ValueError:  # its message quotes the text: the store's content
+        raise PydanticCustomError("timestamp", "Input should be an RFC 3339 timestamp") from None
+    return text
+
+
+Timestamp = Annotated[str, AfterValidator(_rfc3339)]
+"""A stored time (RFC 3339, any offset; kept as written): refused, never quoted, when it is
+not one, so that readers can rely on it."""
 
 
 class _Model(BaseModel):
@@ -112,13 +128,13 @@ class StepLedgerEntry(_Model):
     agent_identity: str = FLOW_SYSTEM_MEMBER
     status: Literal["dispatched", "completed", "failed", "skipped", "canceled"]
     output: JsonValue = None
-    timestamp: str
+    timestamp: Timestamp
 
 
 class FailureLedgerEntry(_Model):
     step_id: str
     reason: str
-    timestamp: str
+    timestamp: Timestamp
     error_report: JsonValue = None
     error: JsonValue = None
 
@@ -146,10 +162,10 @@ class RunOwner(_Model):
     pid: int
     host: str
     process_start: str = ""
-    acquired_at: str
-    heartbeat_at: str
+    acquired_at: Timestamp
+    heartbeat_at: Timestamp
     ttl_ms: int = 30_000
-    released_at: str | None = None
+    released_at: Timestamp | None = None
 
 
 class MobctlRunState(_Model):
@@ -174,8 +190,8 @@ class MobRun(_Model):
     status: RunStatus = "pending"
     flow_state: FlowRunState = Field(default_factory=FlowRunState)
     activation_params: dict[str, JsonValue] = Field(default_factory=dict)
-    created_at: str
-    completed_at: str | None = None
+    created_at: Timestamp
+    completed_at: Timestamp | None = None
     step_ledger: list[StepLedgerEntry] = Field(default_factory=list)
     failure_ledger: list[FailureLedgerEntry] = Field(default_factory=list)
     frames: dict[str, FrameSnapshot] = Field(default_factory=dict)
@@ -210,8 +226,8 @@ class SpecRecord(_Model):
     mob_id: str
     revision: int
     digest: str
-    registered_at: str
-    updated_at: str
+    registered_at: Timestamp
+    updated_at: Timestamp
     definition: dict[str, JsonValue]
     source: SpecSource | None = None
     resources: SpecResources = Field(default_factory=SpecResources)
@@ -222,8 +238,8 @@ class StoredRealmProfile(_Model):
     name: str
     profile: dict[str, JsonValue]
     revision: int
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
     schema_version: int = 1
 
 
@@ -253,7 +269,7 @@ class ExternalBindingOverlayRecord(_Open):
     normalized_member_ref: JsonValue = None
     bootstrap_token: str | None = None
     status: JsonValue = "Normalized"
-    updated_at: str
+    updated_at: Timestamp
 
 
 class SupervisorHistoryEntry(_Model):
@@ -267,7 +283,7 @@ class SupervisorHistoryEntry(_Model):
     epoch: int
     public_peer_id: str
     public_key: str  # "ed25519:" + base64 of the raw 32-byte key
-    activated_at: str
+    activated_at: Timestamp
     previous_public_key: str | None = None
     endorsement: str | None = None  # base64 Ed25519 signature by previous_public_key
     acceptance: str | None = None  # base64 Ed25519 signature by public_key
@@ -281,5 +297,5 @@ class Checkpoint(_Model):
     epoch: int
     public_peer_id: str
     public_key: str
-    signed_at: str
+    signed_at: Timestamp
     signature: str  # base64 Ed25519 signature of the checkpoint message (checkpoints.py)

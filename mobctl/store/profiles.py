@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import JsonValue, ValidationError
+from pydantic import JsonValue
 
-from mobctl.errors import CasConflict, NotFound, StoreCorrupt
+from mobctl.errors import CasConflict, NotFound
 from mobctl.ids import require_slug
 from mobctl.store.canonical import canonical, parse_json, timestamp
-from mobctl.store.files import write_atomic
+from mobctl.store.defects import unreadable
+from mobctl.store.files import StoreFiles
 from mobctl.store.locks import Locks
 from mobctl.store.models import StoredRealmProfile
 
@@ -18,8 +19,9 @@ Profile = dict[str, JsonValue]
 
 
 class DirectoryRealmProfileStore:
-    def __init__(self, root: Path, locks: Locks, *, prepare: Callable[[], object]) -> None:
-        self.dir = root / "profiles"
+    def __init__(self, files: StoreFiles, locks: Locks, *, prepare: Callable[[], object]) -> None:
+        self.files = files
+        self.dir = files.root / "profiles"
         self.locks = locks
         self._prepare = prepare
 
@@ -29,20 +31,18 @@ class DirectoryRealmProfileStore:
     def get(self, name: str) -> StoredRealmProfile | None:
         path = self._path(name)
         try:
-            return StoredRealmProfile.model_validate(parse_json(path.read_bytes()))
+            return StoredRealmProfile.model_validate(parse_json(self.files.read(path)))
         except FileNotFoundError:
             return None
-        except (ValueError, ValidationError) as exc:
-            raise StoreCorrupt(f"realm profile {path} is unreadable: {exc}") from exc
+        except ValueError as exc:
+            raise unreadable(path, "a realm profile", exc, StoredRealmProfile) from None
 
     def list(self) -> list[StoredRealmProfile]:
-        if not self.dir.is_dir():
-            return []
-        names = sorted(p.stem for p in self.dir.glob("*.json") if not p.name.startswith("."))
+        names = self.files.stems(self.dir, ".json")
         return [p for p in (self.get(n) for n in names) if p is not None]
 
     def _save(self, record: StoredRealmProfile) -> None:
-        write_atomic(self._path(record.name), canonical(record.document()).encode("utf-8"))
+        self.files.write_atomic(self._path(record.name), canonical(record.document()).encode())
 
     def create(self, name: str, profile: Profile) -> StoredRealmProfile:
         self._path(name)
@@ -89,5 +89,5 @@ class DirectoryRealmProfileStore:
         self._prepare()
         with self.locks.hold(f"profiles/{name}"):
             current = self._current(name, expected_revision)
-            path.unlink()
+            self.files.remove(path)
             return current

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import JsonValue, ValidationError
+from pydantic import BaseModel, JsonValue, ValidationError
 
 from mobctl.errors import (
     InternalStoreError,
@@ -31,8 +31,9 @@ from mobctl.errors import (
 from mobctl.ids import is_run_id
 from mobctl.store import journal
 from mobctl.store.canonical import canonical, json_equal, parse_json, timestamp
+from mobctl.store.defects import unreadable
 from mobctl.store.eventlog import DirectoryEventStore
-from mobctl.store.files import append_durably, truncate_durably, write_atomic
+from mobctl.store.files import StoreFiles
 from mobctl.store.locks import Locks
 from mobctl.store.models import (
     FLOW_SYSTEM_MEMBER,
@@ -106,6 +107,18 @@ FOLD_AT_LEAST = 64 * 1024  # fold the journal into the base once it is this big 
 # ... bigger than the base: reads stay linear in the snapshot, folds are rare (geometric)
 
 
+class _SnapshotFormat(BaseModel):
+    snapshot_format: int = 1
+    journal_seq: int = 0
+
+
+class _SnapshotHead(BaseModel):
+    """What is read of a base snapshot before its journal applies (``MobRun`` checks the
+    rest when the run is asked for)."""
+
+    mobctl: _SnapshotFormat | None = None
+
+
 @dataclass
 class _Loaded:
     """A snapshot as this process last read it, and how far into the journal that was."""
@@ -142,6 +155,7 @@ class DirectoryRunStore:
 
     def __init__(
         self,
+        files: StoreFiles,
         mob_dir: Path,
         mob_id: str,
         locks: Locks,
@@ -150,6 +164,7 @@ class DirectoryRunStore:
         max_record_bytes: int,
         prepare: Callable[[], object] = lambda: None,
     ) -> None:
+        self.files = files
         self.mob_id = mob_id
         self.dir = mob_dir / "runs"
         self.locks = locks
@@ -183,10 +198,10 @@ class DirectoryRunStore:
                     return None
                 journal_file = self.journal_path(run_id)
                 try:
-                    if os.stat(journal_file).st_size == loaded.offset:
-                        data = b""  # nothing new
-                    else:
-                        with open(journal_file, "rb") as handle:
+                    with self.files.reader(journal_file) as handle:
+                        if os.fstat(handle.fileno()).st_size == loaded.offset:
+                            data = b""  # nothing new
+                        else:
                             handle.seek(loaded.offset)
                             data = handle.read()
                 except FileNotFoundError:
@@ -206,7 +221,7 @@ class DirectoryRunStore:
                     self._loaded.pop(run_id, None)
                     raise
                 if writer and end < loaded.offset + len(data):
-                    truncate_durably(journal_file, end)  # an append that never finished
+                    self.files.truncate(journal_file, end)  # an append that never finished
                 loaded.seq, loaded.offset = seq, end
                 self._loaded[run_id] = loaded
                 return loaded
@@ -214,10 +229,10 @@ class DirectoryRunStore:
 
     def _base(self, path: Path, loaded: _Loaded | None) -> _Loaded:
         if loaded is not None:
-            info = os.stat(path)
+            info = self.files.stat(path)
             if loaded.base_id == (info.st_ino, info.st_mtime_ns, info.st_size):
                 return loaded
-        with open(path, "rb") as handle:
+        with self.files.reader(path) as handle:
             info = os.fstat(handle.fileno())
             base_id = (info.st_ino, info.st_mtime_ns, info.st_size)
             if loaded is not None and loaded.base_id == base_id:
@@ -226,18 +241,19 @@ class DirectoryRunStore:
         try:
             document = parse_json(data)
         except ValueError as exc:
-            raise StoreCorrupt(f"run snapshot {path} is not valid JSON: {exc}") from exc
+            raise unreadable(path, "a run snapshot", exc) from None
         if not isinstance(document, dict) or document.get("schema_version") != RUN_SCHEMA_VERSION:
             raise StoreCorrupt(f"run snapshot {path} is not a schema_version 7 MobRun")
-        extras = document.get("mobctl")
-        seq = 0
-        if isinstance(extras, dict):
-            if int(extras.get("snapshot_format", 1)) > SNAPSHOT_FORMAT:
-                raise StoreFormatTooNew(
-                    f"run snapshot {path} was written by a newer mobctl",
-                    hint="upgrade mobctl to read this run",
-                )
-            seq = int(extras.get("journal_seq", 0))
+        try:
+            extras = _SnapshotHead.model_validate(document).mobctl
+        except ValidationError as exc:
+            raise unreadable(path, "a run snapshot", exc, _SnapshotHead) from None
+        if extras is not None and extras.snapshot_format > SNAPSHOT_FORMAT:
+            raise StoreFormatTooNew(
+                f"run snapshot {path} was written by a newer mobctl",
+                hint="upgrade mobctl to read this run",
+            )
+        seq = 0 if extras is None else extras.journal_seq
         return _Loaded(base_id, len(data), document, seq, 0)
 
     def _read(self, run_id: str) -> Snapshot | None:
@@ -252,14 +268,12 @@ class DirectoryRunStore:
         try:
             return MobRun.model_validate(document)
         except ValidationError as exc:
-            raise StoreCorrupt(f"run snapshot for {run_id} is malformed: {exc}") from exc
+            raise unreadable(self.path(run_id), "a run snapshot", exc, MobRun) from None
 
     def list_runs(self, flow_id: str | None = None) -> list[MobRun]:
-        if not self.dir.is_dir():
-            return []
         runs = []
-        for path in self.dir.glob("*.json"):
-            run = self.get_run(path.stem) if is_run_id(path.stem) else None
+        for stem in self.files.stems(self.dir, ".json"):
+            run = self.get_run(stem) if is_run_id(stem) else None
             if run is not None and (flow_id is None or run.flow_id == flow_id):
                 runs.append(run)
         return sorted(runs, key=lambda r: (r.created_at, r.run_id))
@@ -301,9 +315,9 @@ class DirectoryRunStore:
                 )
             journal_file = self.journal_path(run_id)
             try:
-                append_durably(journal_file, line, create=False)
+                self.files.append(journal_file, line, create=False)
             except FileNotFoundError:
-                write_atomic(journal_file, line)
+                self.files.write_atomic(journal_file, line)
             try:  # the decoded line: the cache holds exactly what the file says
                 journal.apply(doc, parse_json(line)["ops"])
             except BaseException:
@@ -328,11 +342,11 @@ class DirectoryRunStore:
         extras["journal_seq"] = loaded.seq
         data = canonical(doc).encode("utf-8")
         try:
-            write_atomic(self.path(run_id), data)
+            self.files.write_atomic(self.path(run_id), data)
             if doc["status"] in TERMINAL_STATUSES:  # a finished run is one plain JSON file
-                self.journal_path(run_id).unlink()
+                self.files.remove(self.journal_path(run_id))
             else:
-                write_atomic(self.journal_path(run_id), b"")
+                self.files.write_atomic(self.journal_path(run_id), b"")
         except (WriteFailed, OSError):
             return
         self._loaded.pop(run_id, None)  # the next read takes the new base's identity
@@ -362,7 +376,7 @@ class DirectoryRunStore:
         path = self.path(run.run_id)
         self._prepare()
         with self.locks.hold(f"mobs/{self.mob_id}/runs/{run.run_id}"):
-            if path.exists():
+            if self.files.exists(path):
                 raise InternalStoreError(f"run already exists: {run.run_id}")
             data = canonical(run.document()).encode("utf-8")
             if len(data) > self.max_record_bytes:
@@ -372,8 +386,8 @@ class DirectoryRunStore:
                     hint="activation params are kept in the run snapshot: keep them small",
                 )
             with contextlib.suppress(FileNotFoundError):
-                self.journal_path(run.run_id).unlink()  # a leftover of an unreadable run
-            write_atomic(path, data)
+                self.files.remove(self.journal_path(run.run_id))  # a leftover of an unreadable run
+            self.files.write_atomic(path, data)
 
     # --- mutate_run and the operations built on it ------------------------------------------
 

@@ -105,12 +105,12 @@ def verify_signatures(
     events = store.events(mob_id)
     meta = events.read_meta()
     try:
-        data = events.log.read_bytes()
+        data = store.files.read(events.log)
     except FileNotFoundError:
         data = b""
     by_cursor = _check_chain(data, meta, report)
     report.latest_cursor = max(by_cursor, default=0)
-    found, malformed = read_checkpoints(checkpoints_path(store, mob_id))
+    found, malformed = read_checkpoints(store.files, checkpoints_path(store, mob_id))
     report.checkpoints = len(found) + len(malformed)
     for number in malformed:
         report.add(

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import JsonValue, ValidationError
+from pydantic import JsonValue
 
-from mobctl.errors import SpecRevisionConflict, StoreCorrupt
+from mobctl.errors import SpecRevisionConflict
 from mobctl.ids import require_slug
 from mobctl.store.canonical import canonical, parse_json, timestamp
-from mobctl.store.files import write_atomic
+from mobctl.store.defects import unreadable
+from mobctl.store.files import StoreFiles
 from mobctl.store.locks import Locks
 from mobctl.store.models import SpecRecord, SpecResources, SpecSource
 
@@ -31,8 +32,9 @@ def _mode(record: SpecRecord) -> int | None:
 
 
 class DirectorySpecStore:
-    def __init__(self, root: Path, locks: Locks, *, prepare: Callable[[], object]) -> None:
-        self.dir = root / "specs"
+    def __init__(self, files: StoreFiles, locks: Locks, *, prepare: Callable[[], object]) -> None:
+        self.files = files
+        self.dir = files.root / "specs"
         self.locks = locks
         self._prepare = prepare
 
@@ -42,16 +44,14 @@ class DirectorySpecStore:
     def get_spec(self, mob_id: str) -> SpecRecord | None:
         path = self._path(mob_id)
         try:
-            return SpecRecord.model_validate(parse_json(path.read_bytes()))
+            return SpecRecord.model_validate(parse_json(self.files.read(path)))
         except FileNotFoundError:
             return None
-        except (ValueError, ValidationError) as exc:
-            raise StoreCorrupt(f"spec record {path} is unreadable: {exc}") from exc
+        except ValueError as exc:
+            raise unreadable(path, "a spec record", exc, SpecRecord) from None
 
     def list_specs(self) -> list[str]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(p.stem for p in self.dir.glob("*.json") if not p.name.startswith("."))
+        return self.files.stems(self.dir, ".json")
 
     def put_spec(
         self,
@@ -84,7 +84,8 @@ class DirectorySpecStore:
                 source=source,
                 resources=resources or SpecResources(),
             )
-            write_atomic(path, canonical(record.document()).encode("utf-8"), mode=_mode(record))
+            data = canonical(record.document()).encode("utf-8")
+            self.files.write_atomic(path, data, mode=_mode(record))
             if then is not None:
                 then(record.revision)
             return record.revision
@@ -96,5 +97,5 @@ class DirectorySpecStore:
             current = self.get_spec(mob_id)
             if current is None or (revision is not None and revision != current.revision):
                 return False
-            path.unlink()
+            self.files.remove(path)
             return True

@@ -176,6 +176,7 @@ def test_sigkilled_runner_is_orphaned_and_recover_cancel_converges_it_once(
 def test_a_runner_whose_run_is_taken_over_stops_with_exit_4(tmp_path: Path) -> None:
     """Another process takes the lease (as `runs cancel` does after the grace period): the
     runner notices at its next heartbeat, kills its turns and exits 4 without writing."""
+    from mobctl.store.canonical import timestamp
     from mobctl.store.models import RunOwner
     from mobctl.store.process import me
 
@@ -193,7 +194,12 @@ def test_a_runner_whose_run_is_taken_over_stops_with_exit_4(tmp_path: Path) -> N
     assert run is not None and run.mobctl is not None and run.mobctl.owner is not None
     pid, host, started = me()
     thief = RunOwner(
-        token="0" * 32, pid=pid, host=host, process_start=started, acquired_at="x", heartbeat_at="x"
+        token="0" * 32,
+        pid=pid,
+        host=host,
+        process_start=started,
+        acquired_at=timestamp(),
+        heartbeat_at=timestamp(),
     )
     assert runs.acquire_run_lease(run_id, thief, expected_token=run.mobctl.owner.token)
     _, err = runner.communicate(timeout=30)

@@ -20,6 +20,7 @@ from mobctl.errors import (
     StoreLockTimeout,
     UnsafeIdError,
 )
+from mobctl.store.canonical import timestamp
 from mobctl.store.check import check_store
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import GENESIS, line_hash
@@ -139,8 +140,9 @@ def hold_lock(store: DirectoryStore, name: str, seconds: float) -> subprocess.Po
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
+        "from mobctl.store.files import StoreFiles\n"
         "from mobctl.store.locks import Locks\n"
-        f"with Locks(Path({str(store.root)!r})).hold({name!r}):\n"
+        f"with Locks(StoreFiles(Path({str(store.root)!r}))).hold({name!r}):\n"
         "    print('held', flush=True)\n"
         f"    time.sleep({seconds})\n"
     )
@@ -242,7 +244,7 @@ def test_stale_lock_holder_files_are_repaired(store: DirectoryStore) -> None:
     store.prepare()
     holder = store.root / "locks" / "store.lock.holder"
     holder.write_text(
-        json.dumps({"pid": 999999, "host": host(), "process_start": "", "since": "x"})
+        json.dumps({"pid": 999999, "host": host(), "process_start": "", "since": timestamp()})
     )
     assert [p.code for p in check_store(store).problems] == ["stale_lock_holder"]
     assert check_store(store, repair=True).actions == [f"cleared stale lock holder file {holder}"]

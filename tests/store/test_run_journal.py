@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mobctl.errors import StoreCorrupt
-from mobctl.store import runs as run_store
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import FrameSnapshot, StepLedgerEntry
 from mobctl.store.runs import Output, RunExpectation, RunMutation
@@ -85,18 +84,18 @@ def test_a_crash_between_the_fold_and_the_journal_reset_applies_nothing_twice(
     run = new_run()
     runs = store.runs(MOB)
     runs.create_run(run)
-    real = run_store.write_atomic
+    real = runs.files.write_atomic
 
     def killed_after_the_base(path: Path, data: bytes, **options: Any) -> None:
         real(path, data, **options)
         if path.suffix == ".json":
             raise SystemExit("killed between the two writes")
 
-    monkeypatch.setattr(run_store, "write_atomic", killed_after_the_base)
+    monkeypatch.setattr(runs.files, "write_atomic", killed_after_the_base)
     ending = RunMutation(status="completed", step_entries=[step("a")])
     with pytest.raises(SystemExit):
         runs.mutate_run(run.run_id, RunExpectation(), ending)
-    monkeypatch.setattr(run_store, "write_atomic", real)
+    monkeypatch.undo()
     assert runs.journal_path(run.run_id).exists()  # its line is in the base too
     fresh = open_store(tmp_path / "s").runs(MOB)
     assert [e.step_id for e in fresh.get_run(run.run_id).step_ledger] == ["a"]

@@ -135,7 +135,7 @@ def test_unknown_schemes_and_absurd_parameters_are_refused(tmp_path: Path) -> No
     path = supervisor_file(tmp_path)
     document = json.loads(path.read_text())
     for change, error, text in [
-        ({"enc": "argon2-xchacha-v9"}, StoreFormatTooNew, "encrypted with 'argon2-xchacha-v9'"),
+        ({"enc": "argon2-xchacha-v9"}, StoreFormatTooNew, "encrypted with a scheme this mobctl"),
         ({"n": 2**40}, StoreCorrupt, "invalid parameters"),
         ({"n": 1000}, StoreCorrupt, "invalid parameters"),
         ({"r": True}, StoreCorrupt, "invalid parameters"),
