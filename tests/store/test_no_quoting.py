@@ -141,6 +141,8 @@ EDITS: dict[str, tuple[str, Edit, str | None]] = {
         "problem[store_corrupt] {file}: line 1 is not a checkpoint",
     ),
     "quarantine": ("mobs/hello/quarantine/{quarantined}", append(CANARY), None),
+    # the roster index is a cache: a damaged one is rebuilt from the log, never reported
+    "roster": ("mobs/hello/roster.json", document(put("cursor", CANARY)), None),
     "run status": (
         "mobs/hello/runs/{finished}.json",
         document(put("status", [CANARY])),
