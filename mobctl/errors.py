@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     STORE_UNAVAILABLE = 6
     INTERNAL = 70
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # the reader of the output went away (`| head`), as SIGPIPE would end it
 
 
 class MobctlError(Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import typer
 from mobctl.cli.app import app
 from mobctl.cli.common import emit, open_store, print_diagnostics, store_option, timeout_option
 from mobctl.cli.run_view import RunView
+from mobctl.cli.terminal import json_text, say
 
 if TYPE_CHECKING:
     from mobctl.engine.runner import FlowRunner
@@ -80,7 +80,7 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
     its code. Ctrl-C / SIGTERM cancel the run cleanly (exit 130)."""
     from mobctl.engine.outputs import result_envelope
 
-    sys.stderr.write(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})\n")
+    say(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})", err=True)
     interrupted: list[int] = []
 
     def on_signal(number: int, frame: object) -> None:
@@ -95,7 +95,7 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for warning in outcome.warnings:
-        sys.stderr.write(f"warning: {warning}\n")
+        say(f"warning: {warning}", err=True)
     final = outcome.run
     extra = final.flow_state.model_extra or {}
     steps = {
@@ -115,9 +115,9 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
         emit(document)
     else:
         cause = f" ({outcome.cause})" if outcome.cause else ""
-        sys.stdout.write(f"run {final.run_id} {final.status}{cause}\n")
+        say(f"run {final.run_id} {final.status}{cause}")
         if document["result"] is not None:
-            sys.stdout.write(json.dumps(document["result"], indent=2, ensure_ascii=False) + "\n")
+            sys.stdout.write(json_text(document["result"]) + "\n")
     if interrupted:
         raise typer.Exit(130)
     if final.status == "completed":
