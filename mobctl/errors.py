@@ -102,6 +102,14 @@ class RunNotResumable(MobctlError):
     code = "run_not_resumable"
 
 
+class DriverRequired(UsageError):
+    """``runs resume`` without ``--driver`` of a run started with a ``command:`` driver: a
+    program named only in the run's snapshot (which anyone who can write the store can edit)
+    is never run; the command line must name it again."""
+
+    code = "driver_required"
+
+
 class UnsafeIdError(MobctlError):
     """An id that would become a file name breaks the slug rule; nothing was touched."""
 

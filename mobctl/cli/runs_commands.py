@@ -192,7 +192,9 @@ def runs_resume(
     `step_dispatched` events carry attempt > 1); the run then finishes normally, with the exit
     codes of `mobctl run`. A run whose owner still lives, a finished run, and a run whose flow
     changed since it started are refused (exit 1, `run_not_resumable`). Without --driver it
-    uses the drivers the run was started with (recorded in its snapshot).
+    uses the echo and scripted: drivers the run was started with (recorded in its snapshot);
+    a run started with a command: driver needs --driver again (exit 2, `driver_required`):
+    a program named only in the store is never run.
 
     Examples:
 
@@ -203,16 +205,12 @@ def runs_resume(
     from mobctl import runs
     from mobctl.cli.run_command import drive
     from mobctl.cli.run_view import RunView
-    from mobctl.drivers.selection import parse_drivers
     from mobctl.engine.runner import FlowRunner
 
     opened = open_store(store, lock_timeout)
-    drivers = parse_drivers(driver, output_cap=opened.max_record_bytes)  # checked before custody
-    taken = runs.take_up(opened, mob, run)
-    recorded = taken.run.mobctl.drivers if taken.run.mobctl is not None else None
-    if not driver and recorded:  # the drivers it was started with, not a silent echo
-        drivers = parse_drivers(recorded, output_cap=opened.max_record_bytes)
-        say(f"resuming with the drivers it was started with: {' '.join(recorded)}", err=True)
+    taken = runs.take_up(opened, mob, run, driver)
+    if taken.reused:  # the drivers it was started with, not a silent echo
+        say(f"resuming with the drivers it was started with: {' '.join(taken.reused)}", err=True)
     flow = taken.definition.flows[taken.run.flow_id]
     view = RunView(list(flow.steps))
     runner = FlowRunner(
@@ -220,7 +218,7 @@ def runs_resume(
         taken.definition,
         taken.run.flow_id,
         dict(taken.run.activation_params),
-        drivers,
+        taken.drivers,
         spec_revision=taken.revision,
         schemas=taken.schemas,
         base_dir=taken.base_dir,

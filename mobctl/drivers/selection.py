@@ -11,6 +11,7 @@ from mobctl.drivers.echo import EchoDriver
 from mobctl.drivers.scripted import ScriptedDriver
 
 KINDS = ("echo", "scripted", "command")
+KINDS_HINT = "use echo, scripted:FILE or command:CMD (optionally ROLE=... for one role)"
 
 
 @dataclass
@@ -25,13 +26,30 @@ class Drivers:
         return self.by_role.get(role, self.default)
 
 
+SHOWN_CHARS = 200  # of a driver spec echoed in an error (it may come from a run snapshot)
+
+
+def shown_spec(spec: str) -> str:
+    """A driver spec as an error echoes it: at most :data:`SHOWN_CHARS` characters, then "…"."""
+    return spec if len(spec) <= SHOWN_CHARS else spec[:SHOWN_CHARS] + "…"
+
+
+def split_role(spec: str) -> tuple[str | None, str]:
+    """``ROLE=KIND[:ARG]`` as (ROLE, KIND[:ARG]); (None, spec) for every role."""
+    head, equals, rest = spec.partition("=")
+    # an '=' inside a command (command:env X=1 ...) is not a role
+    if equals and ":" not in head and head not in KINDS:
+        return head, rest
+    return None, spec
+
+
+def runs_a_program(spec: str) -> bool:
+    """Whether the spec (for all roles or one) is a ``command:`` driver."""
+    return split_role(spec)[1].partition(":")[0] == "command"
+
+
 def build_driver(spec: str, *, output_cap: int = OUTPUT_CAP) -> Driver:
     kind, _, argument = spec.partition(":")
-    if "\x00" in spec:  # no file name or command can hold one
-        raise DriverError(
-            f"invalid driver {spec!r}: it contains a NUL character",
-            hint="use echo, scripted:FILE or command:CMD (optionally ROLE=... for one role)",
-        )
     if kind == "echo" and not argument:
         return EchoDriver()
     if kind == "scripted" and argument:
@@ -39,19 +57,31 @@ def build_driver(spec: str, *, output_cap: int = OUTPUT_CAP) -> Driver:
     if kind == "command" and argument:
         return CommandDriver(argument, output_cap=output_cap)
     raise DriverError(
-        f"invalid driver {spec!r}",
-        hint="use echo, scripted:FILE or command:CMD (optionally ROLE=... for one role)",
+        f"invalid driver {shown_spec(spec)!r}",
+        hint=KINDS_HINT,
     )
+
+
+def _require_text(spec: str) -> None:
+    """No NUL (no file name or command can hold one), nothing but UTF-8 (argv may hold other
+    bytes; a run records its specs as JSON)."""
+    problem = "it contains a NUL character" if "\x00" in spec else None
+    try:
+        spec.encode("utf-8")
+    except UnicodeEncodeError:
+        problem = "it is not UTF-8 text"
+    if problem is not None:
+        raise DriverError(f"invalid driver {shown_spec(spec)!r}: {problem}", hint=KINDS_HINT)
 
 
 def parse_drivers(specs: list[str], *, output_cap: int = OUTPUT_CAP) -> Drivers:
     """``output_cap``: the most a command driver's stdout may hold (the store's record cap)."""
     drivers = Drivers(specs=list(specs))
     for spec in specs:
-        head, equals, rest = spec.partition("=")
-        # ROLE=KIND[:ARG]; an '=' inside a command (command:env X=1 ...) is not a role
-        if equals and ":" not in head and head not in KINDS:
-            drivers.by_role[head] = build_driver(rest, output_cap=output_cap)
+        _require_text(spec)
+        role, driver = split_role(spec)
+        if role is None:
+            drivers.default = build_driver(driver, output_cap=output_cap)
         else:
-            drivers.default = build_driver(spec, output_cap=output_cap)
+            drivers.by_role[role] = build_driver(driver, output_cap=output_cap)
     return drivers
