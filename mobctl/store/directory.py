@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from mobctl import __version__
-from mobctl.errors import StoreCorrupt, StoreFormatTooNew
+from mobctl.errors import ReadFailed, StoreCorrupt, StoreFormatTooNew
 from mobctl.ids import require_slug
 from mobctl.store.canonical import canonical, parse_json, timestamp
 from mobctl.store.contract import Store
@@ -61,6 +61,13 @@ class DirectoryStore:
             document = parse_json(self.marker.read_bytes())
         except FileNotFoundError:
             return None
+        except NotADirectoryError:
+            raise ReadFailed(
+                f"cannot use {self.root} as a store: it is not a directory",
+                hint="point --store or MOBCTL_STORE at a directory (created on the first write)",
+            ) from None
+        except OSError as exc:  # not this user's to read, an I/O error
+            raise ReadFailed(f"cannot read {self.marker}: {exc.strerror or exc}") from exc
         except ValueError as exc:
             raise StoreCorrupt(f"{self.marker} is not valid JSON: {exc}") from exc
         if not isinstance(document, dict) or document.get("format") != FORMAT:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from mobctl.errors import StoreLockTimeout
+from mobctl.errors import StoreLockTimeout, WriteFailed
 from mobctl.store.canonical import parse_json, timestamp
 from mobctl.store.files import ensure_directory
 from mobctl.store.process import command_line, me
@@ -98,7 +98,10 @@ class Locks:
         if found is not None and found[0] == pid:
             return found[1]
         ensure_directory(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only store, or another user's
+            raise WriteFailed(f"cannot open the lock {path}: {exc.strerror or exc}") from exc
         cache[name] = (pid, fd)
         self._opened.append(fd)
         return fd
