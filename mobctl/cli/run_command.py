@@ -80,7 +80,7 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
     its code. Ctrl-C / SIGTERM cancel the run cleanly (exit 130)."""
     from mobctl.engine.outputs import result_envelope
 
-    say(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})", err=True)
+    view.note(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})")
     interrupted: list[int] = []
 
     def on_signal(number: int, frame: object) -> None:
@@ -95,7 +95,7 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for warning in outcome.warnings:
-        say(f"warning: {warning}", err=True)
+        view.note(f"warning: {warning}")
     final = outcome.run
     extra = final.flow_state.model_extra or {}
     steps = {

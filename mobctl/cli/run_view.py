@@ -79,12 +79,19 @@ class RunView:
                 self.live.update(self._table())
                 return
         line = _LINES.get(kind)
-        if line is not None and not self.muted:
-            try:
-                sys.stderr.write(printable(line(fields)) + "\n")
-                sys.stderr.flush()
-            except (BrokenPipeError, ValueError):  # stderr closed (`2>&1 | head`): run on
-                self.muted = True
+        if line is not None:
+            self.note(line(fields))
+
+    def note(self, line: str) -> None:
+        """A line on stderr (progress, the run id, a warning), escaped; once stderr is gone
+        (`2>&1 | head`), nothing more: the run goes on."""
+        if self.muted:
+            return
+        try:
+            sys.stderr.write(printable(line) + "\n")
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            self.muted = True
 
     def _table(self) -> Any:
         from rich.table import Table

@@ -209,10 +209,9 @@ def runs_resume(
 
     opened = open_store(store, lock_timeout)
     taken = runs.take_up(opened, mob, run, driver)
+    view = RunView(list(taken.definition.flows[taken.run.flow_id].steps))
     if taken.reused:  # the drivers it was started with, not a silent echo
-        say(f"resuming with the drivers it was started with: {' '.join(taken.reused)}", err=True)
-    flow = taken.definition.flows[taken.run.flow_id]
-    view = RunView(list(flow.steps))
+        view.note(f"resuming with the drivers it was started with: {' '.join(taken.reused)}")
     runner = FlowRunner(
         opened,
         taken.definition,
