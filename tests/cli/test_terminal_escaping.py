@@ -43,36 +43,49 @@ def test_item5_printable_escapes_every_control_character_as_json_does() -> None:
     assert json.loads(printable(document, keep_newlines=True)) == {"k": HOSTILE + "\udcff"}
 
 
-@pytest.fixture
-def failed_run(tmp_path: Path) -> tuple[Path, Path, str, str]:
-    """(mob file, store, run id, stderr of `mobctl run`) of a run whose agent printed
-    HOSTILE on stderr and failed."""
+def failing_run(tmp_path: Path, reason: str) -> list[str]:
+    """`mobctl run` arguments of a one-step flow whose agent prints ``reason`` on stderr and
+    fails (the store in tmp_path/store)."""
     agent = tmp_path / "agent.py"
-    agent.write_text(f"import sys\nsys.stderr.write({HOSTILE!r} + '\\n')\nsys.exit(1)\n")
+    agent.write_text(f"import sys\nsys.stderr.write({reason!r} + '\\n')\nsys.exit(1)\n")
     mob = tmp_path / "mob.toml"
     mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n')
-    store = tmp_path / "store"
     driver = f"command:{shlex.quote(sys.executable)} {shlex.quote(str(agent))}"
-    process = start(["run", str(mob), "--driver", driver, "--store", str(store)], tmp_path)
+    return ["run", str(mob), "--driver", driver, "--store", str(tmp_path / "store")]
+
+
+def on_a_terminal(args: list[str], tmp_path: Path) -> str:
+    """What a terminal shows of `mobctl ARGS` (the live view), once it exited 3."""
+    environment = {"COLUMNS": "200", "TERM": "xterm", "PYTHONPATH": str(REPO)}
+    code, output = _run_in_terminal(args, tmp_path, environment)
+    assert code == 3, output
+    return output
+
+
+@pytest.fixture
+def failed_run(tmp_path: Path) -> tuple[Path, str, str]:
+    """(store, run id, stderr of `mobctl run`) of a run whose agent printed HOSTILE on stderr
+    and failed."""
+    process = start(failing_run(tmp_path, HOSTILE), tmp_path)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 3, err
-    run_id = next((store / "mobs" / "s" / "runs").glob("*.json")).stem
-    return mob, store, run_id, err
+    store = tmp_path / "store"
+    return store, next((store / "mobs" / "s" / "runs").glob("*.json")).stem, err
 
 
 def test_item5_run_progress_lines_escape_the_agents_stderr(
-    failed_run: tuple[Path, Path, str, str],
+    failed_run: tuple[Path, str, str],
 ) -> None:
-    _, _, _, err = failed_run
+    _, _, err = failed_run
     assert_no_raw_control(err)
     assert f"  a: w-1 failed: {SHOWN}\n" in err
     assert f"  a: FAILED: {SHOWN}\n" in err
 
 
 def test_item5_runs_show_and_events_tail_escape_the_reason(
-    failed_run: tuple[Path, Path, str, str],
+    failed_run: tuple[Path, str, str],
 ) -> None:
-    _, store, run_id, _ = failed_run
+    store, run_id, _ = failed_run
     shown = cli("runs", "show", "s", run_id[:8], "--store", store)
     assert shown.exit_code == 0, shown.stderr
     assert_no_raw_control(shown.stdout)
@@ -87,38 +100,17 @@ def test_item5_runs_show_and_events_tail_escape_the_reason(
 
 
 def test_item5_the_live_view_escapes_the_reason(tmp_path: Path) -> None:
-    agent = tmp_path / "agent.py"
-    agent.write_text(f"import sys\nsys.stderr.write({HOSTILE!r} + '\\n')\nsys.exit(1)\n")
-    mob = tmp_path / "mob.toml"
-    mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n')
-    driver = f"command:{shlex.quote(sys.executable)} {shlex.quote(str(agent))}"
-    code, output = _run_in_terminal(
-        ["run", str(mob), "--driver", driver, "--store", str(tmp_path / "store")],
-        tmp_path,
-        {"COLUMNS": "200", "TERM": "xterm", "PYTHONPATH": str(REPO)},
-    )
-    assert code == 3, output
+    output = on_a_terminal(failing_run(tmp_path, HOSTILE), tmp_path)
     for sequence in ("\x1b]0;pwned", "\x07", "\x1b[2J", "\x9b", "\u202e"):
         assert sequence not in output, sequence  # rich's own colours and cursor moves remain
     assert SHOWN in output
 
 
 def test_item5_markup_in_a_reason_stays_text_in_the_live_view(tmp_path: Path) -> None:
-    agent = tmp_path / "agent.py"
-    agent.write_text(
-        "import sys\nsys.stderr.write('[link=https://evil.example]click[/link]\\n')\nsys.exit(1)\n"
-    )
-    mob = tmp_path / "mob.toml"
-    mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n')
-    driver = f"command:{shlex.quote(sys.executable)} {shlex.quote(str(agent))}"
-    code, output = _run_in_terminal(
-        ["run", str(mob), "--driver", driver, "--store", str(tmp_path / "store")],
-        tmp_path,
-        {"COLUMNS": "200", "TERM": "xterm", "PYTHONPATH": str(REPO)},
-    )
-    assert code == 3, output
+    markup = "[link=https://evil.example]click[/link]"
+    output = on_a_terminal(failing_run(tmp_path, markup), tmp_path)
     assert "\x1b]8;" not in output  # no hyperlink escape made from the agent's text
-    assert "[link=https://evil.example]click[/link]" in output
+    assert markup in output
 
 
 def test_item5_lists_of_members_and_specs_escape_store_text(tmp_path: Path) -> None:

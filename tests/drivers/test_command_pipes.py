@@ -55,16 +55,19 @@ def pid_of(pids: Path, name: str = "agent", timeout: float = 60) -> int:
     return int(file.read_text())
 
 
-def mob(tmp_path: Path, step: str = "") -> Path:
-    path = tmp_path / "mob.toml"
-    path.write_text(HEAD + f'[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n{step}')
-    return path
+def run_mob(tmp_path: Path, driver: str, *options: str, step: str = "") -> subprocess.Popen[str]:
+    """`mobctl run` (a real process) of a one-step flow with ``driver``, the store in
+    tmp_path/store; ``step``: more keys of the step."""
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + f'[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n{step}')
+    store = ["--store", str(tmp_path / "store")]
+    return start(["run", str(mob), "--driver", driver, *options, *store], tmp_path)
 
 
-def big_params(tmp_path: Path) -> Path:
+def big_params(tmp_path: Path) -> list[str]:
     path = tmp_path / "big.json"
     path.write_text(json.dumps({"blob": "x" * BIG}))
-    return path
+    return ["--params", f"@{path}"]
 
 
 def run_to_end(process: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -85,25 +88,11 @@ def target_failures(store: Path) -> list[str]:
 
 
 def test_item6_a_turn_larger_than_a_pipe_reaches_an_agent_that_reads_it() -> None:
-    agent = "import sys; print(len(sys.stdin.buffer.read()))"
+    agent = "import sys; sys.stdout.write(sys.stdin.read())"  # the turn, back
     driver = CommandDriver(f"{shlex.quote(sys.executable)} -c {shlex.quote(agent)}")
-    turn = request(params={"blob": "é" * BIG})
-    outcome = driver.run(turn, threading.Event())
+    outcome = driver.run(request(params={"blob": "é" * BIG}), threading.Event())
     assert isinstance(outcome, Completed)
-    payload = {
-        "mob_id": "m",
-        "run_id": "r",
-        "flow_id": "main",
-        "step_id": "draft",
-        "member": "writer-1",
-        "role": "writer",
-        "attempt": 1,
-        "iteration": 0,
-        "message": "Write about caching",
-        "params": {"blob": "é" * BIG},
-        "output_format": "text",
-    }
-    assert int(outcome.output) == len(json.dumps(payload, ensure_ascii=False).encode())
+    assert json.loads(outcome.output)["params"] == {"blob": "é" * BIG}
 
 
 def test_item6_stop_ends_a_turn_whose_agent_never_reads_stdin(pids: Path) -> None:
@@ -136,28 +125,12 @@ def test_item6_stdout_held_open_after_the_agent_exits_ends_the_turn(pids: Path) 
 
 
 def test_item6_agent_that_never_reads_stdin_still_times_out(tmp_path: Path, pids: Path) -> None:
-    store = tmp_path / "store"
-    process = start(
-        [
-            "run",
-            str(mob(tmp_path)),
-            "--params",
-            f"@{big_params(tmp_path)}",
-            "--driver",
-            sleeper(pids),
-            "--timeout",
-            "2s",
-            "--store",
-            str(store),
-            "--json",
-        ],
-        tmp_path,
-    )
+    process = run_mob(tmp_path, sleeper(pids), *big_params(tmp_path), "--timeout", "2s", "--json")
     code, out, err = run_to_end(process)
     assert code == 5, err
     document = json.loads(out)
     assert (document["status"], document["cause"]) == ("failed", "step_error")
-    [reason] = target_failures(store)
+    [reason] = target_failures(tmp_path / "store")
     assert re.fullmatch(r"timeout \+ canceled after \d+ms", reason), reason
     assert not _running(pid_of(pids))
 
@@ -165,50 +138,25 @@ def test_item6_agent_that_never_reads_stdin_still_times_out(tmp_path: Path, pids
 def test_item6_step_timeout_ms_ends_an_agent_that_never_reads_stdin(
     tmp_path: Path, pids: Path
 ) -> None:
-    store = tmp_path / "store"
-    process = start(
-        [
-            "run",
-            str(mob(tmp_path, "timeout_ms = 1000\n")),
-            "--params",
-            f"@{big_params(tmp_path)}",
-            "--driver",
-            sleeper(pids),
-            "--store",
-            str(store),
-            "--json",
-        ],
-        tmp_path,
-    )
+    step = "timeout_ms = 1000\n"
+    process = run_mob(tmp_path, sleeper(pids), *big_params(tmp_path), "--json", step=step)
     code, out, err = run_to_end(process)
     assert code == 3, err
     assert json.loads(out)["status"] == "failed"
-    assert target_failures(store) == ["timeout + canceled after 1000ms"]
+    assert target_failures(tmp_path / "store") == ["timeout + canceled after 1000ms"]
     assert not _running(pid_of(pids))
 
 
 def test_item6_ctrl_c_ends_a_run_whose_agent_never_reads_stdin(tmp_path: Path, pids: Path) -> None:
-    store = tmp_path / "store"
-    process = start(
-        [
-            "run",
-            str(mob(tmp_path, "timeout_ms = 600000\n")),
-            "--params",
-            f"@{big_params(tmp_path)}",
-            "--driver",
-            sleeper(pids),
-            "--store",
-            str(store),
-        ],
-        tmp_path,
-    )
+    step = "timeout_ms = 600000\n"
+    process = run_mob(tmp_path, sleeper(pids), *big_params(tmp_path), step=step)
     try:
         agent = pid_of(pids)
     finally:
         process.send_signal(signal.SIGINT)
     code, _, err = run_to_end(process)
     assert code == 130, err
-    assert flow_events(store)[-1]["type"] == "flow_canceled"
+    assert flow_events(tmp_path / "store")[-1]["type"] == "flow_canceled"
     assert not _running(agent)
 
 
@@ -220,22 +168,11 @@ def test_item6_ctrl_c_ends_a_run_whose_agent_never_reads_stdin(tmp_path: Path, p
 def test_item6_a_setsid_grandchild_holding_stdout_does_not_stretch_the_turn(
     tmp_path: Path, pids: Path, leader: str
 ) -> None:
-    store = tmp_path / "store"
     script = f"setsid sleep 300 & echo $! > {shlex.quote(str(pids / 'held'))}; {leader}"
-    process = start(
-        [
-            "run",
-            str(mob(tmp_path, "timeout_ms = 1000\n")),
-            "--driver",
-            f"command:sh -c {shlex.quote(script)}",
-            "--store",
-            str(store),
-            "--json",
-        ],
-        tmp_path,
-    )
+    driver = f"command:sh -c {shlex.quote(script)}"
+    process = run_mob(tmp_path, driver, "--json", step="timeout_ms = 1000\n")
     code, out, err = run_to_end(process)  # returns although the grandchild holds stdout
     assert code == 3, err
     assert json.loads(out)["status"] == "failed"
-    assert target_failures(store) == ["timeout + canceled after 1000ms"]
+    assert target_failures(tmp_path / "store") == ["timeout + canceled after 1000ms"]
     assert _running(pid_of(pids, "held"))  # in a session of its own: the fixture ends it
