@@ -11,6 +11,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -358,6 +359,20 @@ def _definition_of(record: SpecRecord) -> MobDefinition:
     return stored_definition(record.mob_id, record.definition)
 
 
+def unstorable_params(params: dict[str, Any]) -> None:
+    """``UsageError`` when the store could not write ``params`` (a lone surrogate, from bytes
+    that are not UTF-8; nesting too deep), as ``FlowRunner.create`` judges them."""
+    from mobctl.engine.outputs import MalformedOutput, ensure_storable
+    from mobctl.errors import UsageError
+
+    try:
+        ensure_storable(params)
+    except MalformedOutput as exc:
+        raise UsageError(
+            f"the run's params cannot be stored: {exc}", hint="pass params as UTF-8 text"
+        ) from None
+
+
 def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
     """``--params JSON|@file.json`` then ``-p KEY=VALUE`` (JSON when it parses, else a string)."""
     from mobctl.errors import UsageError
@@ -394,20 +409,39 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
             ) from exc
         except ValueError:
             params[key] = raw
+    unstorable_params(params)  # before anything is written, even the definition
     return params
 
 
-def parse_duration_ms(text: str) -> int:
-    """``500ms``, ``30s``, ``5m``, ``1h``, ``1d`` or a bare number of seconds."""
-    from mobctl.errors import UsageError
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h|d)?")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+MAX_DURATION_MS = 36_500 * 86_400_000  # 100 years: a longer deadline is a typo
 
-    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-    for unit in ("ms", "s", "m", "h", "d"):
-        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
-            return int(float(text[: -len(unit)]) * units[unit])
-    if text.replace(".", "", 1).isdigit():
-        return int(float(text) * 1000)
-    raise UsageError(f"invalid duration {text!r}", hint="use e.g. 500ms, 30s, 5m, 1h or 1d")
+
+def _duration_ms(text: str, *, unit_required: bool = False) -> Decimal | None:
+    """The exact milliseconds of a duration, however large (no float to overflow); None when
+    ``text`` is not one."""
+    match = _DURATION.fullmatch(text)
+    if match is None or (unit_required and match[2] is None):
+        return None
+    return Decimal(match[1]) * _UNIT_MS[match[2] or "s"]
+
+
+def parse_duration_ms(text: str) -> int:
+    """``500ms``, ``30s``, ``5m``, ``1h``, ``1d`` or a bare number of seconds, up to 100
+    years."""
+    from mobctl.errors import UsageError
+    from mobctl.ids import shown_id
+
+    hint = "use e.g. 500ms, 30s, 5m, 1h or 1d"
+    milliseconds = _duration_ms(text)
+    if milliseconds is None:
+        raise UsageError(f"invalid duration {shown_id(text)!r}", hint=hint)
+    if milliseconds > MAX_DURATION_MS:
+        raise UsageError(
+            f"invalid duration {shown_id(text)!r}: longer than 100 years (36500d)", hint=hint
+        )
+    return int(milliseconds)
 
 
 def _is_file_target(path: Path) -> bool:
@@ -560,7 +594,6 @@ def verify_signatures(
 # --- events ---------------------------------------------------------------------------------
 
 _TYPE_PATTERN = re.compile(r"[a-z0-9_*?\[\]!-]+")
-_RELATIVE_TIME = re.compile(r"\d+(\.\d+)?(ms|s|m|h|d)")
 
 
 def parse_time(text: str, option: str, *, now: datetime | None = None) -> datetime:
@@ -571,9 +604,10 @@ def parse_time(text: str, option: str, *, now: datetime | None = None) -> dateti
     from mobctl.store.canonical import now as clock
     from mobctl.store.canonical import parse_timestamp
 
-    if _RELATIVE_TIME.fullmatch(text):
+    ago = _duration_ms(text, unit_required=True)
+    if ago is not None:
         try:
-            return (now or clock()) - timedelta(milliseconds=parse_duration_ms(text))
+            return (now or clock()) - timedelta(milliseconds=int(ago))
         except OverflowError:  # further back than a datetime goes: the beginning of time
             return datetime.min.replace(tzinfo=UTC)
     try:

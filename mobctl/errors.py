@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     STORE_UNAVAILABLE = 6
     INTERNAL = 70
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # the reader of the output went away (`| head`), as SIGPIPE would end it
 
 
 class MobctlError(Exception):
@@ -105,6 +106,14 @@ class RunNotResumable(MobctlError):
     """``runs resume`` on a run that is finished, still owned, or cannot be taken up."""
 
     code = "run_not_resumable"
+
+
+class DriverRequired(UsageError):
+    """``runs resume`` without ``--driver`` of a run started with a ``command:`` driver: a
+    program named only in the run's snapshot (which anyone who can write the store can edit)
+    is never run; the command line must name it again."""
+
+    code = "driver_required"
 
 
 class UnsafeIdError(MobctlError):

@@ -6,6 +6,7 @@ errors are :class:`mobctl.errors.MobctlError` subclasses.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,11 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mobctl.drivers.selection import Drivers, parse_drivers, runs_a_program, shown_spec
 from mobctl.engine.custody import CustodyLostError, cancel_in_custody, orphan_reason, take_over
 from mobctl.engine.flow_state import FlowState
 from mobctl.errors import (
     AmbiguousRunIdError,
     CasConflict,
+    DriverRequired,
     NotFound,
     RunNotResumable,
     UsageError,
@@ -422,14 +425,22 @@ class Resumable:
     revision: int
     schemas: dict[str, Any]
     base_dir: Path
+    drivers: Drivers
+    reused: list[str]  # the recorded driver specs it runs on again (none: --driver was given)
 
 
-def take_up(store: DirectoryStore, mob_id: str, ref: str) -> Resumable:
+def take_up(store: DirectoryStore, mob_id: str, ref: str, drivers: Sequence[str]) -> Resumable:
     """Judge the run orphaned and take its lease over (flow-semantics §12.3): refused for a
-    finished run, a run whose owner lives, and a run whose flow changed since it started."""
+    finished run, a run whose owner lives, and a run whose flow changed since it started.
+
+    ``drivers``: the ``--driver`` specs given. Without any, the specs the run was started with
+    are used again, unless one is ``command:``: a program named only in the store (which
+    anyone who can write it can edit) is never run (:class:`DriverRequired`). Every check,
+    the drivers' included, comes before the lease is taken."""
     from mobctl import api
     from mobctl.engine.config import flow_digest
 
+    given = parse_drivers(list(drivers), output_cap=store.max_record_bytes)
     run = resolve_run(store, mob_id, ref)
     if run.terminal:
         raise RunNotResumable(f"run {run.run_id} is already {run.status}; nothing to resume")
@@ -453,10 +464,32 @@ def take_up(store: DirectoryStore, mob_id: str, ref: str) -> Resumable:
             f"(spec revision {run.mobctl.spec_revision} then, {revision} now)",
             hint=f"`mobctl runs recover {mob_id} --cancel` ends it; then start a new run",
         )
+    reused = [] if drivers else list(run.mobctl.drivers or [])
+    if any(runs_a_program(spec) for spec in reused):
+        raise _driver_required(run, reused)
+    chosen = parse_drivers(reused, output_cap=store.max_record_bytes) if reused else given
     lease = take_over(store, run)
     if lease is None:
         raise RunNotResumable(
             f"run {run.run_id} changed hands while it was being taken over; look again",
             hint=f"`mobctl runs show {mob_id} {run.run_id}`",
         )
-    return Resumable(_reread(store, run), lease.token, definition, revision, schemas, base_dir)
+    return Resumable(
+        _reread(store, run), lease.token, definition, revision, schemas, base_dir, chosen, reused
+    )
+
+
+SHOWN_SPECS = 8  # recorded driver specs a driver_required hint spells out
+
+
+def _driver_required(run: MobRun, recorded: list[str]) -> DriverRequired:
+    programs = [shown_spec(spec) for spec in recorded if runs_a_program(spec)]
+    flags = " ".join(f"--driver {shlex.quote(shown_spec(spec))}" for spec in recorded[:SHOWN_SPECS])
+    more = len(recorded) - SHOWN_SPECS
+    return DriverRequired(
+        f"run {run.run_id} was started with a driver that runs a program "
+        f"({', '.join(programs[:SHOWN_SPECS])}); a resume never runs a program that only the "
+        "store names",
+        hint=f"if you trust it, pass the drivers again yourself: mobctl runs resume "
+        f"{run.mob_id} {run.run_id} {flags}" + (f" (and {more} more)" if more > 0 else ""),
+    )

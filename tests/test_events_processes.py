@@ -196,5 +196,5 @@ def test_a_closed_pipe_ends_a_follower_quietly(tmp_path: Path) -> None:
     assert " x" in follower.stdout.readline()
     follower.stdout.close()  # like `| head -n 1` exiting
     log.append(NewMobEvent(mob_id=MOB, kind=EventKind(type="y")))  # its next write fails
-    assert follower.wait(timeout=30) == 0
+    assert follower.wait(timeout=30) == 141  # as `tail -f | head -1` ends (SIGPIPE)
     assert follower.stderr is not None and follower.stderr.read() == ""

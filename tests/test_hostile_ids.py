@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mobctl.cli.terminal import printable
 from tests.conftest import SAMPLES, cli
 
 HOSTILE = [
@@ -139,6 +140,11 @@ def shown(hostile: str) -> str:
     return hostile if len(hostile) <= 64 else hostile[:64] + "…"
 
 
+def echoed(hostile: str) -> str:
+    """An id as an error line shows it unquoted: clipped, control characters escaped."""
+    return printable(shown(hostile))
+
+
 def unsafe_mob_id(hostile: str) -> str:
     return (
         f"error[unsafe_id]: mob id {shown(hostile)!r} cannot be used as a file name\n"
@@ -204,7 +210,7 @@ def test_a_hostile_flow_id_is_an_unknown_flow(store: Path, hostile: str) -> None
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,
         "",
-        f"error[unknown_flow]: mob 'hello' has no flow '{shown(hostile)}'\nhint: flows: main\n",
+        f"error[unknown_flow]: mob 'hello' has no flow '{echoed(hostile)}'\nhint: flows: main\n",
     )
     assert tree(store) == before
 
@@ -218,7 +224,7 @@ def test_a_hostile_step_or_run_filter_matches_nothing(store: Path, hostile: str)
     assert (run.exit_code, run.stdout, run.stderr) == (
         1,
         "",
-        f"error[not_found]: mob 'hello' has no run '{shown(hostile)}'\n"
+        f"error[not_found]: mob 'hello' has no run '{echoed(hostile)}'\n"
         "hint: `mobctl events tail hello --type flow_started` lists its runs\n",
     )
     assert tree(store) == before

@@ -6,32 +6,80 @@ functions so that ``mobctl --version`` stays as cheap as importing typer.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import traceback
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from mobctl import __version__
+from mobctl.cli.terminal import printable
 from mobctl.errors import ExitCode, MobctlError
 
 
 def report_error(code: str, message: str, hint: str | None = None) -> None:
-    """The one way errors reach a user: ``error[<code>]: <message>`` and ``hint:`` on stderr."""
-    sys.stderr.write(f"error[{code}]: {message}\n")
+    """The one way errors reach a user: ``error[<code>]: <message>`` and ``hint:`` on stderr.
+
+    A message may quote ids, paths and reasons from the store or an agent: its control
+    characters are escaped, and a line break it holds starts an indented line, so nothing in it
+    can pass for a line of mobctl's own."""
+    sys.stderr.write(f"error[{code}]: {_lines(message)}\n")
     if hint:
-        sys.stderr.write(f"hint: {hint}\n")
+        sys.stderr.write(f"hint: {_lines(hint)}\n")
+
+
+def _lines(text: str) -> str:
+    return printable(text, keep_newlines=True).replace("\n", "\n  ")
+
+
+@contextlib.contextmanager
+def _reader_may_go() -> Iterator[None]:
+    """A closed stdout or stderr (``mobctl ... | head -1``) ends mobctl quietly, as it ends
+    a Unix tool: no message, the status of a process ended by SIGPIPE (141)."""
+    try:
+        try:
+            yield
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe is still handled, not at exit
+    except BrokenPipeError:
+        _reader_gone()
+    except SystemExit as exc:  # rich (help pages) exits 1 on a broken pipe: same status here
+        if isinstance(exc.__context__, BrokenPipeError):
+            _reader_gone()
+        raise
+
+
+def _reader_gone() -> NoReturn:
+    # what is still buffered goes to /dev/null, so the interpreter's last flush cannot fail
+    # again (the "Note on SIGPIPE" of Python's signal module)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # not a file (in-process tests)
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    raise typer.Exit(int(ExitCode.BROKEN_PIPE))
 
 
 class _Boundary(TyperGroup):
     """Turns every exception of a command into a message and a documented exit code."""
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _reader_may_go():  # `mobctl --help | head -1`
+            return super().make_context(*args, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:
+        with _reader_may_go():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.TyperException, typer.Exit, typer.Abort):
+        except (typer.TyperException, typer.Exit, typer.Abort, BrokenPipeError):
             raise
         except MobctlError as exc:
             report_error(exc.code, exc.message, exc.hint)
@@ -88,4 +136,7 @@ from mobctl.cli import (  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):  # a character the locale cannot write is
+            stream.reconfigure(errors="backslashreplace")  # shown escaped, never a crash
     app(prog_name="mobctl")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -10,11 +9,14 @@ from typing import Any
 
 import typer
 
+from mobctl.cli.terminal import json_text, say
+
 STORE_HELP = "Store directory (default: $MOBCTL_STORE, else ./.mobctl)."
 
 
 def store_option() -> Any:
-    return typer.Option(None, "--store", envvar="MOBCTL_STORE", help=STORE_HELP)
+    # readable=False: a store this user cannot read is the store's error (exit 6), not usage
+    return typer.Option(None, "--store", envvar="MOBCTL_STORE", help=STORE_HELP, readable=False)
 
 
 def timeout_option() -> Any:
@@ -40,7 +42,7 @@ def open_store(store: Path | None, lock_timeout: float) -> Any:
     from mobctl.store.directory import store_location
 
     def waiting(message: str) -> None:
-        sys.stderr.write(f"{message}\n")
+        say(message, err=True)
 
     return api.open_store(
         store_location(str(store) if store else None),
@@ -53,7 +55,8 @@ def open_store(store: Path | None, lock_timeout: float) -> Any:
 
 
 def emit(document: object) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    """``--json``: one document on stdout."""
+    sys.stdout.write(json_text(document) + "\n")
 
 
 def print_diagnostics(diagnostics: list[Any]) -> None:

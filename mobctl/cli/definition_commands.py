@@ -11,6 +11,7 @@ import typer
 
 from mobctl.cli.app import app
 from mobctl.cli.common import allow_path_option
+from mobctl.cli.terminal import printable, say
 
 
 class DiagnosticFormat(StrEnum):
@@ -105,7 +106,7 @@ def graph(
     """
     from mobctl import api
 
-    sys.stdout.write(api.graph(file, flow, output_format.value))
+    sys.stdout.write(printable(api.graph(file, flow, output_format.value), keep_newlines=True))
 
 
 @app.command()
@@ -125,8 +126,8 @@ def convert(
     from mobctl import api
 
     text = api.convert(file, to.value)
-    if output is None:
-        sys.stdout.write(text)
+    if output is None:  # the same document: JSON and TOML strings read escapes back
+        sys.stdout.write(printable(text, keep_newlines=True))
     else:
         api.write_output(output, text)
-        sys.stderr.write(f"wrote {output}\n")
+        say(f"wrote {output}", err=True)

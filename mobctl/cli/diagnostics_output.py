@@ -10,6 +10,7 @@ from typing import Any
 
 from mobctl import __version__
 from mobctl.api import ValidationRun
+from mobctl.cli.terminal import printable
 from mobctl.diagnostics import CODES, Diagnostic
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -38,11 +39,12 @@ def summary(run: ValidationRun) -> str:
 
 
 def text_line(diag: Diagnostic) -> str:
+    """The diagnostic as one line, control characters escaped (a message may quote the file)."""
     where = diag.file or "-"
     if diag.line is not None:
         where += f":{diag.line}:{diag.column}"
     location = f" {diag.location}" if diag.location else ""
-    return f"{where}: {diag.severity.value}[{diag.code}]{location}: {diag.message}"
+    return printable(f"{where}: {diag.severity.value}[{diag.code}]{location}: {diag.message}")
 
 
 def _text(run: ValidationRun) -> None:
@@ -60,12 +62,12 @@ def _text(run: ValidationRun) -> None:
         console.print(line.replace(head, f"[bold {colour}]{head}[/]", 1))
         if show_source and diag.file and diag.line is not None and diag.column is not None:
             source = _source_line(sources, diag.file, diag.line)
-            if source is not None:
-                prefix = "".join(c if c == "\t" else " " for c in source[: diag.column - 1])
-                console.print(f"  {escape(source)}")
+            if source is not None:  # escaped as shown, so the caret stays under its column
+                prefix = " " * len(printable(source[: diag.column - 1]))
+                console.print(f"  {escape(printable(source))}")
                 console.print(f"  {prefix}[bold {colour}]^[/]")
         if diag.hint:
-            console.print(f"  [dim]hint: {escape(diag.hint)}[/]")
+            console.print(f"  [dim]hint: {escape(printable(diag.hint))}[/]")
     console.print(summary(run))
 
 
@@ -175,9 +177,10 @@ def _escape_property(text: str) -> str:
 
 def github_line(diag: Diagnostic) -> str:
     """A GitHub Actions workflow command that annotates the file."""
-    properties = [f"file={_escape_property(diag.file or '')}"]
+    properties = [f"file={_escape_property(printable(diag.file or ''))}"]
     if diag.line is not None:
         properties += [f"line={diag.line}", f"col={diag.column}"]
     properties.append(f"title={_escape_property(diag.code)}")
     message = f"{diag.location}: {diag.message}" if diag.location else diag.message
+    message = printable(message, keep_newlines=True)
     return f"::{diag.severity.value} {','.join(properties)}::{_escape_data(message)}"

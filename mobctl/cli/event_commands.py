@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import typer
 
 from mobctl.cli.app import app
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+from mobctl.cli.terminal import printable, say
 
 events_app = typer.Typer(
     help="A mob's event log: tail (and follow), verify, prune.", no_args_is_help=True
@@ -74,10 +74,8 @@ def events_tail(
     except KeyboardInterrupt:
         if not follow:
             raise
-    except BrokenPipeError:  # the reader went away (| head): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if not shown and not follow and not as_json:
-        sys.stderr.write(f"no events of mob '{mob}' match\n")
+        say(f"no events of mob '{mob}' match", err=True)
 
 
 @events_app.command("verify")
@@ -138,12 +136,12 @@ def events_verify(
         raise typer.Exit(0 if ok else int(StoreCorrupt.exit_code))
     for item in [] if signed is None else signed.problems:  # by cursor, before any error
         at = f" cursor {item.cursor}" if item.cursor is not None else ""
-        sys.stdout.write(f"problem[{item.code}]{at}: {item.message}\n")
+        say(f"problem[{item.code}]{at}: {item.message}")
     if not check.ok:
         raise check.error()
-    sys.stdout.write(
+    say(
         f"events of mob '{mob}' verify: {check.records} records, "
-        f"latest cursor {check.latest_cursor}\n"
+        f"latest cursor {check.latest_cursor}"
     )
     if signed is None:
         return
@@ -157,9 +155,9 @@ def events_verify(
             if unsealed
             else None,
         )
-    sys.stdout.write(
+    say(
         f"signatures verify: {signed.verified} checkpoint(s), records signed through cursor "
-        f"{signed.sealed_through}\n"
+        f"{signed.sealed_through}"
     )
 
 
@@ -188,9 +186,7 @@ def events_seal(
         emit({"written": sealed.written, **checkpoint.document()})
         return
     state = "sealed" if sealed.written else "already sealed"
-    sys.stdout.write(
-        f"{state} mob '{mob}' at cursor {checkpoint.cursor} (epoch {checkpoint.epoch})\n"
-    )
+    say(f"{state} mob '{mob}' at cursor {checkpoint.cursor} (epoch {checkpoint.epoch})")
 
 
 @events_app.command("prune")
@@ -228,7 +224,9 @@ def events_prune(
                 "refusing to prune without confirmation: stdin is not a terminal",
                 hint="pass --yes to prune without asking",
             )
-        sys.stderr.write(f"Delete the events of mob '{mob_id}' from before {cutoff}? [y/N] ")
+        sys.stderr.write(
+            printable(f"Delete the events of mob '{mob_id}' from before {cutoff}? [y/N] ")
+        )
         sys.stderr.flush()
         return sys.stdin.readline().strip().lower() in ("y", "yes")
 
@@ -238,7 +236,7 @@ def events_prune(
     if as_json:
         emit(vars(result))
     else:
-        sys.stdout.write(
+        say(
             f"deleted {result.deleted} events of mob '{mob}' from before {result.older_than} "
-            f"(anchors kept; latest cursor {result.latest_cursor})\n"
+            f"(anchors kept; latest cursor {result.latest_cursor})"
         )

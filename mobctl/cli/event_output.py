@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from mobctl.cli.terminal import json_text, printable
 from mobctl.store.models import MobEvent
 
 WIDTH = 60  # a value longer than this is cut, ending in "..."
@@ -23,11 +24,11 @@ _BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 def json_line(event: MobEvent) -> str:
     """The event as stored, without the log's integrity fields (``hash``, ``batch``)."""
-    return json.dumps(event.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+    return json_text(event.model_dump(mode="json"), compact=True)
 
 
 def parts(event: MobEvent) -> list[tuple[str, str]]:
-    """The line as (text, style) pieces; joined, the plain line."""
+    """The line as (text, style) pieces, control characters escaped; joined, the plain line."""
     kind = event.kind
     fields = kind.model_extra or {}
     pairs: list[tuple[str, Any]] = []
@@ -47,7 +48,7 @@ def parts(event: MobEvent) -> list[tuple[str, str]]:
     for key, value in pairs:
         pieces.append((f" {key}=", "dim"))
         pieces.append((_value(value), "bold" if key in ("reason", "cause") else ""))
-    return pieces
+    return [(printable(text), style) for text, style in pieces]
 
 
 def plain_line(event: MobEvent) -> str:

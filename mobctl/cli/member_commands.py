@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from mobctl.cli.app import app
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+from mobctl.cli.terminal import say, say_fields
 
 members_app = typer.Typer(
     help="Members of a mob (spawned from its profiles).", no_args_is_help=True
@@ -50,9 +50,7 @@ def members_spawn(
         )
         return
     for member in spawned:
-        sys.stdout.write(
-            f"spawned {member.identity} (role {member.role}, generation {member.generation})\n"
-        )
+        say(f"spawned {member.identity} (role {member.role}, generation {member.generation})")
 
 
 @members_app.command("list")
@@ -77,9 +75,9 @@ def members_list(
         emit([{"identity": m.identity, "generation": m.generation, "role": m.role} for m in active])
         return
     for member in active:
-        sys.stdout.write(f"{member.identity}\t{member.role}\tgeneration {member.generation}\n")
+        say_fields(member.identity, member.role, f"generation {member.generation}")
     if not active:
-        sys.stderr.write(f"mob '{mob}' has no active members\n")
+        say(f"mob '{mob}' has no active members", err=True)
 
 
 @members_app.command("retire")
@@ -106,4 +104,4 @@ def members_retire(
     if as_json:
         emit({"identity": member.identity, "generation": member.generation, "role": member.role})
     else:
-        sys.stdout.write(f"retired {member.identity} (role {member.role})\n")
+        say(f"retired {member.identity} (role {member.role})")

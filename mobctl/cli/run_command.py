@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from mobctl.cli.common import (
     timeout_option,
 )
 from mobctl.cli.run_view import RunView
+from mobctl.cli.terminal import json_text, say
 
 if TYPE_CHECKING:
     from mobctl.engine.runner import FlowRunner
@@ -94,7 +94,7 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
     from mobctl.engine.flow_state import FlowState
     from mobctl.engine.outputs import result_envelope
 
-    sys.stderr.write(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})\n")
+    view.note(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})")
     interrupted: list[int] = []
 
     def on_signal(number: int, frame: object) -> None:
@@ -109,7 +109,7 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for warning in outcome.warnings:
-        sys.stderr.write(f"warning: {warning}\n")
+        view.note(f"warning: {warning}")
     final = outcome.run
     steps = FlowState.from_document(final.flow_state.model_dump(mode="json")).step_statuses()
     document = {
@@ -126,9 +126,9 @@ def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
         emit(document)
     else:
         cause = f" ({outcome.cause})" if outcome.cause else ""
-        sys.stdout.write(f"run {final.run_id} {final.status}{cause}\n")
+        say(f"run {final.run_id} {final.status}{cause}")
         if document["result"] is not None:
-            sys.stdout.write(json.dumps(document["result"], indent=2, ensure_ascii=False) + "\n")
+            sys.stdout.write(json_text(document["result"]) + "\n")
     if interrupted:
         raise typer.Exit(130)
     if final.status == "completed":

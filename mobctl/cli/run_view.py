@@ -1,6 +1,7 @@
 """What ``mobctl run`` shows while it runs: a live table on a terminal, plain lines otherwise.
 
-Both go to stderr, so stdout (the summary, or the ``--json`` document) is never garbled.
+Both go to stderr, so stdout (the summary, or the ``--json`` document) is never garbled. Both
+show ids and failure reasons (an agent's stderr) with their control characters escaped.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from mobctl.cli.terminal import printable
 
 _LINES = {
     "flow_started": lambda f: f"flow {f['flow_id']} started",
@@ -76,15 +79,23 @@ class RunView:
                 self.live.update(self._table())
                 return
         line = _LINES.get(kind)
-        if line is not None and not self.muted:
-            try:
-                sys.stderr.write(line(fields) + "\n")
-                sys.stderr.flush()
-            except (BrokenPipeError, ValueError):  # stderr closed (`2>&1 | head`): run on
-                self.muted = True
+        if line is not None:
+            self.note(line(fields))
+
+    def note(self, line: str) -> None:
+        """A line on stderr (progress, the run id, a warning), escaped; once stderr is gone
+        (`2>&1 | head`), nothing more: the run goes on."""
+        if self.muted:
+            return
+        try:
+            sys.stderr.write(printable(line) + "\n")
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            self.muted = True
 
     def _table(self) -> Any:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, pad_edge=False)
         for column in ("step", "status", "member", "attempt", "elapsed", ""):
@@ -93,13 +104,13 @@ class RunView:
         for step, row in self.rows.items():
             elapsed = "" if row.started is None else f"{(row.finished or now) - row.started:.1f}s"
             style = _STYLE.get(row.status, "")
-            table.add_row(
-                step,
-                f"[{style}]{row.status}[/]" if style else row.status,
-                row.member,
+            table.add_row(  # Text, not markup: a reason like "[link=...]" stays text
+                Text(printable(step)),
+                Text(row.status, style=style),
+                Text(printable(row.member)),
                 str(row.attempt or ""),
                 elapsed,
-                row.note[:60],
+                Text(printable(row.note[:60])),
             )
         return table
 

@@ -11,6 +11,7 @@ import typer
 
 from mobctl.cli.app import app
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+from mobctl.cli.terminal import json_text, printable, say
 
 if TYPE_CHECKING:
     from mobctl.runs import CancelOutcome, RunDetail, RunSummary, StepSummary
@@ -55,7 +56,7 @@ def runs_list(
         emit([summary.document() for summary in found])
         return
     if not found:
-        sys.stderr.write(f"mob '{mob}' has no runs{' that match' if flow or status else ''}\n")
+        say(f"mob '{mob}' has no runs{' that match' if flow or status else ''}", err=True)
         return
     _table([["RUN", "FLOW", "STATUS", "CAUSE", "STARTED", "DURATION"], *map(_row, found)])
 
@@ -125,7 +126,7 @@ def runs_cancel(
     if as_json:
         emit(outcome.document())
     else:
-        sys.stdout.write(_cancel_line(outcome) + "\n")
+        say(_cancel_line(outcome))
 
 
 @runs_app.command("recover")
@@ -158,17 +159,17 @@ def runs_recover(
         emit(recovery.document())
         return
     for run_id in recovery.repaired:
-        sys.stdout.write(f"repaired run {run_id}: appended its missing terminal event\n")
+        say(f"repaired run {run_id}: appended its missing terminal event")
     verbs = {"orphaned": "orphaned", "canceled": "canceled", "taken": "left alone"}
     for orphan in recovery.orphans:
         note = f": {orphan.reason}" if orphan.outcome == "orphaned" else f" ({orphan.reason})"
         if orphan.outcome == "taken":
             note = f": another process holds it now (status {orphan.run.status})"
-        sys.stdout.write(f"{verbs[orphan.outcome]} run {orphan.run.run_id}{note}\n")
+        say(f"{verbs[orphan.outcome]} run {orphan.run.run_id}{note}")
     if not recovery.orphans:
-        sys.stdout.write(f"mob '{mob}' has no orphaned runs\n")
+        say(f"mob '{mob}' has no orphaned runs")
     elif not cancel:
-        sys.stderr.write(f"hint: `mobctl runs recover {mob} --cancel` cancels them\n")
+        say(f"hint: `mobctl runs recover {mob} --cancel` cancels them", err=True)
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -191,7 +192,9 @@ def runs_resume(
     `step_dispatched` events carry attempt > 1); the run then finishes normally, with the exit
     codes of `mobctl run`. A run whose owner still lives, a finished run, and a run whose flow
     changed since it started are refused (exit 1, `run_not_resumable`). Without --driver it
-    uses the drivers the run was started with (recorded in its snapshot).
+    uses the echo and scripted: drivers the run was started with (recorded in its snapshot);
+    a run started with a command: driver needs --driver again (exit 2, `driver_required`):
+    a program named only in the store is never run.
 
     Examples:
 
@@ -202,24 +205,19 @@ def runs_resume(
     from mobctl import runs
     from mobctl.cli.run_command import drive
     from mobctl.cli.run_view import RunView
-    from mobctl.drivers.selection import parse_drivers
     from mobctl.engine.runner import FlowRunner
 
     opened = open_store(store, lock_timeout)
-    drivers = parse_drivers(driver, output_cap=opened.max_record_bytes)  # checked before custody
-    taken = runs.take_up(opened, mob, run)
-    recorded = taken.run.mobctl.drivers if taken.run.mobctl is not None else None
-    if not driver and recorded:  # the drivers it was started with, not a silent echo
-        drivers = parse_drivers(recorded, output_cap=opened.max_record_bytes)
-        sys.stderr.write(f"resuming with the drivers it was started with: {' '.join(recorded)}\n")
-    flow = taken.definition.flows[taken.run.flow_id]
-    view = RunView(list(flow.steps))
+    taken = runs.take_up(opened, mob, run, driver)
+    view = RunView(list(taken.definition.flows[taken.run.flow_id].steps))
+    if taken.reused:  # the drivers it was started with, not a silent echo
+        view.note(f"resuming with the drivers it was started with: {' '.join(taken.reused)}")
     runner = FlowRunner(
         opened,
         taken.definition,
         taken.run.flow_id,
         dict(taken.run.activation_params),
-        drivers,
+        taken.drivers,
         spec_revision=taken.revision,
         schemas=taken.schemas,
         base_dir=taken.base_dir,
@@ -232,12 +230,12 @@ def runs_resume(
 
 def _warn(warnings: list[str]) -> None:
     for warning in warnings:
-        sys.stderr.write(f"warning: {warning}\n")
+        say(f"warning: {warning}", err=True)
 
 
 def _note_repairs(run_ids: list[str]) -> None:
     for run_id in run_ids:
-        sys.stderr.write(f"repaired run {run_id}: appended its missing terminal event\n")
+        say(f"repaired run {run_id}: appended its missing terminal event", err=True)
 
 
 def _cancel_line(outcome: CancelOutcome) -> str:
@@ -272,6 +270,7 @@ def _row(summary: RunSummary) -> list[str]:
 
 
 def _table(rows: list[list[str]]) -> None:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
@@ -296,24 +295,25 @@ def _duration(ms: int | None) -> str:
 
 def _print_detail(detail: RunDetail) -> None:
     summary, run = detail.summary, detail.summary.run
-    out = sys.stdout.write
-    out(f"run       {run.run_id}\nmob       {run.mob_id}\nflow      {run.flow_id}\n")
-    out(f"status    {run.status}" + (f" ({summary.cause})" if summary.cause else "") + "\n")
+    say(f"run       {run.run_id}")
+    say(f"mob       {run.mob_id}")
+    say(f"flow      {run.flow_id}")
+    say(f"status    {run.status}" + (f" ({summary.cause})" if summary.cause else ""))
     if summary.orphaned:
-        out(f"orphaned  {summary.orphaned}\n")
-    out(f"started   {_when(run.created_at)}\n")
+        say(f"orphaned  {summary.orphaned}")
+    say(f"started   {_when(run.created_at)}")
     if run.completed_at:
-        out(f"finished  {_when(run.completed_at)}\n")
-    out(f"duration  {_duration(summary.duration_ms)}\n")
+        say(f"finished  {_when(run.completed_at)}")
+    say(f"duration  {_duration(summary.duration_ms)}")
     if run.activation_params:
-        out(f"params    {json.dumps(run.activation_params, ensure_ascii=False)}\n")
+        say(f"params    {json.dumps(run.activation_params, ensure_ascii=False)}")
     extras = run.mobctl
     if extras and extras.owner and not run.terminal:
         owner = extras.owner
-        out(f"owner     pid {owner.pid} on {owner.host}, heartbeat {owner.heartbeat_at}\n")
+        say(f"owner     pid {owner.pid} on {owner.host}, heartbeat {owner.heartbeat_at}")
     if extras and extras.cancel_requested:
-        out(f"cancel    requested at {extras.cancel_requested.get('at')}\n")
-    out("\nsteps\n")
+        say(f"cancel    requested at {extras.cancel_requested.get('at')}")
+    sys.stdout.write("\nsteps\n")
     rows = [["STEP", "STATUS", "MEMBERS", "ATTEMPTS", "STARTED", "DURATION", "REASON"]]
     rows += [_step_row(step) for step in detail.steps]
     _table([["  " + row[0], *row[1:]] for row in rows])
@@ -321,7 +321,7 @@ def _print_detail(detail: RunDetail) -> None:
         failures = step.failed_attempts
         if len(failures) > 1 or any(reason != step.reason for _, _, reason in failures):
             for member, attempt, reason in failures:
-                out(f"  {step.step_id}: {member} attempt {attempt} failed: {reason}\n")
+                say(f"  {step.step_id}: {member} attempt {attempt} failed: {reason}")
     _block("outputs", run.root_step_outputs or None)
     _block("result", detail.result)
 
@@ -341,4 +341,4 @@ def _step_row(step: StepSummary) -> list[str]:
 def _block(title: str, value: Any) -> None:
     if value is None:
         return
-    sys.stdout.write(f"\n{title}\n{json.dumps(value, indent=2, ensure_ascii=False)}\n")
+    sys.stdout.write(f"\n{title}\n{json_text(value)}\n")

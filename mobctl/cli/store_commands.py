@@ -19,6 +19,7 @@ from mobctl.cli.common import (
     store_option,
     timeout_option,
 )
+from mobctl.cli.terminal import json_text, printable, say, say_fields
 
 store_app = typer.Typer(help="Create and check the store.", no_args_is_help=True)
 specs_app = typer.Typer(help="Registered mob definitions.", no_args_is_help=True)
@@ -50,7 +51,7 @@ def store_init(
         emit({"path": str(opened.root), "created": created})
     else:
         verb = "created" if created else "already exists:"
-        sys.stdout.write(f"store {verb} {opened.root}\n")
+        say(f"store {verb} {opened.root}")
 
 
 @store_app.command("check")
@@ -87,14 +88,12 @@ def store_check(
         )
     else:
         for action in report.actions:
-            sys.stdout.write(f"repaired: {action}\n")
+            say(f"repaired: {action}")
         for problem in report.problems:
             fixable = " (fixable with --repair)" if problem.repairable and not repair else ""
-            sys.stdout.write(
-                f"problem[{problem.code}] {problem.path}: {problem.message}{fixable}\n"
-            )
+            say(f"problem[{problem.code}] {problem.path}: {problem.message}{fixable}")
         count = len(report.problems)
-        sys.stdout.write("store is consistent\n" if report.ok else f"{count} problem(s) found\n")
+        say("store is consistent" if report.ok else f"{count} problem(s) found")
     raise typer.Exit(0 if report.ok else 6)
 
 
@@ -126,7 +125,6 @@ def register(
       mobctl register mob.toml --allow-path ../shared-prompts
     """
     from mobctl import api
-    from mobctl.cli.diagnostics_output import text_line
     from mobctl.registry import InvalidDefinitionError
 
     try:
@@ -150,16 +148,11 @@ def register(
             }
         )
         return
-    for diag in result.warnings:
-        sys.stderr.write(text_line(diag) + "\n")
+    print_diagnostics(result.warnings)
     if result.changed:
-        sys.stdout.write(
-            f"registered {result.mob_id} revision {result.revision} ({result.digest})\n"
-        )
+        say(f"registered {result.mob_id} revision {result.revision} ({result.digest})")
     else:
-        sys.stdout.write(
-            f"{result.mob_id} is unchanged at revision {result.revision} ({result.digest})\n"
-        )
+        say(f"{result.mob_id} is unchanged at revision {result.revision} ({result.digest})")
 
 
 @specs_app.command("list")
@@ -190,11 +183,9 @@ def specs_list(
         )
         return
     for record in records:
-        sys.stdout.write(
-            f"{record.mob_id}\trevision {record.revision}\t{record.updated_at}\t{record.digest}\n"
-        )
+        say_fields(record.mob_id, f"revision {record.revision}", record.updated_at, record.digest)
     if not records:
-        sys.stderr.write(f"no mobs registered in {opened.root}\n")
+        say(f"no mobs registered in {opened.root}", err=True)
 
 
 @specs_app.command("show")
@@ -218,15 +209,13 @@ def specs_show(
     if as_json:
         emit(record.document())
         return
-    sys.stdout.write(
-        f"# {record.mob_id} revision {record.revision} {record.digest}\n"
-        f"# registered {record.registered_at}, updated {record.updated_at}\n"
-    )
+    say(f"# {record.mob_id} revision {record.revision} {record.digest}")
+    say(f"# registered {record.registered_at}, updated {record.updated_at}")
     if record.source is not None:
-        sys.stdout.write(f"# from {record.source.path}\n")
+        say(f"# from {record.source.path}")
     loaded = load_text(json.dumps(record.definition), "json", mob, Path("."))
     if loaded.definition is not None:
-        sys.stdout.write(to_toml(loaded.definition))
+        sys.stdout.write(printable(to_toml(loaded.definition), keep_newlines=True))
 
 
 @specs_app.command("delete")
@@ -251,7 +240,7 @@ def specs_delete(
     if as_json:
         emit({"mob_id": mob, "deleted_revision": revision})
     else:
-        sys.stdout.write(f"deleted {mob} (was revision {revision})\n")
+        say(f"deleted {mob} (was revision {revision})")
 
 
 def _profile_document(record: Any) -> dict[str, Any]:
@@ -296,9 +285,7 @@ def profiles_list(
         return
     for record in records:
         model = record.profile.get("model")
-        sys.stdout.write(
-            f"{record.name}\trevision {record.revision}\t{model}\t{record.updated_at}\n"
-        )
+        say_fields(record.name, f"revision {record.revision}", model, record.updated_at)
 
 
 @profiles_app.command("show")
@@ -367,9 +354,10 @@ def _profile_out(record: Any, as_json: bool, verb: str | None) -> None:
         emit(_profile_document(record))
         return
     if verb:
-        sys.stdout.write(f"{verb} realm profile {record.name} (revision {record.revision})\n")
+        say(f"{verb} realm profile {record.name} (revision {record.revision})")
     else:
-        sys.stdout.write(
+        say(
             f"{record.name} revision {record.revision} (created {record.created_at}, "
-            f"updated {record.updated_at})\n{json.dumps(record.profile, indent=2)}\n"
+            f"updated {record.updated_at})"
         )
+        sys.stdout.write(json_text(record.profile) + "\n")

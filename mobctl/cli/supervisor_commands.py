@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +9,7 @@ import typer
 
 from mobctl.cli.app import app
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+from mobctl.cli.terminal import say
 
 if TYPE_CHECKING:
     from mobctl.api import SupervisorChange
@@ -102,17 +102,16 @@ def _print_change(change: SupervisorChange, as_json: bool) -> None:
         return
     view = change.view
     if change.action == "created":
-        sys.stdout.write(f"created the supervisor of {view.mob_id} at epoch {view.epoch}\n")
+        say(f"created the supervisor of {view.mob_id} at epoch {view.epoch}")
     else:
-        sys.stdout.write(
+        say(
             f"rotated the supervisor of {view.mob_id}: epoch {change.previous_epoch} -> "
-            f"{view.epoch}\n"
+            f"{view.epoch}"
         )
     if change.resumed:
-        sys.stdout.write(
-            f"completed the rotation an earlier command began (operation {change.operation_id})\n"
-        )
-    sys.stdout.write(f"peer id     {view.public_peer_id}\npublic key  {view.public_key}\n")
+        say(f"completed the rotation an earlier command began (operation {change.operation_id})")
+    say(f"peer id     {view.public_peer_id}")
+    say(f"public key  {view.public_key}")
 
 
 def _print_view(view: SupervisorView) -> None:
@@ -143,4 +142,4 @@ def _print_view(view: SupervisorView) -> None:
             ("history", f"epoch {entry.epoch} {entry.public_key} since {entry.activated_at}")
         )
     for label, value in rows:
-        sys.stdout.write(f"{label:<11} {value}\n")
+        say(f"{label:<11} {value}")

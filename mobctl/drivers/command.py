@@ -4,6 +4,12 @@ stdin: one JSON object with the turn; the ids are also in ``MOBCTL_*`` environme
 stdout is the output; exit 0 completes the turn, any other exit fails it with the last
 non-empty stderr line (or ``exit code N``). On stop the whole process group gets SIGTERM, then
 SIGKILL after a grace period: no child outlives the turn.
+
+One loop writes the turn to stdin (non-blocking) and reads stdout and stderr, and looks at
+``stop`` between its short waits, so nothing the command does with its pipes can hold a turn
+past its deadline or a cancel: not a command that never reads its stdin (a turn larger than a
+pipe holds), nor a process it left behind, in another session, that keeps stdout open after
+the command exited (the turn then ends :data:`EXIT_DRAIN` seconds after that exit).
 """
 
 from __future__ import annotations
@@ -11,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import shlex
 import signal
 import subprocess
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mobctl.drivers.base import (
@@ -30,6 +39,8 @@ from mobctl.drivers.base import (
 OUTPUT_CAP = 1 << 20
 KILL_GRACE = 2.0
 POLL = 0.02
+EXIT_DRAIN = 2.0  # seconds stdout may stay open once the command exited
+CHUNK = 65536
 
 
 class CommandDriver:
@@ -78,61 +89,91 @@ class CommandDriver:
         except OSError as exc:
             raise DispatchError(f"cannot start {self.argv[0]!r}: {exc.strerror or exc}") from exc
         try:
-            return self._wait(process, json.dumps(payload, ensure_ascii=False).encode(), stop)
+            return self._exchange(process, json.dumps(payload, ensure_ascii=False).encode(), stop)
         finally:
             _kill_group(process)
+            for pipe in (process.stdin, process.stdout, process.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
 
-    def _wait(
-        self, process: subprocess.Popen[bytes], stdin: bytes, stop: threading.Event
+    def _exchange(
+        self, process: subprocess.Popen[bytes], turn: bytes, stop: threading.Event
     ) -> Outcome:
-        chunks: dict[str, list[bytes]] = {"out": [], "err": []}
-        sizes = {"out": 0, "err": 0}
-        overflow = threading.Event()  # stdout outgrew the cap: stop the command now
-
-        def pump(name: str, stream: object) -> None:
-            kept = 0
-            for block in iter(lambda: stream.read(65536), b""):  # type: ignore[attr-defined]
-                sizes[name] += len(block)
-                if name == "err":  # its last line is the reason: keep the tail, not the head
-                    chunks[name].append(block)
-                    kept += len(block)
-                    while kept - len(chunks[name][0]) >= self.output_cap:
-                        kept -= len(chunks[name].pop(0))
-                elif sizes[name] <= self.output_cap:
-                    chunks[name].append(block)
-                else:
-                    overflow.set()
-
-        readers = [
-            threading.Thread(target=pump, args=("out", process.stdout), daemon=True),
-            threading.Thread(target=pump, args=("err", process.stderr), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
         assert process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.write(stdin)
-        with contextlib.suppress(BrokenPipeError, OSError):
-            process.stdin.close()
-        while process.poll() is None and not overflow.is_set():
+        assert process.stdout is not None
+        assert process.stderr is not None
+        stdin = process.stdin.fileno()
+        os.set_blocking(stdin, False)
+        pending = memoryview(turn)
+        out = _Stream(self.output_cap, tail=False)
+        err = _Stream(self.output_cap, tail=True)  # its last line is the reason
+        exited: float | None = None
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdin, selectors.EVENT_WRITE)
+            selector.register(process.stdout.fileno(), selectors.EVENT_READ, out)
+            selector.register(process.stderr.fileno(), selectors.EVENT_READ, err)
+            while selector.get_map():
+                if stop.is_set():
+                    return Canceled()
+                if exited is None and process.poll() is not None:
+                    exited = time.monotonic()
+                if exited is not None and time.monotonic() - exited > EXIT_DRAIN:
+                    break  # a process left behind holds a pipe: the turn is over anyway
+                for key, _ in selector.select(POLL):
+                    if key.fd != stdin:
+                        block = os.read(key.fd, CHUNK)
+                        if block:
+                            key.data.add(block)
+                        else:
+                            selector.unregister(key.fd)
+                        continue
+                    try:
+                        pending = pending[os.write(stdin, pending[:CHUNK]) :]
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # it closed its stdin: what it did not read is its call
+                        pending = pending[:0]
+                    if not pending:
+                        selector.unregister(stdin)
+                        process.stdin.close()
+                if out.overflowed:
+                    return Failed(
+                        f"output exceeds {self.output_cap} bytes (the store's record cap, "
+                        "MOBCTL_MAX_RECORD_BYTES); the command was stopped"
+                    )
+        while process.poll() is None:  # it closed its output but runs on
             if stop.wait(POLL):
-                _kill_group(process)
                 return Canceled()
-        if not overflow.is_set():
-            for reader in readers:
-                reader.join(timeout=5)
-        if overflow.is_set():
-            _kill_group(process)
-            return Failed(
-                f"output exceeds {self.output_cap} bytes (the store's record cap, "
-                "MOBCTL_MAX_RECORD_BYTES); the command was stopped"
-            )
-        stdout = b"".join(chunks["out"]).decode("utf-8", "replace")
         if process.returncode == 0:
-            return Completed(stdout)
-        stderr = b"".join(chunks["err"]).decode("utf-8", "replace")
-        last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")
+            return Completed(out.text())
+        last = next(
+            (line.strip() for line in reversed(err.text().splitlines()) if line.strip()), ""
+        )
         return Failed(last or f"exit code {process.returncode}")
+
+
+@dataclass
+class _Stream:
+    """What a command wrote on one pipe: the first ``cap`` bytes, or with ``tail`` the last."""
+
+    cap: int
+    tail: bool
+    chunks: list[bytes] = field(default_factory=list)
+    kept: int = 0
+    overflowed: bool = False
+
+    def add(self, block: bytes) -> None:
+        if not self.tail and self.kept + len(block) > self.cap:
+            self.overflowed = True
+            return
+        self.chunks.append(block)
+        self.kept += len(block)
+        while self.tail and self.kept - len(self.chunks[0]) >= self.cap:
+            self.kept -= len(self.chunks.pop(0))
+
+    def text(self) -> str:
+        return b"".join(self.chunks).decode("utf-8", "replace")
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -62,6 +62,10 @@ class _Fixtures(BaseModel):
 
 
 def load_fixtures(path: Path) -> list[Reply]:
+    """The replies of a fixtures file: only read, and only a regular file (the path may come
+    from a run snapshot, and a FIFO or a device would never end)."""
+    if path.exists() and not path.is_file():
+        raise DriverError(f"cannot read fixtures {path}: it is not a regular file")
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -80,8 +84,8 @@ def load_fixtures(path: Path) -> list[Reply]:
             where = source.value(loc)
             message = err["msg"].removeprefix("Value error, ")
             lines.append(f"{path}:{where.line}:{where.column}: {dotted(loc) or 'file'}: {message}")
-        raise DriverError(
-            "invalid fixtures file:\n  " + "\n  ".join(lines),
+        raise DriverError(  # the error boundary indents each further line
+            "invalid fixtures file:\n" + "\n".join(lines),
             hint="each [[reply]] has match keys (step, member, role, iteration, attempt) and "
             "one answer (output, json or fail)",
         ) from exc

@@ -13,7 +13,9 @@ from mobctl.drivers.echo import EchoDriver
 from mobctl.drivers.scripted import ScriptedDriver
 
 KINDS = ("echo", "scripted", "command", "llm")
-HINT = "use echo, scripted:FILE, command:CMD or llm[:OPTIONS] (optionally ROLE=... for one role)"
+KINDS_HINT = (
+    "use echo, scripted:FILE, command:CMD or llm[:OPTIONS] (optionally ROLE=... for one role)"
+)
 
 
 @dataclass
@@ -41,6 +43,28 @@ class Drivers:
             close(driver)
 
 
+SHOWN_CHARS = 200  # of a driver spec echoed in an error (it may come from a run snapshot)
+
+
+def shown_spec(spec: str) -> str:
+    """A driver spec as an error echoes it: at most :data:`SHOWN_CHARS` characters, then "…"."""
+    return spec if len(spec) <= SHOWN_CHARS else spec[:SHOWN_CHARS] + "…"
+
+
+def split_role(spec: str) -> tuple[str | None, str]:
+    """``ROLE=KIND[:ARG]`` as (ROLE, KIND[:ARG]); (None, spec) for every role."""
+    head, equals, rest = spec.partition("=")
+    # an '=' inside a command (command:env X=1 ...) is not a role
+    if equals and ":" not in head and head not in KINDS:
+        return head, rest
+    return None, spec
+
+
+def runs_a_program(spec: str) -> bool:
+    """Whether the spec (for all roles or one) is a ``command:`` driver."""
+    return split_role(spec)[1].partition(":")[0] == "command"
+
+
 def build_driver(
     spec: str,
     *,
@@ -52,8 +76,6 @@ def build_driver(
     """``env`` (credentials, base URLs), ``allow_shell`` and ``workdir`` are the llm
     driver's; the CLI passes the process environment and ``--allow-shell``."""
     kind, _, argument = spec.partition(":")
-    if "\x00" in spec:  # no file name or command can hold one
-        raise DriverError(f"invalid driver {spec!r}: it contains a NUL character", hint=HINT)
     if kind == "echo" and not argument:
         return EchoDriver()
     if kind == "scripted" and argument:
@@ -67,7 +89,19 @@ def build_driver(
         return LlmDriver(
             parse_options(argument), env=env or {}, allow_shell=allow_shell, workdir=workdir
         )
-    raise DriverError(f"invalid driver {spec!r}", hint=HINT)
+    raise DriverError(f"invalid driver {shown_spec(spec)!r}", hint=KINDS_HINT)
+
+
+def _require_text(spec: str) -> None:
+    """No NUL (no file name or command can hold one), nothing but UTF-8 (argv may hold other
+    bytes; a run records its specs as JSON)."""
+    problem = "it contains a NUL character" if "\x00" in spec else None
+    try:
+        spec.encode("utf-8")
+    except UnicodeEncodeError:
+        problem = "it is not UTF-8 text"
+    if problem is not None:
+        raise DriverError(f"invalid driver {shown_spec(spec)!r}: {problem}", hint=KINDS_HINT)
 
 
 def parse_drivers(
@@ -84,10 +118,10 @@ def parse_drivers(
         build_driver, output_cap=output_cap, env=env, allow_shell=allow_shell, workdir=workdir
     )
     for spec in specs:
-        head, equals, rest = spec.partition("=")
-        # ROLE=KIND[:ARG]; an '=' inside a command (command:env X=1 ...) is not a role
-        if equals and ":" not in head and head not in KINDS:
-            drivers.by_role[head] = build(rest)
+        _require_text(spec)
+        role, driver = split_role(spec)
+        if role is None:
+            drivers.default = build(driver)
         else:
-            drivers.default = build(spec)
+            drivers.by_role[role] = build(driver)
     return drivers

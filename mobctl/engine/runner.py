@@ -114,7 +114,9 @@ class FlowRunner:
         try:  # checked before anything is written
             ensure_storable(run.params)
         except MalformedOutput as exc:
-            raise UsageError(f"the run's params cannot be stored: {exc}") from None
+            raise UsageError(
+                f"the run's params cannot be stored: {exc}", hint="pass params as UTF-8 text"
+            ) from None
         size = len(canonical(run.params).encode())
         if size > run.output_limit:
             raise RecordTooLarge(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from mobctl import __version__
-from mobctl.errors import StoreCorrupt, StoreFormatTooNew
+from mobctl.errors import ReadFailed, StoreCorrupt, StoreFormatTooNew
 from mobctl.ids import require_slug
 from mobctl.store.canonical import canonical, parse_json, timestamp
 from mobctl.store.contract import Store
@@ -60,9 +61,20 @@ class DirectoryStore:
     def check_format(self) -> dict[str, object] | None:
         """The ``store.json`` document; refuses another format or a newer schema version."""
         try:
+            kind = os.lstat(self.root).st_mode
+        except OSError:
+            kind = stat.S_IFDIR  # missing (created on the first write), or judged below
+        if not (stat.S_ISDIR(kind) or stat.S_ISLNK(kind)):  # a link is refused as one below
+            raise ReadFailed(
+                f"cannot use {self.root} as a store: it is not a directory",
+                hint="point --store or MOBCTL_STORE at a directory (created on the first write)",
+            )
+        try:
             document = parse_json(self.files.read(self.marker))
         except FileNotFoundError:
             return None
+        except OSError as exc:  # not this user's to read, an I/O error
+            raise ReadFailed(f"cannot read {self.marker}: {exc.strerror or exc}") from exc
         except ValueError as exc:
             raise unreadable(self.marker, "a store marker", exc) from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:

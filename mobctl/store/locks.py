@@ -29,7 +29,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, ValidationError
 
-from mobctl.errors import StoreLockTimeout
+from mobctl.errors import StoreLockTimeout, WriteFailed
 from mobctl.store.canonical import timestamp
 from mobctl.store.files import StoreFiles
 from mobctl.store.models import Timestamp
@@ -104,7 +104,10 @@ class Locks:
         if found is not None and found[0] == pid:
             return found[1]
         self.files.ensure_directory(path.parent)
-        fd = self.files.open(path, os.O_RDWR | os.O_CREAT, 0o644, in_place=in_place)
+        try:
+            fd = self.files.open(path, os.O_RDWR | os.O_CREAT, 0o644, in_place=in_place)
+        except OSError as exc:  # a read-only store, or another user's
+            raise WriteFailed(f"cannot open the lock {path}: {exc.strerror or exc}") from exc
         cache[name] = (pid, fd)
         self._opened.append(fd)
         return fd

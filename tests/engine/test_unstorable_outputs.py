@@ -327,7 +327,8 @@ def test_item9_params_the_store_cannot_write_are_a_usage_error(tmp_path: Path) -
         result = cli("run", mob, *params, "--driver", "echo", "--store", store)
         assert (result.exit_code, result.stderr) == (
             2,
-            f"error[usage]: the run's params cannot be stored: {problem}\n",
+            f"error[usage]: the run's params cannot be stored: {problem}\n"
+            "hint: pass params as UTF-8 text\n",
         )
     assert not (store / "mobs" / "s" / "runs").exists()
 
