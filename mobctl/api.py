@@ -375,8 +375,8 @@ def unstorable_params(params: dict[str, Any]) -> None:
 
 def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
     """``--params JSON|@file.json`` then ``-p KEY=VALUE`` (JSON when it parses, else a string)."""
+    from mobctl.canonical import OutOfRangeNumber, strict_json
     from mobctl.errors import UsageError
-    from mobctl.store.canonical import OutOfRangeNumber, strict_json
 
     params: dict[str, Any] = {}
     if document:
@@ -600,9 +600,9 @@ def parse_time(text: str, option: str, *, now: datetime | None = None) -> dateti
     """RFC 3339 (UTC when it has no offset), or a duration (``10m``, ``2h``, ``1d``) before now."""
     from datetime import UTC, datetime, timedelta
 
+    from mobctl.clock import now as clock
+    from mobctl.clock import parse_timestamp
     from mobctl.errors import UsageError
-    from mobctl.store.canonical import now as clock
-    from mobctl.store.canonical import parse_timestamp
 
     ago = _duration_ms(text, unit_required=True)
     if ago is not None:
@@ -764,8 +764,8 @@ def events_prune(
     """Delete a mob's events older than ``older_than`` except the anchors (store contract §3.3).
 
     ``confirm(mob_id, cutoff)`` is asked first when given; False prunes nothing."""
+    from mobctl.clock import timestamp
     from mobctl.errors import ConfirmationRequired
-    from mobctl.store.canonical import timestamp
 
     log = mob_events(store, mob_id)
     cutoff = timestamp(older_than)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 
+from mobctl.clock import now, parse_timestamp
 from mobctl.errors import StaleCursor
-from mobctl.store.canonical import now, parse_timestamp
 from mobctl.store.contract import EventStore
 from mobctl.store.models import TERMINAL_EVENT_TYPES, MobEvent
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mobctl import host
+from mobctl.clock import now, parse_timestamp
 from mobctl.drivers.selection import Drivers, parse_drivers, runs_a_program, shown_spec
 from mobctl.engine.custody import CustodyLostError, cancel_in_custody, orphan_reason, take_over
 from mobctl.engine.flow_state import FlowState
@@ -26,8 +28,6 @@ from mobctl.errors import (
     UsageError,
 )
 from mobctl.ids import is_run_id, require_slug, shown_id
-from mobctl.store import process
-from mobctl.store.canonical import now, parse_timestamp
 from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.models import TERMINAL_EVENT_TYPES, MobEvent, MobRun
 from mobctl.store.repair import repair_terminal_events
@@ -304,8 +304,8 @@ def _cancel(
     repaired = repair_terminal_events(store, mob_id)  # a writing command (§8.9)
     if run.terminal:
         return CancelOutcome(run, "already_terminal", repaired=repaired)
-    pid, host, _ = process.me()
-    by: dict[str, Any] = {"pid": pid, "host": host, "command": "mobctl runs cancel"}
+    pid, where, _ = host.me()
+    by: dict[str, Any] = {"pid": pid, "host": where, "command": "mobctl runs cancel"}
     runs = store.runs(mob_id)
     if not runs.request_cancel(run.run_id, by):
         return CancelOutcome(_reread(store, run), "already_terminal", repaired=repaired)

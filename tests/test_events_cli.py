@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mobctl import api
+from mobctl.clock import timestamp
 from mobctl.errors import NotFound, StaleCursor
-from mobctl.store.canonical import timestamp
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import line_hash
 from mobctl.store.models import EventKind, NewMobEvent

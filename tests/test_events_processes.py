@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mobctl.store.canonical import timestamp
+from mobctl.clock import timestamp
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import EventKind, NewMobEvent
 from tests.conftest import REPO, SAMPLES, mobctl_process

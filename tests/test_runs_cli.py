@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from mobctl.clock import now, timestamp
 from mobctl.engine.custody import orphan_reason
-from mobctl.store.canonical import now, timestamp
+from mobctl.host import host, me
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import (
     EventKind,
@@ -25,7 +26,6 @@ from mobctl.store.models import (
     NewMobEvent,
     RunOwner,
 )
-from mobctl.store.process import host, me
 from mobctl.store.runs import RunExpectation, RunMutation
 from tests.conftest import SAMPLES, cli
 from tests.engine.test_scenarios import HEAD

@@ -3,6 +3,8 @@ and retrying it while the retry budget allows."""
 
 from __future__ import annotations
 
+from mobctl.canonical import canonical
+from mobctl.clock import timestamp
 from mobctl.drivers.base import (
     Canceled,
     Completed,
@@ -17,7 +19,6 @@ from mobctl.engine.recorder import Recorder
 from mobctl.engine.records import StepTask, TurnDone
 from mobctl.engine.run_context import RunContext
 from mobctl.engine.turns import Turns
-from mobctl.store.canonical import canonical, timestamp
 from mobctl.store.models import StepLedgerEntry
 
 

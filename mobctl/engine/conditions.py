@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mobctl.canonical import json_equal
 from mobctl.definition.model import (
     AndCondition,
     Condition,
@@ -19,7 +20,6 @@ from mobctl.definition.model import (
     OrCondition,
 )
 from mobctl.engine.context import Absent, Context, Fault, resolve
-from mobctl.store.canonical import json_equal
 
 
 class ConditionError(Exception):

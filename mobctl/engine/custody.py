@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from mobctl import host
+from mobctl.clock import parse_timestamp, timestamp
 from mobctl.engine.flow_state import FlowState
-from mobctl.store import process
-from mobctl.store.canonical import parse_timestamp, timestamp
 from mobctl.store.contract import Store
 from mobctl.store.models import (
     EventKind,
@@ -28,7 +28,7 @@ from mobctl.store.models import (
 )
 from mobctl.store.runs import RunExpectation, RunMutation
 
-ProcessProbe = Callable[[int, str, str], process.Liveness]
+ProcessProbe = Callable[[int, str, str], host.Liveness]
 """``(pid, host, process_start)`` -> whether that process is gone, alive or unknown."""
 
 CLOCK_SKEW_MARGIN_MS = 60_000
@@ -40,9 +40,7 @@ TERMINAL_NODE = frozenset({"Completed", "Failed", "Skipped", "Canceled"})
 TERMINAL_LOOP = frozenset({"Completed", "Exhausted", "Failed", "Canceled"})
 
 
-def orphan_reason(
-    run: MobRun, now: datetime, *, probe: ProcessProbe = process.liveness
-) -> str | None:
+def orphan_reason(run: MobRun, now: datetime, *, probe: ProcessProbe = host.liveness) -> str | None:
     """Why ``run`` is orphaned (flow-semantics §12.2), or None when it is terminal or owned.
 
     Orphaned: non-terminal and its lease is missing or released; or its owner is on this host
@@ -75,12 +73,12 @@ def orphan_reason(
 
 def new_owner(token: str | None = None, *, ttl_ms: int = 30_000) -> RunOwner:
     """A lease for this process (``token``: the one it will fence its writes with)."""
-    pid, host, started = process.me()
+    pid, where, started = host.me()
     now = timestamp()
     return RunOwner(
         token=token or str(uuid.uuid4()),
         pid=pid,
-        host=host,
+        host=where,
         process_start=started,
         acquired_at=now,
         heartbeat_at=now,

@@ -3,6 +3,7 @@ sealing frames, evaluating ``until``, and settling a root-level loop's body step
 
 from __future__ import annotations
 
+from mobctl.clock import timestamp
 from mobctl.definition.model import RepeatUntilNode
 from mobctl.engine.conditions import ConditionError, evaluate
 from mobctl.engine.frames import FrameState, node_specs
@@ -10,7 +11,6 @@ from mobctl.engine.recorder import Recorder
 from mobctl.engine.records import RANK, FrameRun, LoopRun, RunFatal
 from mobctl.engine.run_context import RunContext
 from mobctl.engine.steps import Steps
-from mobctl.store.canonical import timestamp
 from mobctl.store.models import FailureLedgerEntry, LoopIterationLedgerEntry, StepLedgerEntry
 
 

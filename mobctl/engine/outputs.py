@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mobctl.canonical import NestedTooDeeply, strict_json
 from mobctl.definition.model import AllPolicy, AnyPolicy, CollectionPolicy, QuorumPolicy
-from mobctl.store.canonical import NestedTooDeeply, strict_json
 
 FENCE = "```"
 # How deeply an output may nest arrays and objects, well inside what every reader of the store

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mobctl.clock import timestamp
 from mobctl.engine.records import LoopRun
 from mobctl.engine.run_context import RunContext
 from mobctl.errors import CustodyLost
-from mobctl.store.canonical import timestamp
 from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.journal import Op
 from mobctl.store.models import (

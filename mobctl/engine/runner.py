@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mobctl.canonical import canonical
 from mobctl.definition.files import DefinitionFiles
 from mobctl.definition.model import MobDefinition, StepNode, synthesised_root
 from mobctl.drivers.selection import Drivers
@@ -32,7 +33,6 @@ from mobctl.engine.scheduler import Scheduler
 from mobctl.engine.steps import Steps
 from mobctl.engine.turns import Turns
 from mobctl.errors import RecordTooLarge, UsageError
-from mobctl.store.canonical import canonical
 from mobctl.store.contract import Store
 from mobctl.store.models import FlowRunState, MobctlRunState, MobRun
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mobctl.canonical import canonical
+from mobctl.clock import timestamp
 from mobctl.definition.model import Frame, QuorumPolicy, RepeatUntilNode, Step, StepNode
 from mobctl.definition.schemas import InlineSchema, parse_schema_ref
 from mobctl.engine.attempts import Attempts
@@ -23,7 +25,6 @@ from mobctl.engine.records import (
 )
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.run_context import RunContext
-from mobctl.store.canonical import canonical, timestamp
 from mobctl.store.models import FailureLedgerEntry, Roster, StepLedgerEntry
 from mobctl.store.runs import Output
 

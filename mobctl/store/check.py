@@ -24,11 +24,11 @@ from mobctl.errors import (
     StoreLink,
     WrongPassphrase,
 )
+from mobctl.host import is_dead
 from mobctl.ids import is_run_id
 from mobctl.store.checkpoints import checkpoints_path, read_checkpoints, sign_after_terminal
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.files import Entry
-from mobctl.store.process import is_dead
 from mobctl.store.repair import missing_terminal_events, repair_terminal_events
 
 LINK_PROBLEM = "a symbolic link; mobctl never follows a link in the store"

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from mobctl.canonical import canonical
+from mobctl.clock import timestamp
 from mobctl.errors import MobctlError, NotFound
 from mobctl.store.authority import display_key, public_key, sign
-from mobctl.store.canonical import canonical, timestamp
 from mobctl.store.files import StoreFiles
 from mobctl.store.models import Checkpoint, SupervisorAuthorityRecord
 from mobctl.store.supervisor import ensure_history, require_authority

@@ -7,9 +7,10 @@ import stat
 from pathlib import Path
 
 from mobctl import __version__
+from mobctl.canonical import canonical, parse_json
+from mobctl.clock import timestamp
 from mobctl.errors import ReadFailed, StoreCorrupt, StoreFormatTooNew
 from mobctl.ids import require_slug
-from mobctl.store.canonical import canonical, parse_json, timestamp
 from mobctl.store.contract import Store
 from mobctl.store.defects import unreadable
 from mobctl.store.eventlog import DirectoryEventStore

@@ -21,6 +21,8 @@ from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, Field
 
+from mobctl.canonical import canonical, parse_json
+from mobctl.clock import now, parse_timestamp, timestamp
 from mobctl.errors import (
     InternalStoreError,
     RecordTooLarge,
@@ -28,7 +30,6 @@ from mobctl.errors import (
     StoreCorrupt,
     WriteFailed,
 )
-from mobctl.store.canonical import canonical, now, parse_json, parse_timestamp, timestamp
 from mobctl.store.defects import unreadable
 from mobctl.store.files import StoreFiles
 from mobctl.store.locks import Locks

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from mobctl.errors import StoreCorrupt, StoreLink, WriteFailed
+from mobctl.host import pid_alive
 
 TEMP_SUFFIX = ".tmp"
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -372,15 +373,3 @@ def _fsync_path(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

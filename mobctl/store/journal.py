@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mobctl.store.canonical import canonical, json_equal, parse_json
+from mobctl.canonical import canonical, json_equal, parse_json
 from mobctl.store.defects import json_defect
 
 Path_ = tuple[str | int, ...]

@@ -29,11 +29,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, ValidationError
 
+from mobctl.clock import timestamp
 from mobctl.errors import StoreLockTimeout, WriteFailed
-from mobctl.store.canonical import timestamp
+from mobctl.host import command_line, me
 from mobctl.store.files import StoreFiles
 from mobctl.store.models import Timestamp
-from mobctl.store.process import command_line, me
 
 WAIT_NOTICE_AFTER = 1.0
 DEFAULT_TIMEOUT = 10.0

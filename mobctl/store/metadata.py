@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from mobctl.canonical import canonical, json_equal, parse_json
 from mobctl.errors import InsecureSecretFile, InternalStoreError, StoreCorrupt
 from mobctl.ids import require_slug
 from mobctl.store.authority import (
@@ -34,7 +35,6 @@ from mobctl.store.authority import (
     peer_id,
     public_key,
 )
-from mobctl.store.canonical import canonical, json_equal, parse_json
 from mobctl.store.defects import shape_defect, unreadable
 from mobctl.store.encryption import SecretBox, is_envelope, open_envelope
 from mobctl.store.files import StoreFiles

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mobctl.store.canonical import parse_timestamp
+from mobctl.clock import parse_timestamp
 from mobctl.store.contract import Store
 from mobctl.store.models import TERMINAL_EVENT_TYPES, EventKind, MobRun, NewMobEvent
 

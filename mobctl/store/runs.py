@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, JsonValue, ValidationError
 
+from mobctl.canonical import canonical, json_equal, parse_json
+from mobctl.clock import timestamp
 from mobctl.errors import (
     InternalStoreError,
     NotFound,
@@ -30,7 +32,6 @@ from mobctl.errors import (
 )
 from mobctl.ids import is_run_id
 from mobctl.store import journal
-from mobctl.store.canonical import canonical, json_equal, parse_json, timestamp
 from mobctl.store.defects import unreadable
 from mobctl.store.eventlog import DirectoryEventStore
 from mobctl.store.files import StoreFiles

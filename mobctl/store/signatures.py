@@ -39,8 +39,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mobctl.canonical import parse_json
 from mobctl.store.authority import history_message, parse_display_key, peer_id, signature_valid
-from mobctl.store.canonical import parse_json
 from mobctl.store.checkpoints import checkpoint_message, checkpoints_path, read_checkpoints
 from mobctl.store.eventlog import HASH_TAIL, Meta, line_hash
 from mobctl.store.models import Checkpoint, SupervisorHistoryEntry

@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from mobctl.canonical import canonical, parse_json
+from mobctl.clock import timestamp
 from mobctl.errors import SpecRevisionConflict
 from mobctl.ids import require_slug
-from mobctl.store.canonical import canonical, parse_json, timestamp
 from mobctl.store.defects import unreadable
 from mobctl.store.files import StoreFiles
 from mobctl.store.locks import Locks

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mobctl.clock import timestamp
 from mobctl.errors import CasConflict, NotFound, SupervisorEpochExhausted
 from mobctl.store.authority import (
     MAX_EPOCH,
@@ -36,7 +37,6 @@ from mobctl.store.authority import (
     public_key,
     sign,
 )
-from mobctl.store.canonical import timestamp
 from mobctl.store.models import (
     PendingRotation,
     SupervisorAuthorityRecord,

@@ -176,9 +176,9 @@ def test_sigkilled_runner_is_orphaned_and_recover_cancel_converges_it_once(
 def test_a_runner_whose_run_is_taken_over_stops_with_exit_4(tmp_path: Path) -> None:
     """Another process takes the lease (as `runs cancel` does after the grace period): the
     runner notices at its next heartbeat, kills its turns and exits 4 without writing."""
-    from mobctl.store.canonical import timestamp
+    from mobctl.clock import timestamp
+    from mobctl.host import me
     from mobctl.store.models import RunOwner
-    from mobctl.store.process import me
 
     mob = tmp_path / "mob.toml"
     mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\ntimeout_ms = 60000\n')

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from mobctl.canonical import json_equal
 from mobctl.definition.model import MobDefinition
 from mobctl.drivers.base import Completed, Failed, Outcome, TurnRequest
 from mobctl.drivers.selection import Drivers
 from mobctl.engine.outputs import MAX_OUTPUT_DEPTH, MalformedOutput, parse_output
 from mobctl.engine.runner import FlowRunner
-from mobctl.store.canonical import json_equal
 from mobctl.store.check import check_store
 from mobctl.store.directory import DirectoryStore
 from tests.conftest import cli, mobctl_process

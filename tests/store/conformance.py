@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from mobctl.clock import timestamp
 from mobctl.errors import (
     CasConflict,
     InternalStoreError,
@@ -25,7 +26,6 @@ from mobctl.errors import (
     WriteFailed,
 )
 from mobctl.store.authority import display_key, peer_id, public_key
-from mobctl.store.canonical import timestamp
 from mobctl.store.contract import Store
 from mobctl.store.models import (
     EventKind,

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mobctl.store.canonical import timestamp
+from mobctl.clock import timestamp
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import ExternalBindingOverlayRecord, MobRun
 from mobctl.store.runs import RunExpectation, RunMutation

@@ -12,6 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from mobctl import api
+from mobctl.canonical import canonical
+from mobctl.clock import now
 from mobctl.errors import NotFound, PassphraseRequired
 from mobctl.store import checkpoints
 from mobctl.store.authority import (
@@ -22,7 +24,6 @@ from mobctl.store.authority import (
     public_key,
     sign,
 )
-from mobctl.store.canonical import canonical, now
 from mobctl.store.check import check_store
 from mobctl.store.checkpoints import checkpoint_if_authority, checkpoint_message
 from mobctl.store.directory import DirectoryStore

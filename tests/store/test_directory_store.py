@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mobctl.clock import timestamp
 from mobctl.errors import (
     InsecureSecretFile,
     RecordTooLarge,
@@ -20,11 +21,10 @@ from mobctl.errors import (
     StoreLockTimeout,
     UnsafeIdError,
 )
-from mobctl.store.canonical import timestamp
+from mobctl.host import host
 from mobctl.store.check import check_store
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import GENESIS, line_hash
-from mobctl.store.process import host
 from tests.store.conformance import MOB, authority, event, new_run
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mobctl.store.canonical import canonical
+from mobctl.canonical import canonical
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import GENESIS, DirectoryEventStore, Meta, line_hash
 from tests.store.conformance import MOB, event

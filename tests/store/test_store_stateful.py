@@ -13,8 +13,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from mobctl.clock import timestamp
 from mobctl.errors import SpecRevisionConflict
-from mobctl.store.canonical import timestamp
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.eventlog import ANCHORS
 from mobctl.store.models import EventKind, FlowRunState, MobRun, NewMobEvent

@@ -12,8 +12,8 @@ from typing import Any
 
 import jsonschema
 
+from mobctl.canonical import strict_json
 from mobctl.drivers.base import TurnRequest
-from mobctl.store.canonical import strict_json
 
 MAX_REPAIRS = 2
 

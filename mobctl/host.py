@@ -1,4 +1,5 @@
-"""Facts about local processes: who holds a lock, whether its holder still lives."""
+"""Facts about this host and its processes: who this process is, and whether another (a lock
+holder, a run's owner) still lives."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import sys
 from functools import cache
 from pathlib import Path
 from typing import Literal
-
-from mobctl.store.files import pid_alive
 
 
 @cache
@@ -69,3 +68,15 @@ def me() -> tuple[int, str, str]:
     if found is None:
         found = _ME[pid] = (pid, host(), process_start(pid))
     return found
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
