@@ -29,11 +29,12 @@ if TYPE_CHECKING:
     from mobctl.errors import StoreCorrupt
     from mobctl.events import EventQuery
     from mobctl.registry import Registration
-    from mobctl.store.check import CheckReport
     from mobctl.store.checkpoints import Sealed
+    from mobctl.store.contract import LogProblem
     from mobctl.store.directory import DirectoryStore
-    from mobctl.store.eventlog import DirectoryEventStore, LogProblem
-    from mobctl.store.locks import WaitCallback
+    from mobctl.store.directory.check import CheckReport
+    from mobctl.store.directory.eventlog import DirectoryEventStore
+    from mobctl.store.directory.locks import WaitCallback
     from mobctl.store.models import MobEvent, SpecRecord
     from mobctl.store.signatures import SignatureReport
     from mobctl.store.supervisor import SupervisorView
@@ -262,7 +263,7 @@ def store_init(store: DirectoryStore) -> bool:
 
 
 def store_check(store: DirectoryStore, *, repair: bool) -> CheckReport:
-    from mobctl.store.check import check_store
+    from mobctl.store.directory.check import check_store
 
     return check_store(store, repair=repair)
 

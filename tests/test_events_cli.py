@@ -21,7 +21,7 @@ from mobctl import api
 from mobctl.clock import timestamp
 from mobctl.errors import NotFound, StaleCursor
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.eventlog import line_hash
+from mobctl.store.directory.eventlog import line_hash
 from mobctl.store.models import EventKind, NewMobEvent
 from tests.conftest import REPO, cli
 

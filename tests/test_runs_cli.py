@@ -17,6 +17,7 @@ import pytest
 from mobctl.clock import now, timestamp
 from mobctl.engine.custody import orphan_reason
 from mobctl.host import host, me
+from mobctl.store.changes import RunExpectation, RunMutation
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import (
     EventKind,
@@ -26,7 +27,6 @@ from mobctl.store.models import (
     NewMobEvent,
     RunOwner,
 )
-from mobctl.store.runs import RunExpectation, RunMutation
 from tests.conftest import SAMPLES, cli
 from tests.engine.test_scenarios import HEAD
 

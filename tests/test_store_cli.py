@@ -186,8 +186,8 @@ def test_real_process_lock_wait_message(store: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import time\nfrom pathlib import Path\nfrom mobctl.store.files import StoreFiles\n"
-            "from mobctl.store.locks import Locks\n"
+            "import time\nfrom pathlib import Path\nfrom mobctl.store.directory.files import StoreFiles\n"
+            "from mobctl.store.directory.locks import Locks\n"
             f"with Locks(StoreFiles(Path({str(store)!r}))).hold('specs/hello'):\n    print('held', flush=True)\n    time.sleep(30)\n",
         ],
         stdout=subprocess.PIPE,

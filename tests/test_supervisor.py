@@ -23,7 +23,7 @@ from mobctl import api
 from mobctl.store import checkpoints
 from mobctl.store.authority import MAX_EPOCH, display_key, parse_display_key, peer_id, public_key
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.metadata import validate_authority
+from mobctl.store.directory.metadata import validate_authority
 from mobctl.store.supervisor import authority_from_seed
 from tests.conftest import SAMPLES, cli, mobctl_process
 

@@ -15,6 +15,7 @@ from typing import Any
 from mobctl import host
 from mobctl.clock import parse_timestamp, timestamp
 from mobctl.engine.flow_state import FlowState
+from mobctl.store.changes import RunExpectation, RunMutation
 from mobctl.store.contract import Store
 from mobctl.store.models import (
     EventKind,
@@ -26,7 +27,6 @@ from mobctl.store.models import (
     NewMobEvent,
     RunOwner,
 )
-from mobctl.store.runs import RunExpectation, RunMutation
 
 ProcessProbe = Callable[[int, str, str], host.Liveness]
 """``(pid, host, process_start)`` -> whether that process is gone, alive or unknown."""

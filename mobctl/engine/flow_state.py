@@ -9,12 +9,11 @@ fields were assigned since it was last written, so the engine journals only what
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
 from mobctl.definition.model import AllPolicy, Flow, MobDefinition, QuorumPolicy, Step
 from mobctl.engine.tracked import Tracked
-
-Op = tuple[Literal["set", "push"], tuple[str | int, ...], Any]  # a patch op (store contract §4.6)
+from mobctl.store.changes import Op
 
 StepStatus = str | None  # None | "Dispatched" | "Completed" | "Failed" | "Skipped" | "Canceled"
 UNFINISHED: frozenset[StepStatus] = frozenset({None, "Dispatched"})

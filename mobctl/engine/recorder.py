@@ -17,8 +17,8 @@ from mobctl.clock import timestamp
 from mobctl.engine.records import LoopRun
 from mobctl.engine.run_context import RunContext
 from mobctl.errors import CustodyLost
+from mobctl.store.changes import Op, Output, RunExpectation, RunMutation
 from mobctl.store.checkpoints import sign_after_terminal
-from mobctl.store.journal import Op
 from mobctl.store.models import (
     EventKind,
     FailureLedgerEntry,
@@ -30,7 +30,6 @@ from mobctl.store.models import (
     RunStatus,
     StepLedgerEntry,
 )
-from mobctl.store.runs import Output, RunExpectation, RunMutation
 
 
 class Recorder:
@@ -134,7 +133,8 @@ class Recorder:
                 kind=EventKind(
                     type="step_failed", run_id=run.run_id, step_id=step_id, reason=reason
                 ),
-            )
+            ),
+            after=run.since,
         )
         run.on_event("step_failed", {"step_id": step_id, "reason": reason})
 

@@ -10,7 +10,7 @@ from mobctl.definition.model import Flow, Frame, RepeatUntilNode, Step, StepNode
 from mobctl.drivers.base import DispatchError, Member, Outcome
 from mobctl.engine.frames import FrameState, node_specs
 from mobctl.engine.outputs import TargetResult
-from mobctl.store import journal
+from mobctl.store.changes import Op
 from mobctl.store.models import LoopSnapshot, MobRun
 
 DEFAULT_STEP_TIMEOUT_MS = 30_000
@@ -77,7 +77,7 @@ class FrameRun:
             "ready_queue": self.state.ready_queue(),
         }
 
-    def changes(self) -> list[journal.Op]:
+    def changes(self) -> list[Op]:
         """The journal ops since the last call: the whole snapshot the first time, then the
         node statuses that changed and the small parts that differ."""
         path = ("frames", self.frame_id)
@@ -103,7 +103,7 @@ class FrameRun:
                 "ready_queue": dynamic["ready_queue"],
             }
             return [("set", path, {"kernel_state": kernel})]
-        ops: list[journal.Op] = [
+        ops: list[Op] = [
             ("set", (*path, "kernel_state", "node_status", node), state.status[node])
             for node in sorted(changed, key=state.position.__getitem__)
         ]

@@ -38,6 +38,7 @@ class RunContext:
     on_event: EventCallback
     deadline_ms: int | None  # the flow's budget (max_flow_duration_ms, --timeout)
     started: float = field(default_factory=time.monotonic)
+    since: int = 0  # every event of the run comes after this cursor (its searches start here)
     frames: dict[str, FrameRun] = field(default_factory=dict)
     # every unsealed frame (the scheduler looks only here: a long loop's sealed frames cost
     # nothing per pass), until its last state is written

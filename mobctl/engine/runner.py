@@ -35,6 +35,7 @@ from mobctl.engine.turns import Turns
 from mobctl.errors import RecordTooLarge, UsageError
 from mobctl.store.contract import Store
 from mobctl.store.models import FlowRunState, MobctlRunState, MobRun
+from mobctl.store.run_ops import first_cursor
 
 LEASE_TTL_MS = 30_000
 ABORT_WAIT = 10.0  # how long a run-fatal error waits for its killed turns to report (seconds)
@@ -125,6 +126,7 @@ class FlowRunner:
                 hint="pass large inputs as a file path the agents read, not as a param",
             )
         self.provision()
+        run.since = run.events.latest_cursor()
         owner = new_owner(run.token, ttl_ms=LEASE_TTL_MS)
         self.recorder.create(
             MobRun(
@@ -141,6 +143,7 @@ class FlowRunner:
                     flow_config=flow_config(run.definition, run.flow_id),
                     owner=owner,
                     drivers=self.drivers.specs,
+                    first_cursor=run.since + 1,
                 ),
             )
         )
@@ -153,6 +156,7 @@ class FlowRunner:
         the lease this process took over."""
         run = self.run
         run.run_id, run.token = snapshot.run_id, token
+        run.since = first_cursor(snapshot)
         if snapshot.status == "pending":  # it never started: start it now
             return
         self._resumed = True

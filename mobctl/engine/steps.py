@@ -25,8 +25,8 @@ from mobctl.engine.records import (
 )
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.run_context import RunContext
+from mobctl.store.changes import Output
 from mobctl.store.models import FailureLedgerEntry, Roster, StepLedgerEntry
-from mobctl.store.runs import Output
 
 
 class Steps:

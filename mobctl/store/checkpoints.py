@@ -22,27 +22,17 @@ writes nothing. Checkpoints are written after every terminal run event
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from mobctl.canonical import canonical
 from mobctl.clock import timestamp
 from mobctl.errors import MobctlError, NotFound
-from mobctl.store.authority import display_key, public_key, sign
-from mobctl.store.files import StoreFiles
+from mobctl.store.authority import display_key, public_key
+from mobctl.store.authority import sign as sign_message
+from mobctl.store.contract import Store
 from mobctl.store.models import Checkpoint, SupervisorAuthorityRecord
 from mobctl.store.supervisor import ensure_history, require_authority
 
-if TYPE_CHECKING:
-    from mobctl.store.contract import Store
-    from mobctl.store.directory import DirectoryStore
-
 MESSAGE_PREFIX = "mobctl-checkpoint-v1"
-FILE_NAME = "checkpoints.jsonl"
 
 
 @dataclass(frozen=True)
@@ -55,11 +45,7 @@ def checkpoint_message(mob_id: str, cursor: int, chain_hash: str) -> bytes:
     return f"{MESSAGE_PREFIX}\n{mob_id}\n{cursor}\n{chain_hash}".encode()
 
 
-def checkpoints_path(store: DirectoryStore, mob_id: str) -> Path:
-    return store.mob_dir(mob_id) / FILE_NAME
-
-
-def seal(store: DirectoryStore, mob_id: str) -> Sealed:
+def seal(store: Store, mob_id: str) -> Sealed:
     """Sign the event log's current head now. No authority, or an empty log: ``NotFound``."""
     sealed = _seal(store, mob_id, require_authority(store, mob_id))
     if sealed is None:
@@ -73,15 +59,11 @@ def seal(store: DirectoryStore, mob_id: str) -> Sealed:
 def checkpoint_if_authority(store: Store, mob_id: str) -> Checkpoint | None:
     """Write a checkpoint when the mob has a supervisor authority; the checkpoint, or None.
 
-    For the engine, after every terminal run event. None (nothing written) when the mob has
-    no authority, the log is empty, or the backend keeps no checkpoints. Raises what reading
-    the authority raises — notably ``PassphraseRequired`` / ``WrongPassphrase`` for an
-    encrypted secret: the caller should report that as a warning, not fail the run.
+    For the writing commands, after terminal run events. None (nothing written) when the mob
+    has no authority or the log is empty. Raises what reading the authority raises — notably
+    ``PassphraseRequired`` / ``WrongPassphrase`` for an encrypted secret: the caller should
+    report that as a warning, not fail the run.
     """
-    from mobctl.store.directory import DirectoryStore
-
-    if not isinstance(store, DirectoryStore):
-        return None
     record = store.metadata.load_supervisor_authority(mob_id)
     if record is None:
         return None
@@ -102,87 +84,36 @@ def sign_after_terminal(store: Store, mob_id: str) -> str | None:
     return None
 
 
-def _seal(store: DirectoryStore, mob_id: str, record: SupervisorAuthorityRecord) -> Sealed | None:
+def _seal(store: Store, mob_id: str, record: SupervisorAuthorityRecord) -> Sealed | None:
     ensure_history(store, mob_id, record)  # before signing: the key must verify later
-    events = store.events(mob_id)
-    path = checkpoints_path(store, mob_id)
-    store.prepare()
-    with store.locks.hold(events.lock_name):
-        head = events.repair_tail()
-        if head is None:
-            return None
-        last = _last_checkpoint(store.files, path)
-        if last is not None and last.epoch > record.epoch:
+
+    def sign(cursor: int, chain_hash: str, last: Checkpoint | None) -> Checkpoint:
+        authority = record
+        if last is not None and last.epoch > authority.epoch:
             # A rotation finished since ``record`` was read, and the new key signed already:
-            # sign with the newest key, so the file's epochs never go back (which verification
-            # reads as a rotated-out key at work). Its history entry predates its promotion.
-            record = require_authority(store, mob_id)
-        seed = bytes(record.secret_key)
+            # sign with the newest key, so the checkpoints' epochs never go back (which
+            # verification reads as a rotated-out key at work).
+            authority = require_authority(store, mob_id)
+        seed = bytes(authority.secret_key)
         key = display_key(public_key(seed))
         if last is not None and (last.cursor, last.hash, last.epoch, last.public_key) == (
-            head.cursor,
-            head.hash,
-            record.epoch,
+            cursor,
+            chain_hash,
+            authority.epoch,
             key,
         ):
-            return Sealed(last, written=False)
-        signature = sign(seed, checkpoint_message(mob_id, head.cursor, head.hash))
-        checkpoint = Checkpoint(
-            cursor=head.cursor,
-            hash=head.hash,
-            epoch=record.epoch,
-            public_peer_id=record.public_peer_id,
+            return last
+        signature = sign_message(seed, checkpoint_message(mob_id, cursor, chain_hash))
+        return Checkpoint(
+            cursor=cursor,
+            hash=chain_hash,
+            epoch=authority.epoch,
+            public_peer_id=authority.public_peer_id,
             public_key=key,
             signed_at=timestamp(),
             signature=base64.b64encode(signature).decode("ascii"),
         )
-        store.files.append(path, (canonical(checkpoint.document()) + "\n").encode())
-        return Sealed(checkpoint, written=True)
 
-
-def _last_checkpoint(files: StoreFiles, path: Path) -> Checkpoint | None:
-    """The last complete checkpoint line, after cutting off a torn one (holding the lock)."""
-    try:
-        handle = files.reader(path)
-    except FileNotFoundError:
-        return None
-    with handle:
-        size = os.fstat(handle.fileno()).st_size
-        window = 4096
-        while True:
-            start = max(0, size - window)
-            handle.seek(start)
-            chunk = handle.read(size - start)
-            end = chunk.rfind(b"\n")  # the last complete line ends here
-            begin = chunk.rfind(b"\n", 0, end) if end != -1 else -1  # and starts after this
-            if start == 0 or begin != -1:
-                break
-            window *= 4
-    complete = start + end + 1
-    if complete < size:  # a torn last line: never reported as written
-        files.truncate(path, complete)
-    if end == -1:
-        return None
-    try:
-        return Checkpoint.model_validate_json(chunk[begin + 1 : end])
-    except ValidationError:
-        return None  # verification reports the malformed line; this seal just signs again
-
-
-def read_checkpoints(
-    files: StoreFiles, path: Path
-) -> tuple[list[tuple[int, Checkpoint]], list[int]]:
-    """(line number, checkpoint) of every complete line that parses; the numbers of the
-    complete lines that do not. A torn last line is skipped."""
-    try:
-        data = files.read(path)
-    except FileNotFoundError:
-        return [], []
-    found: list[tuple[int, Checkpoint]] = []
-    malformed: list[int] = []
-    for number, line in enumerate(data.split(b"\n")[:-1], 1):
-        try:
-            found.append((number, Checkpoint.model_validate_json(line)))
-        except ValidationError:
-            malformed.append(number)
-    return found, malformed
+    store.prepare()
+    sealed = store.events(mob_id).seal(sign)
+    return None if sealed is None else Sealed(*sealed)

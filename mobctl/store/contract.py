@@ -1,18 +1,25 @@
-"""The store contract as Protocols (store contract §1-§7).
+"""The store contract as Protocols (store contract §1-§8): everything the engine, the api and
+the CLI may ask of a store.
 
-The engine and the CLI use only these; a second backend (PostgreSQL) is a drop-in that runs the
-same conformance suite (``tests/store/conformance.py``). Errors: ``mobctl.errors.StoreError``.
+A backend is a drop-in when it implements these and passes the backend-neutral conformance
+suite (``tests/store/conformance``); the directory backend (``store.directory``) is the
+embedded default. The change types of ``mutate_run`` are in :mod:`mobctl.store.changes`, the
+compare-and-swap operations built on it in :mod:`mobctl.store.run_ops` (a backend inherits
+them). Errors: ``mobctl.errors.StoreError`` and its subclasses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from pydantic import JsonValue
 
+from mobctl.store.changes import RunExpectation, RunMutation
 from mobctl.store.models import (
+    Checkpoint,
     ExternalBindingOverlayRecord,
     FailureLedgerEntry,
     FlowRunState,
@@ -23,6 +30,7 @@ from mobctl.store.models import (
     MobRun,
     NewMobEvent,
     Roster,
+    RunIndexEntry,
     RunOwner,
     RunStatus,
     SpecRecord,
@@ -31,28 +39,76 @@ from mobctl.store.models import (
     StepLedgerEntry,
     StoredRealmProfile,
     SupervisorAuthorityRecord,
+    SupervisorHistoryEntry,
 )
-from mobctl.store.runs import RunExpectation, RunMutation
+
+
+@dataclass(frozen=True)
+class ChainRecord:
+    """A record of the event log as stored: where it is, its cursor, its stored chain hash and
+    the exact bytes that hash covers (store contract §8.4)."""
+
+    position: int  # a byte offset (directory backend) or any increasing position
+    cursor: int
+    hash: str
+    body: bytes
+
+
+@dataclass
+class ChainView:
+    """The event log as stored, for verification against signed checkpoints: its readable
+    records in stored order, what could not be read, and the chain's genesis and links."""
+
+    records: list[ChainRecord] = field(default_factory=list)
+    unreadable: dict[int, int] = field(default_factory=dict)  # cursor (best guess) -> position
+    torn_after: int = -1  # unreadable records after this position are a torn tail, not damage
+    genesis: str = "0" * 64
+    chain_links: dict[str, str] = field(default_factory=dict)
+    next_cursor: int = 1  # the cursor high-water (a pruned tail's cursors stay issued)
+
+
+@dataclass(frozen=True, slots=True)
+class LogProblem:
+    offset: int
+    message: str
+
+
+@dataclass
+class LogVerification:
+    """What ``verify_log`` found: records that verified, and the problems in file order."""
+
+    records: int = 0
+    last_cursor: int = 0
+    problems: list[LogProblem] = field(default_factory=list)
+
+    def add(self, offset: int, message: str) -> None:
+        self.problems.append(LogProblem(offset, message))
+
+
+Seal = Callable[[int, str, Checkpoint | None], Checkpoint]
+"""``(head cursor, head chain hash, last checkpoint) -> the checkpoint of that head`` (the last
+one when it already covers it)."""
 
 
 class EventStore(Protocol):
+    # --- appends (§3.2) ---
     def check_fits(self, event: NewMobEvent) -> None: ...
     def append(self, event: NewMobEvent) -> MobEvent: ...
     def append_batch(self, events: list[NewMobEvent]) -> list[MobEvent]: ...
-    def append_terminal_event_if_absent(self, event: NewMobEvent) -> MobEvent | None: ...
-    def append_step_failed_event_if_absent(self, event: NewMobEvent) -> MobEvent | None: ...
-    def append_if_absent(self, event: NewMobEvent, key: tuple[str, ...]) -> MobEvent | None: ...
-    def roster(self, since: Roster | None = None) -> Roster: ...
-    def append_member_event(
-        self, build: Callable[[Roster], NewMobEvent | None]
+    def append_terminal_event_if_absent(
+        self, event: NewMobEvent, *, after: int = 0
     ) -> MobEvent | None: ...
+    def append_step_failed_event_if_absent(
+        self, event: NewMobEvent, *, after: int = 0
+    ) -> MobEvent | None: ...
+    def append_if_absent(self, event: NewMobEvent, key: tuple[str, ...]) -> MobEvent | None: ...
+    # --- reads ---
     def poll(self, after_cursor: int, limit: int) -> list[MobEvent]: ...
     def replay_all(self) -> list[MobEvent]: ...
     def tail(self, count: int) -> list[MobEvent]: ...
     def latest_cursor(self) -> int: ...
-    def prune(self, older_than: datetime) -> int: ...
-    def pruned_before(self) -> datetime | None: ...
-    def clear(self) -> None: ...
+    def find_terminal_event(self, run_id: str, *, after: int = 0) -> MobEvent | None: ...
+    def terminal_events(self) -> dict[str, MobEvent]: ...
     def follow(
         self,
         after_cursor: int,
@@ -60,9 +116,25 @@ class EventStore(Protocol):
         poll_interval: float = 0.2,
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[MobEvent]: ...
+    # --- prune, clear ---
+    def prune(self, older_than: datetime) -> int: ...
+    def pruned_before(self) -> datetime | None: ...
+    def clear(self) -> None: ...
+    # --- the roster (§4.9) ---
+    def roster(self, since: Roster | None = None) -> Roster: ...
+    def append_member_event(
+        self, build: Callable[[Roster], NewMobEvent | None]
+    ) -> MobEvent | None: ...
+    # --- integrity and signed checkpoints (§8.4, §8.8) ---
+    def chain(self) -> ChainView: ...
+    def verify_log(self) -> LogVerification: ...
+    def checkpoints(self) -> tuple[list[tuple[int, Checkpoint]], list[int]]: ...
+    def seal(self, sign: Seal) -> tuple[Checkpoint, bool] | None: ...
 
 
 class RunStore(Protocol):
+    mob_id: str
+
     def create_run(self, run: MobRun) -> None: ...
     def get_run(self, run_id: str) -> MobRun | None: ...
     def cancel_request(self, run_id: str) -> JsonValue: ...
@@ -76,6 +148,14 @@ class RunStore(Protocol):
         fence: str | None = None,
         missing_raises: bool = True,
     ) -> bool: ...
+    # --- the run index (§4.9) ---
+    def match_runs(self, prefix: str) -> list[str]: ...
+    def newest_runs(self) -> Iterator[RunIndexEntry] | None: ...
+    def unsettled_runs(self) -> list[str]: ...
+    def settle(self, run_id: str, event: MobEvent | None) -> None: ...
+    def forget(self, run_id: str) -> None: ...
+    def rebuild_index(self) -> None: ...
+    # --- the compare-and-swap operations (§4.3-§4.5, built on mutate_run) ---
     def cas_run_status(
         self, run_id: str, expected: RunStatus, next_status: RunStatus, *, fence: str | None = None
     ) -> bool: ...
@@ -230,6 +310,7 @@ class RunStore(Protocol):
         *,
         fence: str | None = None,
     ) -> bool: ...
+    # --- owner lease and cancel request (§4.8) ---
     def acquire_run_lease(
         self, run_id: str, owner: RunOwner, *, expected_token: str | None
     ) -> bool: ...
@@ -279,6 +360,10 @@ class RuntimeMetadataStore(Protocol):
     def delete_supervisor_authority(
         self, mob_id: str, expected: SupervisorAuthorityRecord | None = None
     ) -> bool: ...
+    def supervisor_secret_at_rest(self, mob_id: str) -> str | None: ...
+    # the authority history (§8.8): every key that was ever the authority, endorsed
+    def load_supervisor_history(self, mob_id: str) -> list[SupervisorHistoryEntry]: ...
+    def record_supervisor_activation(self, mob_id: str, entry: SupervisorHistoryEntry) -> bool: ...
     def list_external_binding_overlays(self, mob_id: str) -> list[ExternalBindingOverlayRecord]: ...
     def put_external_binding_overlay_if_absent(
         self, mob_id: str, record: ExternalBindingOverlayRecord
@@ -298,6 +383,11 @@ class Store(Protocol):
     max_record_bytes: int  # the largest event line or run change it writes (§2.5)
 
     @property
+    def location(self) -> str:
+        """Where the store is, as messages name it (a directory, a database URL)."""
+        ...
+
+    @property
     def specs(self) -> SpecStore: ...
     @property
     def profiles(self) -> RealmProfileStore: ...
@@ -305,3 +395,5 @@ class Store(Protocol):
     def metadata(self) -> RuntimeMetadataStore: ...
     def events(self, mob_id: str) -> EventStore: ...
     def runs(self, mob_id: str) -> RunStore: ...
+    def mob_ids(self) -> list[str]: ...
+    def prepare(self) -> bool: ...

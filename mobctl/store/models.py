@@ -180,6 +180,7 @@ class MobctlRunState(_Model):
     terminal_event: dict[str, JsonValue] | None = None
     journal_seq: int = 0  # the last journal line folded into this base snapshot
     drivers: list[str] | None = None  # the --driver specs it was started with (resume reuses)
+    first_cursor: int | None = None  # every event of the run has a cursor at least this
 
 
 class MobRun(_Model):
@@ -206,6 +207,24 @@ class MobRun(_Model):
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+class RunIndexEntry(_Model):
+    """A run as the run index knows it (store contract §4.9): created (``created_at`` set),
+    then settled (terminal, its terminal event in the log)."""
+
+    run_id: str
+    flow_id: str | None = None
+    created_at: str | None = None
+    first_cursor: int | None = None
+    status: RunStatus | None = None  # set once settled
+    cause: str | None = None
+    completed_at: str | None = None
+    terminal_cursor: int | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.status is not None
 
 
 # --- specs and profiles ---------------------------------------------------------------------

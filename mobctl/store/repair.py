@@ -1,10 +1,16 @@
-"""Repairs that keep the log consistent with the snapshots (store contract §8.9)."""
+"""Repairs that keep the log consistent with the snapshots (store contract §8.9), through the
+contract: a terminal run whose terminal event is not in the log gets it, exactly once.
+
+Only the runs the run index does not know to be settled are looked at, and each one's log is
+searched from its first cursor, so a repair costs the same however much history the mob has.
+"""
 
 from __future__ import annotations
 
 from mobctl.clock import parse_timestamp
 from mobctl.store.contract import Store
-from mobctl.store.models import TERMINAL_EVENT_TYPES, EventKind, MobRun, NewMobEvent
+from mobctl.store.models import EventKind, MobRun, NewMobEvent
+from mobctl.store.run_ops import first_cursor
 
 _TERMINAL_KIND = {
     "completed": "flow_completed",
@@ -30,8 +36,8 @@ def terminal_event_of(run: MobRun) -> NewMobEvent:
 
 
 def missing_terminal_events(store: Store, mob_id: str) -> list[MobRun]:
-    """Terminal runs whose terminal event is not in the log: one pass over the runs, and one
-    over the log only when some run is terminal (not one log scan per run)."""
+    """Every terminal run whose terminal event is not in the log (one pass over the runs and
+    one over the log: ``store check`` judges everything, not only the unsettled runs)."""
     events = store.events(mob_id)
     horizon = events.pruned_before()
     terminal = [
@@ -43,21 +49,35 @@ def missing_terminal_events(store: Store, mob_id: str) -> list[MobRun]:
     ]
     if not terminal:
         return []
-    logged = {
-        (event.kind.field("run_id"), event.kind.field("flow_id"))
-        for event in events.replay_all()
-        if event.kind.type in TERMINAL_EVENT_TYPES
-    }
-    return [run for run in terminal if (run.run_id, run.flow_id) not in logged]
+    logged = events.terminal_events()
+    return [run for run in terminal if run.run_id not in logged]
 
 
 def repair_terminal_events(store: Store, mob_id: str) -> list[str]:
     """Re-append the missing terminal event of every terminal run; the run ids repaired.
 
-    The append is "if absent" under the log's lock, so concurrent repairs add each event once."""
-    repaired = []
+    The append is "if absent" under the log's lock, so concurrent repairs add each event once.
+    A run that ended before the newest prune's horizon may have had its event pruned on
+    purpose: it is settled without one."""
+    runs = store.runs(mob_id)
     events = store.events(mob_id)
-    for run in missing_terminal_events(store, mob_id):
-        if events.append_terminal_event_if_absent(terminal_event_of(run)):
-            repaired.append(run.run_id)
+    repaired = []
+    horizon = None
+    for run_id in runs.unsettled_runs():
+        run = runs.get_run(run_id)
+        if run is None:  # indexed, then a crash before its snapshot was written
+            runs.forget(run_id)
+            continue
+        if not run.terminal:
+            continue
+        horizon = horizon or events.pruned_before()
+        pruned = horizon and run.completed_at and parse_timestamp(run.completed_at) < horizon
+        since = first_cursor(run)
+        found = events.find_terminal_event(run_id, after=since)
+        if found is None and not pruned:
+            found = events.append_terminal_event_if_absent(terminal_event_of(run), after=since)
+            if found is not None:
+                repaired.append(run_id)
+            found = found or events.find_terminal_event(run_id, after=since)
+        runs.settle(run_id, found)
     return repaired

@@ -35,20 +35,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mobctl.canonical import parse_json
 from mobctl.store.authority import history_message, parse_display_key, peer_id, signature_valid
-from mobctl.store.checkpoints import checkpoint_message, checkpoints_path, read_checkpoints
-from mobctl.store.eventlog import HASH_TAIL, Meta, line_hash
+from mobctl.store.checkpoints import checkpoint_message
+from mobctl.store.contract import ChainRecord, ChainView, Store
+from mobctl.store.hashing import line_hash
 from mobctl.store.models import Checkpoint, SupervisorHistoryEntry
-
-if TYPE_CHECKING:
-    from mobctl.store.directory import DirectoryStore
-
-_CURSOR = re.compile(rb'\{"cursor":(\d+),')
 
 
 @dataclass(frozen=True)
@@ -88,35 +82,21 @@ class SignatureReport:
         }
 
 
-@dataclass(frozen=True)
-class _Line:
-    offset: int
-    cursor: int
-    hash: str
-    body: bytes
-
-
-def verify_signatures(
-    store: DirectoryStore, mob_id: str, *, anchor: str | None = None
-) -> SignatureReport:
+def verify_signatures(store: Store, mob_id: str, *, anchor: str | None = None) -> SignatureReport:
     """Check the chain, the history and every checkpoint; ``anchor``: a peer id the history
     must hold. See the module docstring for what is reported."""
     report = SignatureReport(mob_id)
     events = store.events(mob_id)
-    meta = events.read_meta()
-    try:
-        data = store.files.read(events.log)
-    except FileNotFoundError:
-        data = b""
-    by_cursor = _check_chain(data, meta, report)
+    chain = events.chain()
+    by_cursor = _check_chain(chain, report)
     report.latest_cursor = max(by_cursor, default=0)
-    found, malformed = read_checkpoints(store.files, checkpoints_path(store, mob_id))
+    found, malformed = events.checkpoints()
     report.checkpoints = len(found) + len(malformed)
     for number in malformed:
         report.add(
             "malformed_checkpoint",
             None,
-            f"{checkpoints_path(store, mob_id)} line {number} is not a checkpoint",
+            f"the checkpoints of mob '{mob_id}': line {number} is not a checkpoint",
         )
     history = _trusted_history(mob_id, store.metadata.load_supervisor_history(mob_id), report)
     if anchor is not None and not any(e.public_peer_id == anchor for e in history):
@@ -138,7 +118,7 @@ def verify_signatures(
             )
             continue
         newest_epoch = checkpoint.epoch
-        _check_checkpoint(mob_id, number, checkpoint, history, by_cursor, meta, report)
+        _check_checkpoint(mob_id, number, checkpoint, history, by_cursor, chain, report)
     if not found and not malformed and by_cursor:
         report.add(
             "unsealed",
@@ -199,66 +179,37 @@ def _signed(key: bytes, signature: str | None, message: bytes) -> bool:
     return bool(raw) and signature_valid(key, raw, message)
 
 
-def _parse(raw: bytes) -> tuple[int, str, bytes] | None:
-    """(cursor, stored hash, hashed body) of a complete line, or None."""
-    if len(raw) <= HASH_TAIL or not raw.endswith(b'"}\n'):
-        return None
-    try:
-        data = parse_json(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    cursor, digest = data.get("cursor"), data.get("hash")
-    if not isinstance(cursor, int) or isinstance(cursor, bool) or not isinstance(digest, str):
-        return None
-    if raw[-HASH_TAIL:] != f',"hash":"{digest}"}}\n'.encode():
-        return None
-    return cursor, digest, raw[:-HASH_TAIL] + b"}"
-
-
-def _check_chain(data: bytes, meta: Meta, report: SignatureReport) -> dict[int, _Line]:
+def _check_chain(chain: ChainView, report: SignatureReport) -> dict[int, ChainRecord]:
     """Order and chain problems; the readable records by cursor."""
-    lines: list[_Line] = []
-    unreadable: dict[int, int] = {}  # cursor (as far as it can be told) -> byte offset
-    offset = 0
     highest = 0
-    for raw in data.splitlines(keepends=True):
-        parsed = _parse(raw)
-        if parsed is None:
-            match = _CURSOR.match(raw)
-            unreadable.setdefault(int(match.group(1)) if match else highest + 1, offset)
-        else:
-            cursor, digest, body = parsed
-            if cursor <= highest:
-                word = "is a copy" if any(x.cursor == cursor for x in lines) else "is out of order"
-                report.add(
-                    "out_of_order",
-                    cursor,
-                    f"the record at cursor {cursor} (byte {offset}) {word}: it comes after "
-                    f"cursor {highest}; records were moved or copied",
-                )
-            highest = max(highest, cursor)
-            lines.append(_Line(offset, cursor, digest, body))
-        offset += len(raw)
-    last_start = max((x.offset for x in lines), default=-1)
-    for cursor, at in list(unreadable.items()):
-        if at > last_start:  # an unreadable region that reaches the end is a torn tail
-            del unreadable[cursor]
-            continue
+    seen: set[int] = set()
+    for record in chain.records:
+        cursor = record.cursor
+        if cursor <= highest:
+            word = "is a copy" if cursor in seen else "is out of order"
+            report.add(
+                "out_of_order",
+                cursor,
+                f"the record at cursor {cursor} (byte {record.position}) {word}: it comes after "
+                f"cursor {highest}; records were moved or copied",
+            )
+        highest = max(highest, cursor)
+        seen.add(cursor)
+    unreadable = chain.unreadable
+    for cursor, at in unreadable.items():
         report.add(
             "unreadable",
             cursor,
             f"the record at byte {at} (cursor {cursor}) does not parse: it was changed",
         )
-    by_cursor: dict[int, _Line] = {}
-    for line in lines:
+    by_cursor: dict[int, ChainRecord] = {}
+    for line in chain.records:
         by_cursor.setdefault(line.cursor, line)
-    previous: _Line | None = None
+    previous: ChainRecord | None = None
     for cursor in sorted(by_cursor):
         line = by_cursor[cursor]
-        link = meta.chain_links.get(str(cursor))
-        predecessor = link or (previous.hash if previous else meta.genesis)
+        link = chain.chain_links.get(str(cursor))
+        predecessor = link or (previous.hash if previous else chain.genesis)
         if line_hash(predecessor, line.body) != line.hash:
             after = previous.cursor if previous else 0
             first, last = after + 1, cursor - 1
@@ -273,7 +224,7 @@ def _check_chain(data: bytes, meta: Meta, report: SignatureReport) -> dict[int, 
                 report.add(
                     "missing",
                     first,
-                    f"{span} missing: the record at cursor {cursor} (byte {line.offset}) no "
+                    f"{span} missing: the record at cursor {cursor} (byte {line.position}) no "
                     f"longer chains to cursor {after}; records were deleted",
                 )
             else:
@@ -281,7 +232,7 @@ def _check_chain(data: bytes, meta: Meta, report: SignatureReport) -> dict[int, 
                 report.add(
                     "changed",
                     cursor,
-                    f"the record at cursor {cursor} (byte {line.offset}) does not verify: "
+                    f"the record at cursor {cursor} (byte {line.position}) does not verify: "
                     f"it{before} was changed",
                 )
         previous = line
@@ -293,8 +244,8 @@ def _check_checkpoint(
     number: int,
     checkpoint: Checkpoint,
     history: list[SupervisorHistoryEntry],
-    by_cursor: dict[int, _Line],
-    meta: Meta,
+    by_cursor: dict[int, ChainRecord],
+    chain: ChainView,
     report: SignatureReport,
 ) -> None:
     cursor = checkpoint.cursor
@@ -346,7 +297,7 @@ def _check_checkpoint(
         return
     latest = max(by_cursor, default=0)
     if cursor > latest:
-        if meta.next_cursor > cursor:  # the high-water says it was issued, then pruned
+        if chain.next_cursor > cursor:  # the high-water says it was issued, then pruned
             report.pruned += 1
             return
         report.add(
@@ -357,7 +308,7 @@ def _check_checkpoint(
         )
         return
     successor = min(c for c in by_cursor if c > cursor)
-    if str(successor) in meta.chain_links:  # a prune bridged this hole
+    if str(successor) in chain.chain_links:  # a prune bridged this hole
         report.pruned += 1
         return
     report.add("missing", cursor, f"{name}: the record it signs is missing from the log")

@@ -44,7 +44,7 @@ from mobctl.store.models import (
 )
 
 if TYPE_CHECKING:
-    from mobctl.store.directory import DirectoryStore
+    from mobctl.store.contract import Store
 
 PROTOCOL_VERSION = 5  # what new records carry (§7.1)
 
@@ -106,7 +106,7 @@ def authority_from_seed(
     )
 
 
-def require_authority(store: DirectoryStore, mob_id: str) -> SupervisorAuthorityRecord:
+def require_authority(store: Store, mob_id: str) -> SupervisorAuthorityRecord:
     record = store.metadata.load_supervisor_authority(mob_id)
     if record is None:
         raise NotFound(
@@ -117,7 +117,7 @@ def require_authority(store: DirectoryStore, mob_id: str) -> SupervisorAuthority
 
 
 def ensure_history(
-    store: DirectoryStore,
+    store: Store,
     mob_id: str,
     record: SupervisorAuthorityRecord,
     previous: SupervisorAuthorityRecord | None = None,
@@ -155,7 +155,7 @@ def _signature(record: SupervisorAuthorityRecord, message: bytes) -> str:
     return base64.b64encode(sign(bytes(record.secret_key), message)).decode("ascii")
 
 
-def create(store: DirectoryStore, mob_id: str) -> SupervisorAuthorityRecord | None:
+def create(store: Store, mob_id: str) -> SupervisorAuthorityRecord | None:
     """A new authority at epoch 0 with a fresh key; None (nothing written) if one exists."""
     record = authority_from_seed(generate_seed())
     if not store.metadata.put_supervisor_authority_if_absent(mob_id, record):
@@ -165,7 +165,7 @@ def create(store: DirectoryStore, mob_id: str) -> SupervisorAuthorityRecord | No
 
 
 def rotate(
-    store: DirectoryStore, mob_id: str, *, between_steps: Callable[[], None] | None = None
+    store: Store, mob_id: str, *, between_steps: Callable[[], None] | None = None
 ) -> Rotation:
     """Rotate to a fresh key at ``epoch + 1``, or complete an interrupted rotation.
 
@@ -217,7 +217,7 @@ def _lost_race(mob_id: str) -> CasConflict:
     )
 
 
-def describe(store: DirectoryStore, mob_id: str) -> SupervisorView:
+def describe(store: Store, mob_id: str) -> SupervisorView:
     record = require_authority(store, mob_id)
     pending = record.pending_rotation
     return SupervisorView(

@@ -155,7 +155,7 @@ def test_sigkill_mid_run_leaves_a_consistent_snapshot(tmp_path: Path) -> None:
     """Kill `mobctl run` at random moments: the store stays valid and the snapshot coherent."""
     import random
 
-    from mobctl.store.check import check_store
+    from mobctl.store.directory.check import check_store
 
     steps = "".join(
         f'[flows.main.steps.s{i}]\nrole = "w"\nmessage = "{i}"\n'

@@ -21,8 +21,8 @@ from mobctl.drivers.base import Completed, Failed, Outcome, TurnRequest
 from mobctl.drivers.selection import Drivers
 from mobctl.engine.outputs import MAX_OUTPUT_DEPTH, MalformedOutput, parse_output
 from mobctl.engine.runner import FlowRunner
-from mobctl.store.check import check_store
 from mobctl.store.directory import DirectoryStore
+from mobctl.store.directory.check import check_store
 from tests.conftest import cli, mobctl_process
 from tests.engine.test_scenarios import HEAD, brief, flow_events
 

@@ -26,6 +26,7 @@ from mobctl.errors import (
     WriteFailed,
 )
 from mobctl.store.authority import display_key, peer_id, public_key
+from mobctl.store.changes import RunExpectation, RunMutation
 from mobctl.store.contract import Store
 from mobctl.store.models import (
     EventKind,
@@ -43,7 +44,6 @@ from mobctl.store.models import (
     StepLedgerEntry,
     SupervisorAuthorityRecord,
 )
-from mobctl.store.runs import RunExpectation, RunMutation
 
 MOB = "review"
 

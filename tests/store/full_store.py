@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobctl.clock import timestamp
+from mobctl.store.changes import RunExpectation, RunMutation
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import ExternalBindingOverlayRecord, MobRun
-from mobctl.store.runs import RunExpectation, RunMutation
 from tests.conftest import SAMPLES, cli
 
 FIXTURES = SAMPLES / "fixtures" / "hello.toml"

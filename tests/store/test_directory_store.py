@@ -22,9 +22,9 @@ from mobctl.errors import (
     UnsafeIdError,
 )
 from mobctl.host import host
-from mobctl.store.check import check_store
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.eventlog import GENESIS, line_hash
+from mobctl.store.directory.check import check_store
+from mobctl.store.directory.eventlog import GENESIS, line_hash
 from tests.store.conformance import MOB, authority, event, new_run
 
 
@@ -140,8 +140,8 @@ def hold_lock(store: DirectoryStore, name: str, seconds: float) -> subprocess.Po
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from mobctl.store.files import StoreFiles\n"
-        "from mobctl.store.locks import Locks\n"
+        "from mobctl.store.directory.files import StoreFiles\n"
+        "from mobctl.store.directory.locks import Locks\n"
         f"with Locks(StoreFiles(Path({str(store.root)!r}))).hold({name!r}):\n"
         "    print('held', flush=True)\n"
         f"    time.sleep({seconds})\n"

@@ -18,7 +18,7 @@ import pytest
 
 from mobctl.canonical import canonical
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.eventlog import GENESIS, DirectoryEventStore, Meta, line_hash
+from mobctl.store.directory.eventlog import GENESIS, DirectoryEventStore, Meta, line_hash
 from tests.store.conformance import MOB, event
 
 FIXED = "2026-01-01T00:00:00.000000Z"

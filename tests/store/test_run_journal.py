@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mobctl.errors import StoreCorrupt
+from mobctl.store.changes import Output, RunExpectation, RunMutation
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import FrameSnapshot, StepLedgerEntry
-from mobctl.store.runs import Output, RunExpectation, RunMutation
 from tests.store.conformance import MOB, new_run, state
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mobctl.store.check import check_store
 from mobctl.store.directory import DirectoryStore
+from mobctl.store.directory.check import check_store
 from mobctl.store.models import FlowRunState, MobRun
 from tests.conftest import REPO
 

@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from mobctl.store.changes import RunExpectation, RunMutation
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import EventKind, FlowRunState, NewMobEvent
-from mobctl.store.runs import RunExpectation, RunMutation
 
 MOB = "load"
 

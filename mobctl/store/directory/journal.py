@@ -22,13 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from mobctl.canonical import canonical, json_equal, parse_json
+from mobctl.canonical import canonical, parse_json
+from mobctl.store.changes import Op, apply
 from mobctl.store.defects import json_defect
-
-Path_ = tuple[str | int, ...]
-Op = tuple[Literal["set", "push"], Path_, Any]
 
 
 class JournalGap(Exception):
@@ -75,20 +73,6 @@ def lines(data: bytes, start: int) -> Iterator[Line]:
         yield Line(seq, ops, start + offset)
 
 
-def apply(doc: dict[str, Any], ops: list[list[Any]]) -> None:
-    """Apply decoded ops to a snapshot document, in place."""
-    for kind, path, value in ops:
-        parent = doc
-        for key in path[:-1]:
-            parent = parent[key]
-        if kind == "set":
-            parent[path[-1]] = value
-        elif kind == "push":
-            parent[path[-1]].append(value)
-        else:
-            raise ValueError("unknown journal op")
-
-
 def replay(doc: dict[str, Any], seq: int, data: bytes, start: int) -> tuple[int, int]:
     """Apply the journal lines of ``data`` after ``seq``; the new seq and the byte offset
     just after the last complete line."""
@@ -107,22 +91,3 @@ def replay(doc: dict[str, Any], seq: int, data: bytes, start: int) -> tuple[int,
             raise JournalCorrupt(end, problem) from None
         seq = line.seq
     return seq, end
-
-
-def diff(old: Any, new: Any, path: Path_ = ()) -> list[Op]:
-    """The ops that turn ``old`` into ``new``: objects key by key, arrays that only grew as
-    pushes, anything else replaced whole (``path`` empty: the document, whose keys stay)."""
-    if isinstance(old, dict) and isinstance(new, dict) and not (path and old.keys() - new.keys()):
-        ops: list[Op] = []
-        for key, value in new.items():
-            if key not in old:
-                ops.append(("set", (*path, key), value))
-            elif old[key] is not value:
-                ops += diff(old[key], value, (*path, key))
-        return ops
-    grew = isinstance(old, list) and isinstance(new, list) and 0 < len(old) <= len(new)
-    if grew and json_equal(old, new[: len(old)]):
-        return [("push", path, item) for item in new[len(old) :]]
-    if json_equal(old, new):
-        return []
-    return [("set", path, new)]

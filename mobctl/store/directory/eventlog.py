@@ -9,17 +9,16 @@ writer quarantines a torn tail.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from mobctl.canonical import canonical, parse_json
 from mobctl.clock import now, parse_timestamp, timestamp
@@ -30,11 +29,14 @@ from mobctl.errors import (
     StoreCorrupt,
     WriteFailed,
 )
+from mobctl.store.contract import ChainRecord, ChainView, LogVerification, Seal
 from mobctl.store.defects import unreadable
-from mobctl.store.files import StoreFiles
-from mobctl.store.locks import Locks
+from mobctl.store.directory.files import StoreFiles
+from mobctl.store.directory.locks import Locks
+from mobctl.store.hashing import GENESIS, line_hash
 from mobctl.store.models import (
     TERMINAL_EVENT_TYPES,
+    Checkpoint,
     EventKind,
     MobEvent,
     NewMobEvent,
@@ -42,7 +44,6 @@ from mobctl.store.models import (
     Timestamp,
 )
 
-GENESIS = "0" * 64
 HASH_TAIL = 76  # len(',"hash":"' + 64 hex + '"}\n')
 _HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}\n\Z')
 _CURSOR = re.compile(rb'\{"cursor":(\d+),')
@@ -116,10 +117,6 @@ class Meta(BaseModel):
         return self.chain_links.get(str(cursor)) or previous or self.genesis
 
 
-def line_hash(prev: str, body: bytes) -> str:
-    return hashlib.sha256(prev.encode("ascii") + b"\n" + body).hexdigest()
-
-
 def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Record | None:
     """A line that parses and verifies against its predecessor, else None."""
     match = _HASH_TAIL.search(raw)
@@ -186,6 +183,7 @@ class DirectoryEventStore:
         self.log = mob_dir / "events.jsonl"
         self.meta_path = mob_dir / "events.meta.json"
         self.roster_path = mob_dir / "roster.json"
+        self.checkpoints_path = mob_dir / "checkpoints.jsonl"
         self.quarantine = mob_dir / "quarantine"
         self.locks = locks
         self.lock_name = f"mobs/{mob_id}/events"
@@ -337,15 +335,21 @@ class DirectoryEventStore:
         identity, record = self._tail_cache
         return record if self._file_identity() == identity else False
 
-    def _append_if(self, event: NewMobEvent, exists: Callable[[Record], bool]) -> MobEvent | None:
+    def _append_if(
+        self, event: NewMobEvent, exists: Callable[[Record], bool], after: int = 0
+    ) -> MobEvent | None:
+        """Append ``event`` unless a record after cursor ``after`` is its twin (the caller
+        knows nothing of it is earlier: a run's events all come after its first cursor)."""
         self._check(event)
         self._prepare()
         with self.locks.hold(self.lock_name):
-            if any(exists(record) for record in self._records()):
+            if any(exists(record) for record in self._records(after)):
                 return None
             return self._append_locked([event])[0]
 
-    def append_terminal_event_if_absent(self, event: NewMobEvent) -> MobEvent | None:
+    def append_terminal_event_if_absent(
+        self, event: NewMobEvent, *, after: int = 0
+    ) -> MobEvent | None:
         if event.kind.type not in TERMINAL_EVENT_TYPES:
             raise InternalStoreError(f"'{event.kind.type}' is not a terminal flow event")
         run_id, flow_id = event.kind.field("run_id"), event.kind.field("flow_id")
@@ -359,9 +363,11 @@ class DirectoryEventStore:
                 and record.data["mob_id"] == event.mob_id
             )
 
-        return self._append_if(event, exists)
+        return self._append_if(event, exists, after)
 
-    def append_step_failed_event_if_absent(self, event: NewMobEvent) -> MobEvent | None:
+    def append_step_failed_event_if_absent(
+        self, event: NewMobEvent, *, after: int = 0
+    ) -> MobEvent | None:
         if event.kind.type != "step_failed":
             raise InternalStoreError(f"'{event.kind.type}' is not step_failed")
         run_id, step_id = event.kind.field("run_id"), event.kind.field("step_id")
@@ -381,7 +387,25 @@ class DirectoryEventStore:
                 )
             return True
 
-        return self._append_if(event, exists)
+        return self._append_if(event, exists, after)
+
+    def find_terminal_event(self, run_id: str, *, after: int = 0) -> MobEvent | None:
+        """The terminal event of a run, looking only after cursor ``after``."""
+        for record in self._records(after):
+            kind = record.data["kind"]
+            if kind.get("type") in TERMINAL_EVENT_TYPES and kind.get("run_id") == run_id:
+                return record.event()
+        return None
+
+    def terminal_events(self) -> dict[str, MobEvent]:
+        """Every run's first terminal event, by run id (one pass over the log)."""
+        found: dict[str, MobEvent] = {}
+        for record in self._records():
+            kind = record.data["kind"]
+            run_id = kind.get("run_id")
+            if kind.get("type") in TERMINAL_EVENT_TYPES and isinstance(run_id, str):
+                found.setdefault(run_id, record.event())
+        return found
 
     def append_if_absent(self, event: NewMobEvent, key: tuple[str, ...]) -> MobEvent | None:
         wanted = {name: event.kind.field(name) for name in key}
@@ -656,6 +680,95 @@ class DirectoryEventStore:
                         return
             time.sleep(poll_interval)
 
+    # --- the chain as stored, and signed checkpoints (§8.4, §8.8) ----------------------------
+
+    def chain(self) -> ChainView:
+        """Every line of the log as it is on disk: readable records in file order (whatever
+        their cursors), the lines that do not parse (a torn tail left out), and the meta."""
+        try:
+            data = self.files.read(self.log)
+        except FileNotFoundError:
+            data = b""
+        meta = self.read_meta()  # after reading the log (see _records)
+        view = ChainView(
+            genesis=meta.genesis, chain_links=dict(meta.chain_links), next_cursor=meta.next_cursor
+        )
+        offset = highest = 0
+        for raw in data.splitlines(keepends=True):
+            stored = _stored(raw)
+            if stored is None:
+                match = _CURSOR.match(raw)
+                view.unreadable.setdefault(int(match.group(1)) if match else highest + 1, offset)
+            else:
+                highest = max(highest, stored[0])
+                view.records.append(ChainRecord(offset, *stored))
+            offset += len(raw)
+        last = max((record.position for record in view.records), default=-1)
+        view.unreadable = {c: at for c, at in view.unreadable.items() if at < last}  # torn tail
+        return view
+
+    def checkpoints(self) -> tuple[list[tuple[int, Checkpoint]], list[int]]:
+        """(line number, checkpoint) of every complete line of ``checkpoints.jsonl`` that
+        parses; the numbers of the complete lines that do not. A torn last line is skipped."""
+        try:
+            data = self.files.read(self.checkpoints_path)
+        except FileNotFoundError:
+            return [], []
+        found: list[tuple[int, Checkpoint]] = []
+        malformed: list[int] = []
+        for number, line in enumerate(data.split(b"\n")[:-1], 1):
+            try:
+                found.append((number, Checkpoint.model_validate_json(line)))
+            except ValidationError:
+                malformed.append(number)
+        return found, malformed
+
+    def seal(self, sign: Seal) -> tuple[Checkpoint, bool] | None:
+        """Under the log's lock (the head cannot move while it is signed): the checkpoint
+        ``sign`` makes of the head, appended unless it is the last one; None for an empty
+        log."""
+        self._prepare()
+        with self.locks.hold(self.lock_name):
+            head = self.repair_tail()
+            if head is None:
+                return None
+            last = self._last_checkpoint()
+            checkpoint = sign(head.cursor, head.hash, last)
+            if checkpoint is last:
+                return checkpoint, False
+            line = (canonical(checkpoint.document()) + "\n").encode()
+            self.files.append(self.checkpoints_path, line)
+            return checkpoint, True
+
+    def _last_checkpoint(self) -> Checkpoint | None:
+        """The last complete checkpoint line, after cutting off a torn one (holding the lock)."""
+        path = self.checkpoints_path
+        try:
+            handle = self.files.reader(path)
+        except FileNotFoundError:
+            return None
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            window = 4096
+            while True:
+                start = max(0, size - window)
+                handle.seek(start)
+                chunk = handle.read(size - start)
+                end = chunk.rfind(b"\n")  # the last complete line ends here
+                begin = chunk.rfind(b"\n", 0, end) if end != -1 else -1  # and starts after this
+                if start == 0 or begin != -1:
+                    break
+                window *= 4
+        complete = start + end + 1
+        if complete < size:  # a torn last line: never reported as written
+            self.files.truncate(path, complete)
+        if end == -1:
+            return None
+        try:
+            return Checkpoint.model_validate_json(chunk[begin + 1 : end])
+        except ValidationError:
+            return None  # verification reports the malformed line; this seal just signs again
+
     # --- whole-log verification (store check, events verify) --------------------------------
 
     def verify(self) -> list[str]:
@@ -702,22 +815,22 @@ class DirectoryEventStore:
         return result
 
 
-@dataclass(frozen=True, slots=True)
-class LogProblem:
-    offset: int
-    message: str
-
-
-@dataclass
-class LogVerification:
-    """What ``verify_log`` found: records that verified, and the problems in file order."""
-
-    records: int = 0
-    last_cursor: int = 0
-    problems: list[LogProblem] = field(default_factory=list)
-
-    def add(self, offset: int, message: str) -> None:
-        self.problems.append(LogProblem(offset, message))
+def _stored(raw: bytes) -> tuple[int, str, bytes] | None:
+    """(cursor, stored hash, hashed body) of a complete line, or None (it does not parse)."""
+    if len(raw) <= HASH_TAIL or not raw.endswith(b'"}\n'):
+        return None
+    try:
+        data = parse_json(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    cursor, digest = data.get("cursor"), data.get("hash")
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or not isinstance(digest, str):
+        return None
+    if raw[-HASH_TAIL:] != f',"hash":"{digest}"}}\n'.encode():
+        return None
+    return cursor, digest, raw[:-HASH_TAIL] + b"}"
 
 
 def _starts_batch(record: Record) -> bool:

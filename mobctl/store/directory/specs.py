@@ -14,8 +14,8 @@ from mobctl.clock import timestamp
 from mobctl.errors import SpecRevisionConflict
 from mobctl.ids import require_slug
 from mobctl.store.defects import unreadable
-from mobctl.store.files import StoreFiles
-from mobctl.store.locks import Locks
+from mobctl.store.directory.files import StoreFiles
+from mobctl.store.directory.locks import Locks
 from mobctl.store.models import SpecRecord, SpecResources, SpecSource
 
 

@@ -13,13 +13,13 @@ from mobctl.errors import ReadFailed, StoreCorrupt, StoreFormatTooNew
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.defects import unreadable
-from mobctl.store.eventlog import DirectoryEventStore
-from mobctl.store.files import StoreFiles
-from mobctl.store.locks import DEFAULT_TIMEOUT, Locks, WaitCallback
-from mobctl.store.metadata import DirectoryMetadataStore
-from mobctl.store.profiles import DirectoryRealmProfileStore
-from mobctl.store.runs import DirectoryRunStore
-from mobctl.store.specs import DirectorySpecStore
+from mobctl.store.directory.eventlog import DirectoryEventStore
+from mobctl.store.directory.files import StoreFiles
+from mobctl.store.directory.locks import DEFAULT_TIMEOUT, Locks, WaitCallback
+from mobctl.store.directory.metadata import DirectoryMetadataStore
+from mobctl.store.directory.profiles import DirectoryRealmProfileStore
+from mobctl.store.directory.runs import DirectoryRunStore
+from mobctl.store.directory.specs import DirectorySpecStore
 
 FORMAT = "mobctl-store"
 SCHEMA_VERSION = 1
@@ -30,7 +30,7 @@ DEFAULT_LOCATION = ".mobctl"
 class DirectoryStore:
     """The store at ``root``: its sub-stores share the locks and the record cap.
 
-    ``passphrase`` encrypts supervisor secrets at rest (see :mod:`mobctl.store.metadata`).
+    ``passphrase`` encrypts supervisor secrets at rest (see :mod:`mobctl.store.directory.metadata`).
     """
 
     def __init__(
@@ -54,6 +54,10 @@ class DirectoryStore:
         self.metadata = DirectoryMetadataStore(
             self.files, self.locks, prepare=self.prepare, passphrase=passphrase
         )
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
     @property
     def marker(self) -> Path:

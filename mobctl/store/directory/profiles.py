@@ -12,8 +12,8 @@ from mobctl.clock import timestamp
 from mobctl.errors import CasConflict, NotFound
 from mobctl.ids import require_slug
 from mobctl.store.defects import unreadable
-from mobctl.store.files import StoreFiles
-from mobctl.store.locks import Locks
+from mobctl.store.directory.files import StoreFiles
+from mobctl.store.directory.locks import Locks
 from mobctl.store.models import StoredRealmProfile
 
 Profile = dict[str, JsonValue]

@@ -36,9 +36,9 @@ from mobctl.store.authority import (
     public_key,
 )
 from mobctl.store.defects import shape_defect, unreadable
+from mobctl.store.directory.files import StoreFiles
+from mobctl.store.directory.locks import Locks
 from mobctl.store.encryption import SecretBox, is_envelope, open_envelope
-from mobctl.store.files import StoreFiles
-from mobctl.store.locks import Locks
 from mobctl.store.models import (
     ExternalBindingOverlayRecord,
     SupervisorAuthorityRecord,

@@ -26,9 +26,9 @@ from mobctl.errors import (
 )
 from mobctl.host import is_dead
 from mobctl.ids import is_run_id
-from mobctl.store.checkpoints import checkpoints_path, read_checkpoints, sign_after_terminal
+from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.files import Entry
+from mobctl.store.directory.files import Entry
 from mobctl.store.repair import missing_terminal_events, repair_terminal_events
 
 LINK_PROBLEM = "a symbolic link; mobctl never follows a link in the store"
@@ -196,9 +196,10 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
     unknowable = contextlib.suppress(PassphraseRequired, WrongPassphrase, InsecureSecretFile)
     with report.reporting(metadata / "supervisor.json"), unknowable:
         store.metadata.load_supervisor_authority(mob_id)
-    signed = checkpoints_path(store, mob_id)
+    log = store.events(mob_id)
+    signed = log.checkpoints_path
     with report.reporting(signed):
-        for number in read_checkpoints(store.files, signed)[1]:
+        for number in log.checkpoints()[1]:
             report.add("store_corrupt", signed, f"line {number} is not a checkpoint")
     with report.reporting(overlays), contextlib.suppress(InsecureSecretFile):
         store.metadata.list_external_binding_overlays(mob_id)

@@ -9,9 +9,9 @@ A lock is a non-blocking ``flock`` on a descriptor this thread keeps open, retri
 10 ms while another process holds it, until the timeout (with the "waiting for" notice after a
 second). Threads and forked children use descriptors of their own, so they exclude each other.
 The lock file and its holder are opened once per thread, through
-:class:`~mobctl.store.files.StoreFiles` (never through a link), and locked and rewritten by
-descriptor: a lock library that opens the lock file again by its path (``filelock`` resolves
-the directories on the way) could be led out of the store by a link.
+:class:`~mobctl.store.directory.files.StoreFiles` (never through a link), and locked and
+rewritten by descriptor: a lock library that opens the lock file again by its path
+(``filelock`` resolves the directories on the way) could be led out of the store by a link.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from mobctl.clock import timestamp
 from mobctl.errors import StoreLockTimeout, WriteFailed
 from mobctl.host import command_line, me
-from mobctl.store.files import StoreFiles
+from mobctl.store.directory.files import StoreFiles
 from mobctl.store.models import Timestamp
 
 WAIT_NOTICE_AFTER = 1.0
