@@ -28,7 +28,7 @@ from pathlib import Path
 from statistics import median
 
 from mobctl.definition.model import MobDefinition
-from mobctl.drivers.selection import Drivers
+from mobctl.drivers.registry import Drivers
 from mobctl.engine.runner import FlowRunner
 from mobctl.store.directory import DirectoryStore
 

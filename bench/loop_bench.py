@@ -25,7 +25,7 @@ from statistics import mean, median
 
 from mobctl.definition.model import MobDefinition
 from mobctl.drivers.base import Completed, Outcome, TurnRequest
-from mobctl.drivers.selection import Drivers
+from mobctl.drivers.registry import Drivers
 from mobctl.engine import members
 from mobctl.engine.runner import FlowRunner
 from mobctl.store.directory import DirectoryStore

@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from mobctl.events import FOLLOW_POLL_INTERVAL
+from mobctl.api.events import FOLLOW_POLL_INTERVAL
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import EventKind, NewMobEvent
 

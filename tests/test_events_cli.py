@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mobctl import api
+from mobctl.cli.parsing import event_query
 from mobctl.clock import timestamp
 from mobctl.errors import NotFound, StaleCursor
 from mobctl.store.directory import DirectoryStore
@@ -431,7 +432,7 @@ def errors(result: Any) -> tuple[int, list[str]]:
             1,
             [
                 "error[not_found]: mob 'review' has no run '44444444-4444-4444-8444-444444444444'",
-                "hint: `mobctl events tail review --type flow_started` lists its runs",
+                "hint: `mobctl runs list review` lists its runs",
             ],
         ),
         (
@@ -439,7 +440,7 @@ def errors(result: Any) -> tuple[int, list[str]]:
             1,
             [
                 "error[not_found]: mob 'review' has no run 'nope'",
-                "hint: `mobctl events tail review --type flow_started` lists its runs",
+                "hint: `mobctl runs list review` lists its runs",
             ],
         ),
     ],
@@ -559,7 +560,7 @@ def test_tail_equals_a_brute_force_filter(
     log.append_batch(pending)
     if since is not None and until is not None and since > until:
         since, until = until, since
-    query = api.event_query(
+    query = event_query(
         run=run,
         step=step,
         types=types,

@@ -225,7 +225,7 @@ def test_a_hostile_step_or_run_filter_matches_nothing(store: Path, hostile: str)
         1,
         "",
         f"error[not_found]: mob 'hello' has no run '{echoed(hostile)}'\n"
-        "hint: `mobctl events tail hello --type flow_started` lists its runs\n",
+        "hint: `mobctl runs list hello` lists its runs\n",
     )
     assert tree(store) == before
 

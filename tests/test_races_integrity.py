@@ -57,7 +57,8 @@ import os, sys, time
 from pathlib import Path
 from mobctl import api
 from mobctl.engine.members import provision
-store = api.open_store(Path(sys.argv[1]))
+from mobctl.store.backends import open_store
+store = open_store(Path(sys.argv[1]))
 definition = api.registered_definition(store, "s")
 go = Path(sys.argv[2])
 while not go.exists():
@@ -272,11 +273,12 @@ def test_item10_a_registration_landing_in_between_does_not_change_what_runs(
     """The race made certain: another process registers v2 right after this command
     registered v1 (the real spec store, with its ``put_spec`` followed by a second one)."""
     from mobctl import api
-    from mobctl.registry import register
+    from mobctl.api.registration import candidate, store_candidate
+    from mobctl.store.backends import open_store
     from mobctl.validation.catalog import bundled_catalog
 
     v1, v2 = _versioned(tmp_path, "v1"), _versioned(tmp_path, "v2")
-    store = api.open_store(tmp_path / "store")
+    store = open_store(tmp_path / "store")
     real_put = store.specs.put_spec
     raced: list[int] = []
 
@@ -284,13 +286,14 @@ def test_item10_a_registration_landing_in_between_does_not_change_what_runs(
         revision = real_put(*args, **kwargs)
         if not raced:  # the other process wins the next moment
             raced.append(0)
-            raced[0] = register(store, v2, bundled_catalog()).revision
+            raced[0] = store_candidate(store, candidate(v2, bundled_catalog())).revision
         return revision
 
     store.specs.put_spec = put_then_race  # type: ignore[method-assign]
-    definition, _, revision, _, _ = api.prepare_run(store, str(v1), None)
-    assert (revision, raced) == (1, [2])
-    assert definition.flows["main"].steps["a"].message == "v1"
+    outcome = api.start_run(store, str(v1))
+    assert raced == [2]
+    assert outcome.run.mobctl is not None and outcome.run.mobctl.spec_revision == 1
+    assert outcome.outputs == {"a": {"w-1": "v1"}}
 
 
 def _definition_event(store: Path, revision: int) -> dict[str, Any]:

@@ -35,7 +35,8 @@ CRASH_BETWEEN_STEPS = """
 import os, signal, sys
 from pathlib import Path
 from mobctl import api
-store = api.open_store(Path(sys.argv[1]), passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE"))
+from mobctl.store.backends import open_store
+store = open_store(Path(sys.argv[1]), passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE"))
 api.supervisor_rotate(store, sys.argv[2], between_steps=lambda: os.kill(os.getpid(), signal.SIGKILL))
 """
 
@@ -232,7 +233,8 @@ ROTATE_FOREVER = """
 import sys
 from pathlib import Path
 from mobctl import api
-store = api.open_store(Path(sys.argv[1]))
+from mobctl.store.backends import open_store
+store = open_store(Path(sys.argv[1]))
 while True:
     change = api.supervisor_rotate(store, sys.argv[2])
     print("ack", change.view.epoch, change.view.public_peer_id, flush=True)

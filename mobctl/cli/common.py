@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mobctl.cli.terminal import json_text, say
+from mobctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from mobctl.drivers.registry import DriverConfig
+    from mobctl.store.contract import Store
+
+DEFAULT_LOCATION = ".mobctl"
 
 STORE_HELP = "Store directory (default: $MOBCTL_STORE, else ./.mobctl)."
 
@@ -37,21 +44,35 @@ def json_option() -> Any:
     return typer.Option(False, "--json", help="Print one JSON document.")
 
 
-def open_store(store: Path | None, lock_timeout: float) -> Any:
-    from mobctl import api
-    from mobctl.store.directory import store_location
+def open_store(store: Path | None, lock_timeout: float) -> Store:
+    """The store ``--store`` (else ``MOBCTL_STORE``, else ``./.mobctl``) names, with what the
+    environment says about it: ``MOBCTL_KEY_PASSPHRASE`` encrypts supervisor secrets at rest
+    (an empty value counts as unset), ``MOBCTL_MAX_RECORD_BYTES`` caps a record."""
+    from mobctl.store.backends import DEFAULT_MAX_RECORD_BYTES, MIN_RECORD_BYTES
+    from mobctl.store.backends import open_store as open_backend
 
-    def waiting(message: str) -> None:
-        say(message, err=True)
-
-    return api.open_store(
-        store_location(str(store) if store else None),
+    cap = os.environ.get("MOBCTL_MAX_RECORD_BYTES")
+    if cap and (not cap.isdigit() or int(cap) < MIN_RECORD_BYTES):
+        raise UsageError(
+            f"MOBCTL_MAX_RECORD_BYTES must be a number of bytes of at least "
+            f"{MIN_RECORD_BYTES}, not {cap!r}"
+        )
+    location = str(store) if store else os.environ.get("MOBCTL_STORE") or DEFAULT_LOCATION
+    return open_backend(
+        location,
         lock_timeout=lock_timeout,
-        on_wait=waiting,
-        # encrypts supervisor secrets at rest; an empty value counts as unset
+        on_wait=lambda message: say(message, err=True),
         passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE") or None,
-        max_record_bytes=os.environ.get("MOBCTL_MAX_RECORD_BYTES"),
+        max_record_bytes=int(cap) if cap else DEFAULT_MAX_RECORD_BYTES,
     )
+
+
+def driver_config(*, allow_shell: bool = False) -> DriverConfig:
+    """What every driver of this command gets: the environment (credentials, base URLs: never
+    from a driver spec) and the working directory."""
+    from mobctl.drivers.registry import DriverConfig
+
+    return DriverConfig(env=dict(os.environ), allow_shell=allow_shell, workdir=Path.cwd())
 
 
 def emit(document: object) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import typer
 
-from mobctl.cli.app import app
 from mobctl.cli.common import allow_path_option
 from mobctl.cli.terminal import printable, say
+
+commands = typer.Typer()  # gathered by mobctl.cli.app
 
 
 class DiagnosticFormat(StrEnum):
@@ -31,7 +32,7 @@ class DefinitionFormat(StrEnum):
     toml = "toml"
 
 
-@app.command()
+@commands.command()
 def validate(
     paths: list[str] = typer.Argument(
         ..., metavar="PATH", help="Definition files, directories or globs."
@@ -70,7 +71,7 @@ def validate(
     raise typer.Exit(1 if run.errors else 0)
 
 
-@app.command()
+@commands.command()
 def schema() -> None:
     """Print the JSON Schema of the definition format (for editor completion).
 
@@ -85,7 +86,7 @@ def schema() -> None:
     sys.stdout.write(json.dumps(api.definition_schema(), indent=2) + "\n")
 
 
-@app.command()
+@commands.command()
 def graph(
     file: Path = typer.Argument(..., help="A definition file."),
     flow: str | None = typer.Option(
@@ -109,7 +110,7 @@ def graph(
     sys.stdout.write(printable(api.graph(file, flow, output_format.value), keep_newlines=True))
 
 
-@app.command()
+@commands.command()
 def convert(
     file: Path = typer.Argument(..., help="A definition file (.toml or .json)."),
     to: DefinitionFormat = typer.Option(..., "--to", help="json (Meerkat's form) or toml."),
@@ -129,5 +130,15 @@ def convert(
     if output is None:  # the same document: JSON and TOML strings read escapes back
         sys.stdout.write(printable(text, keep_newlines=True))
     else:
-        api.write_output(output, text)
+        write_output(output, text)
         say(f"wrote {output}", err=True)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's output file; a bad path is a usage error, not a crash."""
+    from mobctl.errors import OutputError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc

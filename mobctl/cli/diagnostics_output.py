@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mobctl import __version__
-from mobctl.api import ValidationRun
+from mobctl.api.definitions import ValidationRun
 from mobctl.cli.terminal import printable
 from mobctl.diagnostics import CODES, Diagnostic
 

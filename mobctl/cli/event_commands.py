@@ -7,14 +7,15 @@ from pathlib import Path
 
 import typer
 
-from mobctl.cli.app import app
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
 from mobctl.cli.terminal import printable, say
+
+commands = typer.Typer()  # gathered by mobctl.cli.app
 
 events_app = typer.Typer(
     help="A mob's event log: tail (and follow), verify, prune.", no_args_is_help=True
 )
-app.add_typer(events_app, name="events")
+commands.add_typer(events_app, name="events")
 
 
 @events_app.command("tail")
@@ -60,8 +61,9 @@ def events_tail(
     """
     from mobctl import api
     from mobctl.cli.event_output import EventPrinter
+    from mobctl.cli.parsing import event_query
 
-    query = api.event_query(run=run, step=step, types=types, since=since, until=until)
+    query = event_query(run=run, step=step, types=types, since=since, until=until)
     found = api.events_tail(
         open_store(store, 10.0), mob, query, after_cursor=after_cursor, limit=limit, follow=follow
     )
@@ -216,6 +218,7 @@ def events_prune(
       mobctl events prune review --older-than 2026-05-01T00:00:00Z --yes --json
     """
     from mobctl import api
+    from mobctl.cli.parsing import parse_time
     from mobctl.errors import ConfirmationRequired
 
     def confirm(mob_id: str, cutoff: str) -> bool:
@@ -230,11 +233,13 @@ def events_prune(
         sys.stderr.flush()
         return sys.stdin.readline().strip().lower() in ("y", "yes")
 
-    cutoff = api.parse_time(older_than, "--older-than")
+    cutoff = parse_time(older_than, "--older-than")
     opened = open_store(store, lock_timeout)
     result = api.events_prune(opened, mob, cutoff, confirm=None if yes else confirm)
+    for warning in result.warnings:
+        say(f"warning: {warning}", err=True)
     if as_json:
-        emit(vars(result))
+        emit(result.document())
     else:
         say(
             f"deleted {result.deleted} events of mob '{mob}' from before {result.older_than} "

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import typer
 
-from mobctl.cli.app import app
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
 from mobctl.cli.terminal import say, say_fields
+
+commands = typer.Typer()  # gathered by mobctl.cli.app
 
 members_app = typer.Typer(
     help="Members of a mob (spawned from its profiles).", no_args_is_help=True
 )
-app.add_typer(members_app, name="members")
+commands.add_typer(members_app, name="members")
 
 
 @members_app.command("spawn")
@@ -35,15 +36,11 @@ def members_spawn(
       mobctl members spawn code-review lead --id lead-main
     """
     from mobctl import api
-    from mobctl.engine import members
-    from mobctl.errors import UsageError
 
-    if member_id is not None and count != 1:
-        raise UsageError("--id names one member: it cannot be combined with --count")
-    opened = open_store(store, lock_timeout)
-    definition = api.registered_definition(opened, mob)
-    api.repair_mob(opened, mob)
-    spawned = [members.spawn(opened, definition, profile, identity=member_id) for _ in range(count)]
+    change = api.spawn(
+        open_store(store, lock_timeout), mob, profile, identity=member_id, count=count
+    )
+    spawned = change.members
     if as_json:
         emit(
             [{"identity": m.identity, "generation": m.generation, "role": m.role} for m in spawned]
@@ -66,11 +63,9 @@ def members_list(
 
       mobctl members list code-review --json
     """
-    from mobctl.engine import members
-    from mobctl.ids import require_slug
+    from mobctl import api
 
-    current = members.roster(open_store(store, lock_timeout), require_slug(mob, "mob id"))
-    active = sorted(current.active.values(), key=lambda m: m.identity)
+    active = api.active(open_store(store, lock_timeout), mob)
     if as_json:
         emit([{"identity": m.identity, "generation": m.generation, "role": m.role} for m in active])
         return
@@ -95,12 +90,8 @@ def members_retire(
       mobctl members retire code-review reviewer-2
     """
     from mobctl import api
-    from mobctl.engine import members
-    from mobctl.ids import require_slug
 
-    opened = open_store(store, lock_timeout)
-    api.repair_mob(opened, require_slug(mob, "mob id"))
-    member = members.retire(opened, mob, member_id)
+    member = api.retire(open_store(store, lock_timeout), mob, member_id).members[0]
     if as_json:
         emit({"identity": member.identity, "generation": member.generation, "role": member.role})
     else:

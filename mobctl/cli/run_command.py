@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from mobctl.cli.app import app
 from mobctl.cli.common import (
     allow_path_option,
+    driver_config,
     emit,
     open_store,
     print_diagnostics,
@@ -22,10 +24,12 @@ from mobctl.cli.run_view import RunView
 from mobctl.cli.terminal import json_text, say
 
 if TYPE_CHECKING:
-    from mobctl.engine.runner import FlowRunner
+    from mobctl.api.running import RunOutcome, Watch
+
+commands = typer.Typer()  # gathered by mobctl.cli.app
 
 
-@app.command()
+@commands.command()
 def run(
     target: str = typer.Argument(
         ..., metavar="MOB_OR_FILE", help="A registered mob id or a definition file."
@@ -55,84 +59,60 @@ def run(
       mobctl run code-review main -p change=PR-42 --driver scripted:fixtures/review.toml --json
     """
     from mobctl import api
-    from mobctl.drivers.selection import parse_drivers
-    from mobctl.engine.runner import FlowRunner
-    from mobctl.registry import InvalidDefinitionError
+    from mobctl.api.registration import InvalidDefinitionError
+    from mobctl.cli.parsing import parse_duration_ms, parse_params
 
     opened = open_store(store, lock_timeout)
-    drivers = parse_drivers(driver, output_cap=opened.max_record_bytes)
-    values = api.parse_params(param, params)
-    deadline = api.parse_duration_ms(timeout) if timeout else None
-    try:
-        definition, flow_id, revision, schemas, base_dir = api.prepare_run(
-            opened, target, flow, allow_paths=allow_path
-        )
-    except InvalidDefinitionError as exc:
-        print_diagnostics(exc.diagnostics)
-        raise
-    view = RunView(list(definition.flows[flow_id].steps))
-    runner = FlowRunner(
-        opened,
-        definition,
-        flow_id,
-        values,
-        drivers,
-        spec_revision=revision,
-        schemas=schemas,
-        base_dir=base_dir,
-        allowed_roots=tuple(allow_path),
-        timeout_ms=deadline,
-        on_event=view,
-    )
-    runner.create()
-    drive(runner, view, as_json)
+    values = parse_params(param, params)
+    deadline = parse_duration_ms(timeout) if timeout else None
+
+    def start(watch: Watch) -> RunOutcome:
+        try:
+            return api.start_run(
+                opened,
+                target,
+                flow=flow,
+                params=values,
+                drivers=driver,
+                config=driver_config(),
+                timeout_ms=deadline,
+                allow_paths=allow_path,
+                watch=watch,
+            )
+        except InvalidDefinitionError as exc:
+            print_diagnostics(exc.diagnostics)
+            raise
+
+    drive(start, as_json)
 
 
-def drive(runner: FlowRunner, view: RunView, as_json: bool) -> NoReturn:
-    """Execute a created (or resumed) run with its live view; print the outcome and exit with
+def drive(start: Callable[[Watch], RunOutcome], as_json: bool) -> NoReturn:
+    """Run ``start`` (a new run or a resume) with a live view; print the outcome and exit with
     its code. Ctrl-C / SIGTERM cancel the run cleanly (exit 130)."""
-    from mobctl.engine.flow_state import FlowState
-    from mobctl.engine.outputs import result_envelope
+    from mobctl.api.running import Watch
 
-    view.note(f"run {runner.run_id} ({runner.mob_id}/{runner.flow_id})")
+    view = RunView()
+    cancel = threading.Event()
     interrupted: list[int] = []
 
     def on_signal(number: int, frame: object) -> None:
         interrupted.append(number)
-        runner.request_cancel()
+        cancel.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        outcome = runner.execute()
+        outcome = start(Watch(on_event=view, on_start=view.start, on_note=view.note, cancel=cancel))
     finally:
         view.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for warning in outcome.warnings:
         view.note(f"warning: {warning}")
-    final = outcome.run
-    steps = FlowState.from_document(final.flow_state.model_dump(mode="json")).step_statuses()
-    document = {
-        "run_id": final.run_id,
-        "mob_id": final.mob_id,
-        "flow_id": final.flow_id,
-        "status": final.status,
-        "cause": outcome.cause,
-        "result": result_envelope(final.root_step_outputs),
-        "outputs": final.root_step_outputs,
-        "steps": steps,
-    }
     if as_json:
-        emit(document)
+        emit(outcome.document())
     else:
         cause = f" ({outcome.cause})" if outcome.cause else ""
-        say(f"run {final.run_id} {final.status}{cause}")
-        if document["result"] is not None:
-            sys.stdout.write(json_text(document["result"]) + "\n")
-    if interrupted:
-        raise typer.Exit(130)
-    if final.status == "completed":
-        raise typer.Exit(0)
-    if final.status == "canceled":
-        raise typer.Exit(4)
-    raise typer.Exit(5 if outcome.timed_out else 3)
+        say(f"run {outcome.run.run_id} {outcome.status}{cause}")
+        if outcome.result is not None:
+            sys.stdout.write(json_text(outcome.result) + "\n")
+    raise typer.Exit(130 if interrupted else int(outcome.exit_code))

@@ -10,9 +10,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mobctl.cli.terminal import printable
+
+if TYPE_CHECKING:
+    from mobctl.definition.model import MobDefinition
 
 _LINES = {
     "flow_started": lambda f: f"flow {f['flow_id']} started",
@@ -45,13 +48,18 @@ class _Row:
 
 
 class RunView:
-    """Feed it the engine's events (from any thread)."""
+    """Feed it the engine's events (from any thread), once ``start`` named the run."""
 
-    def __init__(self, steps: list[str]) -> None:
-        self.rows = {step: _Row() for step in steps}
+    def __init__(self) -> None:
+        self.rows: dict[str, _Row] = {}
         self.lock = threading.Lock()
         self.muted = False  # progress is not worth a run: stop writing once stderr is gone
         self.live: Any = None
+
+    def start(self, run_id: str, definition: MobDefinition, flow_id: str) -> None:
+        """The run exists: say which it is, and show its steps (live on a terminal)."""
+        self.note(f"run {run_id} ({definition.mob.id}/{flow_id})")
+        self.rows = {step: _Row() for step in definition.flows[flow_id].steps}
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.live import Live

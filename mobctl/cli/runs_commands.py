@@ -9,17 +9,27 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mobctl.cli.app import app
-from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+from mobctl.cli.common import (
+    allow_path_option,
+    driver_config,
+    emit,
+    json_option,
+    open_store,
+    store_option,
+    timeout_option,
+)
 from mobctl.cli.terminal import json_text, printable, say
 
 if TYPE_CHECKING:
-    from mobctl.runs import CancelOutcome, RunDetail, RunSummary, StepSummary
+    from mobctl.api.custody import CancelOutcome
+    from mobctl.api.runs import RunDetail, RunSummary, StepSummary
 
+
+commands = typer.Typer()  # gathered by mobctl.cli.app
 runs_app = typer.Typer(
     help="Runs of a mob: list, show, cancel, resume, recover.", no_args_is_help=True
 )
-app.add_typer(runs_app, name="runs")
+commands.add_typer(runs_app, name="runs")
 
 MOB = typer.Argument(..., metavar="MOB", help="A mob id.")
 RUN = typer.Argument(..., metavar="RUN", help="A run id, or a prefix of exactly one run id.")
@@ -49,9 +59,9 @@ def runs_list(
 
       mobctl runs list code-review --flow main --json
     """
-    from mobctl import runs
+    from mobctl import api
 
-    found = runs.list_runs(open_store(store, lock_timeout), mob, flow=flow, statuses=status)
+    found = api.list_runs(open_store(store, lock_timeout), mob, flow=flow, statuses=status)
     if as_json:
         emit([summary.document() for summary in found])
         return
@@ -80,11 +90,11 @@ def runs_show(
 
       mobctl runs show code-review 4f0c --json | jq .root_step_outputs
     """
-    from mobctl import runs
+    from mobctl import api
 
-    detail = runs.show_run(open_store(store, lock_timeout), mob, run)
+    detail = api.show_run(open_store(store, lock_timeout), mob, run)
     if as_json:
-        emit(detail.summary.run.document())
+        emit(detail.run.document())
         return
     _print_detail(detail)
 
@@ -117,10 +127,11 @@ def runs_cancel(
 
       mobctl runs cancel code-review 4f0c --wait --timeout 10s
     """
-    from mobctl import api, runs
+    from mobctl import api
+    from mobctl.cli.parsing import parse_duration_ms
 
-    grace = api.parse_duration_ms(timeout)
-    outcome = runs.cancel_run(open_store(store, lock_timeout), mob, run, wait=wait, grace_ms=grace)
+    grace = parse_duration_ms(timeout)
+    outcome = api.cancel_run(open_store(store, lock_timeout), mob, run, wait=wait, grace_ms=grace)
     _note_repairs(outcome.repaired)
     _warn(outcome.warnings)
     if as_json:
@@ -151,9 +162,9 @@ def runs_recover(
 
       mobctl runs recover code-review --cancel --json
     """
-    from mobctl import runs
+    from mobctl import api
 
-    recovery = runs.recover(open_store(store, lock_timeout), mob, cancel=cancel)
+    recovery = api.recover(open_store(store, lock_timeout), mob, cancel=cancel)
     _warn(recovery.warnings)
     if as_json:
         emit(recovery.document())
@@ -183,6 +194,7 @@ def runs_resume(
         [], "--driver", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable (as for `mobctl run`)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
@@ -202,30 +214,22 @@ def runs_resume(
 
       mobctl runs resume code-review 3f2a --driver scripted:fixtures/review.toml
     """
-    from mobctl import runs
+    from mobctl import api
     from mobctl.cli.run_command import drive
-    from mobctl.cli.run_view import RunView
-    from mobctl.engine.runner import FlowRunner
 
     opened = open_store(store, lock_timeout)
-    taken = runs.take_up(opened, mob, run, driver)
-    view = RunView(list(taken.definition.flows[taken.run.flow_id].steps))
-    if taken.reused:  # the drivers it was started with, not a silent echo
-        view.note(f"resuming with the drivers it was started with: {' '.join(taken.reused)}")
-    runner = FlowRunner(
-        opened,
-        taken.definition,
-        taken.run.flow_id,
-        dict(taken.run.activation_params),
-        taken.drivers,
-        spec_revision=taken.revision,
-        schemas=taken.schemas,
-        base_dir=taken.base_dir,
-        on_event=view,
+    drive(
+        lambda watch: api.resume_run(
+            opened,
+            mob,
+            run,
+            drivers=driver,
+            config=driver_config(),
+            allow_paths=allow_path,
+            watch=watch,
+        ),
+        as_json,
     )
-    runner.provision()
-    runner.resume(taken.run, taken.token)
-    drive(runner, view, as_json)
 
 
 def _warn(warnings: list[str]) -> None:
@@ -254,17 +258,16 @@ def _cancel_line(outcome: CancelOutcome) -> str:
 
 
 def _status(summary: RunSummary) -> str:
-    return summary.run.status + (" (orphaned)" if summary.orphaned else "")
+    return summary.status + (" (orphaned)" if summary.orphaned else "")
 
 
 def _row(summary: RunSummary) -> list[str]:
-    run = summary.run
     return [
-        run.run_id,
-        run.flow_id,
+        summary.run_id,
+        summary.flow_id,
         _status(summary),
         summary.cause or "-",
-        _when(run.created_at),
+        _when(summary.created_at),
         _duration(summary.duration_ms),
     ]
 
@@ -294,7 +297,7 @@ def _duration(ms: int | None) -> str:
 
 
 def _print_detail(detail: RunDetail) -> None:
-    summary, run = detail.summary, detail.summary.run
+    summary, run = detail.summary, detail.run
     say(f"run       {run.run_id}")
     say(f"mob       {run.mob_id}")
     say(f"flow      {run.flow_id}")

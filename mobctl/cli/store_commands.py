@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 
-from mobctl.cli.app import app
 from mobctl.cli.common import (
     allow_path_option,
     emit,
@@ -21,14 +20,16 @@ from mobctl.cli.common import (
 )
 from mobctl.cli.terminal import json_text, printable, say, say_fields
 
+commands = typer.Typer()  # gathered by mobctl.cli.app
+
 store_app = typer.Typer(help="Create and check the store.", no_args_is_help=True)
 specs_app = typer.Typer(help="Registered mob definitions.", no_args_is_help=True)
 profiles_app = typer.Typer(
     help="Realm profiles (shared, revisioned profiles).", no_args_is_help=True
 )
-app.add_typer(store_app, name="store")
-app.add_typer(specs_app, name="specs")
-app.add_typer(profiles_app, name="profiles")
+commands.add_typer(store_app, name="store")
+commands.add_typer(specs_app, name="specs")
+commands.add_typer(profiles_app, name="profiles")
 
 
 @store_app.command("init")
@@ -48,10 +49,10 @@ def store_init(
     opened = open_store(store, lock_timeout)
     created = api.store_init(opened)
     if as_json:
-        emit({"path": str(opened.root), "created": created})
+        emit({"path": str(opened.location), "created": created})
     else:
         verb = "created" if created else "already exists:"
-        say(f"store {verb} {opened.root}")
+        say(f"store {verb} {opened.location}")
 
 
 @store_app.command("check")
@@ -97,7 +98,7 @@ def store_check(
     raise typer.Exit(0 if report.ok else 6)
 
 
-@app.command()
+@commands.command()
 def register(
     file: Path = typer.Argument(..., help="A definition file (.toml or .json)."),
     expect_revision: int | None = typer.Option(
@@ -125,7 +126,7 @@ def register(
       mobctl register mob.toml --allow-path ../shared-prompts
     """
     from mobctl import api
-    from mobctl.registry import InvalidDefinitionError
+    from mobctl.api.registration import InvalidDefinitionError
 
     try:
         result = api.register(
@@ -185,7 +186,7 @@ def specs_list(
     for record in records:
         say_fields(record.mob_id, f"revision {record.revision}", record.updated_at, record.digest)
     if not records:
-        say(f"no mobs registered in {opened.root}", err=True)
+        say(f"no mobs registered in {opened.location}", err=True)
 
 
 @specs_app.command("show")

@@ -7,19 +7,20 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mobctl.cli.app import app
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
 from mobctl.cli.terminal import say
 
 if TYPE_CHECKING:
-    from mobctl.api import SupervisorChange
+    from mobctl.api.supervisor import SupervisorChange
     from mobctl.store.supervisor import SupervisorView
 
+
+commands = typer.Typer()  # gathered by mobctl.cli.app
 supervisor_app = typer.Typer(
     help="The supervisor authority of a mob: its Ed25519 key, epoch and rotation.",
     no_args_is_help=True,
 )
-app.add_typer(supervisor_app, name="supervisor")
+commands.add_typer(supervisor_app, name="supervisor")
 
 
 @supervisor_app.command("init")

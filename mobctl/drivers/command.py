@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mobctl.drivers.base import (
     Canceled,
@@ -41,6 +42,9 @@ KILL_GRACE = 2.0
 POLL = 0.02
 EXIT_DRAIN = 2.0  # seconds stdout may stay open once the command exited
 CHUNK = 65536
+
+if TYPE_CHECKING:
+    from mobctl.drivers.registry import DriverConfig
 
 
 class CommandDriver:
@@ -218,3 +222,12 @@ def _group_alive(group: int) -> bool:
         if len(fields) > 2 and fields[2] == str(group) and fields[0] != "Z":
             return True
     return False
+
+
+def factory(argument: str, config: DriverConfig) -> CommandDriver:
+    """``command:CMD``, its stdout capped at the store's record cap."""
+    if not argument:
+        from mobctl.drivers.registry import invalid
+
+        raise invalid("command:")
+    return CommandDriver(argument, output_cap=config.output_cap)

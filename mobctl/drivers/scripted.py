@@ -12,13 +12,16 @@ import json
 import threading
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from mobctl.definition.positions import toml_source_map
 from mobctl.diagnostics import dotted
 from mobctl.drivers.base import Canceled, Completed, DriverError, Failed, Outcome, TurnRequest
+
+if TYPE_CHECKING:
+    from mobctl.drivers.registry import DriverConfig
 
 
 class Reply(BaseModel):
@@ -113,3 +116,12 @@ class ScriptedDriver:
             return Completed(reply.output)
         value: Any = reply.json_value
         return Completed(json.dumps(value, ensure_ascii=False))
+
+
+def factory(argument: str, config: DriverConfig) -> ScriptedDriver:
+    """``scripted:FILE``."""
+    if not argument:
+        from mobctl.drivers.registry import invalid
+
+        raise invalid("scripted:")
+    return ScriptedDriver(Path(argument))

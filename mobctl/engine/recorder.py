@@ -18,7 +18,6 @@ from mobctl.engine.records import LoopRun
 from mobctl.engine.run_context import RunContext
 from mobctl.errors import CustodyLost
 from mobctl.store.changes import Op, Output, RunExpectation, RunMutation
-from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.models import (
     EventKind,
     FailureLedgerEntry,
@@ -176,8 +175,5 @@ class Recorder:
         if extras:
             with contextlib.suppress(Exception):
                 run.runs.mutate_run(run.run_id, RunExpectation(), RunMutation(mobctl=extras))
-        unsigned = sign_after_terminal(run.store, run.mob_id)  # up to the terminal event
-        if unsigned is not None:
-            run.warnings.append(unsigned)
         run.on_event(kind, fields)
         return appended

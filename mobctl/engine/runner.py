@@ -8,6 +8,7 @@ run's changes to the store. One main thread owns the run state; turns run on wor
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from mobctl.canonical import canonical
 from mobctl.definition.files import DefinitionFiles
 from mobctl.definition.model import MobDefinition, StepNode, synthesised_root
-from mobctl.drivers.selection import Drivers
+from mobctl.drivers.registry import Drivers
 from mobctl.engine.attempts import Attempts
 from mobctl.engine.config import flow_config, flow_digest
 from mobctl.engine.custody import new_owner
@@ -56,7 +57,10 @@ class FlowRunner:
         allowed_roots: tuple[Path, ...] = (),
         timeout_ms: int | None = None,
         on_event: EventCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
+        """``cancel``: set to cancel the run cleanly (Ctrl-C, SIGTERM); ``on_event`` sees each
+        event once it is written."""
         flow = definition.flows[flow_id]
         limits = definition.limits
         budgets = [b for b in (limits.max_flow_duration_ms if limits else None, timeout_ms) if b]
@@ -74,6 +78,7 @@ class FlowRunner:
             schemas=schemas or {},
             on_event=on_event or (lambda kind, fields: None),
             deadline_ms=min(budgets) if budgets else None,
+            cancel_flag=cancel or threading.Event(),
         )
         self.drivers = drivers
         self.spec_revision = spec_revision

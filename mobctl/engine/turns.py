@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from mobctl.drivers.base import DispatchError, Failed, Member, Outcome, TurnRequest
-from mobctl.drivers.selection import Drivers
+from mobctl.drivers.registry import Drivers
 from mobctl.engine.deadlines import Deadlines
 from mobctl.engine.reasons import clip_reason
 from mobctl.engine.records import StepTask, TurnDone

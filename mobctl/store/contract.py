@@ -85,12 +85,35 @@ class LogVerification:
         self.problems.append(LogProblem(offset, message))
 
 
+@dataclass(frozen=True)
+class Problem:
+    """A problem ``check`` found: its code (an error code), where, what, and whether
+    ``repair`` fixes it."""
+
+    code: str
+    path: str
+    message: str
+    repairable: bool
+
+
+@dataclass
+class CheckReport:
+    problems: list[Problem] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)  # what a repair did, one line each
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
 Seal = Callable[[int, str, Checkpoint | None], Checkpoint]
 """``(head cursor, head chain hash, last checkpoint) -> the checkpoint of that head`` (the last
 one when it already covers it)."""
 
 
 class EventStore(Protocol):
+    location: str  # where the log is, as messages name it
+
     # --- appends (§3.2) ---
     def check_fits(self, event: NewMobEvent) -> None: ...
     def append(self, event: NewMobEvent) -> MobEvent: ...
@@ -396,4 +419,11 @@ class Store(Protocol):
     def events(self, mob_id: str) -> EventStore: ...
     def runs(self, mob_id: str) -> RunStore: ...
     def mob_ids(self) -> list[str]: ...
-    def prepare(self) -> bool: ...
+    def prepare(self) -> bool:
+        """Create the store if it does not exist yet (idempotent); True when created now."""
+        ...
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """Every problem of the whole store (store contract §8.9); with ``repair``, first fix
+        what is safe and list each action."""
+        ...

@@ -22,8 +22,8 @@ from mobctl.drivers.base import (
 )
 from mobctl.drivers.command import CommandDriver
 from mobctl.drivers.echo import EchoDriver
+from mobctl.drivers.registry import parse_drivers
 from mobctl.drivers.scripted import ScriptedDriver
-from mobctl.drivers.selection import parse_drivers
 
 
 def request(**changes: object) -> TurnRequest:

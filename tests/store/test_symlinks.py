@@ -41,12 +41,14 @@ REFUSED: dict[str, set[str]] = {
     "store.json": set(COMMANDS),
     "specs/hello.json": {"specs show", "specs list", "register", "run", "register changed"},
     "profiles/editor.json": {"profiles show", "profiles list", "profiles update"},
-    "mobs/hello/events.jsonl": READ_LOG | WRITE_LOG | {"register"},
-    "mobs/hello/events.meta.json": READ_LOG | WRITE_LOG | {"register"},
+    # an unchanged registration repairs only the unsettled runs: it need not read the log
+    "mobs/hello/events.jsonl": READ_LOG | WRITE_LOG,
+    "mobs/hello/events.meta.json": READ_LOG | WRITE_LOG,
     "mobs/hello/checkpoints.jsonl": {"events verify", "events seal"},
     "mobs/hello/roster.json": {"members list", "run"},
     "mobs/hello/quarantine/{quarantined}": set(),
-    "mobs/hello/runs/{finished}.json": READ_RUNS | {"runs show", "runs cancel"},
+    # a finished run is settled: listing and repairing read the run index, not its snapshot
+    "mobs/hello/runs/{finished}.json": {"runs show"},
     "mobs/hello/runs/{pending}.journal": READ_RUNS | {"runs cancel"},
     "mobs/hello/metadata/supervisor.json": READ_AUTHORITY,
     "mobs/hello/metadata/supervisor-history.jsonl": READ_AUTHORITY | {"events verify"},

@@ -15,6 +15,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mobctl.errors import (
     InsecureSecretFile,
@@ -27,30 +28,19 @@ from mobctl.errors import (
 from mobctl.host import is_dead
 from mobctl.ids import is_run_id
 from mobctl.store.checkpoints import sign_after_terminal
-from mobctl.store.directory import DirectoryStore
+from mobctl.store.contract import CheckReport, Problem
+
+if TYPE_CHECKING:
+    from mobctl.store.directory.store import DirectoryStore
 from mobctl.store.directory.files import Entry
 from mobctl.store.repair import missing_terminal_events, repair_terminal_events
 
 LINK_PROBLEM = "a symbolic link; mobctl never follows a link in the store"
 
 
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    path: str
-    message: str
-    repairable: bool
-
-
 @dataclass
-class CheckReport:
-    problems: list[Problem] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
+class DirectoryCheck(CheckReport):
     links: set[str] = field(default_factory=set)  # reported once, by the walk
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
     def add(self, code: str, path: Path | str, message: str, *, repairable: bool = False) -> None:
         self.problems.append(Problem(code, str(path), message, repairable))
@@ -74,9 +64,9 @@ class CheckReport:
                 self.add(exc.code, path, exc.message)
 
 
-def check_store(store: DirectoryStore, *, repair: bool = False) -> CheckReport:
+def check_store(store: DirectoryStore, *, repair: bool = False) -> DirectoryCheck:
     """Every problem found; with ``repair``, first fix what is safe and list each action."""
-    report = CheckReport()
+    report = DirectoryCheck()
     entries = list(store.files.walk())
     links = [entry.path for entry in entries if entry.kind == "link"]
     report.links = {str(link) for link in links}
@@ -107,7 +97,7 @@ def check_store(store: DirectoryStore, *, repair: bool = False) -> CheckReport:
     return report
 
 
-def _mob_ids(store: DirectoryStore, report: CheckReport) -> list[str]:
+def _mob_ids(store: DirectoryStore, report: DirectoryCheck) -> list[str]:
     """:meth:`DirectoryStore.mob_ids` without what lies behind a link."""
     found: set[str] = set()
     with report.reporting(store.specs.dir):
@@ -137,7 +127,7 @@ def _stale_holder(store: DirectoryStore, holder: Path) -> bool:
     return is_dead(record.pid, record.host, record.process_start)
 
 
-def _check_records(store: DirectoryStore, report: CheckReport) -> None:
+def _check_records(store: DirectoryStore, report: DirectoryCheck) -> None:
     for folder, read in (
         (store.specs.dir, store.specs.get_spec),
         (store.profiles.dir, store.profiles.get),
@@ -148,7 +138,7 @@ def _check_records(store: DirectoryStore, report: CheckReport) -> None:
                     read(name)
 
 
-def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
+def _check_mob(store: DirectoryStore, mob_id: str, report: DirectoryCheck) -> None:
     try:
         events = store.events(mob_id)
     except MobctlError as exc:
@@ -211,7 +201,7 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: CheckReport) -> None:
 
 
 def _repair(
-    store: DirectoryStore, report: CheckReport, entries: list[Entry], links: list[Path]
+    store: DirectoryStore, report: DirectoryCheck, entries: list[Entry], links: list[Path]
 ) -> None:
     for link in links:
         report.actions.append(
@@ -226,7 +216,7 @@ def _repair(
             store.files.truncate(holder, 0)  # emptied, not deleted: live processes keep it open
             report.actions.append(f"cleared stale lock holder file {holder}")
     # a mob that cannot be listed is the check's to report, after the repairs
-    for mob_id in _mob_ids(store, CheckReport(links=report.links)):
+    for mob_id in _mob_ids(store, DirectoryCheck(links=report.links)):
         if report.behind_link(store.root / "mobs" / mob_id):
             continue
         try:

@@ -181,6 +181,7 @@ class DirectoryEventStore:
         self.mob_id = mob_id
         self.dir = mob_dir
         self.log = mob_dir / "events.jsonl"
+        self.location = str(self.log)
         self.meta_path = mob_dir / "events.meta.json"
         self.roster_path = mob_dir / "roster.json"
         self.checkpoints_path = mob_dir / "checkpoints.jsonl"

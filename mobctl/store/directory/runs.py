@@ -236,6 +236,8 @@ class DirectoryRunStore(RunOperations):
         at); the index is rebuilt first when it is missing."""
         live = self.index.unsettled()
         if live is None:
+            if not self.files.exists(self.dir):
+                return []  # no run yet: nothing to index
             self.rebuild_index()
             live = self.index.unsettled() or []
         return live

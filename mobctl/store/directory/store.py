@@ -11,7 +11,7 @@ from mobctl.canonical import canonical, parse_json
 from mobctl.clock import timestamp
 from mobctl.errors import ReadFailed, StoreCorrupt, StoreFormatTooNew
 from mobctl.ids import require_slug
-from mobctl.store.contract import Store
+from mobctl.store.contract import CheckReport, Store
 from mobctl.store.defects import unreadable
 from mobctl.store.directory.eventlog import DirectoryEventStore
 from mobctl.store.directory.files import StoreFiles
@@ -24,7 +24,6 @@ from mobctl.store.directory.specs import DirectorySpecStore
 FORMAT = "mobctl-store"
 SCHEMA_VERSION = 1
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
-DEFAULT_LOCATION = ".mobctl"
 
 
 class DirectoryStore:
@@ -143,6 +142,11 @@ class DirectoryStore:
             prepare=self.prepare,
         )
 
+    def check(self, *, repair: bool = False) -> CheckReport:
+        from mobctl.store.directory.check import check_store
+
+        return check_store(self, repair=repair)
+
     def mob_ids(self) -> list[str]:
         """Mobs with anything stored: a spec, events or runs."""
         return sorted({*self.specs.list_specs(), *self.mob_dirs()})
@@ -151,11 +155,6 @@ class DirectoryStore:
         """The names in ``mobs/`` (a link too: using it is refused, naming it)."""
         entries = self.files.entries(self.root / "mobs")
         return [entry.name for entry in entries if entry.kind in ("directory", "link")]
-
-
-def store_location(option: str | None) -> Path:
-    """``--store``, else ``MOBCTL_STORE``, else ``./.mobctl``."""
-    return Path(option or os.environ.get("MOBCTL_STORE") or DEFAULT_LOCATION)
 
 
 def _conforms(store: DirectoryStore) -> Store:

@@ -8,7 +8,7 @@ from mobctl.drivers.base import DriverError
 from mobctl.drivers.echo import EchoDriver
 from mobctl.drivers.llm.driver import LlmDriver
 from mobctl.drivers.llm.options import LlmOptions, parse_options
-from mobctl.drivers.selection import build_driver, parse_drivers
+from mobctl.drivers.registry import DriverConfig, build_driver, parse_drivers
 from tests.drivers.llm.conftest import profile
 
 HINT = "use llm, llm:model=NAME or llm:max_tool_rounds=N (options joined by ',')"
@@ -49,10 +49,12 @@ def test_bad_options_are_invalid_driver(argument: str, message: str) -> None:
 
 def test_llm_for_every_role_or_one_role() -> None:
     env = {"ANTHROPIC_API_KEY": "k"}
-    everyone = parse_drivers(["llm:model=claude-haiku-4-5"], env=env)
+    everyone = parse_drivers(["llm:model=claude-haiku-4-5"], DriverConfig(env=env))
     assert isinstance(everyone.default, LlmDriver)
     assert everyone.default.options == LlmOptions("claude-haiku-4-5", 16)
-    one = parse_drivers(["reviewer=llm:max_tool_rounds=2"], env=env, allow_shell=True)
+    one = parse_drivers(
+        ["reviewer=llm:max_tool_rounds=2"], DriverConfig(env=env, allow_shell=True)
+    )
     assert isinstance(one.default, EchoDriver)
     reviewer = one.for_role("reviewer")
     assert isinstance(reviewer, LlmDriver)

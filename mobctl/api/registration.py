@@ -1,4 +1,5 @@
-"""Registering definitions in a store (``mobctl register``) and reading them back.
+"""Registering definitions in a store (``mobctl register``, and ``run FILE``) and reading them
+back.
 
 Registration validates first, stores the Meerkat JSON form as the next revision with the files
 it references (schemas, path skills) so later runs do not depend on the working directory, and
@@ -54,35 +55,56 @@ class Registration:
     base_dir: Path
 
 
-def register(
-    store: Store,
-    path: Path,
-    catalog: Catalog,
-    *,
-    expect_revision: int | None = None,
-    allowed_roots: tuple[Path, ...] = (),
-) -> Registration:
-    """Validate ``path`` and store it as the mob's next revision, unless the stored revision
-    is identical (same definition, same copied files). Its files are read only inside its
-    directory and ``allowed_roots`` (definition-schema §4.7). With ``expect_revision`` the
-    stored revision must be that one (``SpecRevisionConflict``); without it a registration
-    racing another one looks again, so concurrent registrations of one file both succeed."""
+@dataclass(frozen=True)
+class Candidate:
+    """A definition file validated and read, ready to be stored: its JSON form, digest, the
+    copies of the files it names, where it came from, and validate's warnings."""
+
+    mob_id: str
+    definition: MobDefinition
+    form: dict[str, Any]
+    digest: str
+    resources: SpecResources
+    source: SpecSource
+    base_dir: Path
+    warnings: list[Diagnostic]
+
+
+def candidate(path: Path, catalog: Catalog, allowed_roots: tuple[Path, ...] = ()) -> Candidate:
+    """Validate ``path`` (errors: :class:`InvalidDefinitionError`) and read what registering it
+    stores. Its files are read only inside its directory and ``allowed_roots``
+    (definition-schema §4.7)."""
     report = validate_path(path, catalog, allowed_roots=allowed_roots)
     if not report.valid or report.definition is None:
         raise InvalidDefinitionError(report)
     definition = report.definition
-    mob_id = require_slug(definition.mob.id, "mob id")
     form = to_json_form(definition)
-    digest = definition_digest(form)
     base_dir = path.resolve().parent
-    resources = _resources(definition, DefinitionFiles(base_dir, allowed_roots))
-    warnings = [d for d in report.diagnostics if d.severity == "warning"]
     loaded = report.loaded.document
-    source = SpecSource(
-        path=str(path.resolve()),
-        format=loaded.format if loaded else "toml",
-        text=loaded.text if loaded else "",
+    return Candidate(
+        mob_id=require_slug(definition.mob.id, "mob id"),
+        definition=definition,
+        form=form,
+        digest=definition_digest(form),
+        resources=_resources(definition, DefinitionFiles(base_dir, allowed_roots)),
+        source=SpecSource(
+            path=str(path.resolve()),
+            format=loaded.format if loaded else "toml",
+            text=loaded.text if loaded else "",
+        ),
+        base_dir=base_dir,
+        warnings=[d for d in report.diagnostics if d.severity == "warning"],
     )
+
+
+def store_candidate(
+    store: Store, found: Candidate, *, expect_revision: int | None = None
+) -> Registration:
+    """Store ``found`` as the mob's next revision, unless the stored revision is identical
+    (same definition, same copied files). With ``expect_revision`` the stored revision must be
+    that one (``SpecRevisionConflict``); without it a registration racing another one looks
+    again, so concurrent registrations of one file both succeed."""
+    mob_id, form, digest, resources = found.mob_id, found.form, found.digest, found.resources
     log = store.events(mob_id)
 
     def event(revision: int) -> NewMobEvent:
@@ -98,7 +120,7 @@ def register(
     def registered(revision: int, changed: bool) -> Registration:
         stored = stored_definition(mob_id, form)
         return Registration(
-            mob_id, revision, digest, changed, warnings, stored, resources, base_dir
+            mob_id, revision, digest, changed, found.warnings, stored, resources, found.base_dir
         )
 
     for _ in range(_ATTEMPTS):
@@ -115,7 +137,7 @@ def register(
                 mob_id,
                 form,
                 actual,
-                source=source,
+                source=found.source,
                 resources=resources,
                 then=lambda revision: log.append(event(revision)),
             )

@@ -1,18 +1,46 @@
-"""``--driver KIND[:ARG]`` for all roles, ``--driver ROLE=KIND[:ARG]`` for one role."""
+"""The driver registry: a kind (``echo``, ``scripted``, ``command``, ``llm``) names a factory
+that builds the driver from its argument and a :class:`DriverConfig`; ``--driver KIND[:ARG]``
+applies to every role, ``--driver ROLE=KIND[:ARG]`` to one.
+
+A new kind of driver is one module with a ``factory(argument, config)`` and one line in
+:data:`FACTORIES`; the engine only ever sees the :class:`~mobctl.drivers.base.Driver` contract.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from mobctl.drivers.base import Driver, DriverError, TurnProfile, close, preflight
-from mobctl.drivers.command import OUTPUT_CAP, CommandDriver
+from mobctl.drivers.command import OUTPUT_CAP
 from mobctl.drivers.echo import EchoDriver
-from mobctl.drivers.scripted import ScriptedDriver
 
-KINDS = ("echo", "scripted", "command", "llm")
+
+@dataclass(frozen=True)
+class DriverConfig:
+    """What the person running gives every driver (never the store or a definition): the
+    record cap a command's stdout may fill, the environment credentials and base URLs come
+    from, whether a profile may have a shell, and the working directory."""
+
+    output_cap: int = OUTPUT_CAP
+    env: Mapping[str, str] = field(default_factory=dict)
+    allow_shell: bool = False
+    workdir: Path | None = None
+
+
+Factory = Callable[[str, DriverConfig], Driver]
+
+# kind -> the module whose ``factory`` builds it (imported when used: the llm driver's SDKs
+# are heavy and optional)
+FACTORIES: dict[str, str] = {
+    "echo": "mobctl.drivers.echo",
+    "scripted": "mobctl.drivers.scripted",
+    "command": "mobctl.drivers.command",
+    "llm": "mobctl.drivers.llm",
+}
+KINDS = tuple(FACTORIES)
 KINDS_HINT = (
     "use echo, scripted:FILE, command:CMD or llm[:OPTIONS] (optionally ROLE=... for one role)"
 )
@@ -65,31 +93,19 @@ def runs_a_program(spec: str) -> bool:
     return split_role(spec)[1].partition(":")[0] == "command"
 
 
-def build_driver(
-    spec: str,
-    *,
-    output_cap: int = OUTPUT_CAP,
-    env: Mapping[str, str] | None = None,
-    allow_shell: bool = False,
-    workdir: Path | None = None,
-) -> Driver:
-    """``env`` (credentials, base URLs), ``allow_shell`` and ``workdir`` are the llm
-    driver's; the CLI passes the process environment and ``--allow-shell``."""
+def build_driver(spec: str, config: DriverConfig | None = None) -> Driver:
+    """The driver a ``KIND[:ARG]`` spec names."""
     kind, _, argument = spec.partition(":")
-    if kind == "echo" and not argument:
-        return EchoDriver()
-    if kind == "scripted" and argument:
-        return ScriptedDriver(Path(argument))
-    if kind == "command" and argument:
-        return CommandDriver(argument, output_cap=output_cap)
-    if kind == "llm":
-        from mobctl.drivers.llm.driver import LlmDriver
-        from mobctl.drivers.llm.options import parse_options
+    module = FACTORIES.get(kind)
+    if module is None:
+        raise DriverError(f"invalid driver {shown_spec(spec)!r}", hint=KINDS_HINT)
+    factory: Factory = importlib.import_module(module).factory
+    return factory(argument, config or DriverConfig())
 
-        return LlmDriver(
-            parse_options(argument), env=env or {}, allow_shell=allow_shell, workdir=workdir
-        )
-    raise DriverError(f"invalid driver {shown_spec(spec)!r}", hint=KINDS_HINT)
+
+def invalid(spec: str) -> DriverError:
+    """The error of a spec whose argument its kind does not take."""
+    return DriverError(f"invalid driver {shown_spec(spec)!r}", hint=KINDS_HINT)
 
 
 def _require_text(spec: str) -> None:
@@ -104,24 +120,14 @@ def _require_text(spec: str) -> None:
         raise DriverError(f"invalid driver {shown_spec(spec)!r}: {problem}", hint=KINDS_HINT)
 
 
-def parse_drivers(
-    specs: list[str],
-    *,
-    output_cap: int = OUTPUT_CAP,
-    env: Mapping[str, str] | None = None,
-    allow_shell: bool = False,
-    workdir: Path | None = None,
-) -> Drivers:
-    """``output_cap``: the most a command driver's stdout may hold (the store's record cap)."""
+def parse_drivers(specs: list[str], config: DriverConfig | None = None) -> Drivers:
+    """The drivers of ``--driver`` specs (the last one for a role wins)."""
     drivers = Drivers(specs=list(specs))
-    build = partial(
-        build_driver, output_cap=output_cap, env=env, allow_shell=allow_shell, workdir=workdir
-    )
     for spec in specs:
         _require_text(spec)
         role, driver = split_role(spec)
         if role is None:
-            drivers.default = build(driver)
+            drivers.default = build_driver(driver, config)
         else:
-            drivers.by_role[role] = build(driver)
+            drivers.by_role[role] = build_driver(driver, config)
     return drivers

@@ -1,0 +1,278 @@
+"""Definitions: validate, load, draw, convert, register (``mobctl validate|graph|convert|
+register|schema|specs|profiles``)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mobctl.api.registration import Registration, candidate, store_candidate, stored_definition
+from mobctl.api.session import writing
+from mobctl.definition.loader import detect_format, load_file
+from mobctl.definition.model import MobDefinition
+from mobctl.diagnostics import Diagnostic
+from mobctl.errors import DefinitionError, NotFound, PathNotFoundError, UnknownFlowError
+from mobctl.store.contract import Store
+from mobctl.store.models import SpecRecord
+from mobctl.validation.catalog import Catalog, bundled_catalog, load_catalog
+from mobctl.validation.validate import Report, validate_path
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class ValidationRun:
+    reports: list[Report]
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.reports)
+
+    @property
+    def warnings(self) -> int:
+        return sum(r.warnings for r in self.reports)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [d for r in self.reports for d in r.diagnostics]
+
+
+def catalog_from(path: Path | None) -> Catalog:
+    return bundled_catalog() if path is None else load_catalog(path)
+
+
+def expand_paths(arguments: list[str]) -> list[tuple[Path, str]]:
+    """Files named, found under directories, or matched by globs, in a stable order."""
+    found: dict[Path, str] = {}
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            for candidate in sorted(_definitions_under(path)):
+                found.setdefault(candidate.resolve(), str(candidate))
+        elif path.exists():
+            found.setdefault(path.resolve(), argument)
+        elif _GLOB_CHARS & set(argument):
+            matches = sorted(glob.glob(argument, recursive=True))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                raise PathNotFoundError(f"no file matches '{argument}'")
+            for file in files:
+                found.setdefault(file.resolve(), str(file))
+        else:
+            raise PathNotFoundError(
+                f"path '{argument}' does not exist",
+                hint="pass definition files, directories or quoted globs such as 'mobs/**/*.toml'",
+            )
+    return list(found.items())
+
+
+def _definitions_under(directory: Path) -> list[Path]:
+    """``*.toml`` and ``*.json`` beneath ``directory`` that are (or try to be) definitions.
+
+    Files that parse but have none of the definition's top-level keys (schemas, driver
+    fixtures) are not definitions; files that do not parse are reported.
+    """
+    result = []
+    for path in directory.rglob("*"):
+        if path.suffix.lower() not in (".toml", ".json") or not path.is_file():
+            continue
+        if any(part.startswith(".") for part in path.relative_to(directory).parts):
+            continue
+        if _looks_like_definition(path):
+            result.append(path)
+    return result
+
+
+def _looks_like_definition(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+        value: Any = (
+            json.loads(data) if detect_format(path) == "json" else tomllib.loads(data.decode())
+        )
+    except (OSError, ValueError, RecursionError):
+        return True
+    return isinstance(value, dict) and bool({"mob", "id", "profiles", "flows"} & value.keys())
+
+
+def allowed_roots(directories: Sequence[Path]) -> tuple[Path, ...]:
+    """The ``--allow-path`` directories, each checked to be one: besides its own directory, the
+    only places a definition's path skills and schema files may be read (definition-schema
+    §4.7)."""
+    for directory in directories:
+        if not directory.is_dir():
+            raise PathNotFoundError(
+                f"--allow-path '{directory}' is not a directory",
+                hint="--allow-path takes an existing directory whose files you trust",
+            )
+    return tuple(directories)
+
+
+def validate(
+    arguments: list[str],
+    *,
+    strict: bool = False,
+    catalog: Path | None = None,
+    allow_paths: Sequence[Path] = (),
+) -> ValidationRun:
+    """Validate every definition the arguments name; a bad file never stops the others.
+
+    ``allow_paths``: directories besides each definition's own that its paths may name."""
+    roots = allowed_roots(allow_paths)
+    chosen = catalog_from(catalog)
+    files = expand_paths(arguments)
+    return ValidationRun(
+        [
+            validate_path(path, chosen, strict=strict, display=shown, allowed_roots=roots)
+            for path, shown in files
+        ]
+    )
+
+
+def load_definition(path: Path) -> MobDefinition:
+    """A definition that loads (phases 1-2); otherwise a DefinitionError listing why."""
+    if not path.exists():
+        raise PathNotFoundError(f"path '{path}' does not exist")
+    loaded = load_file(path)
+    if loaded.definition is None:
+        first = next(d for d in loaded.diagnostics if d.severity == "error")
+        where = f"{first.file}:{first.line}:{first.column}" if first.line else str(first.file)
+        raise DefinitionError(
+            f"{where}: {first.code}: {first.message}",
+            hint=f"run `mobctl validate {path}` for every diagnostic",
+        )
+    return loaded.definition
+
+
+def definition_schema() -> dict[str, Any]:
+    """The JSON Schema of the TOML definition format."""
+    from mobctl.definition.json_schema import definition_json_schema
+
+    return definition_json_schema()
+
+
+def graph(path: Path, flow: str | None, fmt: Literal["mermaid", "dot"]) -> str:
+    from mobctl.definition.graph import render_graph
+
+    definition = load_definition(path)
+    return render_graph(definition, pick_flow(definition, flow), fmt)
+
+
+def pick_flow(definition: MobDefinition, flow: str | None) -> str:
+    """The named flow, else ``main``, else the only flow."""
+    from mobctl.ids import shown_id
+
+    flows = list(definition.flows)
+    if flow is not None:
+        if flow not in definition.flows:
+            raise UnknownFlowError(
+                f"mob '{definition.mob.id}' has no flow '{shown_id(flow)}'",
+                hint=f"flows: {', '.join(flows) or '(none)'}",
+            )
+        return flow
+    if "main" in definition.flows:
+        return "main"
+    if len(flows) == 1:
+        return flows[0]
+    raise UnknownFlowError(
+        f"mob '{definition.mob.id}' has {len(flows)} flows and none is 'main'; name one",
+        hint=f"flows: {', '.join(flows) or '(none)'}",
+    )
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's output file; a bad path is a usage error, not a crash."""
+    from mobctl.errors import OutputError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def convert(path: Path, to: Literal["json", "toml"]) -> str:
+    from mobctl.definition.serialize import to_json_form, to_toml  # tomlkit: only here
+
+    definition = load_definition(path)
+    if to == "json":
+        return json.dumps(to_json_form(definition), indent=2, ensure_ascii=False) + "\n"
+    return to_toml(definition)
+
+
+def register(
+    store: Store,
+    path: Path,
+    *,
+    expect_revision: int | None = None,
+    catalog: Path | None = None,
+    allow_paths: Sequence[Path] = (),
+) -> Registration:
+    """Validate a definition file and store it as its mob's next revision (nothing when the
+    stored one is identical); ``allow_paths`` as for :func:`validate`."""
+    roots = allowed_roots(allow_paths)
+    if not path.exists():
+        raise PathNotFoundError(f"path '{path}' does not exist")
+    found = candidate(path, catalog_from(catalog), roots)
+    with writing(store, found.mob_id):
+        return store_candidate(store, found, expect_revision=expect_revision)
+
+
+def get_spec(store: Store, mob_id: str) -> SpecRecord:
+
+    record = store.specs.get_spec(mob_id)
+    if record is None:
+        raise NotFound(
+            f"no mob '{mob_id}' is registered in {store.location}",
+            hint="`mobctl specs list` shows the registered mobs",
+        )
+    return record
+
+
+def delete_spec(store: Store, mob_id: str, expect_revision: int | None) -> int:
+    """Delete a spec; returns the revision deleted."""
+    from mobctl.errors import CasConflict
+
+    current = get_spec(store, mob_id)
+    if not store.specs.delete_spec(mob_id, expect_revision):
+        raise CasConflict(
+            f"mob '{mob_id}' is at revision {current.revision}, not {expect_revision}",
+            hint=f"re-read it and pass --expect-revision {current.revision}",
+        )
+    return current.revision
+
+
+def read_profile_file(path: Path) -> dict[str, Any]:
+    """An inline profile (definition-schema §4.3) from a TOML or JSON file, validated."""
+    from pydantic import ValidationError
+
+    from mobctl.definition.model import InlineProfile
+
+    if not path.exists():
+        raise PathNotFoundError(f"path '{path}' does not exist")
+    try:
+        text = path.read_text("utf-8")
+        data = json.loads(text) if detect_format(path) == "json" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DefinitionError(f"cannot read profile {path}: {exc}") from exc
+    try:
+        profile = InlineProfile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "profile"
+        raise DefinitionError(
+            f"{path}: {where}: {err['msg']}",
+            hint='a realm profile is an inline profile table: model = "...", tools, skills, ...',
+        ) from exc
+    return profile.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {
+        "model": profile.model
+    }
+
+
+def registered_definition(store: Store, mob_id: str) -> MobDefinition:
+    """The stored definition of a registered mob."""
+    record = get_spec(store, mob_id)
+    return stored_definition(record.mob_id, record.definition)

@@ -1,0 +1,304 @@
+"""Running flows: ``start_run`` (``mobctl run``) and ``resume_run`` (``mobctl runs resume``).
+
+Each returns a :class:`RunOutcome` with the exit code the run's end maps to (0 completed, 3
+failed, 4 canceled, 5 timed out). Nothing here prints; a caller watches the run through
+``on_event`` and stops it by setting ``cancel``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mobctl.api.definitions import allowed_roots, get_spec, pick_flow, register
+from mobctl.api.registration import stored_definition
+from mobctl.api.runs import resolve_run
+from mobctl.api.session import writing
+from mobctl.clock import now
+from mobctl.definition.model import MobDefinition
+from mobctl.drivers.registry import (
+    DriverConfig,
+    Drivers,
+    parse_drivers,
+    runs_a_program,
+    shown_spec,
+)
+from mobctl.engine.config import flow_digest
+from mobctl.engine.custody import orphan_reason, take_over
+from mobctl.engine.flow_state import FlowState
+from mobctl.engine.outputs import result_envelope
+from mobctl.engine.records import RunResult
+from mobctl.engine.run_context import EventCallback
+from mobctl.engine.runner import FlowRunner
+from mobctl.errors import CustodyLost, DriverRequired, ExitCode, RunNotResumable
+from mobctl.ids import require_slug
+from mobctl.store.contract import Store
+from mobctl.store.models import MobRun
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, and the exit code that says so."""
+
+    run: MobRun
+    cause: str | None
+    timed_out: bool
+    exit_code: ExitCode
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.run.status
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return dict(self.run.root_step_outputs)
+
+    @property
+    def result(self) -> Any:
+        return result_envelope(self.run.root_step_outputs)
+
+    def document(self) -> dict[str, Any]:
+        """The ``--json`` document of ``run`` and ``runs resume``."""
+        steps = FlowState.from_document(self.run.flow_state.model_dump(mode="json"))
+        return {
+            "run_id": self.run.run_id,
+            "mob_id": self.run.mob_id,
+            "flow_id": self.run.flow_id,
+            "status": self.status,
+            "cause": self.cause,
+            "result": self.result,
+            "outputs": self.outputs,
+            "steps": steps.step_statuses(),
+        }
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How a caller follows a run: ``on_event(kind, fields)`` for each event as it is written,
+    ``on_start(run_id, definition, flow_id)`` once the run exists, ``cancel`` set to stop it
+    cleanly (Ctrl-C), and notes for the person running (``on_note``)."""
+
+    on_event: EventCallback | None = None
+    on_start: Any = None  # Callable[[str, MobDefinition, str], None]
+    on_note: Any = None  # Callable[[str], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def start_run(
+    store: Store,
+    target: str,
+    *,
+    flow: str | None = None,
+    params: dict[str, Any] | None = None,
+    drivers: Sequence[str] = (),
+    config: DriverConfig | None = None,
+    timeout_ms: int | None = None,
+    catalog: Path | None = None,
+    allow_paths: Sequence[Path] = (),
+    watch: Watch | None = None,
+) -> RunOutcome:
+    """Run a flow of a registered mob (``target`` a mob id) or of a definition file (registered
+    first, a new revision only if it changed; the run is pinned to the revision this call
+    registered or found identical, so it runs that file whatever others register meanwhile)."""
+    watch = watch or Watch()
+    roots = allowed_roots(allow_paths)  # a usage error before anything is written
+    config = _config(store, config)
+    chosen = parse_drivers(list(drivers), config)
+    definition, revision, schemas, base_dir = _definition(store, target, catalog, roots)
+    flow_id = pick_flow(definition, flow)
+    with writing(store, definition.mob.id) as session:
+        runner = FlowRunner(
+            store,
+            definition,
+            flow_id,
+            dict(params or {}),
+            chosen,
+            spec_revision=revision,
+            schemas=schemas,
+            base_dir=base_dir,
+            allowed_roots=roots,
+            timeout_ms=timeout_ms,
+            on_event=watch.on_event,
+            cancel=watch.cancel,
+        )
+        runner.create()
+        if watch.on_start is not None:
+            watch.on_start(runner.run_id, definition, flow_id)
+        outcome = _execute(runner)
+        session.wrote_terminal()
+    return _with_warnings(outcome, session.warnings)
+
+
+def resume_run(
+    store: Store,
+    mob_id: str,
+    ref: str,
+    *,
+    drivers: Sequence[str] = (),
+    config: DriverConfig | None = None,
+    allow_paths: Sequence[Path] = (),
+    watch: Watch | None = None,
+) -> RunOutcome:
+    """Continue an orphaned run from its snapshot (flow-semantics §12.3): refused for a
+    finished run, a run whose owner lives, and a run whose flow changed since it started.
+
+    Without ``drivers`` the run goes on with the specs it was started with, unless one is
+    ``command:``: a program named only in the store (which anyone who can write it can edit)
+    is never run (:class:`DriverRequired`). Every check comes before the lease is taken."""
+    watch = watch or Watch()
+    roots = allowed_roots(allow_paths)
+    config = _config(store, config)
+    given = parse_drivers(list(drivers), config)
+    with writing(store, require_slug(mob_id, "mob id")) as session:
+        run = resolve_run(store, mob_id, ref)
+        definition, revision, schemas, base_dir = _resumable(store, run)
+        reused = [] if drivers else list(run.mobctl.drivers or []) if run.mobctl else []
+        if any(runs_a_program(spec) for spec in reused):
+            raise _driver_required(run, reused)
+        chosen = parse_drivers(reused, config) if reused else given
+        lease = take_over(store, run)
+        if lease is None:
+            raise RunNotResumable(
+                f"run {run.run_id} changed hands while it was being taken over; look again",
+                hint=f"`mobctl runs show {mob_id} {run.run_id}`",
+            )
+        if reused and watch.on_note is not None:
+            watch.on_note(f"resuming with the drivers it was started with: {' '.join(reused)}")
+        runner = FlowRunner(
+            store,
+            definition,
+            run.flow_id,
+            dict(run.activation_params),
+            chosen,
+            spec_revision=revision,
+            schemas=schemas,
+            base_dir=base_dir,
+            allowed_roots=roots,
+            on_event=watch.on_event,
+            cancel=watch.cancel,
+        )
+        runner.provision()
+        current = store.runs(mob_id).get_run(run.run_id)
+        assert current is not None
+        runner.resume(current, lease.token)
+        if watch.on_start is not None:
+            watch.on_start(runner.run_id, definition, run.flow_id)
+        outcome = _execute(runner)
+        session.wrote_terminal()
+    return _with_warnings(outcome, session.warnings)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _config(store: Store, config: DriverConfig | None) -> DriverConfig:
+    """The drivers' configuration, with a command's output capped at the store's record cap."""
+    config = config or DriverConfig()
+    return DriverConfig(
+        output_cap=store.max_record_bytes,
+        env=config.env,
+        allow_shell=config.allow_shell,
+        workdir=config.workdir,
+    )
+
+
+def _definition(
+    store: Store, target: str, catalog: Path | None, roots: tuple[Path, ...]
+) -> tuple[MobDefinition, int, dict[str, Any], Path]:
+    """(definition, spec revision, schema copies, base dir) of a definition file (registered
+    now) or of a registered mob id (its current revision)."""
+    path = Path(target)
+    if path.suffix.lower() in (".toml", ".json") or _is_file(path):
+        result = register(store, path, catalog=catalog, allow_paths=roots)
+        return result.definition, result.revision, dict(result.resources.schemas), result.base_dir
+    record = get_spec(store, require_slug(target, "mob id"))
+    base_dir = Path(record.source.path).parent if record.source else Path(".")
+    definition = stored_definition(record.mob_id, record.definition)
+    return definition, record.revision, dict(record.resources.schemas), base_dir
+
+
+def _resumable(store: Store, run: MobRun) -> tuple[MobDefinition, int, dict[str, Any], Path]:
+    if run.terminal:
+        raise RunNotResumable(f"run {run.run_id} is already {run.status}; nothing to resume")
+    if run.mobctl is None:
+        raise RunNotResumable(
+            f"run {run.run_id} was not written by mobctl (no mobctl state); it cannot be resumed",
+            hint=f"`mobctl runs recover {run.mob_id} --cancel` ends it",
+        )
+    owner = run.mobctl.owner
+    if orphan_reason(run, now()) is None and owner is not None:
+        raise RunNotResumable(
+            f"run {run.run_id} still has a live owner: pid {owner.pid} on {owner.host}, last "
+            f"heartbeat {owner.heartbeat_at}",
+            hint=f"wait for it, or stop it with `mobctl runs cancel {run.mob_id} {run.run_id}`",
+        )
+    definition, revision, schemas, base_dir = _definition(store, run.mob_id, None, ())
+    if flow_digest(definition, run.flow_id) != run.flow_definition_digest:
+        raise RunNotResumable(
+            f"flow '{run.flow_id}' of mob '{run.mob_id}' changed since run {run.run_id} "
+            f"started (spec revision {run.mobctl.spec_revision} then, {revision} now)",
+            hint=f"`mobctl runs recover {run.mob_id} --cancel` ends it; then start a new run",
+        )
+    return definition, revision, schemas, base_dir
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL: not a file, maybe not an id either
+        return False
+
+
+SHOWN_SPECS = 8  # recorded driver specs a driver_required hint spells out
+
+
+def _driver_required(run: MobRun, recorded: list[str]) -> DriverRequired:
+    programs = [shown_spec(spec) for spec in recorded if runs_a_program(spec)]
+    flags = " ".join(f"--driver {shlex.quote(shown_spec(spec))}" for spec in recorded[:SHOWN_SPECS])
+    more = len(recorded) - SHOWN_SPECS
+    return DriverRequired(
+        f"run {run.run_id} was started with a driver that runs a program "
+        f"({', '.join(programs[:SHOWN_SPECS])}); a resume never runs a program that only the "
+        "store names",
+        hint=f"if you trust it, pass the drivers again yourself: mobctl runs resume "
+        f"{run.mob_id} {run.run_id} {flags}" + (f" (and {more} more)" if more > 0 else ""),
+    )
+
+
+def _execute(runner: FlowRunner) -> RunOutcome:
+    """Execute a created or resumed run; a run taken over by another process ends this one's
+    part in it (exit 4, ``custody_lost``)."""
+    try:
+        result = runner.execute()
+    finally:
+        runner.drivers.close()
+    return _outcome(result)
+
+
+def _outcome(result: RunResult) -> RunOutcome:
+    run = result.run
+    if run.status == "completed":
+        code = ExitCode.OK
+    elif run.status == "canceled":
+        code = ExitCode.RUN_CANCELED
+    else:
+        code = ExitCode.RUN_TIMED_OUT if result.timed_out else ExitCode.RUN_FAILED
+    return RunOutcome(run, result.cause, result.timed_out, code, list(result.warnings))
+
+
+def _with_warnings(outcome: RunOutcome, warnings: list[str]) -> RunOutcome:
+    return RunOutcome(
+        outcome.run,
+        outcome.cause,
+        outcome.timed_out,
+        outcome.exit_code,
+        [*outcome.warnings, *warnings],
+    )
+
+
+__all__ = ["CustodyLost", "Drivers", "RunOutcome", "Watch", "resume_run", "start_run"]

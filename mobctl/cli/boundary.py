@@ -1,0 +1,94 @@
+"""The one error boundary: every exception of a command becomes a message and a documented
+exit code, and a closed output pipe ends mobctl quietly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from mobctl import __version__
+from mobctl.cli.terminal import printable
+from mobctl.errors import ExitCode, MobctlError
+
+
+def report_error(code: str, message: str, hint: str | None = None) -> None:
+    """The one way errors reach a user: ``error[<code>]: <message>`` and ``hint:`` on stderr.
+
+    A message may quote ids, paths and reasons from the store or an agent: its control
+    characters are escaped, and a line break it holds starts an indented line, so nothing in it
+    can pass for a line of mobctl's own."""
+    sys.stderr.write(f"error[{code}]: {_lines(message)}\n")
+    if hint:
+        sys.stderr.write(f"hint: {_lines(hint)}\n")
+
+
+def _lines(text: str) -> str:
+    return printable(text, keep_newlines=True).replace("\n", "\n  ")
+
+
+@contextlib.contextmanager
+def _reader_may_go() -> Iterator[None]:
+    """A closed stdout or stderr (``mobctl ... | head -1``) ends mobctl quietly, as it ends
+    a Unix tool: no message, the status of a process ended by SIGPIPE (141)."""
+    try:
+        try:
+            yield
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe is still handled, not at exit
+    except BrokenPipeError:
+        _reader_gone()
+    except SystemExit as exc:  # rich (help pages) exits 1 on a broken pipe: same status here
+        if isinstance(exc.__context__, BrokenPipeError):
+            _reader_gone()
+        raise
+
+
+def _reader_gone() -> NoReturn:
+    # what is still buffered goes to /dev/null, so the interpreter's last flush cannot fail
+    # again (the "Note on SIGPIPE" of Python's signal module)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # not a file (in-process tests)
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    raise typer.Exit(int(ExitCode.BROKEN_PIPE))
+
+
+class Boundary(TyperGroup):
+    """Turns every exception of a command into a message and a documented exit code."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _reader_may_go():  # `mobctl --help | head -1`
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _reader_may_go():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.TyperException, typer.Exit, typer.Abort, BrokenPipeError):
+            raise
+        except MobctlError as exc:
+            report_error(exc.code, exc.message, exc.hint)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            report_error("interrupted", "interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except Exception as exc:
+            if os.environ.get("MOBCTL_DEBUG") == "1":
+                traceback.print_exc()
+            report_error(
+                "internal",
+                f"this is a bug in mobctl {__version__}: {type(exc).__name__}: {exc}",
+                "re-run with MOBCTL_DEBUG=1 for the traceback and report it",
+            )
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None

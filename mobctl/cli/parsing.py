@@ -1,0 +1,139 @@
+"""Parsing what people type: params, durations, times and event queries (the CLI's own:
+the library takes values)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from mobctl.api.events import EventQuery
+from mobctl.canonical import OutOfRangeNumber, strict_json
+from mobctl.clock import now as clock
+from mobctl.clock import parse_timestamp
+from mobctl.engine.outputs import MalformedOutput, ensure_storable
+from mobctl.errors import UsageError
+from mobctl.ids import shown_id
+
+
+def unstorable_params(params: dict[str, Any]) -> None:
+    """``UsageError`` when the store could not write ``params`` (a lone surrogate, from bytes
+    that are not UTF-8; nesting too deep), as ``FlowRunner.create`` judges them."""
+    try:
+        ensure_storable(params)
+    except MalformedOutput as exc:
+        raise UsageError(
+            f"the run's params cannot be stored: {exc}", hint="pass params as UTF-8 text"
+        ) from None
+
+
+def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
+    """``--params JSON|@file.json`` then ``-p KEY=VALUE`` (JSON when it parses, else a string)."""
+    params: dict[str, Any] = {}
+    if document:
+        text = document
+        if document.startswith("@"):
+            try:
+                text = Path(document[1:]).read_text("utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot read params file {document[1:]}: {exc.strerror}") from exc
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"params file {document[1:]} is not UTF-8: {exc}") from exc
+            except ValueError:  # a NUL in the name: no file can have it
+                raise UsageError(f"cannot read params file {document[1:]!r}") from None
+        try:
+            value = strict_json(text)
+        except ValueError as exc:
+            raise UsageError(f"--params is not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise UsageError("--params must be a JSON object")
+        params.update(value)
+    for pair in pairs:
+        key, equals, raw = pair.partition("=")
+        if not equals or not key:
+            raise UsageError(f"-p takes KEY=VALUE, not {pair!r}")
+        try:
+            params[key] = strict_json(raw)
+        except OutOfRangeNumber as exc:  # valid JSON, meant as a number: text would surprise
+            raise UsageError(
+                f"-p {key}: {exc}", hint="to pass it as text, quote it: -p 'KEY=\"VALUE\"'"
+            ) from exc
+        except ValueError:
+            params[key] = raw
+    unstorable_params(params)  # before anything is written, even the definition
+    return params
+
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h|d)?")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+MAX_DURATION_MS = 36_500 * 86_400_000  # 100 years: a longer deadline is a typo
+
+
+def _duration_ms(text: str, *, unit_required: bool = False) -> Decimal | None:
+    """The exact milliseconds of a duration, however large (no float to overflow); None when
+    ``text`` is not one."""
+    match = _DURATION.fullmatch(text)
+    if match is None or (unit_required and match[2] is None):
+        return None
+    return Decimal(match[1]) * _UNIT_MS[match[2] or "s"]
+
+
+def parse_duration_ms(text: str) -> int:
+    """``500ms``, ``30s``, ``5m``, ``1h``, ``1d`` or a bare number of seconds, up to 100
+    years."""
+    hint = "use e.g. 500ms, 30s, 5m, 1h or 1d"
+    milliseconds = _duration_ms(text)
+    if milliseconds is None:
+        raise UsageError(f"invalid duration {shown_id(text)!r}", hint=hint)
+    if milliseconds > MAX_DURATION_MS:
+        raise UsageError(
+            f"invalid duration {shown_id(text)!r}: longer than 100 years (36500d)", hint=hint
+        )
+    return int(milliseconds)
+
+
+_TYPE_PATTERN = re.compile(r"[a-z0-9_*?\[\]!-]+")
+
+
+def parse_time(text: str, option: str, *, now: datetime | None = None) -> datetime:
+    """RFC 3339 (UTC when it has no offset), or a duration (``10m``, ``2h``, ``1d``) before now."""
+    ago = _duration_ms(text, unit_required=True)
+    if ago is not None:
+        try:
+            return (now or clock()) - timedelta(milliseconds=int(ago))
+        except OverflowError:  # further back than a datetime goes: the beginning of time
+            return datetime.min.replace(tzinfo=UTC)
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is neither a time nor a duration",
+            hint="use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30s, 10m, 2h, 1d)",
+        ) from None
+
+
+def event_query(
+    *,
+    run: str | None = None,
+    step: str | None = None,
+    types: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    now: datetime | None = None,
+) -> EventQuery:
+    """The filters of ``events tail``: ``types`` are comma-separated globs over event types."""
+    patterns = tuple(p.strip() for value in types or [] for p in value.split(","))
+    for pattern in patterns:
+        if not _TYPE_PATTERN.fullmatch(pattern):
+            shown = "an empty pattern" if not pattern else f"the pattern {pattern!r}"
+            raise UsageError(
+                f"--type has {shown}; event types are lowercase letters, digits and '_'",
+                hint="patterns may use * ? [...], comma-separated: --type 'flow_*,step_failed'",
+            )
+    start = parse_time(since, "--since", now=now) if since else None
+    end = parse_time(until, "--until", now=now) if until else None
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--since {since} is after --until {until}: nothing can match")
+    return EventQuery(run_id=run, step_id=step, types=patterns, since=start, until=end)
