@@ -52,9 +52,7 @@ def test_llm_for_every_role_or_one_role() -> None:
     everyone = parse_drivers(["llm:model=claude-haiku-4-5"], DriverConfig(env=env))
     assert isinstance(everyone.default, LlmDriver)
     assert everyone.default.options == LlmOptions("claude-haiku-4-5", 16)
-    one = parse_drivers(
-        ["reviewer=llm:max_tool_rounds=2"], DriverConfig(env=env, allow_shell=True)
-    )
+    one = parse_drivers(["reviewer=llm:max_tool_rounds=2"], DriverConfig(env=env, allow_shell=True))
     assert isinstance(one.default, EchoDriver)
     reviewer = one.for_role("reviewer")
     assert isinstance(reviewer, LlmDriver)
