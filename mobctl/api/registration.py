@@ -22,8 +22,7 @@ from mobctl.diagnostics import Diagnostic
 from mobctl.errors import CasConflict, DefinitionError, SpecRevisionConflict, StoreCorrupt
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
-from mobctl.store.directory.specs import definition_digest
-from mobctl.store.models import EventKind, NewMobEvent, SpecResources, SpecSource
+from mobctl.store.models import EventKind, NewMobEvent, SpecResources, SpecSource, definition_digest
 from mobctl.validation.catalog import Catalog
 from mobctl.validation.validate import Report, validate_path
 

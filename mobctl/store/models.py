@@ -6,11 +6,13 @@ as JSON that it compares structurally, so their models accept any further fields
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 from pydantic_core import PydanticCustomError
 
+from mobctl.canonical import canonical
 from mobctl.clock import parse_timestamp
 
 RunStatus = Literal["pending", "running", "completed", "failed", "canceled"]
@@ -239,6 +241,11 @@ class SpecSource(_Model):
 class SpecResources(_Model):
     schemas: dict[str, JsonValue] = Field(default_factory=dict)
     skills: dict[str, str] = Field(default_factory=dict)
+
+
+def definition_digest(definition: dict[str, Any]) -> str:
+    """A spec's ``digest``: ``sha256:`` and the hex SHA-256 of its canonical JSON (§5)."""
+    return "sha256:" + hashlib.sha256(canonical(definition).encode("utf-8")).hexdigest()
 
 
 class SpecRecord(_Model):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import JsonValue
 
@@ -16,11 +14,7 @@ from mobctl.ids import require_slug
 from mobctl.store.defects import unreadable
 from mobctl.store.directory.files import StoreFiles
 from mobctl.store.directory.locks import Locks
-from mobctl.store.models import SpecRecord, SpecResources, SpecSource
-
-
-def definition_digest(definition: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(canonical(definition).encode("utf-8")).hexdigest()
+from mobctl.store.models import SpecRecord, SpecResources, SpecSource, definition_digest
 
 
 def _mode(record: SpecRecord) -> int | None:
