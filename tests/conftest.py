@@ -18,6 +18,10 @@ from mobctl.cli.app import app
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus" / "upstream"
+needs_corpus = pytest.mark.skipif(
+    not (CORPUS / "EXPECTED.md").is_file(),
+    reason=f"the upstream Meerkat corpus is not beside this checkout ({CORPUS}); CI has it",
+)
 SAMPLES = REPO / "sample-mobs"
 
 # CI loads Hypothesis's own "ci" profile (derandomized, no deadline). On a developer's
@@ -44,6 +48,13 @@ def _guard_user_state(
     existed = real_store.exists()
     yield
     assert existed or not real_store.exists(), "a test created ./.mobctl outside its temp dir"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """The test's own store directory (created by the first write). Tests of the store itself
+    get the opened store instead (``tests/store/conftest.py``)."""
+    return tmp_path / "store"
 
 
 class Result:

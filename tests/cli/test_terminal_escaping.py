@@ -16,10 +16,10 @@ import pytest
 from mobctl.cli.terminal import printable
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.models import EventKind, NewMobEvent
+from tests.cli.test_definition_commands import _run_in_terminal
 from tests.conftest import REPO, SAMPLES, cli
 from tests.engine.test_run_processes import start
 from tests.engine.test_scenarios import HEAD
-from tests.test_validate_cli import _run_in_terminal
 
 # retitle the window, clear the screen, a C1 CSI (red), a bidi override
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x9b31mboom\u202e"

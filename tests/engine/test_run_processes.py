@@ -113,7 +113,7 @@ def test_command_driver_end_to_end(tmp_path: Path) -> None:
 
 
 def test_live_view_on_a_terminal_and_clean_stdout(tmp_path: Path) -> None:
-    from tests.test_validate_cli import _run_in_terminal
+    from tests.cli.test_definition_commands import _run_in_terminal
 
     mob = tmp_path / "mob.toml"
     mob.write_text(

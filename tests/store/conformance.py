@@ -1,15 +1,18 @@
 """The store contract's acceptance list (store contract §9, items 1-29 and 33-35), as a
 reusable conformance suite.
 
-A backend's test module does ``from tests.store.conformance import *`` and defines a ``store``
-fixture returning a fresh, empty store (and ``reopen`` returning a new object on the same
-data). Items 30-32 (many real processes) are in ``test_store_processes.py``.
+It never imports a backend: a backend's test module does ``from tests.store.conformance import *``
+and provides the fixture ``open_store``, a factory returning a new store object on the same
+data each call (the first finds it empty); ``store`` is its first object. Items 30-32 (many
+real processes) are in ``test_store_processes.py``. Beyond §9: ``mutate_run`` with patch ops,
+the roster and run indexes (§4.9), and signing and verifying the log through the contract.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +43,7 @@ from mobctl.store.models import (
     MobRun,
     NewMobEvent,
     PendingRotation,
+    Roster,
     RunOwner,
     StepLedgerEntry,
     SupervisorAuthorityRecord,
@@ -140,11 +144,11 @@ def test_05_clear_restarts_at_one(store: Store) -> None:
     assert log.append(event("y")).cursor == 1
 
 
-def test_06_reopen_sees_everything(store: Store, reopen: Any) -> None:
+def test_06_reopen_sees_everything(store: Store, open_store: Callable[[], Store]) -> None:
     log = store.events(MOB)
     for i in range(4):
         log.append(event("x", i=i))
-    again = reopen().events(MOB)
+    again = open_store().events(MOB)
     assert [e.cursor for e in again.replay_all()] == [1, 2, 3, 4]
     assert again.append(event("y")).cursor == 5
 
@@ -305,8 +309,9 @@ def test_16_terminal_variant(store: Store, monkeypatch: pytest.MonkeyPatch) -> N
     def broken(*args: object, **kwargs: object) -> None:
         raise WriteFailed("disk full")
 
-    events_store = runs.events  # type: ignore[attr-defined]
-    monkeypatch.setattr(events_store, "append_terminal_event_if_absent", broken)
+    # the failure a full disk gives the append that follows the snapshot (the run store appends
+    # through the event store the store hands out)
+    monkeypatch.setattr(store.events(MOB), "append_terminal_event_if_absent", broken)
     with pytest.raises(TerminalEventPending):
         runs.cas_run_snapshot_and_append_terminal_event(
             other.run_id, "running", state(0), "failed", state(1), failing
@@ -660,3 +665,125 @@ def test_28_overlays(store: Store) -> None:
     assert meta.list_external_binding_overlays(MOB) == [replaced]
     meta.delete_external_binding_overlays(MOB)
     assert meta.list_external_binding_overlays(MOB) == []
+
+
+# --- beyond §9: patch ops, indexes, signing ------------------------------------------------------
+
+
+def test_mutate_run_with_patch_ops(store: Store) -> None:
+    """``sets`` (§4.6): set and push at paths of keys and indexes, applied after the structured
+    fields, all-or-nothing with the expectations."""
+    runs = store.runs(MOB)
+    run = new_run(frames={"f": frame(0)})
+    runs.create_run(run)
+    rid = run.run_id
+    patch = RunMutation(
+        status="running",
+        sets=[
+            ("set", ("flow_state", "n"), 7),
+            ("set", ("frames", "f", "kernel_state", "n"), 1),
+            ("set", ("root_step_outputs", "a"), []),
+            ("push", ("root_step_outputs", "a"), {"x": 1}),
+            ("set", ("root_step_outputs", "a", 0, "x"), 2),
+        ],
+    )
+    assert runs.mutate_run(rid, RunExpectation(status="running"), patch)
+    stored = runs.get_run(rid)
+    assert stored is not None
+    assert stored.flow_state.model_extra == {"n": 7}
+    assert stored.frames["f"] == frame(1)
+    assert stored.root_step_outputs == {"a": [{"x": 2}]}
+    # a lost CAS writes none of it
+    lost = RunMutation(sets=[("set", ("flow_state", "n"), 99)], status="failed")
+    assert not runs.mutate_run(rid, RunExpectation(frames={"f": frame(0)}), lost)
+    again = runs.get_run(rid)
+    assert again is not None and again.status == "running" and again.flow_state == state(7)
+    # a fenced change needs the lease; an unknown run is NotFound
+    assert not runs.mutate_run(rid, RunExpectation(), patch, fence="not-the-token")
+    with pytest.raises(NotFound):
+        runs.mutate_run(str(uuid.uuid4()), RunExpectation(), patch)
+
+
+def test_roster_index_and_member_cas(store: Store, open_store: Callable[[], Store]) -> None:
+    """§4.9: the roster folds member events; ``append_member_event`` is a CAS on it."""
+    log = store.events(MOB)
+    assert log.roster().active == {}
+
+    def spawn(identity: str, role: str) -> Callable[[Roster], NewMobEvent | None]:
+        def build(current: Roster) -> NewMobEvent | None:
+            if current.of_role(role):
+                return None  # the role has a member: nothing to do
+            return event(
+                "member_spawned", agent_identity=identity, generation=0, role=role,
+                runtime_mode="turn_driven",
+            )  # fmt: skip
+
+        return build
+
+    assert log.append_member_event(spawn("w-1", "w")) is not None
+    assert log.append_member_event(spawn("w-2", "w")) is None  # declined: w has w-1
+    log.append(event("x"))  # other events change nothing
+    seen = log.roster()
+    assert [(m.identity, m.role, m.runtime_mode) for m in seen.of_role("w")] == [
+        ("w-1", "w", "turn_driven")
+    ]
+    log.append(event("member_retired", agent_identity="w-1", generation=0, role="w"))
+    assert open_store().events(MOB).roster().active == {}  # another store object agrees
+    assert log.roster(since=seen).active == {}  # brought up to date from where it stopped
+    assert log.roster().last_generation == {"w-1": 0}
+
+
+def test_run_index_lists_finds_and_settles(store: Store) -> None:
+    """§4.9: a run is indexed when created and settled once its terminal event is in the
+    log; listing is newest first; a prefix finds a run without reading snapshots."""
+    runs = store.runs(MOB)
+    first, second = new_run(created_at=timestamp(datetime(2026, 1, 1, tzinfo=UTC))), new_run()
+    for run in (first, second):
+        runs.create_run(run)
+    newest = runs.newest_runs()
+    assert newest is not None
+    assert [e.run_id for e in newest] == [second.run_id, first.run_id]
+    assert sorted(runs.unsettled_runs()) == sorted([first.run_id, second.run_id])
+    assert runs.match_runs(first.run_id[:8]) == [first.run_id]
+    assert runs.match_runs("") == sorted([first.run_id, second.run_id])
+    terminal = event("flow_failed", run_id=first.run_id, flow_id="main", cause="c", reason="r")
+    won = runs.cas_run_snapshot_and_append_terminal_event(
+        first.run_id, "running", state(0), "failed", state(1), terminal
+    )
+    assert won is not None
+    assert runs.unsettled_runs() == [second.run_id]
+    entries = {e.run_id: e for e in runs.newest_runs() or []}
+    settled = entries[first.run_id]
+    assert (settled.status, settled.cause, settled.terminal_cursor) == ("failed", "c", won.cursor)
+    assert not entries[second.run_id].settled
+    runs.rebuild_index()  # from the snapshots and the log: the same
+    assert runs.unsettled_runs() == [second.run_id]
+    assert {e.run_id: e.status for e in runs.newest_runs() or []} == {
+        first.run_id: "failed",
+        second.run_id: None,
+    }
+
+
+def test_signing_and_verifying_through_the_contract(store: Store) -> None:
+    """§8.8: checkpoints sign the chain through the contract; verification reads the chain,
+    the history and the checkpoints through it too, on any backend."""
+    from mobctl.store import checkpoints, signatures, supervisor
+
+    log = store.events(MOB)
+    for i in range(3):
+        log.append(event("x", i=i))
+    assert supervisor.create(store, MOB) is not None
+    sealed = checkpoints.seal(store, MOB)
+    assert (sealed.written, sealed.checkpoint.cursor) == (True, 3)
+    assert checkpoints.seal(store, MOB).written is False  # the same head, the same key
+    found, malformed = log.checkpoints()
+    assert ([c.cursor for _, c in found], malformed) == ([3], [])
+    report = signatures.verify_signatures(store, MOB)
+    assert (report.ok, report.verified, report.sealed_through) == (True, 1, 3)
+    chain = log.chain()
+    assert [r.cursor for r in chain.records] == [1, 2, 3]
+    assert chain.records[-1].hash == sealed.checkpoint.hash
+    log.prune(datetime.now(UTC) + timedelta(days=1))  # every non-anchor record, the sealed one
+    log.append(event("y"))
+    pruned = signatures.verify_signatures(store, MOB)
+    assert (pruned.ok, pruned.pruned) == (True, 1)

@@ -28,11 +28,6 @@ from mobctl.store.directory.eventlog import GENESIS, line_hash
 from tests.store.conformance import MOB, authority, event, new_run
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> DirectoryStore:
-    return DirectoryStore(tmp_path / "store", lock_timeout=5)
-
-
 def log_path(store: DirectoryStore) -> Path:
     return store.root / "mobs" / MOB / "events.jsonl"
 

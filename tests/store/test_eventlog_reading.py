@@ -24,11 +24,6 @@ from tests.store.conformance import MOB, event
 FIXED = "2026-01-01T00:00:00.000000Z"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> DirectoryStore:
-    return DirectoryStore(tmp_path / "store", lock_timeout=5)
-
-
 def log_path(store: DirectoryStore) -> Path:
     return store.root / "mobs" / MOB / "events.jsonl"
 

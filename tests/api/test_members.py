@@ -15,10 +15,10 @@ from tests.conftest import SAMPLES, cli
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    location = tmp_path / "store"
-    assert cli("register", SAMPLES / "code-review.toml", "--store", location).exit_code == 0
-    return location
+def store(store: Path) -> Path:
+    """The test's store, with the code-review sample registered."""
+    assert cli("register", SAMPLES / "code-review.toml", "--store", store).exit_code == 0
+    return store
 
 
 def test_spawn_list_retire(store: Path) -> None:

@@ -103,10 +103,10 @@ def fill(location: Path) -> DirectoryStore:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    location = tmp_path / "store"
-    fill(location)
-    return location
+def store(store: Path) -> Path:
+    """The test's store, holding the events of :func:`fill`."""
+    fill(store)
+    return store
 
 
 def tail(store: Path, *args: str) -> Any:

@@ -10,11 +10,6 @@ import pytest
 from tests.conftest import SAMPLES, cli, mobctl_process
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
 def test_store_init_is_idempotent(store: Path) -> None:
     first = cli("store", "init", "--store", store)
     assert (first.exit_code, first.stdout) == (0, f"store created {store}\n")

@@ -33,7 +33,8 @@ def test_schema_is_a_valid_json_schema_that_accepts_every_sample() -> None:
     schema = json.loads(result.stdout)
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    for path in [*sorted(SAMPLES.glob("*.toml")), CORPUS / "01_coding_swarm_mob.toml"]:
+    corpus = [CORPUS / "01_coding_swarm_mob.toml"] if CORPUS.is_dir() else []
+    for path in [*sorted(SAMPLES.glob("*.toml")), *corpus]:
         errors = list(validator.iter_errors(tomllib.loads(path.read_text())))
         assert errors == [], (path.name, [e.message for e in errors])
     rejected = tomllib.loads((SAMPLES / "invalid" / "invalid_value.toml").read_text())

@@ -42,7 +42,7 @@ from mobctl.validation.validate import Report, validate_bytes, validate_path
 from tests.conftest import REPO, cli
 from tests.helpers import diagnose, messages
 
-DATA = Path(__file__).parent / "data" / "meerkat"
+DATA = Path(__file__).resolve().parents[1] / "data" / "meerkat"
 AUDIT = REPO / "docs" / "meerkat-json-audit.md"
 ABSENT = object()
 

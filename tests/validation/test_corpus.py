@@ -7,11 +7,15 @@ import re
 
 import pytest
 
-from tests.conftest import CORPUS, cli
+from tests.conftest import CORPUS, cli, needs_corpus
+
+pytestmark = needs_corpus
 
 
 def _expected_rows() -> list[tuple[str, int, int, set[str], set[str]]]:
-    rows = []
+    rows: list[tuple[str, int, int, set[str], set[str]]] = []
+    if not (CORPUS / "EXPECTED.md").is_file():
+        return rows  # the module is skipped
     for line in (CORPUS / "EXPECTED.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != 5 or not cells[0].endswith(".toml"):

@@ -42,10 +42,10 @@ api.supervisor_rotate(store, sys.argv[2], between_steps=lambda: os.kill(os.getpi
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    path = tmp_path / "store"
-    assert cli("register", SAMPLES / "minimal.toml", "--store", path).exit_code == 0
-    return path
+def store(store: Path) -> Path:
+    """The test's store, with the minimal sample registered."""
+    assert cli("register", SAMPLES / "minimal.toml", "--store", store).exit_code == 0
+    return store
 
 
 def show(store: Path) -> dict[str, object]:

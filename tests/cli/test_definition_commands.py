@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, SAMPLES, cli, mobctl_process
+from tests.conftest import CORPUS, SAMPLES, cli, mobctl_process, needs_corpus
 
 BAD = """[mob]
 id = "demo"
@@ -56,6 +56,7 @@ def test_phase_three_runs_once_shape_is_fixed(bad: Path, monkeypatch: pytest.Mon
     )
 
 
+@needs_corpus
 def test_json_document(bad: Path) -> None:
     result = cli("validate", bad, CORPUS / "01_coding_swarm_mob.toml", "--format", "json")
     assert result.exit_code == 1
@@ -71,6 +72,7 @@ def test_json_document(bad: Path) -> None:
     assert record["suggestion"] == "shell"
 
 
+@needs_corpus
 def test_strict_turns_warnings_into_errors(tmp_path: Path) -> None:
     path = CORPUS / "11_warning_any_without_branch.toml"
     assert cli("validate", path).exit_code == 0
@@ -160,6 +162,7 @@ def test_no_path_is_a_usage_error() -> None:
     assert cli("validate").exit_code == 2
 
 
+@needs_corpus
 def test_directories_and_globs(tmp_path: Path) -> None:
     (tmp_path / "mobs" / "nested").mkdir(parents=True)
     (tmp_path / "mobs" / "a.toml").write_text((CORPUS / "01_coding_swarm_mob.toml").read_text())
@@ -186,6 +189,7 @@ def test_a_bad_file_never_stops_the_others(tmp_path: Path) -> None:
     assert result.exit_code == 1
 
 
+@needs_corpus
 def test_catalog_override(tmp_path: Path) -> None:
     catalog = tmp_path / "models.json"
     catalog.write_text(

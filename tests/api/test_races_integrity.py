@@ -383,7 +383,7 @@ def test_item14_pruning_the_tail_of_a_sealed_log_is_no_tamper_alarm(tmp_path: Pa
 
 
 def test_item14_a_prune_horizon_in_the_future_does_not_turn_repair_off(tmp_path: Path) -> None:
-    from tests.test_runs_cli import crash_between_the_two_writes, flow_canceled, place
+    from tests.cli.test_runs_commands import crash_between_the_two_writes, flow_canceled, place
 
     store = tmp_path / "store"
     mob = tmp_path / "mob.toml"
