@@ -62,13 +62,10 @@ class RunContext:
     def flow(self) -> Flow:
         return self.definition.flows[self.flow_id]
 
-    @property
-    def runs(self) -> RunStore:
-        return self.store.runs(self.mob_id)
-
-    @property
-    def events(self) -> EventStore:
-        return self.store.events(self.mob_id)
+    def __post_init__(self) -> None:
+        # one handle each for the whole run: a backend's handle caches what it read
+        self.runs: RunStore = self.store.runs(self.mob_id)
+        self.events: EventStore = self.store.events(self.mob_id)
 
     @property
     def root(self) -> FrameRun:

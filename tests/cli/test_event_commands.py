@@ -22,7 +22,7 @@ from mobctl.cli.parsing import event_query
 from mobctl.clock import timestamp
 from mobctl.errors import NotFound, StaleCursor
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.directory.eventlog import line_hash
+from mobctl.store.hashing import line_hash
 from mobctl.store.models import EventKind, NewMobEvent
 from tests.conftest import REPO, cli
 

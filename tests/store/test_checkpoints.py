@@ -27,7 +27,7 @@ from mobctl.store.authority import (
 from mobctl.store.checkpoints import checkpoint_if_authority, checkpoint_message
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.directory.check import check_store
-from mobctl.store.directory.eventlog import line_hash
+from mobctl.store.hashing import line_hash
 from mobctl.store.models import Checkpoint, SupervisorHistoryEntry
 from mobctl.store.supervisor import create, rotate
 from tests.store.conformance import MOB, event

@@ -24,7 +24,7 @@ from mobctl.errors import (
 from mobctl.host import host
 from mobctl.store.directory import DirectoryStore
 from mobctl.store.directory.check import check_store
-from mobctl.store.directory.eventlog import GENESIS, line_hash
+from mobctl.store.hashing import GENESIS, line_hash
 from tests.store.conformance import MOB, authority, event, new_run
 
 

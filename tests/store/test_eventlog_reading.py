@@ -18,7 +18,9 @@ import pytest
 
 from mobctl.canonical import canonical
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.directory.eventlog import GENESIS, DirectoryEventStore, Meta, line_hash
+from mobctl.store.directory.eventlog import DirectoryEventStore
+from mobctl.store.directory.log_lines import Meta
+from mobctl.store.hashing import GENESIS, line_hash
 from tests.store.conformance import MOB, event
 
 FIXED = "2026-01-01T00:00:00.000000Z"

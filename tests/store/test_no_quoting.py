@@ -20,7 +20,7 @@ import pytest
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from mobctl.store.defects import shape_defect, unreadable
-from mobctl.store.directory.eventlog import GENESIS, line_hash
+from mobctl.store.hashing import GENESIS, line_hash
 from tests.conftest import cli, mobctl_process
 from tests.store.full_store import FILES, LOCK_FILES, PENDING, FullStore, build
 

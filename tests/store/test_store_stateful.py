@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from mobctl.clock import timestamp
 from mobctl.errors import SpecRevisionConflict
 from mobctl.store.directory import DirectoryStore
-from mobctl.store.directory.eventlog import ANCHORS
+from mobctl.store.directory.log_lines import ANCHORS
 from mobctl.store.models import EventKind, FlowRunState, MobRun, NewMobEvent
 
 MOB = "state"

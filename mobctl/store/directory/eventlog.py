@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import BinaryIO, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from mobctl.canonical import canonical, parse_json
 from mobctl.clock import now, parse_timestamp, timestamp
@@ -26,142 +24,42 @@ from mobctl.errors import (
     InternalStoreError,
     RecordTooLarge,
     StaleCursor,
-    StoreCorrupt,
     WriteFailed,
 )
 from mobctl.store.contract import ChainRecord, ChainView, LogVerification, Seal
 from mobctl.store.defects import unreadable
 from mobctl.store.directory.files import StoreFiles
 from mobctl.store.directory.locks import Locks
-from mobctl.store.hashing import GENESIS, line_hash
+from mobctl.store.directory.log_lines import (
+    CURSOR,
+    EVENT_TYPE,
+    HASH_TAIL,
+    Meta,
+    PendingPrune,
+    Record,
+    file_identity,
+    find_line,
+    framing_problem,
+    last_line_end,
+    line_before,
+    parse_line,
+    prunable,
+    read_forward,
+    starts_batch,
+    stored_hash,
+    stored_line,
+)
+from mobctl.store.hashing import line_hash
 from mobctl.store.models import (
     TERMINAL_EVENT_TYPES,
     Checkpoint,
-    EventKind,
     MobEvent,
     NewMobEvent,
     Roster,
-    Timestamp,
 )
 
-HASH_TAIL = 76  # len(',"hash":"' + 64 hex + '"}\n')
-_HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}\n\Z')
-_CURSOR = re.compile(rb'\{"cursor":(\d+),')
-_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
-_CHUNK = 65536  # below this, binary search turns into a scan
-_BACK = 4096  # first window when reading backwards
 # a roster read that folded this many events rewrites the index, so reads stay cheap
 ROSTER_REFRESH_AFTER = 256
-
-ANCHORS: frozenset[str] = frozenset(
-    {
-        "member_spawned",
-        "member_retirement_started",
-        "remote_member_runtime_retired",
-        "remote_member_supervisor_revoked",
-        "member_retired",
-        "member_reset",
-        "member_session_binding_recovered",
-        "members_wired",
-        "members_wired_batch",
-        "members_unwired",
-        "mob_reset",
-        "mob_created",
-        "mob_definition_updated",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One verified line of the log."""
-
-    offset: int
-    raw: bytes
-    cursor: int
-    hash: str
-    batch: tuple[int, int] | None
-    data: dict[str, Any]
-
-    @property
-    def end(self) -> int:
-        return self.offset + len(self.raw)
-
-    def event(self) -> MobEvent:
-        return MobEvent(
-            cursor=self.cursor,
-            timestamp=self.data["timestamp"],
-            mob_id=self.data["mob_id"],
-            kind=EventKind.model_validate(self.data["kind"]),
-        )
-
-
-class PendingPrune(BaseModel):
-    before: Timestamp  # its horizon
-    first: int  # the first cursor it deletes
-
-
-class Meta(BaseModel):
-    """``events.meta.json``: the cursor high-water, the chain's genesis and the links that
-    bridge pruned records (§8.4, §8.6)."""
-
-    next_cursor: int = 1
-    genesis: str = GENESIS
-    chain_links: dict[str, str] = Field(default_factory=dict)
-    pruned_before: Timestamp | None = None  # the newest prune's horizon
-    # a prune begun but maybe not done; it took effect iff the first record it deletes is gone
-    # from the log (see ``pruned_before``)
-    pending_prune: PendingPrune | None = None
-
-    def predecessor(self, cursor: int, previous: str | None) -> str:
-        return self.chain_links.get(str(cursor)) or previous or self.genesis
-
-
-def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Record | None:
-    """A line that parses and verifies against its predecessor, else None."""
-    match = _HASH_TAIL.search(raw)
-    if match is None:
-        return None
-    try:
-        data = parse_json(raw)
-    except ValueError:
-        return None
-    if not _event_shaped(data):
-        return None
-    cursor = data["cursor"]
-    body = raw[:-HASH_TAIL] + b"}"
-    digest = match.group(1).decode()
-    if line_hash(meta.predecessor(cursor, previous), body) != digest:
-        return None
-    batch = data.get("batch")
-    span = (batch[0], batch[1]) if isinstance(batch, list) and len(batch) == 2 else None
-    return Record(offset, raw, cursor, digest, span, data)
-
-
-def _identity(info: os.stat_result) -> tuple[int, int, int]:
-    return info.st_ino, info.st_size, info.st_mtime_ns
-
-
-def _event_shaped(data: Any) -> bool:
-    """Whether a decoded line has an event's shape (a chain hash proves nothing: anyone can
-    compute one), so that everything downstream may rely on it."""
-    if not isinstance(data, dict):
-        return False
-    cursor, moment, kind = data.get("cursor"), data.get("timestamp"), data.get("kind")
-    if not (
-        isinstance(cursor, int)
-        and not isinstance(cursor, bool)
-        and isinstance(moment, str)
-        and isinstance(data.get("mob_id"), str)
-        and isinstance(kind, dict)
-        and isinstance(kind.get("type"), str)
-    ):
-        return False
-    try:
-        parse_timestamp(moment)
-    except ValueError:
-        return False
-    return True
 
 
 class DirectoryEventStore:
@@ -226,7 +124,7 @@ class DirectoryEventStore:
             raise InternalStoreError(
                 f"event for mob '{event.mob_id}' appended to the log of '{self.mob_id}'"
             )
-        if not _TYPE.match(event.kind.type):
+        if not EVENT_TYPE.match(event.kind.type):
             raise InternalStoreError(f"invalid event type '{event.kind.type}'")
         if event.timestamp is not None:
             try:
@@ -291,7 +189,7 @@ class DirectoryEventStore:
         batch = (first, len(events)) if len(events) > 1 else None
         self.appended_hash = prev  # the chain hash of the last record this process appended
         tail = Record(-1, lines[-1], first + len(events) - 1, prev, batch, {})
-        identity = _identity(info) if info is not None else self._file_identity()
+        identity = file_identity(info) if info is not None else self._file_identity()
         self._tail_cache = None if identity is None else (identity, tail)
         return stored
 
@@ -325,7 +223,7 @@ class DirectoryEventStore:
 
     def _file_identity(self) -> tuple[int, int, int] | None:
         try:
-            return _identity(self.files.stat(self.log))
+            return file_identity(self.files.stat(self.log))
         except FileNotFoundError:
             return None
 
@@ -508,15 +406,15 @@ class DirectoryEventStore:
         Walks back from the end: a line without its newline, a line that does not verify and
         the lines of an unfinished batch are all torn tail.
         """
-        cut = _last_line_end(handle, size)
+        cut = last_line_end(handle, size)
         while cut > 0:
-            offset, raw = _line_before(handle, cut)
-            previous = _line_hash(_line_before(handle, offset)[1]) if offset > 0 else None
+            offset, raw = line_before(handle, cut)
+            previous = stored_hash(line_before(handle, offset)[1]) if offset > 0 else None
             record = parse_line(raw, offset, meta, previous)
             if record is None:
                 cut = offset
             elif record.batch and record.cursor != record.batch[0] + record.batch[1] - 1:
-                cut = _find_line(handle, offset, record.batch[0])
+                cut = find_line(handle, offset, record.batch[0])
             else:
                 return record, cut
         return None, 0
@@ -534,12 +432,12 @@ class DirectoryEventStore:
             # and a new meta is valid for the old file, an old meta not for the new one
             meta = self.read_meta()
             size = os.fstat(handle.fileno()).st_size
-            start = _find_line(handle, size, after + 1) if after > 0 else 0
+            start = find_line(handle, size, after + 1) if after > 0 else 0
             previous = None
             if start > 0:
-                previous = _line_hash(_line_before(handle, start)[1])
+                previous = stored_hash(line_before(handle, start)[1])
             handle.seek(start)
-            yield from _read_forward(self.log, handle, start, size, meta, previous, after)
+            yield from read_forward(self.log, handle, start, size, meta, previous, after)
 
     def poll(self, after_cursor: int, limit: int) -> list[MobEvent]:
         if after_cursor < 0 or limit < 0:
@@ -567,12 +465,12 @@ class DirectoryEventStore:
             start = size
             kept = 0
             while start > 0 and kept < count + 1:
-                offset, _ = _line_before(handle, start)
+                offset, _ = line_before(handle, start)
                 start = offset
                 kept += 1
-            previous = _line_hash(_line_before(handle, start)[1]) if start > 0 else None
+            previous = stored_hash(line_before(handle, start)[1]) if start > 0 else None
             handle.seek(start)
-            records = list(_read_forward(self.log, handle, start, size, meta, previous, 0))
+            records = list(read_forward(self.log, handle, start, size, meta, previous, 0))
         return [r.event() for r in records[-count:]]
 
     def latest_cursor(self) -> int:
@@ -593,7 +491,7 @@ class DirectoryEventStore:
             meta = self.read_meta()
             last = self._repair_tail(meta)
             records = list(self._records())
-            doomed = _prunable(records, older_than)
+            doomed = prunable(records, older_than)
             if not doomed:
                 return 0
             survivors = [r for r in records if r.cursor not in doomed]
@@ -696,9 +594,9 @@ class DirectoryEventStore:
         )
         offset = highest = 0
         for raw in data.splitlines(keepends=True):
-            stored = _stored(raw)
+            stored = stored_line(raw)
             if stored is None:
-                match = _CURSOR.match(raw)
+                match = CURSOR.match(raw)
                 view.unreadable.setdefault(int(match.group(1)) if match else highest + 1, offset)
             else:
                 highest = max(highest, stored[0])
@@ -798,11 +696,11 @@ class DirectoryEventStore:
                 break
             if record.cursor <= result.last_cursor:
                 result.add(offset, f"cursor {record.cursor} at byte {offset} does not increase")
-            framing = _framing_problem(record, batch, expected)
+            framing = framing_problem(record, batch, expected)
             if framing:
                 result.add(offset, f"{framing} at byte {offset}")
                 batch = None  # judge what follows afresh
-            if batch is None and record.batch and _starts_batch(record):
+            if batch is None and record.batch and starts_batch(record):
                 batch, batch_start = record.batch, offset
             if batch is not None:
                 expected = record.cursor + 1
@@ -814,173 +712,3 @@ class DirectoryEventStore:
         if not result.problems and batch is not None:
             result.add(batch_start, f"incomplete batch at the end of the log (byte {batch_start})")
         return result
-
-
-def _stored(raw: bytes) -> tuple[int, str, bytes] | None:
-    """(cursor, stored hash, hashed body) of a complete line, or None (it does not parse)."""
-    if len(raw) <= HASH_TAIL or not raw.endswith(b'"}\n'):
-        return None
-    try:
-        data = parse_json(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    cursor, digest = data.get("cursor"), data.get("hash")
-    if not isinstance(cursor, int) or isinstance(cursor, bool) or not isinstance(digest, str):
-        return None
-    if raw[-HASH_TAIL:] != f',"hash":"{digest}"}}\n'.encode():
-        return None
-    return cursor, digest, raw[:-HASH_TAIL] + b"}"
-
-
-def _starts_batch(record: Record) -> bool:
-    return record.batch is not None and record.batch[0] == record.cursor and record.batch[1] >= 2
-
-
-def _framing_problem(record: Record, batch: tuple[int, int] | None, expected: int) -> str | None:
-    """Why ``record`` breaks the batch framing, given the batch open before it (or None)."""
-    span = record.batch
-    if batch is not None:
-        if span != batch:
-            return f"batch {list(batch)} is interrupted by cursor {record.cursor}"
-        if record.cursor != expected:
-            return f"cursor {record.cursor} in batch {list(batch)} should be {expected}"
-        return None
-    if span is not None and not _starts_batch(record):
-        return f"cursor {record.cursor} claims batch {list(span)}, which does not start there"
-    return None
-
-
-def _prunable(records: list[Record], older_than: datetime) -> set[int]:
-    def old(record: Record) -> bool:
-        kind = record.data["kind"]
-        if kind.get("type") in ANCHORS:
-            return False
-        return parse_timestamp(record.data["timestamp"]) < older_than
-
-    doomed: set[int] = set()
-    index = 0
-    while index < len(records):
-        record = records[index]
-        size = record.batch[1] if record.batch and record.batch[0] == record.cursor else 1
-        group = records[index : index + size]
-        if all(old(r) for r in group):
-            doomed.update(r.cursor for r in group)
-        index += size
-    return doomed
-
-
-def _read_forward(
-    log: Path,
-    handle: BinaryIO,
-    start: int,
-    size: int,
-    meta: Meta,
-    previous: str | None,
-    after: int,
-) -> Iterator[Record]:
-    """Verified records from ``start``; whole batches only; raises on mid-log corruption."""
-    offset = start
-    pending: list[Record] = []
-    for raw in iter(handle.readline, b""):
-        if offset + len(raw) > size:
-            break  # appended after we looked: read next time
-        record = parse_line(raw, offset, meta, previous) if raw.endswith(b"\n") else None
-        if record is None:
-            if _valid_after(handle, size):
-                raise StoreCorrupt(
-                    f"event log {log}: the record at byte {offset} is corrupt (later records "
-                    "follow)",
-                    hint="run `mobctl store check` for details; nothing repairs this automatically",
-                )
-            return  # a torn tail: ignored by readers
-        offset += len(raw)
-        previous = record.hash
-        if record.batch:
-            pending.append(record)
-            if record.cursor == record.batch[0] + record.batch[1] - 1:
-                yield from (r for r in pending if r.cursor > after)
-                pending = []
-            continue
-        if record.cursor > after:
-            yield record
-
-
-def _valid_after(handle: BinaryIO, size: int) -> bool:
-    """Whether any later complete line parses as an event (then the bad line is corruption)."""
-    for raw in iter(handle.readline, b""):
-        if handle.tell() > size or not raw.endswith(b"\n"):
-            return False
-        try:
-            data = parse_json(raw)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and "cursor" in data and "hash" in data:
-            return True
-    return False
-
-
-def _cursor_of(raw: bytes) -> int | None:
-    match = _CURSOR.match(raw)
-    return int(match.group(1)) if match else None
-
-
-def _line_hash(raw: bytes) -> str | None:
-    match = _HASH_TAIL.search(raw)
-    return match.group(1).decode() if match else None
-
-
-def _last_line_end(handle: BinaryIO, size: int) -> int:
-    """End of the last newline-terminated line (a trailing partial line is torn)."""
-    window = _BACK
-    while True:
-        start = max(0, size - window)
-        handle.seek(start)
-        chunk = handle.read(size - start)
-        newline = chunk.rfind(b"\n")
-        if newline != -1:
-            return start + newline + 1
-        if start == 0:
-            return 0
-        window *= 4
-
-
-def _line_before(handle: BinaryIO, offset: int) -> tuple[int, bytes]:
-    """The complete line that ends at ``offset`` (which must be a line start > 0)."""
-    window = _BACK
-    while True:
-        start = max(0, offset - window)
-        handle.seek(start)
-        chunk = handle.read(offset - start)
-        cut = chunk.rfind(b"\n", 0, len(chunk) - 1)
-        if cut != -1 or start == 0:
-            line_start = start + cut + 1 if cut != -1 else 0
-            return line_start, chunk[line_start - start :]
-        window *= 4
-
-
-def _find_line(handle: BinaryIO, size: int, cursor: int) -> int:
-    """Offset of the first line whose cursor is >= ``cursor`` (binary search by offset)."""
-    low, high = 0, size
-    while high - low > _CHUNK:
-        middle = (low + high) // 2
-        handle.seek(middle)
-        handle.readline()
-        position = handle.tell()
-        if position >= high:
-            high = middle
-            continue
-        found = _cursor_of(handle.readline())
-        if found is None or found >= cursor:
-            high = position
-        else:
-            low = handle.tell()
-    handle.seek(low)
-    position = low
-    for raw in iter(handle.readline, b""):
-        found = _cursor_of(raw)
-        if found is None or found >= cursor or not raw.endswith(b"\n"):
-            return position
-        position += len(raw)
-    return position

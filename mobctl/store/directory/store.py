@@ -47,6 +47,7 @@ class DirectoryStore:
         self.locks = Locks(self.files, timeout=lock_timeout, on_wait=on_wait)
         self._ready = False
         self._logs: dict[str, DirectoryEventStore] = {}
+        self._runs: dict[str, DirectoryRunStore] = {}
         self.check_format()
         self.specs = DirectorySpecStore(self.files, self.locks, prepare=self.prepare)
         self.profiles = DirectoryRealmProfileStore(self.files, self.locks, prepare=self.prepare)
@@ -132,15 +133,19 @@ class DirectoryStore:
         return log
 
     def runs(self, mob_id: str) -> DirectoryRunStore:
-        return DirectoryRunStore(
-            self.files,
-            self.mob_dir(mob_id),
-            mob_id,
-            self.locks,
-            self.events(mob_id),
-            max_record_bytes=self.max_record_bytes,
-            prepare=self.prepare,
-        )
+        """The mob's run store (one per mob: it caches what it read of each run)."""
+        runs = self._runs.get(mob_id)
+        if runs is None:
+            runs = self._runs[mob_id] = DirectoryRunStore(
+                self.files,
+                self.mob_dir(mob_id),
+                mob_id,
+                self.locks,
+                self.events(mob_id),
+                max_record_bytes=self.max_record_bytes,
+                prepare=self.prepare,
+            )
+        return runs
 
     def check(self, *, repair: bool = False) -> CheckReport:
         from mobctl.store.directory.check import check_store
