@@ -46,5 +46,40 @@ def normalise_schema(value: Any) -> Any:
     return result
 
 
+def schema_validator(schema: Any) -> Any:
+    """A validator for ``schema`` in its ``$schema`` dialect (default 2020-12).
+
+    Its registry holds only the JSON Schema meta-schemas: a ``$ref`` to anything else (a file,
+    a URL) raises ``referencing.exceptions.Unresolvable`` instead of being fetched, which is
+    jsonschema's default and would let a definition read a file or reach the network.
+    """
+    import jsonschema
+    from referencing import Registry
+
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema, registry=Registry())
+
+
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas
+
+
+def outside_refs(schema: Any) -> list[str]:
+    """Every ``$ref`` / ``$dynamicRef`` of ``schema`` that does not point inside it (``#...``)."""
+    found: list[str] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                if key in ("$ref", "$dynamicRef") and isinstance(item, str):
+                    if not item.startswith("#"):
+                        found.append(item)
+                elif key not in _DATA_KEYWORDS:
+                    stack.append(item)
+    return found
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

@@ -9,7 +9,7 @@ from typing import Any
 from mobctl.canonical import canonical
 from mobctl.clock import timestamp
 from mobctl.definition.model import Frame, QuorumPolicy, RepeatUntilNode, Step, StepNode
-from mobctl.definition.schemas import InlineSchema, parse_schema_ref
+from mobctl.definition.schemas import InlineSchema, parse_schema_ref, schema_validator
 from mobctl.engine.attempts import Attempts
 from mobctl.engine.conditions import ConditionError, evaluate
 from mobctl.engine.members import member_of
@@ -165,6 +165,7 @@ class Steps:
 
     def _schema_problem(self, ref_text: str, value: Any) -> str | None:
         import jsonschema
+        from referencing.exceptions import Unresolvable
 
         ref = parse_schema_ref(ref_text)
         try:
@@ -174,12 +175,11 @@ class Steps:
                 schema = self.run.schemas[ref.name]
             else:
                 schema = json.loads(self.run.files.read_text(ref.name))
-            validator_cls = jsonschema.validators.validator_for(
-                schema, default=jsonschema.Draft202012Validator
-            )
-            error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
+            error = jsonschema.exceptions.best_match(schema_validator(schema).iter_errors(value))
         except (OSError, ValueError, jsonschema.SchemaError) as exc:
             return str(exc).splitlines()[0]
+        except Unresolvable as exc:
+            return f"the schema's $ref {exc.ref!r} is not inside the schema (never fetched)"
         except RecursionError:  # a recursive schema walking a deep output: Python's stack
             return "the output is nested too deeply to validate"
         return None if error is None else error.message

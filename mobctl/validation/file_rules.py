@@ -8,7 +8,12 @@ from typing import Any
 
 from mobctl.definition.files import DefinitionFiles, PathOutsideDefinition
 from mobctl.definition.model import AllPolicy, MobDefinition, PathSkill, QuorumPolicy, Step
-from mobctl.definition.schemas import InlineSchema, normalise_schema, parse_schema_ref
+from mobctl.definition.schemas import (
+    InlineSchema,
+    normalise_schema,
+    outside_refs,
+    parse_schema_ref,
+)
 from mobctl.diagnostics import Diagnostic, Path, diagnostic
 
 _WRAPPER_HINT = (
@@ -172,4 +177,10 @@ def meta_schema_problem(schema_json: str) -> str | None:
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
         return f"{exc.message}" + (f" (at {where})" if where else "")
+    outside = outside_refs(schema)
+    if outside:
+        return (
+            f"$ref {outside[0]!r} points outside the schema; mobctl resolves only references "
+            "inside it ('#...') and never fetches a file or URL"
+        )
     return None

@@ -446,6 +446,36 @@ def test_unsafe_mob_id() -> None:
     assert codes(HEAD.replace('id = "t"', 'id = "ok.id-1_x"')) == []
 
 
+def test_a_schema_ref_outside_the_schema_is_invalid(tmp_path: Path) -> None:
+    """jsonschema would read a file:// $ref or fetch an http:// one; a definition from a pull
+    request must not make mobctl do either, so such a schema is refused, in a file or inline."""
+    (tmp_path / "secret.json").write_text('{"const": "AKIA-SECRET"}')
+    ref = (tmp_path / "secret.json").as_uri()
+    (tmp_path / "named.json").write_text(
+        json.dumps({"type": "array", "items": {"$ref": "http://127.0.0.1:9/x"}})
+    )
+    text = HEAD + step(
+        "inline",
+        f"""expected_schema_ref = '{{"$ref": "{ref}"}}'""",
+        'collection_policy = { type = "any" }',
+    )
+    text += step("named", 'expected_schema_ref = "named.json"', 'dispatch_mode = "fan_in"')
+    text += step(
+        "local",
+        """expected_schema_ref = '{"$defs": {"n": {}}, "$ref": "#/$defs/n"}'""",
+        'collection_policy = { type = "any" }',
+    )
+    assert messages(text, base_dir=tmp_path) == [
+        f"step 'inline' inline schema is not a valid JSON Schema: $ref '{ref}' points outside "
+        "the schema; mobctl resolves only references inside it ('#...') and never fetches a "
+        "file or URL",
+        "step 'named' schema file 'named.json' is not a valid JSON Schema: $ref "
+        "'http://127.0.0.1:9/x' points outside the schema; mobctl resolves only references "
+        "inside it ('#...') and never fetches a file or URL",
+    ]
+    assert "AKIA" not in " ".join(messages(text, base_dir=tmp_path))
+
+
 def test_schema_dialects_are_checked_as_written() -> None:
     draft3 = HEAD + step(
         "s",

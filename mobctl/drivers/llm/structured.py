@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+from referencing.exceptions import Unresolvable
 
 from mobctl.canonical import strict_json
+from mobctl.definition.schemas import schema_validator
 from mobctl.drivers.base import TurnRequest
 
 MAX_REPAIRS = 2
@@ -45,12 +47,11 @@ def check(text: str, schema: dict[str, Any] | None) -> tuple[Any, str | None]:
     if schema is None:
         return value, None
     try:
-        validator_cls = jsonschema.validators.validator_for(
-            schema, default=jsonschema.Draft202012Validator
-        )
-        error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
+        error = jsonschema.exceptions.best_match(schema_validator(schema).iter_errors(value))
     except jsonschema.SchemaError as exc:
         return None, f"the schema itself is invalid: {exc.message}"
+    except Unresolvable as exc:
+        return None, f"the schema's $ref {exc.ref!r} is not inside the schema (never fetched)"
     if error is None:
         return value, None
     where = "/".join(str(part) for part in error.absolute_path)
