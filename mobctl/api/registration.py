@@ -51,7 +51,6 @@ class Registration:
     warnings: list[Diagnostic]
     definition: MobDefinition
     resources: SpecResources
-    base_dir: Path
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,6 @@ class Candidate:
     digest: str
     resources: SpecResources
     source: SpecSource
-    base_dir: Path
     warnings: list[Diagnostic]
 
 
@@ -91,7 +89,6 @@ def candidate(path: Path, catalog: Catalog, allowed_roots: tuple[Path, ...] = ()
             format=loaded.format if loaded else "toml",
             text=loaded.text if loaded else "",
         ),
-        base_dir=base_dir,
         warnings=[d for d in report.diagnostics if d.severity == "warning"],
     )
 
@@ -118,9 +115,7 @@ def store_candidate(
 
     def registered(revision: int, changed: bool) -> Registration:
         stored = stored_definition(mob_id, form)
-        return Registration(
-            mob_id, revision, digest, changed, found.warnings, stored, resources, found.base_dir
-        )
+        return Registration(mob_id, revision, digest, changed, found.warnings, stored, resources)
 
     for _ in range(_ATTEMPTS):
         current = store.specs.get_spec(mob_id)

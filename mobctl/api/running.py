@@ -109,7 +109,7 @@ def start_run(
     roots = allowed_roots(allow_paths)  # a usage error before anything is written
     config = _config(store, config)
     chosen = parse_drivers(list(drivers), config)
-    definition, revision, schemas, base_dir = _definition(store, target, catalog, roots)
+    definition, revision, schemas = _definition(store, target, catalog, roots)
     flow_id = pick_flow(definition, flow)
     with writing(store, definition.mob.id) as session:
         runner = FlowRunner(
@@ -120,8 +120,6 @@ def start_run(
             chosen,
             spec_revision=revision,
             schemas=schemas,
-            base_dir=base_dir,
-            allowed_roots=roots,
             timeout_ms=timeout_ms,
             on_event=watch.on_event,
             cancel=watch.cancel,
@@ -141,7 +139,6 @@ def resume_run(
     *,
     drivers: Sequence[str] = (),
     config: DriverConfig | None = None,
-    allow_paths: Sequence[Path] = (),
     watch: Watch | None = None,
 ) -> RunOutcome:
     """Continue an orphaned run from its snapshot (flow-semantics §12.3): refused for a
@@ -151,12 +148,11 @@ def resume_run(
     ``command:``: a program named only in the store (which anyone who can write it can edit)
     is never run (:class:`DriverRequired`). Every check comes before the lease is taken."""
     watch = watch or Watch()
-    roots = allowed_roots(allow_paths)
     config = _config(store, config)
     given = parse_drivers(list(drivers), config)
     with writing(store, require_slug(mob_id, "mob id")) as session:
         run = resolve_run(store, mob_id, ref)
-        definition, revision, schemas, base_dir = _resumable(store, run)
+        definition, revision, schemas = _resumable(store, run)
         reused = [] if drivers else list(run.mobctl.drivers or []) if run.mobctl else []
         if any(runs_a_program(spec) for spec in reused):
             raise _driver_required(run, reused)
@@ -177,8 +173,6 @@ def resume_run(
             chosen,
             spec_revision=revision,
             schemas=schemas,
-            base_dir=base_dir,
-            allowed_roots=roots,
             on_event=watch.on_event,
             cancel=watch.cancel,
         )
@@ -209,20 +203,20 @@ def _config(store: Store, config: DriverConfig | None) -> DriverConfig:
 
 def _definition(
     store: Store, target: str, catalog: Path | None, roots: tuple[Path, ...]
-) -> tuple[MobDefinition, int, dict[str, Any], Path]:
-    """(definition, spec revision, schema copies, base dir) of a definition file (registered
-    now) or of a registered mob id (its current revision)."""
+) -> tuple[MobDefinition, int, dict[str, Any]]:
+    """(definition, spec revision, schema copies) of a definition file (registered now) or of
+    a registered mob id (its current revision). A run reads no file of the definition's: the
+    schema copies made at registration are the only schemas it checks outputs against."""
     path = Path(target)
     if path.suffix.lower() in (".toml", ".json") or _is_file(path):
         result = register(store, path, catalog=catalog, allow_paths=roots)
-        return result.definition, result.revision, dict(result.resources.schemas), result.base_dir
+        return result.definition, result.revision, dict(result.resources.schemas)
     record = get_spec(store, require_slug(target, "mob id"))
-    base_dir = Path(record.source.path).parent if record.source else Path(".")
     definition = stored_definition(record.mob_id, record.definition)
-    return definition, record.revision, dict(record.resources.schemas), base_dir
+    return definition, record.revision, dict(record.resources.schemas)
 
 
-def _resumable(store: Store, run: MobRun) -> tuple[MobDefinition, int, dict[str, Any], Path]:
+def _resumable(store: Store, run: MobRun) -> tuple[MobDefinition, int, dict[str, Any]]:
     if run.terminal:
         raise RunNotResumable(f"run {run.run_id} is already {run.status}; nothing to resume")
     if run.mobctl is None:
@@ -237,14 +231,14 @@ def _resumable(store: Store, run: MobRun) -> tuple[MobDefinition, int, dict[str,
             f"heartbeat {owner.heartbeat_at}",
             hint=f"wait for it, or stop it with `mobctl runs cancel {run.mob_id} {run.run_id}`",
         )
-    definition, revision, schemas, base_dir = _definition(store, run.mob_id, None, ())
+    definition, revision, schemas = _definition(store, run.mob_id, None, ())
     if flow_digest(definition, run.flow_id) != run.flow_definition_digest:
         raise RunNotResumable(
             f"flow '{run.flow_id}' of mob '{run.mob_id}' changed since run {run.run_id} "
             f"started (spec revision {run.mobctl.spec_revision} then, {revision} now)",
             hint=f"`mobctl runs recover {run.mob_id} --cancel` ends it; then start a new run",
         )
-    return definition, revision, schemas, base_dir
+    return definition, revision, schemas
 
 
 def _is_file(path: Path) -> bool:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mobctl.cli.common import (
-    allow_path_option,
     driver_config,
     emit,
     json_option,
@@ -194,7 +193,6 @@ def runs_resume(
         [], "--driver", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable (as for `mobctl run`)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
-    allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
@@ -225,7 +223,6 @@ def runs_resume(
             run,
             drivers=driver,
             config=driver_config(),
-            allow_paths=allow_path,
             watch=watch,
         ),
         as_json,

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mobctl.definition.files import DefinitionFiles
 from mobctl.definition.model import Flow, MobDefinition
 from mobctl.engine.context import Context, build_context
 from mobctl.engine.flow_state import FlowState
@@ -33,8 +32,8 @@ class RunContext:
     token: str  # this process's owner lease: every write is fenced with it
     ordered_steps: list[str]  # run-level order, Kahn's algorithm over the flat steps (§5.2)
     flow_state: FlowState
-    files: DefinitionFiles  # where a schema file not copied at registration may be read
-    schemas: dict[str, Any]  # the schema files copied at registration, by ref
+    revision: int | None  # the spec revision the run is pinned to
+    schemas: dict[str, Any]  # the schema files copied at registration, by ref: the only ones
     on_event: EventCallback
     deadline_ms: int | None  # the flow's budget (max_flow_duration_ms, --timeout)
     started: float = field(default_factory=time.monotonic)

@@ -11,11 +11,9 @@ import queue
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from mobctl.canonical import canonical
-from mobctl.definition.files import DefinitionFiles
 from mobctl.definition.model import MobDefinition, StepNode, synthesised_root
 from mobctl.drivers.registry import Drivers
 from mobctl.engine.attempts import Attempts
@@ -53,8 +51,6 @@ class FlowRunner:
         *,
         spec_revision: int | None = None,
         schemas: dict[str, Any] | None = None,
-        base_dir: Path | None = None,
-        allowed_roots: tuple[Path, ...] = (),
         timeout_ms: int | None = None,
         on_event: EventCallback | None = None,
         cancel: threading.Event | None = None,
@@ -74,7 +70,7 @@ class FlowRunner:
             token=str(uuid.uuid4()),
             ordered_steps=ordered,
             flow_state=FlowState.seed(definition, flow, ordered),
-            files=DefinitionFiles(base_dir or Path("."), allowed_roots),
+            revision=spec_revision,
             schemas=schemas or {},
             on_event=on_event or (lambda kind, fields: None),
             deadline_ms=min(budgets) if budgets else None,

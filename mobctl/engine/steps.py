@@ -3,7 +3,6 @@ transition, and what a terminal transition records (outputs, ledgers, skips, eve
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from mobctl.canonical import canonical
@@ -173,8 +172,12 @@ class Steps:
                 schema = ref.schema
             elif ref.name in self.run.schemas:
                 schema = self.run.schemas[ref.name]
-            else:
-                schema = json.loads(self.run.files.read_text(ref.name))
+            else:  # a run never reads a file: a later one may not be what was validated
+                return (
+                    f"schema file '{ref.name}' has no stored copy (it could not be read when "
+                    f"{_revision(self.run.revision)} was registered); register the definition "
+                    "again"
+                )
             error = jsonschema.exceptions.best_match(schema_validator(schema).iter_errors(value))
         except (OSError, ValueError, jsonschema.SchemaError) as exc:
             return str(exc).splitlines()[0]
@@ -287,3 +290,7 @@ class Steps:
                 found += self.body_steps(node.body)
         order = self.run.ordered_steps
         return sorted(found, key=lambda s: order.index(s) if s in order else 0)
+
+
+def _revision(revision: int | None) -> str:
+    return "the definition" if revision is None else f"revision {revision}"

@@ -333,13 +333,16 @@ def test_a_spec_file_with_copies_is_private(layout: Layout) -> None:
         os.umask(previous)
 
 
-def test_a_schema_read_at_run_time_is_contained_too(layout: Layout) -> None:
-    """A schema file missing at registration is read when the step ends (``run MOB``): by then
-    it may be a symlink out of the definition's directory."""
+def test_a_run_reads_no_schema_file_only_the_copies_made_at_registration(
+    layout: Layout,
+) -> None:
+    """A schema file missing at registration is not read when the step ends (``run MOB``): by
+    then it may be a symlink out of the definition's directory, or anything else than what
+    was validated. Registering again copies it."""
     layout.mob.write_text(schema_definition("later.json"))
     code, lines = invoke("register", layout)
     assert code == 0 and "schema_ref_not_found" in lines[0]
-    (layout.mobs / "later.json").symlink_to(layout.outside / "canary.json")
+    (layout.mobs / "later.json").write_text(json.dumps({"type": "object"}))
     refused = cli("run", "contained", "--store", layout.store, "--json")
     assert refused.exit_code == 3
     events = [
@@ -348,14 +351,32 @@ def test_a_schema_read_at_run_time_is_contained_too(layout: Layout) -> None:
     ]
     failed = [e for e in events if e["type"] == "step_failed"]
     assert [e["reason"] for e in failed] == [
-        "schema validation failed for step check: path 'later.json' resolves to "
-        f"{layout.outside / 'canary.json'}, outside the definition's directory"
+        "schema validation failed for step check: schema file 'later.json' has no stored copy "
+        "(it could not be read when revision 1 was registered); register the definition again"
     ]
-    allowed = cli(
-        "run", "contained", "--store", layout.store, "--allow-path", layout.outside, "--json"
+    again = cli("run", layout.mob, "--store", layout.store, "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["status"] == "completed"
+
+
+def test_item2_a_stored_source_path_does_not_choose_where_schemas_are_read(
+    layout: Layout,
+) -> None:
+    """A planted spec's ``source.path`` pointing next to a private schema: ``run MOB`` checks
+    against the stored copies only, and quotes nothing of the private file."""
+    (layout.outside / "secret.json").write_text(
+        json.dumps({"properties": {"token": {"const": CANARY}}, "required": ["token"]})
     )
-    assert allowed.exit_code == 0, allowed.stderr
-    assert json.loads(allowed.stdout)["status"] == "completed"
+    layout.mob.write_text(schema_definition("secret.json"))
+    assert invoke("register", layout)[0] == 0
+    spec_file = layout.store / "specs" / "contained.json"
+    spec = json.loads(spec_file.read_text())
+    spec["source"]["path"] = str(layout.outside / "anything.toml")
+    spec_file.write_text(json.dumps(spec))
+    result = cli("run", "contained", "--store", layout.store, "--json")
+    assert result.exit_code == 3
+    assert CANARY not in result.stdout + result.stderr
+    assert CANARY not in (layout.store / "mobs" / "contained" / "events.jsonl").read_text()
 
 
 # --- the rule itself, against what the operating system opens --------------------------------
