@@ -7,6 +7,7 @@ failed, 4 canceled, 5 timed out). Nothing here prints; a caller watches the run 
 
 from __future__ import annotations
 
+import os
 import shlex
 import threading
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from mobctl.engine.outputs import result_envelope
 from mobctl.engine.records import RunResult
 from mobctl.engine.run_context import EventCallback
 from mobctl.engine.runner import FlowRunner
-from mobctl.errors import CustodyLost, DriverRequired, ExitCode, RunNotResumable
+from mobctl.errors import CustodyLost, DriverRequired, ExitCode, NotFound, RunNotResumable
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.models import MobRun
@@ -205,13 +206,28 @@ def _definition(
     store: Store, target: str, catalog: Path | None, roots: tuple[Path, ...]
 ) -> tuple[MobDefinition, int, dict[str, Any]]:
     """(definition, spec revision, schema copies) of a definition file (registered now) or of
-    a registered mob id (its current revision). A run reads no file of the definition's: the
-    schema copies made at registration are the only schemas it checks outputs against."""
-    path = Path(target)
-    if path.suffix.lower() in (".toml", ".json") or _is_file(path):
-        result = register(store, path, catalog=catalog, allow_paths=roots)
+    a registered mob id (its current revision). ``target`` names a file only when it ends in
+    ``.toml``/``.json`` or holds a ``/``: a file that happens to be called like a mob (one a
+    pull request adds, say) never stands in for it. A run reads no file of the definition's:
+    the schema copies made at registration are the only schemas it checks outputs against."""
+    if names_a_file(target):
+        result = register(store, Path(target), catalog=catalog, allow_paths=roots)
         return result.definition, result.revision, dict(result.resources.schemas)
-    record = get_spec(store, require_slug(target, "mob id"))
+    return _stored(store, target)
+
+
+def names_a_file(target: str) -> bool:
+    """``run``'s first argument names a definition file rather than a registered mob."""
+    return Path(target).suffix.lower() in (".toml", ".json") or "/" in target or os.sep in target
+
+
+def _stored(store: Store, mob_id: str) -> tuple[MobDefinition, int, dict[str, Any]]:
+    try:
+        record = get_spec(store, require_slug(mob_id, "mob id"))
+    except NotFound as exc:
+        if _exists(Path(mob_id)):
+            exc.hint = f"to run the file '{mob_id}', write it as ./{mob_id}"
+        raise
     definition = stored_definition(record.mob_id, record.definition)
     return definition, record.revision, dict(record.resources.schemas)
 
@@ -231,7 +247,7 @@ def _resumable(store: Store, run: MobRun) -> tuple[MobDefinition, int, dict[str,
             f"heartbeat {owner.heartbeat_at}",
             hint=f"wait for it, or stop it with `mobctl runs cancel {run.mob_id} {run.run_id}`",
         )
-    definition, revision, schemas = _definition(store, run.mob_id, None, ())
+    definition, revision, schemas = _stored(store, run.mob_id)
     if flow_digest(definition, run.flow_id) != run.flow_definition_digest:
         raise RunNotResumable(
             f"flow '{run.flow_id}' of mob '{run.mob_id}' changed since run {run.run_id} "
@@ -241,10 +257,10 @@ def _resumable(store: Store, run: MobRun) -> tuple[MobDefinition, int, dict[str,
     return definition, revision, schemas
 
 
-def _is_file(path: Path) -> bool:
+def _exists(path: Path) -> bool:
     try:
         return path.exists()
-    except (OSError, ValueError):  # a name too long, a NUL: not a file, maybe not an id either
+    except (OSError, ValueError):  # a name too long, a NUL
         return False
 
 

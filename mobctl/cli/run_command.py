@@ -32,7 +32,9 @@ commands = typer.Typer()  # gathered by mobctl.cli.app
 @commands.command()
 def run(
     target: str = typer.Argument(
-        ..., metavar="MOB_OR_FILE", help="A registered mob id or a definition file."
+        ...,
+        metavar="MOB_OR_FILE",
+        help="A registered mob id, or a definition file (a .toml/.json name or a path with /).",
     ),
     flow: str | None = typer.Argument(None, help="Flow id (default: main, else the only flow)."),
     param: list[str] = typer.Option([], "-p", "--param", help="KEY=VALUE (JSON when it parses)."),
