@@ -24,14 +24,29 @@ def _boot_id() -> str:
         return ""
 
 
+@cache
+def _pid_namespace() -> str:
+    """This process's PID namespace (the inode of /proc/self/ns/pid), "" when unknown."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
+def _where() -> str:
+    """Where a pid number means something: this boot of the kernel, this PID namespace."""
+    return f"{_boot_id()}:{_pid_namespace()}"
+
+
 def process_start(pid: int) -> str:
-    """An opaque id of a process incarnation (boot id + start time), "" when unknown."""
+    """An opaque id of a process incarnation as this process sees it (boot id, PID namespace,
+    start time), "" when unknown."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return ""
     fields = stat.rsplit(")", 1)[-1].split()
-    return f"{_boot_id()}:{fields[19]}" if len(fields) > 19 else ""
+    return f"{_where()}:{fields[19]}" if len(fields) > 19 else ""
 
 
 def command_line() -> str:
@@ -44,8 +59,14 @@ Liveness = Literal["gone", "alive", "unknown"]
 def liveness(pid: int, holder_host: str, started: str) -> Liveness:
     """Whether a process is provably ``gone`` (this host, and the pid is not running or runs
     another incarnation), provably ``alive`` (this host, and that incarnation runs), or
-    ``unknown`` (another host: only its heartbeat can tell)."""
+    ``unknown`` (another host: only its heartbeat can tell).
+
+    Two containers that share a host name (a pod, ``--uts=host``) are two PID namespaces: a
+    pid recorded in the other one names nobody here, so that is another host too, as is a
+    record from another boot of a machine of the same name."""
     if holder_host != host():
+        return "unknown"
+    if started.count(":") >= 2 and not started.startswith(_where() + ":"):
         return "unknown"
     if not pid_alive(pid):
         return "gone"
