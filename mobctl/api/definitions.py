@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from mobctl.api.registration import Registration, candidate, store_candidate, stored_definition
 from mobctl.api.session import writing
+from mobctl.definition.files import read_regular
 from mobctl.definition.loader import detect_format, load_file
 from mobctl.definition.model import MobDefinition
 from mobctl.diagnostics import Diagnostic
@@ -28,6 +30,7 @@ _GLOB_CHARS = frozenset("*?[")
 @dataclass(frozen=True)
 class ValidationRun:
     reports: list[Report]
+    skipped_links: list[str] = field(default_factory=list)  # found under a directory or glob
 
     @property
     def errors(self) -> int:
@@ -46,51 +49,101 @@ def catalog_from(path: Path | None) -> Catalog:
     return bundled_catalog() if path is None else load_catalog(path)
 
 
-def expand_paths(arguments: list[str]) -> list[tuple[Path, str]]:
-    """Files named, found under directories, or matched by globs, in a stable order."""
-    found: dict[Path, str] = {}
+@dataclass
+class Expanded:
+    """What the ``validate`` arguments name: files (resolved -> as shown) and the links found
+    under a directory or by a glob, which are never read."""
+
+    files: dict[Path, str] = field(default_factory=dict)
+    skipped_links: list[str] = field(default_factory=list)
+
+
+def expand_paths(arguments: list[str]) -> Expanded:
+    """Files named, found under directories, or matched by globs, in a stable order.
+
+    A file named is read wherever it leads. Under a directory or a glob, a path that goes
+    through a symbolic link (to a file or to a directory) is skipped: git stores links, so a
+    pull request could otherwise have ``validate mobs/`` read a file anywhere on the runner
+    and print its keys or lines.
+    """
+    found = Expanded()
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            for candidate in sorted(_definitions_under(path)):
-                found.setdefault(candidate.resolve(), str(candidate))
+            for candidate in _definitions_under(path, found):
+                found.files.setdefault(candidate.resolve(), str(candidate))
         elif path.exists():
-            found.setdefault(path.resolve(), argument)
+            found.files.setdefault(path.resolve(), argument)
         elif _GLOB_CHARS & set(argument):
             matches = sorted(glob.glob(argument, recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
+            base = _literal_base(argument)
+            files = [Path(m) for m in matches if Path(m).is_file() or Path(m).is_symlink()]
             if not files:
                 raise PathNotFoundError(f"no file matches '{argument}'")
             for file in files:
-                found.setdefault(file.resolve(), str(file))
+                if _through_link(base, file):
+                    found.skipped_links.append(str(file))
+                elif file.is_file():
+                    found.files.setdefault(file.resolve(), str(file))
         else:
             raise PathNotFoundError(
                 f"path '{argument}' does not exist",
                 hint="pass definition files, directories or quoted globs such as 'mobs/**/*.toml'",
             )
-    return list(found.items())
+    found.skipped_links = sorted(set(found.skipped_links))
+    return found
 
 
-def _definitions_under(directory: Path) -> list[Path]:
-    """``*.toml`` and ``*.json`` beneath ``directory`` that are (or try to be) definitions.
+def _definitions_under(directory: Path, found: Expanded) -> list[Path]:
+    """``*.toml`` and ``*.json`` beneath ``directory`` that are (or try to be) definitions,
+    sorted; links are recorded in ``found`` and not followed (into a directory either).
 
     Files that parse but have none of the definition's top-level keys (schemas, driver
     fixtures) are not definitions; files that do not parse are reported.
     """
     result = []
-    for path in directory.rglob("*"):
-        if path.suffix.lower() not in (".toml", ".json") or not path.is_file():
-            continue
-        if any(part.startswith(".") for part in path.relative_to(directory).parts):
-            continue
-        if _looks_like_definition(path):
-            result.append(path)
-    return result
+    for folder, folders, names in os.walk(directory):  # never into a linked directory
+        here = Path(folder)
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in (".toml", ".json"):
+                continue
+            if path.is_symlink():
+                found.skipped_links.append(str(path))
+            elif path.is_file() and _looks_like_definition(path):
+                result.append(path)
+        found.skipped_links += [str(here / name) for name in folders if (here / name).is_symlink()]
+    return sorted(result)
+
+
+def _literal_base(pattern: str) -> Path:
+    """The part of a glob before its first wildcard: the user named that much."""
+    parts: list[str] = []
+    for part in Path(pattern).parts:
+        if _GLOB_CHARS & set(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def _through_link(base: Path, match: Path) -> bool:
+    """Whether ``match`` (found by a glob under ``base``) goes through a link below ``base``."""
+    try:
+        relative = match.relative_to(base)
+    except ValueError:
+        return False
+    step = base
+    for part in relative.parts:
+        step = step / part
+        if step.is_symlink():
+            return True
+    return False
 
 
 def _looks_like_definition(path: Path) -> bool:
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
         value: Any = (
             json.loads(data) if detect_format(path) == "json" else tomllib.loads(data.decode())
         )
@@ -124,12 +177,13 @@ def validate(
     ``allow_paths``: directories besides each definition's own that its paths may name."""
     roots = allowed_roots(allow_paths)
     chosen = catalog_from(catalog)
-    files = expand_paths(arguments)
+    found = expand_paths(arguments)
     return ValidationRun(
         [
             validate_path(path, chosen, strict=strict, display=shown, allowed_roots=roots)
-            for path, shown in files
-        ]
+            for path, shown in found.files.items()
+        ],
+        found.skipped_links,
     )
 
 

@@ -67,6 +67,12 @@ def validate(
     from mobctl.cli import diagnostics_output
 
     run = api.validate(paths, strict=strict, catalog=catalog, allow_paths=allow_path)
+    for link in run.skipped_links:
+        say(
+            f"warning: skipped '{link}': a symbolic link found under a directory or by a glob "
+            "is never followed (name it to validate it)",
+            err=True,
+        )
     diagnostics_output.render(run, output_format.value)
     raise typer.Exit(1 if run.errors else 0)
 

@@ -54,7 +54,7 @@ def _text(run: ValidationRun) -> None:
     plain = bool(os.environ.get("NO_COLOR"))  # https://no-color.org: set and not empty
     console = Console(soft_wrap=True, highlight=False, color_system=None if plain else "auto")
     show_source = console.is_terminal
-    sources: dict[str, list[str]] = {}
+    sources = {r.path: r.loaded.text.splitlines() for r in run.reports if r.loaded.text}
     for diag in run.diagnostics:
         colour = "red" if diag.severity == "error" else "yellow"
         line = escape(text_line(diag))
@@ -71,13 +71,9 @@ def _text(run: ValidationRun) -> None:
     console.print(summary(run))
 
 
-def _source_line(cache: dict[str, list[str]], file: str, line: int) -> str | None:
-    if file not in cache:
-        try:
-            cache[file] = Path(file).read_text("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            cache[file] = []
-    lines = cache[file]
+def _source_line(sources: dict[str, list[str]], file: str, line: int) -> str | None:
+    """The line as it was read and validated: the file is not read again."""
+    lines = sources.get(file, [])
     return lines[line - 1] if 0 < line <= len(lines) else None
 
 

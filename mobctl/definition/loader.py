@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from mobctl.definition.files import read_regular
 from mobctl.definition.model import (
     JSON_ONLY_KEYS,
     Flow,
@@ -89,6 +90,7 @@ class LoadResult:
     document: Document | None
     definition: MobDefinition | None
     diagnostics: list[Diagnostic]
+    text: str | None = None  # what was read, for showing lines (a file is never read twice)
 
 
 def detect_format(path: FsPath) -> Format:
@@ -100,7 +102,7 @@ def load_file(path: FsPath, display: str | None = None) -> LoadResult:
     shown = display or str(path)
     fmt = detect_format(path)
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except OSError as exc:
         message = f"cannot read file: {exc.strerror or exc}"
         return LoadResult(shown, None, None, [_syntax(fmt, message, None, shown)])
@@ -123,23 +125,22 @@ def load_text(text: str, fmt: Format, display: str, base_dir: FsPath) -> LoadRes
     """Phases 1 and 2. ``definition`` is None when a phase-1 or phase-2 error exists."""
     parsed = _parse(text, fmt, display)
     if isinstance(parsed, Diagnostic):
-        return LoadResult(display, None, None, [parsed])
+        return LoadResult(display, None, None, [parsed], text)
     document = Document(display, fmt, text, parsed, base_dir)
     too_deep = _nesting_problem(parsed)
     if too_deep is not None:
-        return LoadResult(display, None, None, [_syntax(fmt, too_deep, (1, 1), display)])
+        return LoadResult(display, None, None, [_syntax(fmt, too_deep, (1, 1), display)], text)
     notes = _reshape_json(document) if fmt == "json" else []
     non_finite = _non_finite(document.raw)
     if non_finite:
         diagnostics = notes + non_finite
-        return LoadResult(
-            display, document, None, locate(diagnostics + _raw_checks(document), document)
-        )
+        found = locate(diagnostics + _raw_checks(document), document)
+        return LoadResult(display, document, None, found, text)
     definition, diagnostics = _build(document)
     if any(d.severity is Severity.ERROR for d in notes):
         definition = None
     diagnostics = notes + diagnostics + _raw_checks(document)
-    return LoadResult(display, document, definition, locate(diagnostics, document))
+    return LoadResult(display, document, definition, locate(diagnostics, document), text)
 
 
 MAX_NESTING = 200

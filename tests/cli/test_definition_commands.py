@@ -178,6 +178,60 @@ def test_directories_and_globs(tmp_path: Path) -> None:
     assert paths == ["a.toml", "b.toml", "fixtures.toml"]
 
 
+def test_item9_links_under_a_directory_or_glob_are_never_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git stores links, so a pull request can add ``mobs/b.json -> ~/.docker/config.json``:
+    validating ``mobs/`` or a glob of it reads no file through a link, only says it skipped
+    it; naming the link itself is the user's choice and follows it."""
+    home, mobs = tmp_path / "home", tmp_path / "repo" / "mobs"
+    home.mkdir()
+    mobs.mkdir(parents=True)
+    (home / "config.json").write_text('{"auths": {"ghcr.io": {"auth": "Z2hwX1NFQ1JFVA=="}}}')
+    (home / "hosts.toml").write_text("token = ghp_SECRETTOKEN123\n")
+    (mobs / "b.json").symlink_to(home / "config.json")
+    (mobs / "c.toml").symlink_to(home / "hosts.toml")
+    (mobs / "linked").symlink_to(home, target_is_directory=True)
+    (mobs / "ok.toml").write_text((SAMPLES / "minimal.toml").read_text())
+    monkeypatch.chdir(tmp_path / "repo")
+    skipped = " is never followed (name it to validate it)\n"
+    why = "': a symbolic link found under a directory or by a glob"
+    for argument, links in (
+        ("mobs", ["mobs/b.json", "mobs/c.toml", "mobs/linked"]),
+        ("mobs/**/*.toml", ["mobs/c.toml", "mobs/linked/hosts.toml"]),
+    ):
+        for fmt in ("text", "github", "json"):
+            result = cli("validate", argument, "--format", fmt)
+            assert result.exit_code == 0
+            assert result.stderr == "".join(
+                f"warning: skipped '{link}{why}{skipped}" for link in links
+            )
+            assert "auth" not in result.stdout and "ghp_" not in result.stdout
+    named = cli("validate", "mobs/c.toml", "--format", "json")
+    assert named.exit_code == 1  # named: read, and it is no definition
+    assert json.loads(named.stdout)["files"][0]["path"] == "mobs/c.toml"
+
+
+def test_the_caret_line_is_the_one_validated_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The source lines under a diagnostic come from the text validated: the file is not
+    opened a second time (it may have been replaced by then, or be a FIFO)."""
+    from mobctl import api
+    from mobctl.cli.diagnostics_output import render
+
+    (tmp_path / "demo.toml").write_text(BAD)
+    run = api.validate([str(tmp_path / "demo.toml")])
+    (tmp_path / "demo.toml").write_text("replaced = true\n" * 20)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: show what a terminal gets
+    monkeypatch.setenv("NO_COLOR", "1")
+    render(run, "text")
+    lines = capsys.readouterr().out.splitlines()
+    index = next(i for i, line in enumerate(lines) if 'collection_policy = "any"' in line)
+    assert lines[index + 1].strip() == "^"
+    assert not any("replaced" in line for line in lines)
+
+
 def test_a_bad_file_never_stops_the_others(tmp_path: Path) -> None:
     (tmp_path / "garbage.toml").write_bytes(b"\xff\xfe\x00 not toml")
     (tmp_path / "ok.toml").write_text((SAMPLES / "minimal.toml").read_text())

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mobctl.definition.files import DefinitionFiles, PathOutsideDefinition
-from tests.conftest import SAMPLES, cli
+from tests.conftest import SAMPLES, cli, mobctl_process
 
 CANARY = "CANARY-7f3a the runner's private file"
 OUTSIDE_SCHEMA = {"type": "object", "description": CANARY}
@@ -429,3 +431,85 @@ def test_locate_allows_exactly_the_files_inside(
         if opened is not None and stat.S_ISREG(opened.st_mode):
             assert os.stat(located).st_ino == opened.st_ino
             assert opened.st_ino in inside
+
+
+# --- what is read is what was judged ----------------------------------------------------------
+
+
+def test_item7_a_directory_swapped_for_a_link_while_reading_is_never_followed(
+    tmp_path: Path,
+) -> None:
+    """Another process flips ``skills/`` between the real directory and a link to a secret
+    one, as fast as it can: every read gives the skill, or refuses; never the secret."""
+    root = Path(os.path.realpath(tmp_path))
+    (root / "def" / "skills").mkdir(parents=True)
+    (root / "secret").mkdir()
+    (root / "secret" / "s.md").write_text(CANARY)
+    (root / "def" / "skills" / "s.md").write_text("benign")
+    flipper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys\n"
+            "d = sys.argv[1]; sk, hold = os.path.join(d, 'skills'), os.path.join(d, 'hold')\n"
+            "print('go', flush=True)\n"
+            "while True:\n"
+            "    os.rename(sk, hold); os.symlink('../secret', sk); os.unlink(sk); os.rename(hold, sk)\n",
+            str(root / "def"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    files = DefinitionFiles(root / "def")
+    outcomes: set[str] = set()
+    try:
+        assert flipper.stdout is not None and flipper.stdout.readline() == "go\n"
+        for _ in range(3000):
+            try:
+                outcomes.add(files.read_text("skills/s.md"))
+            except PathOutsideDefinition as exc:
+                outcomes.add(type(exc).__name__)
+            except FileNotFoundError:
+                outcomes.add("missing")
+    finally:
+        flipper.kill()
+        flipper.wait()
+    assert CANARY not in outcomes
+    assert "benign" in outcomes
+
+
+@pytest.mark.parametrize("key", ["skill", "schema", "definition"])
+def test_item8_a_fifo_never_hangs_a_command(layout: Layout, key: str) -> None:
+    """A FIFO (git cannot store one, but a shared checkout can hold one) where a file is
+    expected: validate, register and run each answer at once."""
+    if key == "definition":
+        os.mkfifo(layout.mobs / "fifo.toml")
+        mob = layout.mobs / "fifo.toml"
+    else:
+        os.mkfifo(layout.mobs / "fifo.md")
+        mob = layout.mob
+        if key == "skill":
+            mob.write_text(
+                HEAD.replace(
+                    'runtime_mode = "turn_driven"', 'runtime_mode = "turn_driven"\nskills = ["s"]'
+                )
+                + '[skills.s]\nsource = "path"\npath = "fifo.md"\n'
+                + STEP
+            )
+        else:
+            mob.write_text(schema_definition("fifo.md"))
+    validated = mobctl_process("validate", mob, "--format", "json")
+    registered = mobctl_process("register", mob, "--store", layout.store)
+    if key == "definition":
+        assert (validated.returncode, registered.returncode) == (1, 1)
+        message = json.loads(validated.stdout)["files"][0]["diagnostics"][0]["message"]
+        assert message == "cannot read file: not a regular file (a FIFO, device or directory)"
+        return
+    code = "skill_path_not_found" if key == "skill" else "schema_ref_not_found"
+    diagnostics = json.loads(validated.stdout)["files"][0]["diagnostics"]
+    assert [(d["code"], d["message"].rsplit("(", 2)[-1]) for d in diagnostics][:1] == [
+        (code, "a FIFO, device or directory))")
+    ]
+    assert (validated.returncode, registered.returncode) == (0, 0), registered.stderr
+    ran = mobctl_process("run", "contained", "--store", layout.store, "--timeout", "20s")
+    assert ran.returncode == (0 if key == "skill" else 3), ran.stderr  # echo needs no skill
