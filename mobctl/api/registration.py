@@ -22,7 +22,8 @@ from mobctl.diagnostics import Diagnostic
 from mobctl.errors import CasConflict, DefinitionError, SpecRevisionConflict, StoreCorrupt
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
-from mobctl.store.models import EventKind, NewMobEvent, SpecResources, SpecSource, definition_digest
+from mobctl.store.models import NewMobEvent, SpecResources, SpecSource, definition_digest
+from mobctl.store.repair import definition_event
 from mobctl.validation.catalog import Catalog
 from mobctl.validation.validate import Report, validate_path
 
@@ -104,14 +105,7 @@ def store_candidate(
     log = store.events(mob_id)
 
     def event(revision: int) -> NewMobEvent:
-        kind = (
-            EventKind(type="mob_created", definition=form)
-            if revision == 1
-            else EventKind(
-                type="mob_definition_updated", revision=revision, digest=digest, definition=form
-            )
-        )
-        return NewMobEvent(mob_id=mob_id, kind=kind)
+        return definition_event(mob_id, revision, digest, form)
 
     def registered(revision: int, changed: bool) -> Registration:
         stored = stored_definition(mob_id, form)

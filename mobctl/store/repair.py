@@ -7,9 +7,11 @@ searched from its first cursor, so a repair costs the same however much history 
 
 from __future__ import annotations
 
+from pydantic import JsonValue
+
 from mobctl.clock import parse_timestamp
 from mobctl.store.contract import Store
-from mobctl.store.models import EventKind, MobRun, NewMobEvent
+from mobctl.store.models import EventKind, MobRun, NewMobEvent, SpecRecord
 from mobctl.store.run_ops import first_cursor
 
 _TERMINAL_KIND = {
@@ -51,6 +53,53 @@ def missing_terminal_events(store: Store, mob_id: str) -> list[MobRun]:
         return []
     logged = events.terminal_events()
     return [run for run in terminal if run.run_id not in logged]
+
+
+def definition_event(
+    mob_id: str, revision: int, digest: str, definition: dict[str, JsonValue]
+) -> NewMobEvent:
+    """The event that logs a spec revision: ``mob_created`` for the first, else
+    ``mob_definition_updated``."""
+    kind = (
+        EventKind(type="mob_created", definition=definition)
+        if revision == 1
+        else EventKind(
+            type="mob_definition_updated", revision=revision, digest=digest, definition=definition
+        )
+    )
+    return NewMobEvent(mob_id=mob_id, kind=kind)
+
+
+def missing_definition_event(store: Store, mob_id: str) -> SpecRecord | None:
+    """The mob's spec when its revision is newer than the newest the log records (the spec
+    was written, then its event's append failed and so did putting the spec back). Unknown,
+    and so None, when the log's definition events may have been pruned."""
+    spec = store.specs.get_spec(mob_id)
+    if spec is None:
+        return None
+    events = store.events(mob_id)
+    logged = 0
+    for event in events.replay_all():
+        if event.kind.type == "mob_created":
+            logged = 1
+        elif event.kind.type == "mob_definition_updated":
+            revision = event.kind.field("revision")
+            logged = revision if isinstance(revision, int) else logged
+    if logged == 0 and events.pruned_before() is not None:
+        return None
+    return spec if spec.revision > logged else None
+
+
+def repair_definition_event(store: Store, mob_id: str) -> int | None:
+    """Log the spec's revision if its event is missing (the caller holds the spec's lock, so
+    no registration runs meanwhile); the revision logged."""
+    spec = missing_definition_event(store, mob_id)
+    if spec is None:
+        return None
+    store.events(mob_id).append(
+        definition_event(mob_id, spec.revision, spec.digest, spec.definition)
+    )
+    return spec.revision
 
 
 def repair_terminal_events(store: Store, mob_id: str) -> list[str]:

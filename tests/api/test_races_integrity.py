@@ -166,6 +166,61 @@ def test_roster_index_is_rebuilt_when_missing_or_stale(tmp_path: Path) -> None:
     assert sorted(json.loads(index.read_text())["active"]) == ["w-1"]
 
 
+def test_a_planted_roster_index_is_found_and_rebuilt_by_store_check(tmp_path: Path) -> None:
+    """roster.json names the log's cursor and hash, so it is used as it is; one that claims
+    members the log does not give (a retired member back, an intruder) is a problem for
+    `store check`, and `--repair` rebuilds it from the log."""
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD)
+    store = tmp_path / "store"
+    assert cli("register", mob, "--store", store).exit_code == 0
+    assert cli("members", "spawn", "s", "w", "--count", "2", "--store", store).exit_code == 0
+    assert cli("members", "retire", "s", "w-2", "--store", store).exit_code == 0
+    index = store / "mobs" / "s" / "roster.json"
+    planted = json.loads(index.read_text())
+    planted["active"]["intruder"] = {**planted["active"]["w-1"], "identity": "intruder"}
+    index.write_text(json.dumps(planted))
+    checked = cli("store", "check", "--store", store)
+    assert checked.exit_code == 6
+    assert checked.stdout == (
+        f"problem[stale_index] {index}: roster.json disagrees with the log's member events up "
+        f"to cursor {planted['cursor']} (fixable with --repair)\n1 problem(s) found\n"
+    )
+    repaired = cli("store", "check", "--repair", "--store", store)
+    assert repaired.exit_code == 0
+    assert f"repaired: rebuilt {index} from the log" in repaired.stdout
+    listed = cli("members", "list", "s", "--json", "--store", store)
+    assert [m["identity"] for m in json.loads(listed.stdout)] == ["w-1"]
+
+
+def test_a_run_hidden_from_the_run_index_is_found_and_repaired(tmp_path: Path) -> None:
+    """runs.live.json lists the runs a repair looks at: a planted one that leaves out a run
+    missing its terminal event would hide it from every repair; `store check` finds the
+    disagreement and `--repair` rebuilds the index, then repairs the run."""
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n')
+    store = tmp_path / "store"
+    assert cli("run", mob, "--store", store).exit_code == 0
+    log = store / "mobs" / "s" / "events.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    assert json.loads(lines[-1])["kind"]["type"] == "flow_completed"
+    log.write_text("".join(lines[:-1]))  # the terminal event lost
+    live = store / "mobs" / "s" / "runs.live.json"
+    live.write_text('{"runs": []}')  # and the run hidden from repair
+    run_id = json.loads(lines[-1])["kind"]["run_id"]
+    checked = cli("store", "check", "--store", store)
+    assert checked.exit_code == 6
+    assert (
+        f"problem[stale_index] {store / 'mobs' / 's' / 'runs.index.jsonl'}: run {run_id} "
+        "is unsettled but not listed as live (fixable with --repair)" in checked.stdout
+    )
+    assert "problem[missing_terminal_event]" in checked.stdout
+    repaired = cli("store", "check", "--repair", "--store", store)
+    assert repaired.exit_code == 0, repaired.stdout
+    assert f"repaired: appended the missing terminal event of run {run_id}" in repaired.stdout
+    assert cli("store", "check", "--store", store).exit_code == 0
+
+
 def test_runtime_mode_of_a_realm_profile_decides_tool_overlays(tmp_path: Path) -> None:
     """A realm profile with ``runtime_mode = "turn_driven"`` accepts a step's tool overlay
     (flow-semantics §7.5): the mode comes from the live roster, not from the inline default."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,61 @@ def test_register_then_unchanged_then_updated(store: Path, tmp_path: Path) -> No
     ]
     assert [e["kind"]["type"] for e in events] == ["mob_created", "mob_definition_updated"]
     assert list(events[1]["kind"])[:3] == ["type", "revision", "digest"]
+
+
+def test_item10_a_revision_whose_event_cannot_be_logged_is_not_kept(
+    store: Path, tmp_path: Path
+) -> None:
+    """register writes the spec, then logs its event under the same lock: when the append
+    fails (a full disk; here a second hard link to the log) the spec goes back to the
+    revision before, so the spec and the log never disagree."""
+    source = SAMPLES / "minimal.toml"
+    assert cli("register", source, "--store", store).exit_code == 0
+    before = (store / "specs" / "hello.json").read_bytes()
+    extra = tmp_path / "extra-link"
+    os.link(store / "mobs" / "hello" / "events.jsonl", extra)
+    changed = tmp_path / "hello.toml"
+    changed.write_text(source.read_text().replace("Say hello", "Say HELLO"))
+    refused = cli("register", changed, "--store", store)
+    assert refused.exit_code == 6
+    assert refused.stderr.startswith("error[store_corrupt]: ")
+    assert (store / "specs" / "hello.json").read_bytes() == before
+    extra.unlink()
+    assert cli("store", "check", "--store", store).exit_code == 0
+    again = cli("register", changed, "--store", store)
+    assert again.stdout.startswith("registered hello revision 2 ")
+
+
+def test_item10_a_spec_revision_missing_from_the_log_is_found_and_logged(
+    store: Path, tmp_path: Path
+) -> None:
+    """If putting the spec back failed too, `store check` finds the revision the log lacks
+    and `--repair` logs it."""
+    source = SAMPLES / "minimal.toml"
+    changed = tmp_path / "hello.toml"
+    changed.write_text(source.read_text().replace("Say hello", "Say HELLO"))
+    assert cli("register", source, "--store", store).exit_code == 0
+    assert cli("register", changed, "--store", store).exit_code == 0
+    log = store / "mobs" / "hello" / "events.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text(lines[0])  # the revision-2 event lost
+    spec = store / "specs" / "hello.json"
+    checked = cli("store", "check", "--store", store)
+    assert (checked.exit_code, checked.stdout) == (
+        6,
+        f"problem[missing_definition_event] {spec}: spec revision 2 of mob 'hello' is not in "
+        "the log (fixable with --repair)\n1 problem(s) found\n",
+    )
+    repaired = cli("store", "check", "--repair", "--store", store)
+    assert repaired.exit_code == 0
+    assert "repaired: logged spec revision 2 of mob 'hello'" in repaired.stdout
+    logged = [json.loads(line)["kind"] for line in log.read_text().splitlines()]
+    assert [(k["type"], k.get("revision")) for k in logged] == [
+        ("mob_created", None),
+        ("mob_definition_updated", 2),
+    ]
+    assert logged[1]["definition"] == json.loads(lines[1])["kind"]["definition"]
+    assert cli("store", "check", "--store", store).exit_code == 0
 
 
 def test_register_expect_revision(store: Path) -> None:

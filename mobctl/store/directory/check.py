@@ -33,7 +33,12 @@ from mobctl.store.contract import CheckReport, Problem
 if TYPE_CHECKING:
     from mobctl.store.directory.store import DirectoryStore
 from mobctl.store.directory.files import Entry
-from mobctl.store.repair import missing_terminal_events, repair_terminal_events
+from mobctl.store.repair import (
+    missing_definition_event,
+    missing_terminal_events,
+    repair_definition_event,
+    repair_terminal_events,
+)
 
 LINK_PROBLEM = "a symbolic link; mobctl never follows a link in the store"
 
@@ -167,6 +172,17 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: DirectoryCheck) -> No
                 readable = False
                 if not report.known(exc):
                     report.add(exc.code, entry.path, exc.message)
+    if readable:
+        _check_indexes(store, mob_id, report)
+    with report.reporting(store.specs.dir):
+        spec = missing_definition_event(store, mob_id)
+        if spec is not None:
+            report.add(
+                "missing_definition_event",
+                store.specs.dir / f"{mob_id}.json",
+                f"spec revision {spec.revision} of mob '{mob_id}' is not in the log",
+                repairable=True,
+            )
     try:
         missing = missing_terminal_events(store, mob_id) if readable else []
     except StoreError:
@@ -200,6 +216,28 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: DirectoryCheck) -> No
                 report.add("insecure_secret_file", secret, f"mode {mode:o}; expected 600")
 
 
+def _index_problems(store: DirectoryStore, mob_id: str) -> list[tuple[Path, str]]:
+    """Where a mob's indexes (derived data that commands trust) disagree with the log and the
+    snapshots they are derived from."""
+    events, runs = store.events(mob_id), store.runs(mob_id)
+    found = [(runs.index.log, problem) for problem in runs.index_problems()]
+    roster = events.roster_index_problem()
+    return found + ([(events.roster_path, roster)] if roster else [])
+
+
+def _check_indexes(store: DirectoryStore, mob_id: str, report: DirectoryCheck) -> None:
+    with report.reporting(store.root / "mobs" / mob_id):
+        problems = _index_problems(store, mob_id)
+        for path, problem in problems[:SHOWN_INDEX_PROBLEMS]:
+            report.add("stale_index", path, problem, repairable=True)
+        if len(problems) > SHOWN_INDEX_PROBLEMS:
+            more = len(problems) - SHOWN_INDEX_PROBLEMS
+            report.add("stale_index", problems[0][0], f"and {more} more", repairable=True)
+
+
+SHOWN_INDEX_PROBLEMS = 10
+
+
 def _repair(
     store: DirectoryStore, report: DirectoryCheck, entries: list[Entry], links: list[Path]
 ) -> None:
@@ -227,6 +265,18 @@ def _repair(
                     events.repair_tail()
             for path in sorted(_quarantined(store, events.quarantine) - quarantine_before):
                 report.actions.append(f"moved a torn tail of {events.log} to {path}")
+            stale = {path for path, _ in _index_problems(store, mob_id)}
+            runs = store.runs(mob_id)
+            if runs.index.log in stale:
+                runs.rebuild_index()
+                report.actions.append(f"rebuilt {runs.index.log} from the snapshots and the log")
+            if events.roster_path in stale:
+                events.rebuild_roster_index()
+                report.actions.append(f"rebuilt {events.roster_path} from the log")
+            with store.specs.locking(mob_id):
+                logged = repair_definition_event(store, mob_id)
+            if logged is not None:
+                report.actions.append(f"logged spec revision {logged} of mob '{mob_id}'")
             repaired = repair_terminal_events(store, mob_id)
             for run_id in repaired:
                 report.actions.append(f"appended the missing terminal event of run {run_id}")

@@ -350,6 +350,32 @@ class DirectoryEventStore:
             self._write_roster_index(current)
             return stored
 
+    def roster_index_problem(self) -> str | None:
+        """Whether ``roster.json`` claims members that the log, folded up to the cursor the
+        index names, does not give (a damaged or planted index): a dispatch would use them.
+        An index that is missing or behind is no problem (it is rebuilt or brought up to date
+        on use)."""
+        if not self.files.exists(self.roster_path):
+            return None
+        index = self._roster_index()
+        if index.cursor == 0:
+            return "roster.json is not a roster index"
+        rebuilt = Roster()
+        for record in self._records():
+            if record.cursor > index.cursor:
+                break
+            rebuilt.fold(record.event(), record.cursor, record.hash)
+        if (rebuilt.cursor, rebuilt.hash) != (index.cursor, index.hash):
+            return None  # names no record of this log: never used as it is
+        if (rebuilt.active, rebuilt.last_generation) != (index.active, index.last_generation):
+            return f"roster.json disagrees with the log's member events up to cursor {index.cursor}"
+        return None
+
+    def rebuild_roster_index(self) -> None:
+        """``roster.json`` anew from the whole log."""
+        with self.locks.hold(self.lock_name):
+            self._write_roster_index(self._roster_after(Roster())[0])
+
     def _roster_index(self) -> Roster:
         try:
             return Roster.model_validate(parse_json(self.files.read(self.roster_path)))

@@ -263,8 +263,41 @@ class DirectoryRunStore(RunOperations):
 
     def rebuild_index(self) -> None:
         """The run index anew from the snapshots and one pass over the log: a run is settled
-        when it is terminal and its terminal event is in the log."""
+        when it is terminal and its terminal event is in the log. A run indexed but whose
+        snapshot is not written yet (a writer between the two) keeps its entries."""
         self._prepare()
+        created, unsettled = self._derived_index()
+        known = {entry.run_id for entry in created}
+        pending = [r for r in self.index.unsettled() or [] if r not in known]
+        early = [e for e in self.index.newest() if e.run_id in pending and e.created_at]
+        self.index.rebuild(created + early[::-1], unsettled + [e.run_id for e in early])
+
+    def index_problems(self) -> list[str]:
+        """Where the run index disagrees with the snapshots and the log (a damaged or planted
+        index could hide a run from `runs list` and from repair, or bound a search wrongly).
+        A missing index is no problem: it is rebuilt on first use."""
+        if not self.index.present():
+            return []
+        created, unsettled = self._derived_index()
+        indexed = {entry.run_id: entry for entry in self.index.newest()}
+        live = set(self.index.unsettled() or [])
+        problems = []
+        for entry in created:
+            found = indexed.pop(entry.run_id, None)
+            if found is None:
+                problems.append(f"run {entry.run_id} is missing from the index")
+            elif entry.run_id in unsettled and entry.run_id not in live:
+                problems.append(f"run {entry.run_id} is unsettled but not listed as live")
+            elif (found.flow_id, found.first_cursor) != (entry.flow_id, entry.first_cursor) or (
+                found.settled and found.status != entry.status
+            ):
+                problems.append(f"run {entry.run_id} is indexed with other facts than its own")
+        problems += [f"run {r} is indexed but has no snapshot" for r in indexed if r not in live]
+        return problems
+
+    def _derived_index(self) -> tuple[list[RunIndexEntry], list[str]]:
+        """What the run index should hold: every run (oldest first, settled ones with their
+        settlement) and the runs not settled."""
         runs = self.list_runs()
         logged = self.events.terminal_events()
         created, unsettled = [], []
@@ -284,7 +317,7 @@ class DirectoryRunStore(RunOperations):
             else:
                 unsettled.append(run.run_id)
             created.append(entry)
-        self.index.rebuild(created, unsettled)
+        return created, unsettled
 
     # --- the one write path -----------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from pydantic import JsonValue
 
 from mobctl.canonical import canonical, parse_json
 from mobctl.clock import timestamp
-from mobctl.errors import SpecRevisionConflict
+from mobctl.errors import SpecRevisionConflict, StoreError
 from mobctl.ids import require_slug
 from mobctl.store.defects import unreadable
 from mobctl.store.directory.files import StoreFiles
@@ -60,10 +61,11 @@ class DirectorySpecStore:
     ) -> int:
         """Store the next revision (store contract §5). ``then(revision)`` runs once it is
         written, still under the spec's lock (``register`` appends the revision's event
-        there, so concurrent registrations log their events in revision order)."""
+        there, so concurrent registrations log their events in revision order); when it
+        fails, the revision before is put back, so the spec and the log do not disagree."""
         path = self._path(mob_id)
         self._prepare()
-        with self.locks.hold(f"specs/{mob_id}"):
+        with self.locking(mob_id):
             current = self.get_spec(mob_id)
             actual = current.revision if current else 0
             if revision is not None and revision != actual:
@@ -82,13 +84,31 @@ class DirectorySpecStore:
             data = canonical(record.document()).encode("utf-8")
             self.files.write_atomic(path, data, mode=_mode(record))
             if then is not None:
-                then(record.revision)
+                try:
+                    then(record.revision)
+                except BaseException:
+                    self._put_back(path, current)
+                    raise
             return record.revision
+
+    def locking(self, mob_id: str) -> contextlib.AbstractContextManager[object]:
+        """The spec's lock: held by a registration while it writes the spec and its event."""
+        return self.locks.hold(f"specs/{mob_id}")
+
+    def _put_back(self, path: Path, previous: SpecRecord | None) -> None:
+        """Best effort: if this fails too, `store check` finds the revision without its event
+        and `--repair` logs it."""
+        with contextlib.suppress(StoreError):
+            if previous is None:
+                self.files.remove(path)
+            else:
+                data = canonical(previous.document()).encode("utf-8")
+                self.files.write_atomic(path, data, mode=_mode(previous))
 
     def delete_spec(self, mob_id: str, revision: int | None) -> bool:
         path = self._path(mob_id)
         self._prepare()
-        with self.locks.hold(f"specs/{mob_id}"):
+        with self.locking(mob_id):
             current = self.get_spec(mob_id)
             if current is None or (revision is not None and revision != current.revision):
                 return False
