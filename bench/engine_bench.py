@@ -25,7 +25,8 @@ from pathlib import Path
 from statistics import median
 
 from mobctl.definition.model import MobDefinition
-from mobctl.drivers.registry import Drivers
+from mobctl.drivers.base import Drivers
+from mobctl.drivers.echo import EchoDriver
 from mobctl.engine import members
 from mobctl.engine.runner import FlowRunner
 from mobctl.store.directory import DirectoryStore
@@ -81,7 +82,7 @@ def run_flow(definition: MobDefinition, members_count: int = 1) -> tuple[float, 
         store = DirectoryStore(Path(tmp) / "store")
         for _ in range(members_count):
             members.spawn(store, definition, "w")
-        runner = FlowRunner(store, definition, "main", {}, Drivers())
+        runner = FlowRunner(store, definition, "main", {}, Drivers(EchoDriver()))
         runner.create()
         start = time.perf_counter()
         result = runner.execute()

@@ -28,7 +28,8 @@ from pathlib import Path
 from statistics import median
 
 from mobctl.definition.model import MobDefinition
-from mobctl.drivers.registry import Drivers
+from mobctl.drivers.base import Drivers
+from mobctl.drivers.echo import EchoDriver
 from mobctl.engine.runner import FlowRunner
 from mobctl.store.directory import DirectoryStore
 
@@ -62,7 +63,9 @@ def build(root: Path, runs: int) -> Path:
     definition: MobDefinition = _registered(opened)
     started = time.perf_counter()
     for index in range(runs):
-        runner = FlowRunner(opened, definition, "main", {"topic": f"t{index}"}, Drivers())
+        runner = FlowRunner(
+            opened, definition, "main", {"topic": f"t{index}"}, Drivers(EchoDriver())
+        )
         runner.create()
         assert runner.execute().run.status == "completed"
     print(f"   built {runs} runs in {time.perf_counter() - started:.0f} s", file=sys.stderr)

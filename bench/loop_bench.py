@@ -24,8 +24,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from mobctl.definition.model import MobDefinition
-from mobctl.drivers.base import Completed, Outcome, TurnRequest
-from mobctl.drivers.registry import Drivers
+from mobctl.drivers.base import Completed, Drivers, Outcome, TurnRequest
 from mobctl.engine import members
 from mobctl.engine.runner import FlowRunner
 from mobctl.store.directory import DirectoryStore

@@ -12,8 +12,8 @@ from mobctl import host
 from mobctl.api.runs import cause_of, require_mob, resolve_run
 from mobctl.api.session import writing
 from mobctl.clock import now
-from mobctl.engine.custody import CustodyLostError, cancel_in_custody, orphan_reason, take_over
-from mobctl.errors import CasConflict, NotFound
+from mobctl.engine.custody import cancel_in_custody, orphan_reason, take_over
+from mobctl.errors import CasConflict, CustodyLost, NotFound
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.models import MobRun
@@ -124,7 +124,7 @@ def _converge(store: Store, run: MobRun, cause: str) -> tuple[MobRun, bool]:
         return _reread(store, run), False
     try:
         cancel_in_custody(store, run.mob_id, run.run_id, owner, cause)
-    except CustodyLostError:
+    except CustodyLost:
         return _reread(store, run), False
     return _reread(store, run), True
 

@@ -21,13 +21,8 @@ from mobctl.api.runs import resolve_run
 from mobctl.api.session import writing
 from mobctl.clock import now
 from mobctl.definition.model import MobDefinition
-from mobctl.drivers.registry import (
-    DriverConfig,
-    Drivers,
-    parse_drivers,
-    runs_a_program,
-    shown_spec,
-)
+from mobctl.drivers.base import Drivers
+from mobctl.drivers.registry import DriverConfig, parse_drivers, runs_a_program, shown_spec
 from mobctl.engine.config import flow_digest
 from mobctl.engine.custody import orphan_reason, take_over
 from mobctl.engine.flow_state import FlowState

@@ -11,6 +11,7 @@ import typer
 
 from mobctl.cli.common import allow_path_option
 from mobctl.cli.terminal import printable, say
+from mobctl.errors import ExitCode
 
 commands = typer.Typer()  # gathered by mobctl.cli.app
 
@@ -74,7 +75,7 @@ def validate(
             err=True,
         )
     diagnostics_output.render(run, output_format.value)
-    raise typer.Exit(1 if run.errors else 0)
+    raise typer.Exit(int(ExitCode.INVALID if run.errors else ExitCode.OK))
 
 
 @commands.command()

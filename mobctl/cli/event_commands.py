@@ -9,6 +9,7 @@ import typer
 
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
 from mobctl.cli.terminal import printable, say
+from mobctl.errors import ExitCode
 
 commands = typer.Typer()  # gathered by mobctl.cli.app
 
@@ -135,7 +136,7 @@ def events_verify(
         if signed is not None:
             document["signatures"] = signed.document()
         emit(document)
-        raise typer.Exit(0 if ok else int(StoreCorrupt.exit_code))
+        raise typer.Exit(int(ExitCode.OK if ok else StoreCorrupt.exit_code))
     for item in [] if signed is None else signed.problems:  # by cursor, before any error
         at = f" cursor {item.cursor}" if item.cursor is not None else ""
         say(f"problem[{item.code}]{at}: {item.message}")

@@ -22,6 +22,7 @@ from mobctl.cli.common import (
 )
 from mobctl.cli.run_view import RunView
 from mobctl.cli.terminal import json_text, say
+from mobctl.errors import ExitCode
 
 if TYPE_CHECKING:
     from mobctl.api.running import RunOutcome, Watch
@@ -117,4 +118,4 @@ def drive(start: Callable[[Watch], RunOutcome], as_json: bool) -> NoReturn:
         say(f"run {outcome.run.run_id} {outcome.status}{cause}")
         if outcome.result is not None:
             sys.stdout.write(json_text(outcome.result) + "\n")
-    raise typer.Exit(130 if interrupted else int(outcome.exit_code))
+    raise typer.Exit(int(ExitCode.INTERRUPTED if interrupted else outcome.exit_code))

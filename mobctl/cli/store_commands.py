@@ -19,6 +19,7 @@ from mobctl.cli.common import (
     timeout_option,
 )
 from mobctl.cli.terminal import json_text, printable, say, say_fields
+from mobctl.errors import ExitCode
 
 commands = typer.Typer()  # gathered by mobctl.cli.app
 
@@ -95,7 +96,7 @@ def store_check(
             say(f"problem[{problem.code}] {problem.path}: {problem.message}{fixable}")
         count = len(report.problems)
         say("store is consistent" if report.ok else f"{count} problem(s) found")
-    raise typer.Exit(0 if report.ok else 6)
+    raise typer.Exit(int(ExitCode.OK if report.ok else ExitCode.STORE_UNAVAILABLE))
 
 
 @commands.command()

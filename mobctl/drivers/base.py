@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -176,3 +177,29 @@ def close(driver: Driver) -> None:
     closer = getattr(driver, "close", None)
     if closer is not None:
         closer()
+
+
+@dataclass
+class Drivers:
+    """The driver of each role, and the default for the others (the registry builds them
+    from ``--driver`` specs; the engine sees only this)."""
+
+    default: Driver  # for every role without one of its own
+    by_role: dict[str, Driver] = field(default_factory=dict)
+    specs: list[str] = field(default_factory=list)  # as given: recorded so a resume reuses them
+
+    def for_role(self, role: str) -> Driver:
+        return self.by_role.get(role, self.default)
+
+    def preflight(self, profiles: Mapping[str, TurnProfile]) -> list[str]:
+        """Each driver's check of the profiles of the roles it serves (role -> profile);
+        the once-per-run warnings."""
+        served: dict[int, tuple[Driver, list[TurnProfile]]] = {}
+        for role, profile in profiles.items():
+            driver = self.for_role(role)
+            served.setdefault(id(driver), (driver, []))[1].append(profile)
+        return [w for driver, mine in served.values() for w in preflight(driver, mine)]
+
+    def close(self) -> None:
+        for driver in {id(d): d for d in (self.default, *self.by_role.values())}.values():
+            close(driver)

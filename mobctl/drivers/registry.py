@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobctl.drivers.base import Driver, DriverError, TurnProfile, close, preflight
+from mobctl.drivers.base import Driver, DriverError, Drivers
 from mobctl.drivers.command import OUTPUT_CAP
 from mobctl.drivers.echo import EchoDriver
 
@@ -44,31 +44,6 @@ KINDS = tuple(FACTORIES)
 KINDS_HINT = (
     "use echo, scripted:FILE, command:CMD or llm[:OPTIONS] (optionally ROLE=... for one role)"
 )
-
-
-@dataclass
-class Drivers:
-    """The driver of each role, and the default for the others."""
-
-    default: Driver = field(default_factory=EchoDriver)
-    by_role: dict[str, Driver] = field(default_factory=dict)
-    specs: list[str] = field(default_factory=list)  # as given: recorded so a resume reuses them
-
-    def for_role(self, role: str) -> Driver:
-        return self.by_role.get(role, self.default)
-
-    def preflight(self, profiles: Mapping[str, TurnProfile]) -> list[str]:
-        """Each driver's check of the profiles of the roles it serves (role -> profile);
-        the once-per-run warnings."""
-        served: dict[int, tuple[Driver, list[TurnProfile]]] = {}
-        for role, profile in profiles.items():
-            driver = self.for_role(role)
-            served.setdefault(id(driver), (driver, []))[1].append(profile)
-        return [w for driver, mine in served.values() for w in preflight(driver, mine)]
-
-    def close(self) -> None:
-        for driver in {id(d): d for d in (self.default, *self.by_role.values())}.values():
-            close(driver)
 
 
 SHOWN_CHARS = 200  # of a driver spec echoed in an error (it may come from a run snapshot)
@@ -122,7 +97,7 @@ def _require_text(spec: str) -> None:
 
 def parse_drivers(specs: list[str], config: DriverConfig | None = None) -> Drivers:
     """The drivers of ``--driver`` specs (the last one for a role wins)."""
-    drivers = Drivers(specs=list(specs))
+    drivers = Drivers(EchoDriver(), specs=list(specs))
     for spec in specs:
         _require_text(spec)
         role, driver = split_role(spec)

@@ -15,6 +15,7 @@ from typing import Any
 from mobctl import host
 from mobctl.clock import parse_timestamp, timestamp
 from mobctl.engine.flow_state import FlowState
+from mobctl.errors import CustodyLost
 from mobctl.store.changes import RunExpectation, RunMutation
 from mobctl.store.contract import Store
 from mobctl.store.models import (
@@ -105,12 +106,12 @@ def cancel_in_custody(
     (exactly once: the snapshot CAS decides, the event is appended if absent). The lease is
     released at the end, whatever happens.
 
-    Raises :class:`CustodyLostError` when another process took the run over meanwhile."""
+    Raises :class:`~mobctl.errors.CustodyLost` when another process took the run over meanwhile."""
     runs = store.runs(mob_id)
     try:
         run = runs.get_run(run_id)
         if run is None or run.terminal:
-            raise CustodyLostError(run_id)
+            raise CustodyLost(mob_id, run_id)
         state = _canceled_state(run.flow_state)
         settle = RunMutation(
             status="running" if run.status == "pending" else None,
@@ -128,7 +129,7 @@ def cancel_in_custody(
         )
         expect = RunExpectation(status=run.status, non_terminal=True, flow_state=run.flow_state)
         if not runs.mutate_run(run_id, expect, settle, fence=owner.token):
-            raise CustodyLostError(run_id)
+            raise CustodyLost(mob_id, run_id)
         assert settle.flow_state is not None
         event = NewMobEvent(
             mob_id=mob_id,
@@ -144,18 +145,10 @@ def cancel_in_custody(
             fence=owner.token,
         )
         if appended is None:
-            raise CustodyLostError(run_id)
+            raise CustodyLost(mob_id, run_id)
         return appended
     finally:
         runs.release_run_lease(run_id, owner.token)
-
-
-class CustodyLostError(Exception):
-    """Another process took the run over (or finished it) while we held what we judged."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"run {run_id} changed hands")
-        self.run_id = run_id
 
 
 # --- the canceled shapes (pure) -------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from mobctl.canonical import canonical
 from mobctl.definition.model import MobDefinition, StepNode, synthesised_root
-from mobctl.drivers.registry import Drivers
+from mobctl.drivers.base import Drivers
 from mobctl.engine.attempts import Attempts
 from mobctl.engine.config import flow_config, flow_digest
 from mobctl.engine.custody import new_owner

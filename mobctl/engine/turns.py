@@ -12,8 +12,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from mobctl.drivers.base import DispatchError, Failed, Member, Outcome, TurnRequest
-from mobctl.drivers.registry import Drivers
+from mobctl.drivers.base import DispatchError, Drivers, Failed, Member, Outcome, TurnRequest
 from mobctl.engine.deadlines import Deadlines
 from mobctl.engine.reasons import clip_reason
 from mobctl.engine.records import StepTask, TurnDone

@@ -336,7 +336,8 @@ def test_orphan_judgement() -> None:
 
 
 def test_custody_is_taken_by_one_process_only(mob: tuple[Path, Path, Path]) -> None:
-    from mobctl.engine.custody import CustodyLostError, cancel_in_custody, take_over
+    from mobctl.engine.custody import cancel_in_custody, take_over
+    from mobctl.errors import CustodyLost
 
     store = mob[2]
     run(mob, "other")
@@ -347,7 +348,7 @@ def test_custody_is_taken_by_one_process_only(mob: tuple[Path, Path, Path]) -> N
     assert take_over(opened, judged) is None  # judged on a lease that is gone now
     rival = owner()
     assert opened.runs("s").acquire_run_lease(judged.run_id, rival, expected_token=ours.token)
-    with pytest.raises(CustodyLostError):
+    with pytest.raises(CustodyLost):
         cancel_in_custody(opened, "s", judged.run_id, ours, "execution_custody_lost")
     after = opened.runs("s").get_run(judged.run_id)
     assert after is not None and after.status == "pending"

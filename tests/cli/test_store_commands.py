@@ -218,6 +218,23 @@ def test_store_check_reports_and_repairs(store: Path) -> None:
     assert document["actions"][0].startswith(f"moved a torn tail of {log} to ")
 
 
+def test_store_check_repair_rebuilds_missing_indexes(store: Path) -> None:
+    """The indexes are rebuilt on first use when missing (a store of an older mobctl);
+    `--repair` rebuilds them at once, so the first command after it pays nothing."""
+    assert cli("run", SAMPLES / "minimal.toml", "-p", "name=x", "--store", store).exit_code == 0
+    mob = store / "mobs" / "hello"
+    for name in ("runs.index.jsonl", "runs.live.json", "roster.json"):
+        (mob / name).unlink(missing_ok=True)
+    assert cli("store", "check", "--store", store).exit_code == 0  # missing: no problem
+    fixed = cli("store", "check", "--repair", "--store", store, "--json")
+    assert json.loads(fixed.stdout)["actions"] == [
+        f"rebuilt {mob / 'runs.index.jsonl'} from the snapshots and the log",
+        f"rebuilt {mob / 'roster.json'} from the log",
+    ]
+    assert (mob / "runs.live.json").read_text() == '{"runs":[]}'
+    assert json.loads((mob / "roster.json").read_text())["active"].keys() == {"assistant-1"}
+
+
 def test_newer_store_is_exit_6(store: Path) -> None:
     store.mkdir()
     (store / "store.json").write_text('{"format": "mobctl-store", "schema_version": 2}')

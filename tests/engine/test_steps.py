@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mobctl.definition.model import MobDefinition
-from mobctl.drivers.base import Completed
-from mobctl.drivers.registry import Drivers
+from mobctl.drivers.base import Completed, Drivers
 from mobctl.engine.runner import FlowRunner
 from mobctl.store.directory import DirectoryStore
 from tests.engine.test_unstorable_outputs import Answers

@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from mobctl.canonical import json_equal
 from mobctl.definition.model import MobDefinition
-from mobctl.drivers.base import Completed, Failed, Outcome, TurnRequest
-from mobctl.drivers.registry import Drivers
+from mobctl.drivers.base import Completed, Drivers, Failed, Outcome, TurnRequest
 from mobctl.engine.outputs import MAX_OUTPUT_DEPTH, MalformedOutput, parse_output
 from mobctl.engine.runner import FlowRunner
 from mobctl.store.directory import DirectoryStore

@@ -267,10 +267,14 @@ def _repair(
                 report.actions.append(f"moved a torn tail of {events.log} to {path}")
             stale = {path for path, _ in _index_problems(store, mob_id)}
             runs = store.runs(mob_id)
-            if runs.index.log in stale:
+            if runs.index.log in stale or (
+                store.files.exists(runs.dir) and not runs.index.present()
+            ):
                 runs.rebuild_index()
                 report.actions.append(f"rebuilt {runs.index.log} from the snapshots and the log")
-            if events.roster_path in stale:
+            if events.roster_path in stale or (
+                store.files.exists(events.log) and not store.files.exists(events.roster_path)
+            ):
                 events.rebuild_roster_index()
                 report.actions.append(f"rebuilt {events.roster_path} from the log")
             with store.specs.locking(mob_id):
