@@ -95,50 +95,89 @@ def test_31_cas_races_have_exactly_one_winner_per_round(tmp_path: Path) -> None:
     assert extra["winner"] == winners[rounds][0]
 
 
-@pytest.mark.slow
 def test_32_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """A writer SIGKILLed at a random moment of appends, batches, snapshot changes and spec
+    puts, 200 times; after each kill the store reopens with everything acknowledged in it,
+    batches whole, and `store check --repair` leaves it consistent.
+
+    The writers are forked by a zygote that imported mobctl once, so the time goes into
+    writing, not into starting Python; and a store takes 25 kills, then a fresh one begins,
+    so checking after each kill does not grow with all the writing before it."""
     kills = int(os.environ.get("MOBCTL_CRASH_KILLS", "200"))
-    location = tmp_path / "store"
-    store = DirectoryStore(location)
-    run_id = make_run(store)
     rng = random.Random(32)
-    acknowledged_events: set[tuple[str, int]] = set()
-    last_round = 0
-    last_spec = 0
-    for attempt in range(kills):
-        worker = spawn("chaos", str(location), run_id, f"k{attempt}")
-        assert worker.stdout is not None
-        ready = worker.stdout.readline()
-        assert ready.strip() == "ack ready", worker.stderr.read() if worker.stderr else ""
-        time.sleep(rng.uniform(0, 0.03))
-        worker.send_signal(signal.SIGKILL)
-        out, _ = worker.communicate(timeout=60)
-        for ack in acks(out):
-            if ack[0] == "event":
-                acknowledged_events.add((ack[1], int(ack[2])))
-            elif ack[0] == "round":
-                last_round = max(last_round, int(ack[1]))
-            elif ack[0] == "spec":
-                last_spec = max(last_spec, int(ack[1]))
-        reopened = DirectoryStore(location)
-        events = reopened.events(MOB).replay_all()  # opens, never raises, whole batches only
-        cursors = [e.cursor for e in events]
-        assert cursors == sorted(set(cursors))
-        present = {(e.kind.field("writer"), e.kind.field("seq")) for e in events}
-        assert acknowledged_events <= present
-        run = reopened.runs(MOB).get_run(run_id)
-        assert run is not None
-        assert int((run.flow_state.model_extra or {}).get("round", 0)) >= last_round
-        spec = reopened.specs.get_spec(MOB)
-        assert (spec.revision if spec else 0) >= last_spec
-        batches: dict[tuple[str, int, int], int] = defaultdict(int)  # (writer, first, size)
-        for item in events:
-            if item.kind.field("of") is not None:
-                key = (item.kind.field("writer"), item.kind.field("first"), item.kind.field("of"))
-                batches[key] += 1
-        for (writer, first, size), seen in batches.items():
-            assert seen == size, f"batch {writer}/{first}: {seen} of {size} visible"
-        report = check_store(reopened, repair=True)  # repairs first, then checks everything
-        assert report.ok, (attempt, report.actions, report.problems)
-        assert not list(location.rglob("*.tmp"))
+    for first in range(0, kills, KILLS_PER_STORE):
+        _kill_repeatedly(
+            tmp_path / f"store-{first}", range(first, min(kills, first + KILLS_PER_STORE)), rng
+        )
+
+
+KILLS_PER_STORE = 25
+
+
+def _kill_repeatedly(location: Path, attempts: range, rng: random.Random) -> None:
+    run_id = make_run(DirectoryStore(location))
+    acknowledged: set[tuple[str, int]] = set()
+    last_round = last_spec = 0
+    zygote = subprocess.Popen(
+        [sys.executable, "-m", "tests.store.worker", "zygote", str(location), run_id],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert zygote.stdin is not None and zygote.stdout is not None
+    try:
+        for attempt in attempts:
+            name = f"k{attempt}"
+            zygote.stdin.write(name + "\n")
+            zygote.stdin.flush()
+            started = zygote.stdout.readline().split()
+            assert started[:2] == ["pid", name], started
+            time.sleep(rng.uniform(0, 0.03))
+            os.kill(int(started[2]), signal.SIGKILL)
+            assert zygote.stdout.readline().split() == ["reaped", name]
+            for ack in acks((location.parent / f"acks-{name}").read_text()):
+                if ack[0] == "event":
+                    acknowledged.add((ack[1], int(ack[2])))
+                elif ack[0] == "round":
+                    last_round = max(last_round, int(ack[1]))
+                elif ack[0] == "spec":
+                    last_spec = max(last_spec, int(ack[1]))
+            _assert_intact(location, run_id, acknowledged, last_round, last_spec, attempt)
+    finally:
+        zygote.stdin.close()
+        zygote.wait(timeout=60)
     assert DirectoryStore(location).events(MOB).verify() == []
+
+
+def _assert_intact(
+    location: Path,
+    run_id: str,
+    acknowledged: set[tuple[str, int]],
+    last_round: int,
+    last_spec: int,
+    attempt: int,
+) -> None:
+    """What a reopened store must show after a kill: every acknowledged write, whole batches,
+    and nothing `store check --repair` cannot make consistent."""
+    reopened = DirectoryStore(location)
+    events = reopened.events(MOB).replay_all()  # opens, never raises, whole batches only
+    cursors = [e.cursor for e in events]
+    assert cursors == sorted(set(cursors))
+    present = {(e.kind.field("writer"), e.kind.field("seq")) for e in events}
+    assert acknowledged <= present
+    run = reopened.runs(MOB).get_run(run_id)
+    assert run is not None
+    assert int((run.flow_state.model_extra or {}).get("round", 0)) >= last_round
+    spec = reopened.specs.get_spec(MOB)
+    assert (spec.revision if spec else 0) >= last_spec
+    batches: dict[tuple[str, int, int], int] = defaultdict(int)  # (writer, first, size)
+    for item in events:
+        if item.kind.field("of") is not None:
+            key = (item.kind.field("writer"), item.kind.field("first"), item.kind.field("of"))
+            batches[key] += 1
+    for (writer, first, size), seen in batches.items():
+        assert seen == size, f"batch {writer}/{first}: {seen} of {size} visible"
+    report = check_store(reopened, repair=True)  # repairs first, then checks everything
+    assert report.ok, (attempt, report.actions, report.problems)
+    assert not list(location.rglob("*.tmp"))

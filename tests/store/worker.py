@@ -3,16 +3,24 @@
     python -m tests.store.worker append STORE NAME COUNT      # singles and batches
     python -m tests.store.worker race STORE RUN_ID NAME ROUNDS
     python -m tests.store.worker chaos STORE RUN_ID NAME      # until killed
+    python -m tests.store.worker zygote STORE RUN_ID          # forks a chaos child per line
 
 Every write is reported on stdout (flushed) only after it returned: ``ack <what> <id>``.
+
+The zygote imports everything once, then for each ``NAME`` read on stdin forks a child that
+runs ``chaos`` with its acks going to ``STORE/../acks-NAME``, and prints ``pid NAME PID``
+once the child is writing; it prints ``reaped NAME`` when the child is gone. A kill then
+costs a fork, not a Python start-up, so a test can afford many of them.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from mobctl.store.changes import RunExpectation, RunMutation
 from mobctl.store.directory import DirectoryStore
@@ -21,9 +29,12 @@ from mobctl.store.models import EventKind, FlowRunState, NewMobEvent
 MOB = "load"
 
 
+_OUT: TextIO = sys.stdout  # where acks go (a zygote's child: its own file)
+
+
 def ack(*parts: object) -> None:
-    sys.stdout.write("ack " + " ".join(map(str, parts)) + "\n")
-    sys.stdout.flush()
+    _OUT.write("ack " + " ".join(map(str, parts)) + "\n")
+    _OUT.flush()
 
 
 def event(name: str, seq: int) -> NewMobEvent:
@@ -104,6 +115,28 @@ def chaos(store: DirectoryStore, run_id: str, name: str) -> None:
             ack("spec", revision)
 
 
+def zygote(location: Path, run_id: str) -> None:
+    global _OUT
+    for line in sys.stdin:
+        name = line.strip()
+        ready_read, ready_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh store handle, acks to its own file, never returns
+            os.close(ready_read)
+            _OUT = open(location.parent / f"acks-{name}", "w", buffering=1)  # noqa: SIM115
+            os.write(ready_write, b"x")
+            try:
+                chaos(DirectoryStore(location, lock_timeout=60), run_id, name)
+            finally:
+                os._exit(1)
+        os.close(ready_write)
+        os.read(ready_read, 1)  # the child is past its start
+        os.close(ready_read)
+        print(f"pid {name} {pid}", flush=True)
+        os.waitpid(pid, 0)
+        print(f"reaped {name}", flush=True)
+
+
 def main() -> None:
     mode, location = sys.argv[1], Path(sys.argv[2])
     store = DirectoryStore(location, lock_timeout=60)
@@ -114,6 +147,8 @@ def main() -> None:
     elif mode == "chaos":
         ack("ready")
         chaos(store, sys.argv[3], sys.argv[4])
+    elif mode == "zygote":
+        zygote(location, sys.argv[3])
     else:  # pragma: no cover
         raise SystemExit(f"unknown mode {mode}")
     time.sleep(0)

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, JsonValue, ValidationError
 
 from mobctl.canonical import canonical, parse_json
-from mobctl.clock import timestamp
+from mobctl.clock import parse_timestamp, timestamp
 from mobctl.errors import (
     InternalStoreError,
     NotFound,
@@ -297,21 +297,27 @@ class DirectoryRunStore(RunOperations):
 
     def _derived_index(self) -> tuple[list[RunIndexEntry], list[str]]:
         """What the run index should hold: every run (oldest first, settled ones with their
-        settlement) and the runs not settled."""
+        settlement) and the runs not settled. A terminal run is settled when its terminal
+        event is in the log, or when it ended before a prune's horizon (the event may be gone
+        on purpose, as repair judges it)."""
         runs = self.list_runs()
         logged = self.events.terminal_events()
+        horizon = self.events.pruned_before()
         created, unsettled = [], []
         for run in runs:
             entry = _created(run)
             event = logged.get(run.run_id)
-            if run.terminal and event is not None:
-                cause = event.kind.field("cause")
+            pruned = bool(
+                horizon and run.completed_at and parse_timestamp(run.completed_at) < horizon
+            )
+            if run.terminal and (event is not None or pruned):
+                cause = event.kind.field("cause") if event is not None else None
                 entry = entry.model_copy(
                     update={
                         "status": run.status,
                         "cause": cause if isinstance(cause, str) else None,
                         "completed_at": run.completed_at,
-                        "terminal_cursor": event.cursor,
+                        "terminal_cursor": event.cursor if event is not None else None,
                     }
                 )
             else:
