@@ -72,8 +72,9 @@ def definition_event(
 
 def missing_definition_event(store: Store, mob_id: str) -> SpecRecord | None:
     """The mob's spec when its revision is newer than the newest the log records (the spec
-    was written, then its event's append failed and so did putting the spec back). Unknown,
-    and so None, when the log's definition events may have been pruned."""
+    was written, then its event's append failed and so did putting the spec back). None when
+    the log records no revision at all: a spec put through the contract by another tool, or
+    definition events pruned, say nothing either way."""
     spec = store.specs.get_spec(mob_id)
     if spec is None:
         return None
@@ -85,9 +86,7 @@ def missing_definition_event(store: Store, mob_id: str) -> SpecRecord | None:
         elif event.kind.type == "mob_definition_updated":
             revision = event.kind.field("revision")
             logged = revision if isinstance(revision, int) else logged
-    if logged == 0 and events.pruned_before() is not None:
-        return None
-    return spec if spec.revision > logged else None
+    return spec if 0 < logged < spec.revision else None
 
 
 def repair_definition_event(store: Store, mob_id: str) -> int | None:
