@@ -61,11 +61,13 @@ class DirectoryCheck(CheckReport):
     @contextlib.contextmanager
     def reporting(self, path: Path) -> Iterator[None]:
         """Report a store error of the ``with`` body as a problem of ``path`` (once: a link
-        the walk reported is not reported again)."""
+        the walk reported is not reported again, nor an error already reported by an earlier
+        part of the check that read the same file)."""
         try:
             yield
         except StoreError as exc:
-            if not self.known(exc):
+            seen = any((p.code, p.message) == (exc.code, exc.message) for p in self.problems)
+            if not self.known(exc) and not seen:
                 self.add(exc.code, path, exc.message)
 
 
@@ -151,11 +153,13 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: DirectoryCheck) -> No
         return
     if report.behind_link(events.dir):
         return  # the walk reported the link; nothing behind it is read
+    before = len(report.problems)
     with report.reporting(events.log):
         for problem in events.verify():
             torn = problem.startswith("torn tail") or problem.startswith("incomplete batch")
             code = "torn_tail" if torn else "store_corrupt"
             report.add(code, events.log, problem, repairable=torn)
+    log_ok = len(report.problems) == before  # else what the log holds is not judged further
     runs = store.runs(mob_id)
     readable = True
     with report.reporting(runs.dir):
@@ -172,10 +176,10 @@ def _check_mob(store: DirectoryStore, mob_id: str, report: DirectoryCheck) -> No
                 readable = False
                 if not report.known(exc):
                     report.add(exc.code, entry.path, exc.message)
-    if readable:
+    if readable and log_ok:
         _check_indexes(store, mob_id, report)
     with report.reporting(store.specs.dir):
-        spec = missing_definition_event(store, mob_id)
+        spec = missing_definition_event(store, mob_id) if log_ok else None
         if spec is not None:
             report.add(
                 "missing_definition_event",
