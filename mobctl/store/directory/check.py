@@ -26,7 +26,7 @@ from mobctl.errors import (
     WrongPassphrase,
 )
 from mobctl.host import is_dead
-from mobctl.ids import is_run_id
+from mobctl.ids import is_run_id, is_slug
 from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.contract import CheckReport, Problem
 
@@ -128,14 +128,27 @@ def _stale_holder(store: DirectoryStore, holder: Path) -> bool:
 
 
 def _check_records(store: DirectoryStore, report: DirectoryCheck) -> None:
-    for folder, read in (
-        (store.specs.dir, store.specs.get_spec),
-        (store.profiles.dir, store.profiles.get),
+    for folder, read, what in (
+        (store.specs.dir, store.specs.get_spec, "a spec record (the name is not a mob id)"),
+        (
+            store.profiles.dir,
+            store.profiles.get,
+            "a realm profile (the name is not a profile name)",
+        ),
     ):
         with report.reporting(folder):
             for name in store.files.stems(folder, ".json"):
-                with report.reporting(folder / f"{name}.json"):
+                path = folder / f"{name}.json"
+                if not is_slug(name):  # listings leave it out
+                    report.add("store_corrupt", path, f"not {what}")
+                    continue
+                with report.reporting(path):
                     read(name)
+    mobs = store.root / "mobs"
+    with report.reporting(mobs):
+        for entry in store.files.entries(mobs):
+            if entry.kind == "directory" and not is_slug(entry.name):
+                report.add("store_corrupt", entry.path, "not a mob (the name is not a mob id)")
 
 
 def _check_mob(store: DirectoryStore, mob_id: str, report: DirectoryCheck) -> None:
