@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -15,13 +16,127 @@ def canonical(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def parse_json(data: bytes | str) -> Any:
-    """``json.loads``, with nesting too deep for the parser reported as a ``ValueError`` like
-    any other malformed JSON (a file edited by hand must not crash a reader)."""
+# How deeply a value a member or a user hands over (an output, the params) may nest arrays
+# and objects, well inside what every reader of the store takes: pydantic validates a JSON
+# value to 255 levels (deeper, a snapshot would not read back).
+MAX_VALUE_DEPTH = 200
+# How deeply a store document may nest: such a value sits up to 9 levels down in one (a run
+# journal line setting a run's terminal event: {"ops": [["set", path, {"structured_output":
+# {"steps": {step: [{"target": ..., "output": HERE}]}}}]]}), so a little more than that.
+MAX_DOCUMENT_DEPTH = MAX_VALUE_DEPTH + 16
+
+# only an escape can put a surrogate into decoded JSON (UTF-8 cannot encode one)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+Location = tuple[str | int, ...]
+
+
+class Unwritable(ValueError):
+    """A value mobctl never writes to its store, so never takes from it either: NaN or an
+    infinity, a lone surrogate (UTF-8 cannot encode it), a key that is not a string, nesting
+    deeper than a limit. The message says what, never the value; ``location`` is where in the
+    value (keys and indexes), for a caller that knows which keys it may name."""
+
+    def __init__(self, problem: str, location: Location = ()) -> None:
+        super().__init__(problem)
+        self.location = location
+
+
+def unwritable(value: Any, max_depth: int) -> Unwritable | None:
+    """What makes ``value`` one the store could not write and read back equal (None: it
+    can): objects with string keys, arrays, finite numbers, integers Python writes in decimal,
+    text without lone surrogates, nested at most ``max_depth`` levels. Iterative, so a value
+    of any depth is only walked down to the limit."""
+    # (item, depth, trail): a trail is (parent trail, key), built only as deep as the walk goes
+    stack: list[tuple[Any, int, Any]] = [(value, 0, None)]
+    while stack:
+        item, depth, trail = stack.pop()
+        problem: str | None = None
+        if isinstance(item, dict | list):
+            if depth == max_depth:
+                problem = f"nested more than {max_depth} levels deep"
+            elif isinstance(item, list):
+                stack += [(child, depth + 1, (trail, i)) for i, child in enumerate(item)]
+                continue
+            else:
+                for key, child in item.items():
+                    if not isinstance(key, str):
+                        problem = f"object keys are strings, not {type(key).__name__}"
+                    else:
+                        problem = _surrogate(key)
+                    if problem is not None:
+                        break
+                    stack.append((child, depth + 1, (trail, key)))
+        elif isinstance(item, str):
+            problem = _surrogate(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                problem = f"{item} is not a JSON number"
+        elif isinstance(item, int):  # bool included
+            if item.bit_length() > 64:
+                try:
+                    str(item)  # past 4300 digits Python refuses to write it in decimal
+                except ValueError as exc:
+                    problem = str(exc).split(";")[0]
+        elif item is not None:
+            problem = f"a value of type {type(item).__name__} is not JSON"
+        if problem is not None:
+            return Unwritable(problem, _location(trail))
+    return None
+
+
+def _surrogate(text: str) -> str | None:
     try:
-        return json.loads(data)
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        return f"a string holds a lone surrogate (U+{code:04X}), which UTF-8 cannot encode"
+    return None
+
+
+def _location(trail: Any) -> Location:
+    parts: list[str | int] = []
+    while trail is not None:
+        trail, key = trail
+        parts.append(key)
+    return tuple(reversed(parts))
+
+
+def parse_json(data: bytes | str, *, max_depth: int = MAX_DOCUMENT_DEPTH) -> Any:
+    """A store document: JSON as mobctl writes it, or :class:`Unwritable` (a ``ValueError``)
+    for what it never writes (NaN and infinities, lone surrogates, nesting deeper than
+    ``max_depth``), so that a reader never holds a value it could not write back or print.
+    Cheap for what mobctl writes: the value is walked only when the text may hold one of
+    those (a non-finite number, a surrogate escape, more brackets than ``max_depth``)."""
+    odd = False
+
+    def constant(name: str) -> float:  # NaN, Infinity, -Infinity
+        nonlocal odd
+        odd = True
+        return float(name)
+
+    def number(literal: str) -> float:
+        nonlocal odd
+        value = float(literal)
+        odd = odd or math.isinf(value)  # 1e400: read, it would be Infinity
+        return value
+
+    try:
+        value = json.loads(data, parse_constant=constant, parse_float=number)
     except RecursionError:
-        raise ValueError("JSON nested too deeply to read") from None
+        raise Unwritable(f"nested more than {max_depth} levels deep") from None
+    if isinstance(data, str):
+        brackets = data.count("[") + data.count("{")
+        escape = _SURROGATE_ESCAPE.search(data) is not None
+    else:
+        brackets = data.count(b"[") + data.count(b"{")
+        escape = _SURROGATE_ESCAPE_BYTES.search(data) is not None
+    if odd or escape or brackets > max_depth:
+        problem = unwritable(value, max_depth)
+        if problem is not None:
+            raise problem
+    return value
 
 
 class OutOfRangeNumber(ValueError):

@@ -623,7 +623,7 @@ def test_verify_names_the_first_problem_and_its_byte_offset(store: Path) -> None
     assert errors(result) == (
         6,
         [
-            f"error[store_corrupt]: {path}: record at byte {third} does not parse or verify",
+            f"error[store_corrupt]: {path}: record at byte {third} does not verify (its chain hash does not match)",
             "hint: nothing repairs a damaged record automatically; restore the log from a backup",
         ],
     )
@@ -636,7 +636,7 @@ def test_verify_names_the_first_problem_and_its_byte_offset(store: Path) -> None
         "latest_cursor": 2,
         "problem": {
             "offset": third,
-            "message": f"record at byte {third} does not parse or verify",
+            "message": f"record at byte {third} does not verify (its chain hash does not match)",
         },
     }
 

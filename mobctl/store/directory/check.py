@@ -240,7 +240,8 @@ def _repair(
                     events.repair_tail()
             for path in sorted(_quarantined(store, events.quarantine) - quarantine_before):
                 report.actions.append(f"moved a torn tail of {events.log} to {path}")
-            repaired = repair_terminal_events(store, mob_id)
+            missing = [run.run_id for run in missing_terminal_events(store, mob_id)]
+            repaired = repair_terminal_events(store, mob_id, also=missing)
             for run_id in repaired:
                 report.actions.append(f"appended the missing terminal event of run {run_id}")
             unsigned = sign_after_terminal(store, mob_id) if repaired else None
