@@ -753,6 +753,26 @@ def test_prune_rejects_a_bad_time(store: Path, value: str) -> None:
     )
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-00:01"])
+def test_item12m_a_time_out_of_range_in_utc_is_a_usage_error(store: Path, value: str) -> None:
+    """A time whose offset carries it out of what a datetime holds in UTC overflowed (exit
+    70) when compared."""
+    for args in (
+        ["events", "prune", MOB, "--older-than", value, "--yes"],
+        ["events", "tail", MOB, "--since", value],
+    ):
+        result = cli(*args, "--store", store)
+        option = args[3]
+        assert errors(result) == (
+            2,
+            [
+                f"error[usage]: {option} {value!r} is out of range: in UTC it falls before year 1 "
+                "or after 9999"
+            ],
+        ), args
+    assert cursors(tail(store)) == list(range(1, 16))
+
+
 @pytest.mark.parametrize(("answer", "code", "left"), [("y", 0, 6), ("n", 2, 15)])
 def test_prune_asks_on_a_terminal(store: Path, answer: str, code: int, left: int) -> None:
     args = ["events", "prune", MOB, "--older-than", at(24), "--store", str(store)]
