@@ -86,9 +86,22 @@ class Boundary(TyperGroup):
         except Exception as exc:
             if os.environ.get("MOBCTL_DEBUG") == "1":
                 traceback.print_exc()
+            # the type and where, never the text: it may quote anything (a value read from the
+            # store, a secret); the traceback, with the text, is for MOBCTL_DEBUG=1
             report_error(
                 "internal",
-                f"this is a bug in mobctl {__version__}: {type(exc).__name__}: {exc}",
+                f"this is a bug in mobctl {__version__}: {type(exc).__name__}{_where(exc)}",
                 "re-run with MOBCTL_DEBUG=1 for the traceback and report it",
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost function of mobctl's own that ``exc`` passed through, as
+    ``" in <module>.<function>"`` ("" if none did)."""
+    where = ""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        module = frame.f_globals.get("__name__", "")
+        if module.partition(".")[0] == "mobctl":
+            where = f" in {module}.{frame.f_code.co_qualname}"
+    return where
