@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import sys
 import traceback
 from collections.abc import Iterator
@@ -48,6 +49,19 @@ def _reader_may_go() -> Iterator[None]:
         if isinstance(exc.__context__, BrokenPipeError):
             _reader_gone()
         raise
+
+
+def stdout_abandoned() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``| head`` took what it wanted), asked
+    without writing: for a command that waits for output to come, to notice while it waits.
+    False when stdout is not a file descriptor (in-process tests)."""
+    try:
+        watch = select.poll()
+        watch.register(sys.stdout.fileno(), 0)  # only the conditions poll always reports
+        ready = watch.poll(0)
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in ready)
 
 
 def _reader_gone() -> NoReturn:
