@@ -103,12 +103,12 @@ def _location(trail: Any) -> Location:
     return tuple(reversed(parts))
 
 
-def parse_json(data: bytes | str, *, max_depth: int = MAX_DOCUMENT_DEPTH) -> Any:
+def parse_json(data: bytes | str) -> Any:
     """A store document: JSON as mobctl writes it, or :class:`Unwritable` (a ``ValueError``)
     for what it never writes (NaN and infinities, lone surrogates, nesting deeper than
-    ``max_depth``), so that a reader never holds a value it could not write back or print.
-    Cheap for what mobctl writes: the value is walked only when the text may hold one of
-    those (a non-finite number, a surrogate escape, more brackets than ``max_depth``)."""
+    :data:`MAX_DOCUMENT_DEPTH`), so that a reader never holds a value it could not write back
+    or print. Cheap for what mobctl writes: the value is walked only when the text may hold
+    one of those (a non-finite number, a surrogate escape, more brackets than the depth)."""
     odd = False
 
     def constant(name: str) -> float:  # NaN, Infinity, -Infinity
@@ -125,15 +125,15 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DOCUMENT_DEPTH) -> Any
     try:
         value = json.loads(data, parse_constant=constant, parse_float=number)
     except RecursionError:
-        raise Unwritable(f"nested more than {max_depth} levels deep") from None
+        raise Unwritable(f"nested more than {MAX_DOCUMENT_DEPTH} levels deep") from None
     if isinstance(data, str):
         brackets = data.count("[") + data.count("{")
         escape = _SURROGATE_ESCAPE.search(data) is not None
     else:
         brackets = data.count(b"[") + data.count(b"{")
         escape = _SURROGATE_ESCAPE_BYTES.search(data) is not None
-    if odd or escape or brackets > max_depth:
-        problem = unwritable(value, max_depth)
+    if odd or escape or brackets > MAX_DOCUMENT_DEPTH:
+        problem = unwritable(value, MAX_DOCUMENT_DEPTH)
         if problem is not None:
             raise problem
     return value

@@ -253,11 +253,11 @@ class RunIndexEntry(_Model):
 
     run_id: str
     flow_id: str | None = None
-    created_at: str | None = None
+    created_at: Timestamp | None = None
     first_cursor: int | None = None
     status: RunStatus | None = None  # set once settled
     cause: str | None = None
-    completed_at: str | None = None
+    completed_at: Timestamp | None = None
     terminal_cursor: int | None = None
 
     @property

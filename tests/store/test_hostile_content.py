@@ -280,6 +280,24 @@ def test_item12h_a_snapshot_whose_run_id_climbs_out_is_refused_before_any_lock(
     assert not list((store / "locks").rglob("*tmp*"))
 
 
+@pytest.mark.parametrize(("line", "field"), [(0, "created_at"), (1, "completed_at")])
+def test_item12_a_run_index_line_with_a_time_that_is_none_is_left_out(
+    store: Path, line: int, field: str
+) -> None:
+    """The run index is derived data: a line that is no index entry is skipped (its run is
+    then read from its snapshot), never a crash of `runs list`."""
+    index = store / "mobs" / "hello" / "runs.index.jsonl"
+    lines = index.read_text().splitlines(keepends=True)
+    entry = json.loads(lines[line])
+    entry[field] = "00000000-0000-4000-8000-000000000000"
+    lines[line] = json.dumps(entry) + "\n"
+    index.write_text("".join(lines))
+    listed = mobctl(store, "runs", "list", "hello", "--json")
+    assert listed[0] == 0, listed
+    shown = [(r["run_id"], r["status"]) for r in json.loads(listed[1])]
+    assert shown == ([] if field == "created_at" else [(finished(store).stem, "completed")])
+
+
 def test_item12i_a_snapshot_nested_too_deeply_is_store_corrupt(store: Path) -> None:
     run = finished(store)
     edit(run, lambda d: d["flow_state"].__setitem__("failure_count", nested(400)))

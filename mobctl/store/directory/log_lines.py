@@ -294,7 +294,8 @@ def read_forward(
     for raw in iter(handle.readline, b""):
         if offset + len(raw) > size:
             break  # appended after we looked: read next time
-        record = read_line(raw, offset, meta, previous) if raw.endswith(b"\n") else None
+        ended = raw.endswith(b"\n")
+        record = read_line(raw, offset, meta, previous) if ended else "has no end of line"
         if not isinstance(record, Record):
             if valid_after(handle, size):
                 raise StoreCorrupt(
