@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -24,10 +23,6 @@ MAX_VALUE_DEPTH = 200
 # journal line setting a run's terminal event: {"ops": [["set", path, {"structured_output":
 # {"steps": {step: [{"target": ..., "output": HERE}]}}}]]}), so a little more than that.
 MAX_DOCUMENT_DEPTH = MAX_VALUE_DEPTH + 16
-
-# only an escape can put a surrogate into decoded JSON (UTF-8 cannot encode one)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 
 Location = tuple[str | int, ...]
 
@@ -103,39 +98,47 @@ def _location(trail: Any) -> Location:
     return tuple(reversed(parts))
 
 
-def parse_json(data: bytes | str) -> Any:
-    """A store document: JSON as mobctl writes it, or :class:`Unwritable` (a ``ValueError``)
-    for what it never writes (NaN and infinities, lone surrogates, nesting deeper than
-    :data:`MAX_DOCUMENT_DEPTH`), so that a reader never holds a value it could not write back
-    or print. Cheap for what mobctl writes: the value is walked only when the text may hold
-    one of those (a non-finite number, a surrogate escape, more brackets than the depth)."""
-    odd = False
+class _NotFinite(Exception):
+    pass
 
-    def constant(name: str) -> float:  # NaN, Infinity, -Infinity
-        nonlocal odd
-        odd = True
-        return float(name)
 
-    def number(literal: str) -> float:
-        nonlocal odd
-        value = float(literal)
-        odd = odd or math.isinf(value)  # 1e400: read, it would be Infinity
-        return value
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):  # 1e400: read, it would be Infinity
+        raise _NotFinite
+    return value
 
+
+def _no_constant(name: str) -> float:  # NaN, Infinity, -Infinity
+    raise _NotFinite
+
+
+# one decoder for every read (json.loads with hooks would build one per call)
+_STORE_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
+def parse_json(data: bytes) -> Any:
+    """A store document: JSON in UTF-8 as mobctl writes it, or a ``ValueError`` for anything
+    else: :class:`Unwritable` for what it never writes (NaN and infinities, lone surrogates,
+    nesting deeper than :data:`MAX_DOCUMENT_DEPTH`), so that a reader never holds a value it
+    could not write back or print. As cheap as ``json.loads`` for what mobctl writes: the
+    value is walked only when the text may hold one of those (a surrogate escape, more
+    brackets than the depth), or to say where a non-finite number is."""
+    text = data.decode("utf-8")  # strict: an encoded surrogate is no UTF-8
     try:
-        value = json.loads(data, parse_constant=constant, parse_float=number)
+        try:
+            value = _STORE_DECODER.decode(text)
+        except _NotFinite:
+            value = json.loads(text)  # again, keeping the number, to say where it is
+            suspect = True
+        else:  # only an escape can make a surrogate
+            escape = "\\ud" in text or "\\uD" in text
+            suspect = escape or text.count("[") + text.count("{") > MAX_DOCUMENT_DEPTH
     except RecursionError:
         raise Unwritable(f"nested more than {MAX_DOCUMENT_DEPTH} levels deep") from None
-    if isinstance(data, str):
-        brackets = data.count("[") + data.count("{")
-        escape = _SURROGATE_ESCAPE.search(data) is not None
-    else:
-        brackets = data.count(b"[") + data.count(b"{")
-        escape = _SURROGATE_ESCAPE_BYTES.search(data) is not None
-    if odd or escape or brackets > MAX_DOCUMENT_DEPTH:
-        problem = unwritable(value, MAX_DOCUMENT_DEPTH)
-        if problem is not None:
-            raise problem
+    problem = unwritable(value, MAX_DOCUMENT_DEPTH) if suspect else None
+    if problem is not None:
+        raise problem
     return value
 
 

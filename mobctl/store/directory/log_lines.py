@@ -209,10 +209,11 @@ def kind_problem(kind: dict[str, Any]) -> str | None:
     kind_type = kind.get("type")
     if not isinstance(kind_type, str) or EVENT_TYPE.fullmatch(kind_type) is None:
         return "type: should be an event type (lowercase letters, digits and '_')"
-    for name, value in kind.items():
-        rule = KIND_FIELDS.get(name)
-        if rule is not None and value is not None and not rule[0](value):
-            return f"{name}: should be {rule[1]}"
+    for name in kind.keys() & KIND_FIELDS.keys():
+        value = kind[name]
+        check, expected = KIND_FIELDS[name]
+        if value is not None and not check(value):
+            return f"{name}: should be {expected}"
     return None
 
 
