@@ -8,6 +8,7 @@ functions, so that ``mobctl --version`` stays as cheap as importing typer.
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 import typer
@@ -63,7 +64,25 @@ for group in (
 
 
 def main() -> None:
+    _reopen_closed_streams()
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):  # a character the locale cannot write is
             stream.reconfigure(errors="backslashreplace")  # shown escaped, never a crash
     app(prog_name="mobctl")
+
+
+def _reopen_closed_streams() -> None:
+    """A standard stream that whoever started mobctl closed (``>&-``, ``2>&-``, as cron or a
+    daemon may leave them; Python then has ``None`` for it) is opened on /dev/null: what would
+    go there is dropped, the command still runs, and no file mobctl opens later can take the
+    descriptor (and a child's output with it)."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import sys
 import traceback
 from collections.abc import Iterator
@@ -50,6 +51,19 @@ def _reader_may_go() -> Iterator[None]:
         raise
 
 
+def stdout_abandoned() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``| head`` took what it wanted), asked
+    without writing: for a command that waits for output to come, to notice while it waits.
+    False when stdout is not a file descriptor (in-process tests)."""
+    try:
+        watch = select.poll()
+        watch.register(sys.stdout.fileno(), 0)  # only the conditions poll always reports
+        ready = watch.poll(0)
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in ready)
+
+
 def _reader_gone() -> NoReturn:
     # what is still buffered goes to /dev/null, so the interpreter's last flush cannot fail
     # again (the "Note on SIGPIPE" of Python's signal module)
@@ -86,9 +100,22 @@ class Boundary(TyperGroup):
         except Exception as exc:
             if os.environ.get("MOBCTL_DEBUG") == "1":
                 traceback.print_exc()
+            # the type and where, never the text: it may quote anything (a value read from the
+            # store, a secret); the traceback, with the text, is for MOBCTL_DEBUG=1
             report_error(
                 "internal",
-                f"this is a bug in mobctl {__version__}: {type(exc).__name__}: {exc}",
+                f"this is a bug in mobctl {__version__}: {type(exc).__name__}{_where(exc)}",
                 "re-run with MOBCTL_DEBUG=1 for the traceback and report it",
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost function of mobctl's own that ``exc`` passed through, as
+    ``" in <module>.<function>"`` ("" if none did)."""
+    where = ""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        module = frame.f_globals.get("__name__", "")
+        if module.partition(".")[0] == "mobctl":
+            where = f" in {module}.{frame.f_code.co_qualname}"
+    return where

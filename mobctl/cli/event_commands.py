@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from mobctl.cli.boundary import stdout_abandoned
 from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
 from mobctl.cli.terminal import printable, say
 from mobctl.errors import ExitCode
@@ -23,7 +24,7 @@ commands.add_typer(events_app, name="events")
 def events_tail(
     mob: str = typer.Argument(..., help="A mob id."),
     follow: bool = typer.Option(
-        False, "-f", "--follow", help="Keep printing new events (Ctrl-C stops, exit 0)."
+        False, "-f", "--follow", help="Keep printing new events (Ctrl-C stops, exit 130)."
     ),
     after_cursor: int | None = typer.Option(
         None, "--after-cursor", min=0, metavar="N", help="Only events after cursor N."
@@ -66,17 +67,21 @@ def events_tail(
 
     query = event_query(run=run, step=step, types=types, since=since, until=until)
     found = api.events_tail(
-        open_store(store, 10.0), mob, query, after_cursor=after_cursor, limit=limit, follow=follow
+        open_store(store, 10.0),
+        mob,
+        query,
+        after_cursor=after_cursor,
+        limit=limit,
+        follow=follow,
+        stop=stdout_abandoned,  # `| head` took what it wanted: noticed at the next poll
     )
     show = EventPrinter(as_json)
     shown = 0
-    try:
-        for event in found:
-            show(event)
-            shown += 1
-    except KeyboardInterrupt:
-        if not follow:
-            raise
+    for event in found:
+        show(event)
+        shown += 1
+    if follow and stdout_abandoned():
+        raise BrokenPipeError  # ended as a write to the closed pipe would end it
     if not shown and not follow and not as_json:
         say(f"no events of mob '{mob}' match", err=True)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from mobctl.api.events import EventQuery
 from mobctl.canonical import OutOfRangeNumber, strict_json
+from mobctl.clock import TimeOutOfRange, parse_timestamp
 from mobctl.clock import now as clock
-from mobctl.clock import parse_timestamp
 from mobctl.engine.outputs import MalformedOutput, ensure_storable
 from mobctl.errors import UsageError
 from mobctl.ids import shown_id
@@ -107,6 +107,10 @@ def parse_time(text: str, option: str, *, now: datetime | None = None) -> dateti
             return datetime.min.replace(tzinfo=UTC)
     try:
         return parse_timestamp(text)
+    except TimeOutOfRange:
+        raise UsageError(
+            f"{option} {text!r} is out of range: in UTC it falls before year 1 or after 9999"
+        ) from None
     except ValueError:
         raise UsageError(
             f"{option} {text!r} is neither a time nor a duration",

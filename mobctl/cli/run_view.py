@@ -17,6 +17,16 @@ from mobctl.cli.terminal import printable
 if TYPE_CHECKING:
     from mobctl.definition.model import MobDefinition
 
+# a reason is whatever an agent printed last on stderr: a progress line shows its head only
+# (the events and `runs show` keep it whole, up to the engine's own limit)
+REASON_SHOWN = 500
+
+
+def _reason(fields: dict[str, Any]) -> str:
+    reason = str(fields["reason"])
+    return reason if len(reason) <= REASON_SHOWN else reason[: REASON_SHOWN - 1] + "…"
+
+
 _LINES = {
     "flow_started": lambda f: f"flow {f['flow_id']} started",
     "step_dispatched": lambda f: (
@@ -24,11 +34,11 @@ _LINES = {
     ),
     "step_target_completed": lambda f: f"  {f['step_id']}: {f['target']['identity']} answered",
     "step_target_failed": lambda f: (
-        f"  {f['step_id']}: {f['target']['identity']} failed: {f['reason']}"
+        f"  {f['step_id']}: {f['target']['identity']} failed: {_reason(f)}"
     ),
     "step_completed": lambda f: f"  {f['step_id']}: completed",
-    "step_failed": lambda f: f"  {f['step_id']}: FAILED: {f['reason']}",
-    "step_skipped": lambda f: f"  {f['step_id']}: skipped ({f['reason']})",
+    "step_failed": lambda f: f"  {f['step_id']}: FAILED: {_reason(f)}",
+    "step_skipped": lambda f: f"  {f['step_id']}: skipped ({_reason(f)})",
     "topology_violation": lambda f: (
         f"  topology violation {f['from_role']} -> {f['to_role']} (advisory)"
     ),

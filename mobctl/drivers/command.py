@@ -182,10 +182,9 @@ class _Stream:
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process group, SIGKILL it after a grace period; reap the leader."""
-    try:
-        group = os.getpgid(process.pid)
-    except ProcessLookupError:
-        group = process.pid
+    # the leader started its own session, so its pid is the group's id; never asked of the
+    # pid (os.getpgid): once the leader is reaped that pid may be another process's
+    group = process.pid
     if not _group_alive(group) and process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):

@@ -114,9 +114,10 @@ class FlowState:
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> FlowState:
-        """A persisted flow state (missing fields at their defaults, unknown ones kept)."""
+        """A persisted flow state (missing or null fields at their defaults, unknown ones
+        kept)."""
         known = {f.name for f in fields(cls)} - {"extra"}
-        state = cls(**{k: v for k, v in document.items() if k in known})
+        state = cls(**{k: v for k, v in document.items() if k in known and v is not None})
         state.extra = {k: v for k, v in document.items() if k not in known}
         state.drain()
         return state

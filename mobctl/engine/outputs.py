@@ -3,19 +3,15 @@ result envelope of a completed run (§11.3)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mobctl.canonical import NestedTooDeeply, strict_json
+from mobctl.canonical import MAX_VALUE_DEPTH, NestedTooDeeply, strict_json, unwritable
 from mobctl.definition.model import AllPolicy, AnyPolicy, CollectionPolicy, QuorumPolicy
 
 FENCE = "```"
-# How deeply an output may nest arrays and objects, well inside what every reader of the store
-# takes: pydantic validates a JSON value to 255 levels (deeper, a snapshot would not read back),
-# and an output sits up to 4 levels down in one (flow_completed's structured_output, kept in
-# mobctl.terminal_event: {"steps": {step: [{"target": ..., "output": HERE}]}}).
-MAX_OUTPUT_DEPTH = 200
+# How deeply an output may nest (the store reads documents nested a little deeper, to hold it)
+MAX_OUTPUT_DEPTH = MAX_VALUE_DEPTH
 TOO_DEEP = f"nested more than {MAX_OUTPUT_DEPTH} levels deep"
 
 
@@ -42,46 +38,10 @@ def parse_output(raw: str, structured: Any, output_format: Literal["json", "text
 
 def ensure_storable(value: Any) -> None:
     """Raise :class:`MalformedOutput` unless ``value`` is plain JSON that the store writes and
-    reads back equal: objects with string keys, arrays, finite numbers, text without lone
-    surrogates (UTF-8 cannot encode them), nested at most :data:`MAX_OUTPUT_DEPTH` levels.
-    Iterative, so a value of any depth is only walked down to the limit."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth == MAX_OUTPUT_DEPTH:
-                raise MalformedOutput(TOO_DEEP)
-            if isinstance(item, list):
-                stack += [(child, depth + 1) for child in item]
-                continue
-            for key, child in item.items():
-                if not isinstance(key, str):
-                    raise MalformedOutput(f"object keys are strings, not {type(key).__name__}")
-                _unicode(key)
-                stack.append((child, depth + 1))
-        elif isinstance(item, str):
-            _unicode(item)
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise MalformedOutput(f"{item} is not a JSON number")
-        elif isinstance(item, int):  # bool included
-            if item.bit_length() > 64:
-                try:
-                    str(item)  # past 4300 digits Python refuses to write it in decimal
-                except ValueError as exc:
-                    raise MalformedOutput(str(exc).split(";")[0]) from None
-        elif item is not None:
-            raise MalformedOutput(f"a value of type {type(item).__name__} is not JSON")
-
-
-def _unicode(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        code = ord(text[exc.start])
-        raise MalformedOutput(
-            f"a string holds a lone surrogate (U+{code:04X}), which UTF-8 cannot encode"
-        ) from None
+    reads back equal, nested at most :data:`MAX_OUTPUT_DEPTH` levels (:func:`unwritable`)."""
+    problem = unwritable(value, MAX_OUTPUT_DEPTH)
+    if problem is not None:
+        raise MalformedOutput(str(problem))
 
 
 def _parse_json(raw: str) -> Any:

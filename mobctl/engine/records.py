@@ -1,14 +1,14 @@
 """The scheduler's in-memory run records (frames, loops, steps in flight) and how they map to
-the run snapshot: written as journal ops, and rebuilt from a snapshot to resume a run."""
+the run snapshot: written as journal ops (rebuilt from a snapshot by ``engine.restore``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from mobctl.definition.model import Flow, Frame, RepeatUntilNode, Step, StepNode
+from mobctl.definition.model import Frame, RepeatUntilNode, Step
 from mobctl.drivers.base import DispatchError, Member, Outcome
-from mobctl.engine.frames import FrameState, node_specs
+from mobctl.engine.frames import FrameState
 from mobctl.engine.outputs import TargetResult
 from mobctl.store.changes import Op
 from mobctl.store.models import LoopSnapshot, MobRun
@@ -148,79 +148,3 @@ class RunResult:
     cause: str | None
     timed_out: bool
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Restored:
-    frames: dict[str, FrameRun]
-    loops: dict[str, LoopRun]
-    body_results: BodyResults
-
-
-def restore(run: MobRun, flow: Flow) -> Restored:
-    """Frames and loops as the snapshot has them (loops once their parent frame is back, body
-    frames once their loop is), and what each loop body recorded so far (§10.5)."""
-    kernels: dict[str, dict[str, Any]] = {i: f.kernel_state for i, f in run.frames.items()}
-    loop_kernels: dict[str, dict[str, Any]] = {i: lp.kernel_state for i, lp in run.loops.items()}
-    root_id = f"{run.run_id}-root"
-    frames = {root_id: _frame(root_id, flow.frame(), kernels[root_id], 0, None)}
-    loops: dict[str, LoopRun] = {}
-    progress = True
-    while progress:
-        progress = False
-        for instance, kernel in loop_kernels.items():
-            parent = frames.get(kernel["parent_frame_id"])
-            if instance in loops or parent is None:
-                continue
-            node = parent.spec.nodes[kernel["parent_node_id"]]
-            assert isinstance(node, RepeatUntilNode)
-            loops[instance] = LoopRun(
-                instance,
-                kernel["loop_id"],
-                parent.frame_id,
-                kernel["parent_node_id"],
-                kernel["depth"],
-                node,
-                kernel["phase"],
-                kernel["stage"],
-                kernel["current_iteration"],
-                kernel["last_completed_iteration"],
-                kernel["active_body_frame_id"],
-            )
-            progress = True
-        for frame_id, kernel in kernels.items():
-            owner = loops.get(kernel.get("loop_instance_id", ""))
-            if frame_id in frames or owner is None:
-                continue
-            frames[frame_id] = _frame(frame_id, owner.spec.body, kernel, owner.depth, owner)
-            progress = True
-    body_results: BodyResults = {}
-    for frame in frames.values():
-        if frame.loop is None:
-            continue
-        history = run.loop_iteration_outputs.get(frame.loop.loop_id, [])
-        outputs = history[frame.iteration] if frame.iteration < len(history) else {}
-        for node_id, node in frame.spec.nodes.items():
-            status = frame.state.status[node_id]
-            if isinstance(node, StepNode) and status in RANK:
-                why = frame.state.skip_reasons.get(node_id)
-                body_results.setdefault(node.step_id, {})[status] = (
-                    outputs.get(node.step_id),
-                    why,
-                )
-    return Restored(frames, loops, body_results)
-
-
-def _frame(
-    frame_id: str, spec: Frame, kernel: dict[str, Any], depth: int, loop: LoopRun | None
-) -> FrameRun:
-    state = FrameState.seed(node_specs(spec))
-    for node_id, status in kernel["node_status"].items():
-        if state.status[node_id] != status:
-            state.status[node_id] = status
-    state.status.drain()
-    state.winners.update(kernel.get("branch_winners") or {})
-    phase = kernel.get("phase", "Running")
-    frame = FrameRun(frame_id, spec, state, depth, loop, kernel.get("iteration", 0))
-    frame.sealed_as = None if phase == "Running" else phase
-    return frame

@@ -26,7 +26,8 @@ from mobctl.engine.loops import Loops
 from mobctl.engine.members import provision
 from mobctl.engine.outputs import MalformedOutput, ensure_storable, structured_output
 from mobctl.engine.recorder import Recorder
-from mobctl.engine.records import FrameRun, RunFatal, RunResult, restore
+from mobctl.engine.records import FrameRun, RunFatal, RunResult
+from mobctl.engine.restore import restore
 from mobctl.engine.run_context import EventCallback, RunContext
 from mobctl.engine.scheduler import Scheduler
 from mobctl.engine.steps import Steps

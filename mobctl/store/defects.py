@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import types
 import typing
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from mobctl.canonical import Unwritable
 from mobctl.errors import StoreCorrupt
 
 # context keys whose values come from the schema (or are counts), never from the input
@@ -61,30 +63,52 @@ def unreadable(
     return StoreCorrupt(f"{path} {defect(what, exc, model)}", hint=hint)
 
 
-def defect(what: str, exc: ValueError, model: type[BaseModel] | None = None) -> str:
-    """The part of :func:`unreadable`'s message after the path."""
+def defect(
+    what: str,
+    exc: ValueError,
+    model: type[BaseModel] | None = None,
+    *,
+    names: frozenset[str] = frozenset(),
+) -> str:
+    """The part of :func:`unreadable`'s message after the path; ``names``: keys that may be
+    named besides ``model``'s field names."""
+    known = names | (field_names(model) if model is not None else frozenset())
     if isinstance(exc, ValidationError):
         return f"is not {what}: {shape_defect(exc, model)}"
+    if isinstance(exc, Unwritable):  # JSON, but holding what mobctl never writes
+        where = location(exc.location, known)
+        return f"is not {what}: {where}: {exc}" if where else f"is not {what}: {exc}"
     return f"is not valid JSON ({json_defect(exc)})"
 
 
 def json_defect(exc: ValueError) -> str:
-    """Where a JSON text breaks, from the parser's error (its messages name no content)."""
+    """Where a JSON text breaks, from the parser's error (its messages name no content), or
+    what it holds that mobctl never writes."""
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
     if isinstance(exc, UnicodeDecodeError):
         return f"not UTF-8 at byte {exc.start}"
-    return "nested too deeply" if "nested too deeply" in str(exc) else "unreadable"
+    return str(exc) if isinstance(exc, Unwritable) else "unreadable"
+
+
+SHOWN_PARTS = 8  # of a location: a value nested too deeply has one as deep as it goes
+
+
+def location(parts: Sequence[str | int], names: frozenset[str]) -> str:
+    """A dotted location: indexes and the keys in ``names`` as they are, any other key (file
+    content) as ``<key>``; at most :data:`SHOWN_PARTS` parts, then "…"."""
+    shown = ".".join(
+        str(part) if isinstance(part, int) or part in names else "<key>"
+        for part in parts[:SHOWN_PARTS]
+    )
+    return shown + ".…" if len(parts) > SHOWN_PARTS else shown
 
 
 def shape_defect(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
     """ "<field path>: <what it should be>" for the first problem (and how many more)."""
     problems = exc.errors(include_url=False, include_input=False, include_context=True)
     first = problems[0]
-    names = field_names(model) if model is not None else frozenset()
-    where = ".".join(
-        str(part) if isinstance(part, int) or part in names else "<key>" for part in first["loc"]
-    )
+    where = location(first["loc"], field_names(model) if model is not None else frozenset())
     if first["type"] == "json_invalid":
         reason = "invalid JSON"
     elif set(first.get("ctx", {})) <= _SCHEMA_CONTEXT:

@@ -148,7 +148,43 @@ class LoopIterationLedgerEntry(_Model):
 
 
 class FlowRunState(_Open):
+    """The run-level flow state: its fields as flow-semantics §15 has them, each checked
+    (strictly: a value is never converted, so the document stays what the store holds) when
+    present, so a reader can rely on their types; fields of another tool are kept as they are."""
+
+    model_config = ConfigDict(strict=True)
+
     phase: str = "Absent"
+    tracked_steps: list[str] | None = None
+    ordered_steps: list[str] | None = None
+    step_status: dict[str, str | None] | None = None
+    output_recorded: dict[str, bool] | None = None
+    step_condition_results: dict[str, bool | None] | None = None
+    step_has_conditions: dict[str, bool] | None = None
+    step_dependencies: dict[str, list[str]] | None = None
+    step_dependency_modes: dict[str, str] | None = None
+    step_branches: dict[str, str | None] | None = None
+    step_collection_policies: dict[str, str] | None = None
+    step_quorum_thresholds: dict[str, int] | None = None
+    step_target_counts: dict[str, int] | None = None
+    step_target_success_counts: dict[str, int] | None = None
+    step_target_terminal_failure_counts: dict[str, int] | None = None
+    target_retry_counts: dict[str, int] | None = None
+    failure_count: int | None = None
+    consecutive_failure_count: int | None = None
+    escalation_threshold: int | None = None
+    max_step_retries: int | None = None
+    ready_frames: list[str] | None = None
+    ready_frame_membership: dict[str, bool] | None = None
+    pending_body_frame_loops: list[str] | None = None
+    pending_body_frame_loop_membership: dict[str, bool] | None = None
+    active_node_count: int | None = None
+    active_frame_count: int | None = None
+    max_active_nodes: int | None = None
+    max_active_frames: int | None = None
+    max_frame_depth: int | None = None
+    last_granted_frame: str | None = None
+    last_granted_loop: str | None = None
 
 
 class FrameSnapshot(_Open):
@@ -217,11 +253,11 @@ class RunIndexEntry(_Model):
 
     run_id: str
     flow_id: str | None = None
-    created_at: str | None = None
+    created_at: Timestamp | None = None
     first_cursor: int | None = None
     status: RunStatus | None = None  # set once settled
     cause: str | None = None
-    completed_at: str | None = None
+    completed_at: Timestamp | None = None
     terminal_cursor: int | None = None
 
     @property

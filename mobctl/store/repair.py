@@ -7,6 +7,8 @@ searched from its first cursor, so a repair costs the same however much history 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import JsonValue
 
 from mobctl.clock import parse_timestamp
@@ -101,8 +103,10 @@ def repair_definition_event(store: Store, mob_id: str) -> int | None:
     return spec.revision
 
 
-def repair_terminal_events(store: Store, mob_id: str) -> list[str]:
-    """Re-append the missing terminal event of every terminal run; the run ids repaired.
+def repair_terminal_events(store: Store, mob_id: str, also: Sequence[str] = ()) -> list[str]:
+    """Re-append the missing terminal event of every terminal run the run index does not know
+    to be settled, and of the runs ``also`` names (settled ones whose event went missing since,
+    as ``store check`` finds them); the run ids repaired.
 
     The append is "if absent" under the log's lock, so concurrent repairs add each event once.
     A run that ended before the newest prune's horizon may have had its event pruned on
@@ -111,7 +115,7 @@ def repair_terminal_events(store: Store, mob_id: str) -> list[str]:
     events = store.events(mob_id)
     repaired = []
     horizon = None
-    for run_id in runs.unsettled_runs():
+    for run_id in dict.fromkeys([*runs.unsettled_runs(), *also]):
         run = runs.get_run(run_id)
         if run is None:  # indexed, then a crash before its snapshot was written
             runs.forget(run_id)

@@ -472,7 +472,7 @@ def test_events_seal_and_verify_signatures_through_the_cli(store: Path) -> None:
     offset = sum(len(line.encode()) for line in lines[:index])
     assert document["problem"] == {
         "offset": offset,
-        "message": f"record at byte {offset} does not parse or verify",
+        "message": f"record at byte {offset} does not verify (its chain hash does not match)",
     }
     first = document["signatures"]["problems"][0]
     assert (first["code"], first["cursor"]) == ("changed", cursor)
@@ -480,7 +480,10 @@ def test_events_seal_and_verify_signatures_through_the_cli(store: Path) -> None:
     assert text.exit_code == 6
     assert text.stdout.startswith(f"problem[changed] cursor {cursor}: the record at cursor ")
     assert text.stderr.startswith("error[store_corrupt]: ")
-    assert f"events.jsonl: record at byte {offset} does not parse or verify\n" in text.stderr
+    assert (
+        f"events.jsonl: record at byte {offset} does not verify (its chain hash does not match)\n"
+        in text.stderr
+    )
 
 
 def test_verify_signatures_with_a_pinned_peer_id(store: Path) -> None:

@@ -222,3 +222,41 @@ def test_item8_undecodable_bytes_in_params_and_driver_are_usage_errors(tmp_path:
         f"{UNSTORABLE} (U+DCFF), {CANNOT}",
     )
     assert not (store / "mobs" / "hello" / "runs").exists()  # refused before any run exists
+
+
+def closed(streams: str, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """mobctl ARGS as a real child process with the standard ``streams`` closed (not broken:
+    ``>&-`` as cron and daemons may leave them); the others captured."""
+    redirections = {"0": "<&-", "1": ">&-", "2": "2>&-"}
+    script = 'exec "$@" ' + " ".join(redirections[fd] for fd in streams)
+    return subprocess.run(
+        ["sh", "-c", script, "sh", sys.executable, "-m", "mobctl", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_item13_closed_standard_streams_are_no_crash(tmp_path: Path) -> None:
+    """Python has None for a closed stream: every command tracebacked (exit 1), and `run`
+    with stderr closed never created its run. Now what would go to a closed stream is
+    dropped, the command does its work, and no file it opens takes the stream's descriptor
+    (the summary of `run >&-` would land in the store)."""
+    store = tmp_path / "store"
+    version = closed("1", "--version", cwd=tmp_path)
+    assert (version.returncode, version.stderr) == (0, b"")
+    ran = closed(
+        "2", "run", SAMPLES / "minimal.toml", "-p", "name=a", "--store", store, cwd=tmp_path
+    )
+    assert (ran.returncode, ran.stderr) == (0, b"")
+    assert ran.stdout.startswith(b"run ") and b" completed\n" in ran.stdout
+    again = closed("012", "run", "hello", "-p", "name=b", "--store", store, cwd=tmp_path)
+    assert (again.returncode, again.stdout, again.stderr) == (0, b"", b"")
+    missing = closed("2", "runs", "show", "hello", "nope", "--store", store, cwd=tmp_path)
+    assert (missing.returncode, missing.stdout) == (1, b"")
+    listed = json.loads(cli("runs", "list", "hello", "--store", store, "--json").stdout)
+    assert [run["status"] for run in listed] == ["completed", "completed"]
+    checked = cli("store", "check", "--store", store)
+    assert (checked.exit_code, checked.stdout) == (0, "store is consistent\n")

@@ -274,21 +274,26 @@ def test_malformed_catalog_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_internal_error_is_exit_70_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line names the exception's type and the innermost function of mobctl it passed
+    through, never its text (which may quote a value read from the store, a secret); the
+    traceback, text included, is behind MOBCTL_DEBUG=1."""
     import mobctl.api
 
     def boom(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("kaput")
+        raise RuntimeError("invalid literal: 'sk-live-SECRET-TOKEN'")
 
     monkeypatch.setattr(mobctl.api, "validate", boom)
     result = cli("validate", SAMPLES / "minimal.toml")
     assert result.exit_code == 70
     assert result.stderr.splitlines() == [
-        "error[internal]: this is a bug in mobctl 0.1.0: RuntimeError: kaput",
+        "error[internal]: this is a bug in mobctl 0.1.0: RuntimeError in "
+        "mobctl.cli.definition_commands.validate",
         "hint: re-run with MOBCTL_DEBUG=1 for the traceback and report it",
     ]
     monkeypatch.setenv("MOBCTL_DEBUG", "1")
     debug = cli("validate", SAMPLES / "minimal.toml")
     assert "Traceback (most recent call last)" in debug.stderr
+    assert "sk-live-SECRET-TOKEN" in debug.stderr
     assert debug.exit_code == 70
 
 

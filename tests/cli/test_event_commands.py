@@ -623,7 +623,7 @@ def test_verify_names_the_first_problem_and_its_byte_offset(store: Path) -> None
     assert errors(result) == (
         6,
         [
-            f"error[store_corrupt]: {path}: record at byte {third} does not parse or verify",
+            f"error[store_corrupt]: {path}: record at byte {third} does not verify (its chain hash does not match)",
             "hint: nothing repairs a damaged record automatically; restore the log from a backup",
         ],
     )
@@ -636,7 +636,7 @@ def test_verify_names_the_first_problem_and_its_byte_offset(store: Path) -> None
         "latest_cursor": 2,
         "problem": {
             "offset": third,
-            "message": f"record at byte {third} does not parse or verify",
+            "message": f"record at byte {third} does not verify (its chain hash does not match)",
         },
     }
 
@@ -751,6 +751,26 @@ def test_prune_rejects_a_bad_time(store: Path, value: str) -> None:
             "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30s, 10m, 2h, 1d)",
         ],
     )
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-00:01"])
+def test_item12m_a_time_out_of_range_in_utc_is_a_usage_error(store: Path, value: str) -> None:
+    """A time whose offset carries it out of what a datetime holds in UTC overflowed (exit
+    70) when compared."""
+    for args in (
+        ["events", "prune", MOB, "--older-than", value, "--yes"],
+        ["events", "tail", MOB, "--since", value],
+    ):
+        result = cli(*args, "--store", store)
+        option = args[3]
+        assert errors(result) == (
+            2,
+            [
+                f"error[usage]: {option} {value!r} is out of range: in UTC it falls before year 1 "
+                "or after 9999"
+            ],
+        ), args
+    assert cursors(tail(store)) == list(range(1, 16))
 
 
 @pytest.mark.parametrize(("answer", "code", "left"), [("y", 0, 6), ("n", 2, 15)])

@@ -2,7 +2,8 @@
 
 It must print every event in order, once, including across a torn tail that the next writer
 repairs and a prune that replaces the log; it holds no lock while it waits; Ctrl-C ends it
-with exit 0; with --run it ends by itself after that run's terminal event.
+with exit 130, as it ends every command; with --run it ends by itself after that run's
+terminal event; a reader that goes away (`| head`) ends it at its next poll.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def test_follow_sees_every_event_of_other_processes_across_torn_tails_and_prune(
 
     printed = [json.loads(line) for line in lines.until(4 + 350)]
     follower.send_signal(signal.SIGINT)
-    assert follower.wait(timeout=30) == 0  # Ctrl-C ends a follower cleanly
+    assert follower.wait(timeout=30) == 130  # Ctrl-C ends a follower as any command
     assert lines.rest() == lines.seen[: 4 + 350]  # nothing more was printed
     assert [e["cursor"] for e in printed] == list(range(1, 355))  # in order, none twice
     by_writer: dict[str, list[int]] = defaultdict(list)
@@ -121,7 +122,8 @@ def test_follow_sees_every_event_of_other_processes_across_torn_tails_and_prune(
         by_writer[item["kind"]["writer"]].append(item["kind"]["seq"])
     assert by_writer == {"a": list(range(150)), "b": list(range(100)), "c": list(range(100))}
     assert list((path.parent / "quarantine").iterdir())  # the torn tail was repaired
-    assert follower.stderr is not None and follower.stderr.read() == ""
+    assert follower.stderr is not None
+    assert follower.stderr.read() == "error[interrupted]: interrupted\n"
 
 
 def test_a_waiting_follower_holds_no_lock(tmp_path: Path) -> None:
@@ -138,7 +140,22 @@ def test_a_waiting_follower_holds_no_lock(tmp_path: Path) -> None:
     with store.locks.hold(store.events(MOB).lock_name):  # free: within the 0.5 s timeout
         pass
     follower.send_signal(signal.SIGINT)
-    assert follower.wait(timeout=30) == 0
+    assert follower.wait(timeout=30) == 130
+
+
+def test_item16_a_follower_whose_reader_went_away_ends_at_its_next_poll(tmp_path: Path) -> None:
+    """`events tail --follow | head -1`: the follower noticed the closed pipe only when the
+    next event came (maybe never); it ends at its next poll, as a write to the pipe would end
+    it (exit 141, nothing on stderr)."""
+    location = tmp_path / "store"
+    store = DirectoryStore(location)
+    store.events(MOB).append(NewMobEvent(mob_id=MOB, kind=EventKind(type="x")))
+    follower = start("events", "tail", MOB, "--follow", "--store", location)
+    assert follower.stdout is not None and follower.stderr is not None
+    assert " x" in follower.stdout.readline()  # the history: it is following now
+    follower.stdout.close()  # the reader goes away; no event comes after
+    assert follower.wait(timeout=60) == 141
+    assert follower.stderr.read() == ""
 
 
 def test_follow_run_exits_after_the_runs_terminal_event(tmp_path: Path) -> None:

@@ -235,6 +235,42 @@ def test_store_check_repair_rebuilds_missing_indexes(store: Path) -> None:
     assert json.loads((mob / "roster.json").read_text())["active"].keys() == {"assistant-1"}
 
 
+def test_item14_a_file_whose_name_is_no_id_is_left_out_and_reported(
+    store: Path, tmp_path: Path
+) -> None:
+    """A Finder copy ("hello copy.json") made the listings, `store check` and its repair fail
+    whole with unsafe_id: listings leave such a file out, and `store check` reports it as a
+    problem of that file (nothing repairs it: the file may be anyone's)."""
+    cli("register", SAMPLES / "minimal.toml", "--store", store)
+    profile = tmp_path / "p.toml"
+    profile.write_text('model = "claude-sonnet-4-6"\n')
+    cli("profiles", "create", "p1", profile, "--store", store)
+    spec_copy = store / "specs" / "hello copy.json"
+    profile_copy = store / "profiles" / "p1 copy.json"
+    mob_copy = store / "mobs" / "hello copy"
+    spec_copy.write_bytes((store / "specs" / "hello.json").read_bytes())
+    profile_copy.write_bytes((store / "profiles" / "p1.json").read_bytes())
+    mob_copy.mkdir()
+    specs = cli("specs", "list", "--store", store)
+    assert (specs.exit_code, specs.stdout.split("\t")[0], specs.stderr) == (0, "hello", "")
+    profiles = cli("profiles", "list", "--store", store)
+    assert (profiles.exit_code, profiles.stdout.split("\t")[0], profiles.stderr) == (0, "p1", "")
+    problems = (
+        f"problem[store_corrupt] {spec_copy}: not a spec record (the name is not a mob id)\n"
+        f"problem[store_corrupt] {profile_copy}: not a realm profile (the name is not a profile "
+        "name)\n"
+        f"problem[store_corrupt] {mob_copy}: not a mob (the name is not a mob id)\n"
+        "3 problem(s) found\n"
+    )
+    checked = cli("store", "check", "--store", store)
+    assert (checked.exit_code, checked.stdout, checked.stderr) == (6, problems, "")
+    repaired = cli("store", "check", "--repair", "--store", store)
+    roster = store / "mobs" / "hello" / "roster.json"  # a registered mob's first index
+    rebuilt = f"repaired: rebuilt {roster} from the log\n"
+    assert (repaired.exit_code, repaired.stdout, repaired.stderr) == (6, rebuilt + problems, "")
+    assert spec_copy.exists() and profile_copy.exists() and mob_copy.exists()
+
+
 def test_newer_store_is_exit_6(store: Path) -> None:
     store.mkdir()
     (store / "store.json").write_text('{"format": "mobctl-store", "schema_version": 2}')

@@ -82,6 +82,24 @@ def test_item5_run_progress_lines_escape_the_agents_stderr(
     assert f"  a: FAILED: {SHOWN}\n" in err
 
 
+def test_item16_run_progress_lines_show_the_head_of_a_long_reason(tmp_path: Path) -> None:
+    """An agent's 1 MiB stderr line was printed whole in the progress lines (the engine keeps
+    4 KiB of it as the reason): a progress line shows its first 500 characters."""
+    args = failing_run(tmp_path, "")
+    agent = tmp_path / "long.py"
+    agent.write_text("import sys\nsys.stderr.write('x' * (1 << 20) + '\\n')\nsys.exit(1)\n")
+    args[args.index("--driver") + 1] = f"command:{shlex.quote(sys.executable)} {agent}"
+    result = cli(*args)
+    assert result.exit_code == 3, result.stderr
+    head = "x" * 499 + "…"
+    assert f"\n  a: w-1 failed: {head}\n  a: FAILED: {head}\n" in result.stderr
+    assert max(map(len, result.stderr.splitlines())) < 600
+    run_id = next((tmp_path / "store" / "mobs" / "s" / "runs").glob("*.json")).stem
+    shown = cli("runs", "show", "s", run_id, "--store", tmp_path / "store", "--json")
+    [entry] = json.loads(shown.stdout)["failure_ledger"]
+    assert len(entry["reason"].encode()) == 4096  # the reason itself: as the engine keeps it
+
+
 def test_item5_runs_show_and_events_tail_escape_the_reason(
     failed_run: tuple[Path, str, str],
 ) -> None:

@@ -176,3 +176,42 @@ def test_item6_a_setsid_grandchild_holding_stdout_does_not_stretch_the_turn(
     assert json.loads(out)["status"] == "failed"
     assert target_failures(tmp_path / "store") == ["timeout + canceled after 1000ms"]
     assert _running(pid_of(pids, "held"))  # in a session of its own: the fixture ends it
+
+
+REUSED_PID = """
+import subprocess
+from mobctl.drivers.command import _kill_group
+
+leader = subprocess.Popen(["true"], start_new_session=True)
+leader.wait()  # reaped: its pid is free again
+with open("/proc/sys/kernel/ns_last_pid", "w") as next_pid:
+    next_pid.write(str(leader.pid - 1))
+bystander = subprocess.Popen(["sleep", "60"])  # not a group leader: in this process's group
+assert bystander.pid == leader.pid, (bystander.pid, leader.pid)
+_kill_group(leader)
+print("alive" if bystander.poll() is None else "killed")
+bystander.kill()
+"""
+
+
+def test_item16_a_reaped_leaders_pid_taken_by_another_process_is_not_killed() -> None:
+    """The turn's process group is the leader's own pid (it starts its session): asked of the
+    pid with getpgid once the leader was reaped, that pid may be another process's, whose
+    group (here the caller's own) was killed. In a new pid namespace, where the next pid can
+    be chosen, the leader's pid goes to a bystander at once."""
+    namespace = ["unshare", "--pid", "--fork", "--mount-proc"]
+    try:
+        usable = subprocess.run([*namespace, "true"], capture_output=True, timeout=60)
+    except FileNotFoundError:
+        pytest.skip("no unshare(1) to make a pid namespace")
+    if usable.returncode != 0:
+        pytest.skip("pid namespaces are not available here (they need root)")
+    result = subprocess.run(
+        [*namespace, sys.executable, "-c", REUSED_PID],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        start_new_session=True,  # what a wrong group kill hits is the namespace's, not ours
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "alive\n", "")

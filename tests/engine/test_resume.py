@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import cli
+import pytest
+
+from tests.conftest import SAMPLES, cli
 from tests.engine.test_run_processes import start
 from tests.engine.test_scenarios import HEAD, brief, flow_events
 
@@ -172,3 +175,95 @@ def test_resume_refuses_a_run_with_a_live_owner(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.communicate(timeout=30)
+
+
+# --- a run journal the store never wrote (the attack on the trust guarantees, item 12) --------
+
+TWO_STEPS = (
+    '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n'
+    '[flows.main.steps.b]\nrole = "w"\nmessage = "b"\ndepends_on = ["a"]\ntimeout_ms = 120000\n'
+)
+SLOW_B = (
+    '[[reply]]\nstep = "a"\noutput = "A"\n'
+    '[[reply]]\nstep = "b"\nattempt = 1\ndelay_ms = 120000\noutput = "never"\n'
+    '[[reply]]\nstep = "b"\noutput = "B"\n'
+)
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(store, run id) of a run SIGKILLed while its step b ran: its snapshot has a journal."""
+    tmp_path = tmp_path_factory.mktemp("killed")
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + TWO_STEPS)
+    fixtures = tmp_path / "f.toml"
+    fixtures.write_text(SLOW_B)
+    store = tmp_path / "store"
+    return store, kill_when(store, tmp_path, mob, fixtures, '"step_id":"b","target"')
+
+
+@pytest.mark.parametrize(
+    ("ops", "problem"),
+    [
+        (
+            '[["set", ["flow_state", "failure_count"], NaN]]',
+            "{journal} is corrupt: unreadable journal line (not valid JSON: nan is not a JSON "
+            "number) at byte {end}",
+        ),
+        (
+            '[["set", ["root_step_outputs", "b"], {{"w-1": 1e400}}]]',
+            "{journal} is corrupt: unreadable journal line (not valid JSON: inf is not a JSON "
+            "number) at byte {end}",
+        ),
+        (
+            '[["set", ["frames", "nope", "kernel_state"], {{}}]]',
+            "{journal} is corrupt: journal line {seq} does not apply to the snapshot at byte "
+            "{after}",
+        ),
+        (
+            '[["push", ["step_ledger"], {{"step_id": "b", "status": "failed", "timestamp": '
+            '"2026-01-01T00:00:00Z"}}]]',
+            "{snapshot} is not a run snapshot: step_ledger.3.agent_identity: Field required",
+        ),
+        (
+            '[["set", ["frames", "{run_id}-root", "kernel_state", "node_status", ""], "Running"]]',
+            "the snapshot of run {run_id} of mob 's' does not fit flow 'main': frames.<key>."
+            "kernel_state.node_status: not a node of its frame",
+        ),
+        (
+            '[["set", ["frames", "{run_id}-root", "kernel_state", "iteration"], "0"]]',
+            "the snapshot of run {run_id} of mob 's' does not fit flow 'main': frames.<key>."
+            "kernel_state.iteration: Input should be a valid integer",
+        ),
+    ],
+)
+def test_item12_a_journal_the_store_never_wrote_stops_a_resume_before_any_turn(
+    killed: tuple[Path, str], tmp_path: Path, ops: str, problem: str
+) -> None:
+    """NaN and infinite numbers, an op that does not apply, a ledger entry missing what every
+    writer writes, frames that do not fit the flow (a node the flow does not have, a count
+    that is text): `runs resume` crashed (exit 70), sometimes once a turn was dispatched. Now
+    it is store_corrupt for that run, and no turn was dispatched."""
+    source, run_id = killed
+    store = tmp_path / "store"
+    shutil.copytree(source, store)
+    runs = store / "mobs" / "s" / "runs"
+    journal = runs / f"{run_id}.journal"
+    seq = journal.read_text().count("\n") + 1
+    start = journal.stat().st_size
+    line = f'{{"seq": {seq}, "ops": {ops.format(run_id=run_id)}}}\n'
+    with journal.open("a") as handle:
+        handle.write(line)
+    log = store / "mobs" / "s" / "events.jsonl"
+    events = log.read_bytes()
+    code, _, err = resume(store, run_id, SAMPLES / "fixtures" / "hello.toml")
+    said = problem.format(
+        journal=f"run journal {journal}",
+        snapshot=runs / f"{run_id}.json",
+        run_id=run_id,
+        seq=seq,
+        end=start,
+        after=start + len(line.encode()),
+    )
+    assert (code, err.splitlines()[0]) == (6, f"error[store_corrupt]: {said}")
+    assert log.read_bytes() == events  # nothing dispatched, nothing written to the log

@@ -182,8 +182,7 @@ def test_sigkill_mid_run_leaves_a_consistent_snapshot(tmp_path: Path) -> None:
         report = check_store(opened, repair=True)
         assert report.ok, report.problems
         for run in opened.runs("s").list_runs():
-            extra = run.flow_state.model_extra or {}
-            statuses = extra.get("step_status", {})
+            statuses = run.flow_state.step_status or {}
             completed = {e.step_id for e in run.step_ledger if e.status == "completed"}
             assert completed == set(run.root_step_outputs), (completed, run.root_step_outputs)
             assert all(statuses.get(step) == "Completed" for step in completed)

@@ -150,11 +150,11 @@ def test_sigkilled_runner_is_orphaned_and_recover_cancel_converges_it_once(
     ]
     run = DirectoryStore(store).runs("s").get_run(run_id)
     assert run is not None and run.status == "canceled"
-    state = run.flow_state.model_extra or {}
-    assert run.flow_state.phase == "Canceled"
-    assert state["step_status"] == {"first": "Completed", "draft": "Canceled"}
-    assert state["active_node_count"] == 0 and state["active_frame_count"] == 0
-    assert state["ready_frames"] == [] and state["pending_body_frame_loops"] == []
+    state = run.flow_state
+    assert state.phase == "Canceled"
+    assert state.step_status == {"first": "Completed", "draft": "Canceled"}
+    assert state.active_node_count == 0 and state.active_frame_count == 0
+    assert state.ready_frames == [] and state.pending_body_frame_loops == []
     for frame in run.frames.values():
         kernel = frame.kernel_state
         assert kernel["ready_queue"] == []

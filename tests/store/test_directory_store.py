@@ -62,7 +62,10 @@ def test_12_a_flipped_byte_is_reported_with_its_offset(store: DirectoryStore) ->
     log_path(store).write_bytes(bytes(data))
     report = check_store(store)
     assert [(p.code, p.message) for p in report.problems] == [
-        ("store_corrupt", f"record at byte {second} does not parse or verify")
+        (
+            "store_corrupt",
+            f"record at byte {second} does not verify (its chain hash does not match)",
+        )
     ]
     with pytest.raises(StoreCorrupt, match=f"byte {second}"):
         log.replay_all()

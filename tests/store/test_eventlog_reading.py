@@ -183,6 +183,6 @@ def test_verify_log_stops_at_a_record_that_does_not_verify(store: DirectoryStore
     result = log.verify_log()
     assert result.records == 1
     assert [(p.offset, p.message) for p in result.problems] == [
-        (second, f"record at byte {second} does not parse or verify")
+        (second, f"record at byte {second} does not verify (its chain hash does not match)")
     ]
     assert json.loads(data.splitlines()[0])["cursor"] == 1

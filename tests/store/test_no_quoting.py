@@ -116,12 +116,14 @@ EDITS: dict[str, tuple[str, Edit, str | None]] = {
     "event kind": (
         "mobs/hello/events.jsonl",
         event(2, put("kind", [CANARY])),
-        "problem[store_corrupt] {file}: record at byte {offset} does not parse or verify",
+        "problem[store_corrupt] {file}: record at byte {offset} is not an event: kind: should be "
+        "an object",
     ),
     "event time": (
         "mobs/hello/events.jsonl",
         event(2, put("timestamp", CANARY)),
-        "problem[store_corrupt] {file}: record at byte {offset} does not parse or verify",
+        "problem[store_corrupt] {file}: record at byte {offset} is not an event: timestamp: "
+        "should be an RFC 3339 timestamp",
     ),
     "events meta": (
         "mobs/hello/events.meta.json",

@@ -26,7 +26,7 @@ from mobctl.errors import (
     WrongPassphrase,
 )
 from mobctl.host import is_dead
-from mobctl.ids import is_run_id
+from mobctl.ids import is_run_id, is_slug
 from mobctl.store.checkpoints import sign_after_terminal
 from mobctl.store.contract import CheckReport, Problem
 
@@ -135,14 +135,27 @@ def _stale_holder(store: DirectoryStore, holder: Path) -> bool:
 
 
 def _check_records(store: DirectoryStore, report: DirectoryCheck) -> None:
-    for folder, read in (
-        (store.specs.dir, store.specs.get_spec),
-        (store.profiles.dir, store.profiles.get),
+    for folder, read, what in (
+        (store.specs.dir, store.specs.get_spec, "a spec record (the name is not a mob id)"),
+        (
+            store.profiles.dir,
+            store.profiles.get,
+            "a realm profile (the name is not a profile name)",
+        ),
     ):
         with report.reporting(folder):
             for name in store.files.stems(folder, ".json"):
-                with report.reporting(folder / f"{name}.json"):
+                path = folder / f"{name}.json"
+                if not is_slug(name):  # listings leave it out
+                    report.add("store_corrupt", path, f"not {what}")
+                    continue
+                with report.reporting(path):
                     read(name)
+    mobs = store.root / "mobs"
+    with report.reporting(mobs):
+        for entry in store.files.entries(mobs):
+            if entry.kind == "directory" and not is_slug(entry.name):
+                report.add("store_corrupt", entry.path, "not a mob (the name is not a mob id)")
 
 
 def _check_mob(store: DirectoryStore, mob_id: str, report: DirectoryCheck) -> None:
@@ -285,7 +298,8 @@ def _repair(
                 logged = repair_definition_event(store, mob_id)
             if logged is not None:
                 report.actions.append(f"logged spec revision {logged} of mob '{mob_id}'")
-            repaired = repair_terminal_events(store, mob_id)
+            missing = [run.run_id for run in missing_terminal_events(store, mob_id)]
+            repaired = repair_terminal_events(store, mob_id, also=missing)
             for run_id in repaired:
                 report.actions.append(f"appended the missing terminal event of run {run_id}")
             unsigned = sign_after_terminal(store, mob_id) if repaired else None

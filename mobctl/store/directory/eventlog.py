@@ -40,11 +40,13 @@ from mobctl.store.directory.log_lines import (
     file_identity,
     find_line,
     framing_problem,
+    kind_problem,
     last_line_end,
     line_before,
     parse_line,
     prunable,
     read_forward,
+    read_line,
     starts_batch,
     stored_hash,
     stored_line,
@@ -124,8 +126,11 @@ class DirectoryEventStore:
             raise InternalStoreError(
                 f"event for mob '{event.mob_id}' appended to the log of '{self.mob_id}'"
             )
-        if not EVENT_TYPE.match(event.kind.type):
+        if not EVENT_TYPE.fullmatch(event.kind.type):
             raise InternalStoreError(f"invalid event type '{event.kind.type}'")
+        problem = kind_problem({"type": event.kind.type, **(event.kind.model_extra or {})})
+        if problem is not None:  # readers would refuse the line
+            raise InternalStoreError(f"invalid '{event.kind.type}' event: {problem}")
         if event.timestamp is not None:
             try:
                 parse_timestamp(event.timestamp)
@@ -716,9 +721,9 @@ class DirectoryEventStore:
             if not raw.endswith(b"\n"):
                 result.add(offset, f"torn tail at byte {offset} ({len(raw)} bytes without newline)")
                 break
-            record = parse_line(raw, offset, meta, previous)
-            if record is None:
-                result.add(offset, f"record at byte {offset} does not parse or verify")
+            record = read_line(raw, offset, meta, previous)
+            if not isinstance(record, Record):
+                result.add(offset, f"record at byte {offset} {record}")
                 break
             if record.cursor <= result.last_cursor:
                 result.add(offset, f"cursor {record.cursor} at byte {offset} does not increase")

@@ -6,24 +6,26 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
 from mobctl.canonical import parse_json
 from mobctl.clock import parse_timestamp
 from mobctl.errors import StoreCorrupt
+from mobctl.store.defects import defect
 from mobctl.store.hashing import GENESIS, line_hash
 from mobctl.store.models import EventKind, MobEvent, Timestamp
 
 HASH_TAIL = 76  # len(',"hash":"' + 64 hex + '"}\n')
 _HASH_TAIL = re.compile(rb',"hash":"([0-9a-f]{64})"\}\n\Z')
 CURSOR = re.compile(rb'\{"cursor":(\d+),')
-EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
+EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*")  # fullmatch
 _CHUNK = 65536  # below this, binary search turns into a scan
 _BACK = 4096  # first window when reading backwards
 
@@ -75,13 +77,25 @@ class PendingPrune(BaseModel):
     first: int  # the first cursor it deletes
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _chain_hash(text: str) -> str:
+    if _HEX64.fullmatch(text) is None:  # a reader hashes it as ASCII
+        raise PydanticCustomError("chain_hash", "Input should be 64 lowercase hex digits")
+    return text
+
+
+ChainHash = Annotated[str, AfterValidator(_chain_hash)]
+
+
 class Meta(BaseModel):
     """``events.meta.json``: the cursor high-water, the chain's genesis and the links that
     bridge pruned records (§8.4, §8.6)."""
 
     next_cursor: int = 1
-    genesis: str = GENESIS
-    chain_links: dict[str, str] = Field(default_factory=dict)
+    genesis: ChainHash = GENESIS
+    chain_links: dict[str, ChainHash] = Field(default_factory=dict)
     pruned_before: Timestamp | None = None  # the newest prune's horizon
     # a prune begun but maybe not done; it took effect iff the first record it deletes is gone
     # from the log (see ``pruned_before``)
@@ -92,23 +106,32 @@ class Meta(BaseModel):
 
 
 def parse_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Record | None:
-    """A line that parses and verifies against its predecessor, else None."""
+    """A line that parses, has an event's shape and verifies against its predecessor, else
+    None (:func:`read_line` says why)."""
+    record = read_line(raw, offset, meta, previous)
+    return record if isinstance(record, Record) else None
+
+
+def read_line(raw: bytes, offset: int, meta: Meta, previous: str | None) -> Record | str:
+    """The record of a line, or what is wrong with it ("does not verify …"), in words that
+    never quote it."""
     match = _HASH_TAIL.search(raw)
     if match is None:
-        return None
+        return "does not end with a chain hash"
     try:
         data = parse_json(raw)
-    except ValueError:
-        return None
-    if not _event_shaped(data):
-        return None
+    except ValueError as exc:
+        return defect("an event", exc, names=EVENT_FIELDS)
+    problem = _shape_problem(data)
+    if problem is not None:
+        return f"is not an event: {problem}"
     cursor = data["cursor"]
     body = raw[:-HASH_TAIL] + b"}"
     digest = match.group(1).decode()
     if line_hash(meta.predecessor(cursor, previous), body) != digest:
-        return None
+        return "does not verify (its chain hash does not match)"
     batch = data.get("batch")
-    span = (batch[0], batch[1]) if isinstance(batch, list) and len(batch) == 2 else None
+    span = (batch[0], batch[1]) if batch is not None else None
     return Record(offset, raw, cursor, digest, span, data)
 
 
@@ -116,23 +139,87 @@ def file_identity(info: os.stat_result) -> tuple[int, int, int]:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def _event_shaped(data: Any) -> bool:
-    """Whether a decoded line has an event's shape (a chain hash proves nothing: anyone can
-    compute one), so that everything downstream may rely on it."""
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _member(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("identity"), str)
+        and _integer(value.get("generation"))
+    )
+
+
+_TEXT = (lambda value: isinstance(value, str), "a string")
+_INTEGER = (_integer, "an integer")
+_OBJECT = (lambda value: isinstance(value, dict), "an object")
+_MEMBER = (_member, 'a member {"identity": <string>, "generation": <integer>}')
+# the fields of the kinds mobctl writes (flow-semantics §14.1) that readers rely on, by name
+# (the same name has the same type in every kind); null or absent is read as missing
+KIND_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **dict.fromkeys(
+        (
+            *("run_id", "flow_id", "step_id", "reason", "cause", "agent_identity", "role"),
+            *("runtime_mode", "from_role", "to_role", "escalated_to", "digest"),
+        ),
+        _TEXT,
+    ),
+    **dict.fromkeys(("attempt", "generation", "fence_token", "revision"), _INTEGER),
+    **dict.fromkeys(("target", "agent_runtime_id"), _MEMBER),
+    **dict.fromkeys(("params", "definition", "structured_output"), _OBJECT),
+}
+EVENT_FIELDS = frozenset(
+    {"cursor", "timestamp", "mob_id", "kind", "batch", "hash", "type", "output", *KIND_FIELDS}
+)
+
+
+def _shape_problem(data: Any) -> str | None:
+    """What keeps a decoded line from having an event's shape (a chain hash proves nothing:
+    anyone can compute one), so that everything downstream may rely on it; None if nothing."""
     if not isinstance(data, dict):
-        return False
+        return "should be an object"
     cursor, moment, kind = data.get("cursor"), data.get("timestamp"), data.get("kind")
-    if not (
-        isinstance(cursor, int)
-        and not isinstance(cursor, bool)
-        and isinstance(moment, str)
-        and isinstance(data.get("mob_id"), str)
-        and isinstance(kind, dict)
-        and isinstance(kind.get("type"), str)
+    if not _count(cursor):
+        return "cursor: should be a positive integer"
+    if not isinstance(moment, str) or not _is_time(moment):
+        return "timestamp: should be an RFC 3339 timestamp"
+    if not isinstance(data.get("mob_id"), str):
+        return "mob_id: should be a string"
+    if not isinstance(kind, dict):
+        return "kind: should be an object"
+    problem = kind_problem(kind)
+    if problem is not None:
+        return f"kind.{problem}"
+    batch = data.get("batch")
+    if batch is not None and not (
+        isinstance(batch, list) and len(batch) == 2 and _count(batch[0]) and _count(batch[1])
     ):
-        return False
+        return "batch: should be [first cursor, count]"
+    return None
+
+
+def kind_problem(kind: dict[str, Any]) -> str | None:
+    """What is wrong with an event's ``kind`` ("<field>: should be …"), or None: readers
+    refuse such a kind, and so the log never takes one."""
+    kind_type = kind.get("type")
+    if not isinstance(kind_type, str) or EVENT_TYPE.fullmatch(kind_type) is None:
+        return "type: should be an event type (lowercase letters, digits and '_')"
+    for name in kind.keys() & KIND_FIELDS.keys():
+        value = kind[name]
+        check, expected = KIND_FIELDS[name]
+        if value is not None and not check(value):
+            return f"{name}: should be {expected}"
+    return None
+
+
+def _is_time(text: str) -> bool:
     try:
-        parse_timestamp(moment)
+        parse_timestamp(text)
     except ValueError:
         return False
     return True
@@ -208,12 +295,12 @@ def read_forward(
     for raw in iter(handle.readline, b""):
         if offset + len(raw) > size:
             break  # appended after we looked: read next time
-        record = parse_line(raw, offset, meta, previous) if raw.endswith(b"\n") else None
-        if record is None:
+        ended = raw.endswith(b"\n")
+        record = read_line(raw, offset, meta, previous) if ended else "has no end of line"
+        if not isinstance(record, Record):
             if valid_after(handle, size):
                 raise StoreCorrupt(
-                    f"event log {log}: the record at byte {offset} is corrupt (later records "
-                    "follow)",
+                    f"event log {log}: the record at byte {offset} {record} (later records follow)",
                     hint="run `mobctl store check` for details; nothing repairs this automatically",
                 )
             return  # a torn tail: ignored by readers
@@ -230,15 +317,12 @@ def read_forward(
 
 
 def valid_after(handle: BinaryIO, size: int) -> bool:
-    """Whether any later complete line parses as an event (then the bad line is corruption)."""
+    """Whether any later complete line looks like a record, ending with a chain hash (then
+    the bad line is corruption, never a torn tail to cut)."""
     for raw in iter(handle.readline, b""):
         if handle.tell() > size or not raw.endswith(b"\n"):
             return False
-        try:
-            data = parse_json(raw)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and "cursor" in data and "hash" in data:
+        if _HASH_TAIL.search(raw):
             return True
     return False
 

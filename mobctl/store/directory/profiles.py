@@ -10,7 +10,7 @@ from pydantic import JsonValue
 from mobctl.canonical import canonical, parse_json
 from mobctl.clock import timestamp
 from mobctl.errors import CasConflict, NotFound
-from mobctl.ids import require_slug
+from mobctl.ids import is_slug, require_slug
 from mobctl.store.defects import unreadable
 from mobctl.store.directory.files import StoreFiles
 from mobctl.store.directory.locks import Locks
@@ -39,7 +39,9 @@ class DirectoryRealmProfileStore:
             raise unreadable(path, "a realm profile", exc, StoredRealmProfile) from None
 
     def list(self) -> list[StoredRealmProfile]:
-        names = self.files.stems(self.dir, ".json")
+        """Every profile; a file whose name is no profile name is none (``store check`` reports
+        it)."""
+        names = [name for name in self.files.stems(self.dir, ".json") if is_slug(name)]
         return [p for p in (self.get(n) for n in names) if p is not None]
 
     def _save(self, record: StoredRealmProfile) -> None:

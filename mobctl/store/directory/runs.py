@@ -170,7 +170,7 @@ class DirectoryRunStore(RunOperations):
         try:
             document = parse_json(data)
         except ValueError as exc:
-            raise unreadable(path, "a run snapshot", exc) from None
+            raise unreadable(path, "a run snapshot", exc, MobRun) from None
         if not isinstance(document, dict) or document.get("schema_version") != RUN_SCHEMA_VERSION:
             raise StoreCorrupt(f"run snapshot {path} is not a schema_version 7 MobRun")
         try:
@@ -194,10 +194,21 @@ class DirectoryRunStore(RunOperations):
         document = self._read(run_id)
         if document is None:
             return None
+        path = self.path(run_id)
         try:
-            return MobRun.model_validate(document)
+            run = MobRun.model_validate(document)
         except ValidationError as exc:
-            raise unreadable(self.path(run_id), "a run snapshot", exc, MobRun) from None
+            raise unreadable(path, "a run snapshot", exc, MobRun) from None
+        missing = _unwritten(document)
+        if missing is not None:
+            raise StoreCorrupt(f"{path} is not a run snapshot: {missing}: Field required")
+        # a copy under another name, or a run of another mob: not this file's run (it would be
+        # listed twice, found under a name it does not have, repaired into the wrong log)
+        if run.run_id != run_id:
+            raise _misfiled(path, "run_id: not the run id of its file name")
+        if run.mob_id != self.mob_id:
+            raise _misfiled(path, "mob_id: not the mob whose directory holds it")
+        return run
 
     def list_runs(self, flow_id: str | None = None) -> list[MobRun]:
         runs = []
@@ -332,6 +343,7 @@ class DirectoryRunStore(RunOperations):
     ) -> Snapshot | None:
         """Plan the change against the current snapshot under the run's lock and append it to
         the journal as one line; the new snapshot, or None if the CAS was lost."""
+        self.path(run_id)  # a run id, before it names a lock
         self._prepare()
         with self.locks.hold(f"mobs/{self.mob_id}/runs/{run_id}"), self._mutex:
             loaded = self._load(run_id, writer=True)
@@ -434,6 +446,32 @@ class DirectoryRunStore(RunOperations):
             return plan(view, apply) if matches(view, expect) else None
 
         return self._commit(run_id, planned, fence=fence, missing_raises=missing_raises) is not None
+
+
+# what every writer of a snapshot writes, and a change reads as it is (``store.changes``): a
+# document without one reads as a run (a model fills in the default) but cannot be changed
+_WRITTEN = (
+    *("status", "flow_state", "frames", "loops", "step_ledger", "failure_ledger"),
+    *("loop_iteration_ledger", "root_step_outputs", "loop_iteration_outputs"),
+)
+
+
+def _unwritten(document: Snapshot) -> str | None:
+    """The first field that a valid run ``document`` leaves out but every writer writes."""
+    missing = next((name for name in _WRITTEN if name not in document), None)
+    if missing is not None:
+        return missing
+    for index, entry in enumerate(document["step_ledger"]):
+        if "agent_identity" not in entry:
+            return f"step_ledger.{index}.agent_identity"
+    return None
+
+
+def _misfiled(path: Path, why: str) -> StoreCorrupt:
+    return StoreCorrupt(
+        f"{path} is not a snapshot of this run: {why}",
+        hint="`mobctl store check` reports it; restore the file from a backup",
+    )
 
 
 def _created(run: MobRun) -> RunIndexEntry:

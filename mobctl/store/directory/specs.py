@@ -11,7 +11,7 @@ from pydantic import JsonValue
 from mobctl.canonical import canonical, parse_json
 from mobctl.clock import timestamp
 from mobctl.errors import SpecRevisionConflict, StoreError
-from mobctl.ids import require_slug
+from mobctl.ids import is_slug, require_slug
 from mobctl.store.defects import unreadable
 from mobctl.store.directory.files import StoreFiles
 from mobctl.store.directory.locks import Locks
@@ -47,7 +47,9 @@ class DirectorySpecStore:
             raise unreadable(path, "a spec record", exc, SpecRecord) from None
 
     def list_specs(self) -> list[str]:
-        return self.files.stems(self.dir, ".json")
+        """The mob ids with a spec; a file whose name is no mob id is no spec (``store check``
+        reports it)."""
+        return [name for name in self.files.stems(self.dir, ".json") if is_slug(name)]
 
     def put_spec(
         self,

@@ -10,7 +10,7 @@ from mobctl import __version__
 from mobctl.canonical import canonical, parse_json
 from mobctl.clock import timestamp
 from mobctl.errors import ReadFailed, StoreCorrupt, StoreFormatTooNew
-from mobctl.ids import require_slug
+from mobctl.ids import is_slug, require_slug
 from mobctl.store.contract import CheckReport, Store
 from mobctl.store.defects import unreadable
 from mobctl.store.directory.eventlog import DirectoryEventStore
@@ -157,9 +157,14 @@ class DirectoryStore:
         return sorted({*self.specs.list_specs(), *self.mob_dirs()})
 
     def mob_dirs(self) -> list[str]:
-        """The names in ``mobs/`` (a link too: using it is refused, naming it)."""
+        """The names in ``mobs/`` that are mob ids (a link too: using it is refused, naming
+        it); any other is no mob's (``store check`` reports it)."""
         entries = self.files.entries(self.root / "mobs")
-        return [entry.name for entry in entries if entry.kind in ("directory", "link")]
+        return [
+            entry.name
+            for entry in entries
+            if entry.kind in ("directory", "link") and is_slug(entry.name)
+        ]
 
 
 def _conforms(store: DirectoryStore) -> Store:
