@@ -1,5 +1,7 @@
 """The one error boundary: every exception of a command becomes a message and a documented
-exit code, and a closed output pipe ends mobctl quietly."""
+exit code, and a closed output pipe ends mobctl quietly. A usage error found while parsing the
+command line (an unknown option, a missing argument, a bad value) is reported the same way:
+``error[usage]: ...`` and a ``hint:``, exit 2."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, NoSuchOption
+from typer._click.exceptions import UsageError as ParseError
 from typer.core import TyperGroup
 
 from mobctl import __version__
+from mobctl.cli.help import Group
 from mobctl.cli.terminal import printable
 from mobctl.errors import ExitCode, MobctlError
 
@@ -61,12 +66,35 @@ def _reader_gone() -> NoReturn:
     raise typer.Exit(int(ExitCode.BROKEN_PIPE))
 
 
-class Boundary(TyperGroup):
+def _usage_error(exc: ParseError) -> NoReturn:
+    """A command line that does not parse: ``error[usage]`` with the usage line as the hint
+    (or the options or commands it may have meant), exit 2."""
+    message, _, meant = exc.format_message().rstrip(".").partition(". Did you mean ")
+    hint = None
+    ctx = exc.ctx
+    if isinstance(exc, NoSuchOption) and exc.possibilities:
+        hint = f"did you mean {' or '.join(sorted(exc.possibilities))}?"
+    elif meant:
+        hint = f"did you mean {meant}"
+    elif ctx is not None and isinstance(ctx.command, TyperGroup):
+        hint = f"the commands are: {', '.join(ctx.command.list_commands(ctx))}"
+    elif ctx is not None:
+        hint = f"{ctx.get_usage()[0].lower()}{ctx.get_usage()[1:]} (--help explains)"
+    report_error("usage", message[:1].lower() + message[1:], hint)
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
+class Boundary(Group):
     """Turns every exception of a command into a message and a documented exit code."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         with _reader_may_go():  # `mobctl --help | head -1`
-            return super().make_context(*args, **kwargs)
+            try:
+                return super().make_context(*args, **kwargs)
+            except NoArgsIsHelpError:
+                raise
+            except ParseError as exc:
+                _usage_error(exc)
 
     def invoke(self, ctx: Any) -> Any:
         with _reader_may_go():
@@ -75,6 +103,10 @@ class Boundary(TyperGroup):
     def _invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except ParseError as exc:
+            _usage_error(exc)
         except (typer.TyperException, typer.Exit, typer.Abort, BrokenPipeError):
             raise
         except MobctlError as exc:

@@ -183,10 +183,9 @@ def test_profiles_lifecycle(store: Path, tmp_path: Path) -> None:
         "profiles", "update", "house-writer", profile, "--expect-revision", "1", "--store", store
     )
     assert updated.stdout == "updated realm profile house-writer (revision 2)\n"
-    assert (
-        "house-writer\trevision 2\tclaude-opus-4-8"
-        in cli("profiles", "list", "--store", store).stdout
-    )
+    listed = cli("profiles", "list", "--store", store).stdout.splitlines()
+    assert listed[0] == "NAME          REVISION  MODEL            UPDATED"
+    assert listed[1].split()[:3] == ["house-writer", "2", "claude-opus-4-8"]
     deleted = cli("profiles", "delete", "house-writer", "--expect-revision", "2", "--store", store)
     assert deleted.stdout == "deleted realm profile house-writer (revision 2)\n"
     assert cli("profiles", "show", "house-writer", "--store", store).exit_code == 1
