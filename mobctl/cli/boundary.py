@@ -72,6 +72,8 @@ def _usage_error(exc: ParseError) -> NoReturn:
     message, _, meant = exc.format_message().rstrip(".").partition(". Did you mean ")
     hint = None
     ctx = exc.ctx
+    if isinstance(exc, NoSuchOption):  # the option as typed: report_error escapes it
+        message = f"no such option: {exc.option_name}"
     if isinstance(exc, NoSuchOption) and exc.possibilities:
         hint = f"did you mean {' or '.join(sorted(exc.possibilities))}?"
     elif meant:

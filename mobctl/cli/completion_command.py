@@ -26,11 +26,11 @@ def completion(
     It completes commands and options, and from the store: mob ids, flow names, run ids and
     step names. Load it in the shell's start-up file:
 
-      source <(mobctl completion bash)                 # ~/.bashrc
+      source <(mobctl completion bash)    # in ~/.bashrc
 
-      source <(mobctl completion zsh)                  # ~/.zshrc, after compinit
+      source <(mobctl completion zsh)     # in ~/.zshrc, after compinit
 
-      mobctl completion fish | source                  # ~/.config/fish/config.fish
+      mobctl completion fish | source     # in ~/.config/fish/config.fish
     """
     from mobctl.cli.completion import script
     from mobctl.errors import UsageError

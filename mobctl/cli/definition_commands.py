@@ -45,7 +45,7 @@ def validate(
         "--output",
         "--format",
         metavar="FORMAT",
-        help="Output format: text, json, sarif or github.",
+        help="text, json, sarif or github.",
     ),
     strict: bool = typer.Option(False, "--strict", help="Treat every warning as an error."),
     catalog: Path | None = typer.Option(
@@ -53,7 +53,9 @@ def validate(
     ),
     allow_path: list[Path] = allow_path_option(),
 ) -> None:
-    """Validate mob definitions (TOML or Meerkat JSON) with located diagnostics.
+    """Validate mob definitions (TOML or Meerkat JSON).
+
+    Each diagnostic is located (file:line:column) and has a stable code.
 
     Exit 0 when no file has an error (warnings allowed), 1 when any has (or any warning
     under --strict), 2 on usage errors such as a path that does not exist. Path skills and
@@ -86,7 +88,9 @@ def validate(
 
 @commands.command()
 def schema() -> None:
-    """Print the JSON Schema of the definition format (for editor completion).
+    """Print the JSON Schema of the definition format.
+
+    Editors use it to complete and check mob files.
 
     Example (Taplo / Even Better TOML): save it and put this first line in a mob file:
 
@@ -115,7 +119,7 @@ def graph(
         "--output",
         "--format",
         metavar="FORMAT",
-        help="Output format: mermaid or dot.",
+        help="mermaid or dot.",
     ),
 ) -> None:
     """Draw a flow as a Mermaid or Graphviz graph.
@@ -150,7 +154,9 @@ def convert(
         None, "--out-file", metavar="PATH", help="Write to PATH instead of stdout."
     ),
 ) -> None:
-    """Convert a definition between TOML and Meerkat's JSON form (lossless).
+    """Convert a definition between TOML and Meerkat's JSON form.
+
+    Both directions are lossless.
 
     Examples:
 

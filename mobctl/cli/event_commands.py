@@ -64,8 +64,9 @@ def events_tail(
     as_json: bool = json_option(),
     store: Path | None = store_option(),
 ) -> None:
-    """Show a mob's latest events, oldest first; --follow keeps printing new ones.
+    """Show a mob's latest events; --follow keeps printing new ones.
 
+    Events are shown oldest first.
     With --follow --run RUN it stops after that run's terminal event (flow_completed,
     flow_failed or flow_canceled). Filters combine; times are inclusive. Never locks. -o json
     prints one JSON event per line (JSONL), -o yaml one YAML document per event, -o name the
@@ -118,8 +119,9 @@ def events_verify(
     as_json: bool = json_option(),
     store: Path | None = store_option(),
 ) -> None:
-    """Check a mob's event log: record hashes, cursor order and batch framing.
+    """Check a mob's event log.
 
+    Record hashes, cursor order and batch framing.
     Every record's hash is a checksum chained to the record before it. Exit 0 when the log
     verifies; exit 6 naming the first problem and its byte offset when it does not. Never
     locks. With --signatures, also check the checkpoints signed by the mob's supervisor key:
@@ -194,8 +196,9 @@ def events_seal(
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Sign the head of a mob's event log now with its supervisor key (a checkpoint).
+    """Sign the head of a mob's event log now (a checkpoint).
 
+    It is signed with the mob's supervisor key.
     Runs sign the log when they finish; `seal` signs it on demand (e.g. before archiving).
     Needs a supervisor authority (`mobctl supervisor init`). Sealing a head that is already
     signed with the current key writes nothing.

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from typer._click.exceptions import UsageError as ParseError
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 Function = TypeVar("Function", bound=Callable[..., Any])
@@ -126,7 +127,11 @@ class Command(TyperCommand):
             # completing this option's value: parse the words before it, or click stops at
             # the missing value and the arguments given so far (the mob) go unseen
             args = args[:-1]
-        return list(super().parse_args(ctx, args))
+        try:
+            return list(super().parse_args(ctx, args))
+        except ParseError as exc:  # some say which command they are about, some do not
+            exc.ctx = exc.ctx or ctx
+            raise
 
     def format_help_text(self, ctx: Any, formatter: Any) -> None:
         _format_help_text(self, formatter)

@@ -49,7 +49,9 @@ def members_spawn(
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Spawn members of a profile; each is recorded as a member_spawned event.
+    """Spawn members of a profile.
+
+    Each is recorded as a member_spawned event.
 
     Examples:
 

@@ -38,7 +38,7 @@ class Outputs:
             "-o",
             "--output",
             metavar="FORMAT",
-            help=f"Output format: {_either(self.formats)}.",
+            help=f"{_either(self.formats)}.",
             autocompletion=complete_from(self.formats),
         )
 

@@ -65,9 +65,10 @@ def run(
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Run a flow; exit 0 completed, 3 failed, 4 canceled, 5 timed out (130 on Ctrl-C).
+    """Run a flow of a registered mob, or of a definition file.
 
-    A definition file is registered first (see `mobctl register`, also for --allow-path).
+    Exit 0 completed, 3 failed, 4 canceled, 5 timed out, 130 on Ctrl-C. A definition file is
+    registered first (see `mobctl register`, also for --allow-path).
 
     Examples:
 

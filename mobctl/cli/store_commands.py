@@ -76,9 +76,11 @@ def store_check(
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Check the whole store: every event verifies, cursors increase, batches are whole,
-    snapshots parse, terminal runs have their terminal event, no stray temp files or stale
-    lock holders, secret files are private, no symbolic links. Exit 6 when a problem remains.
+    """Check the whole store; --repair fixes what is safe.
+
+    Every event verifies, cursors increase, batches are whole, snapshots parse, terminal runs have
+    their terminal event, no stray temp files or stale lock holders, secret files are private, no
+    symbolic links. Exit 6 when a problem remains.
 
     --repair quarantines torn tails, removes stray temp files and stale holder files, and
     re-appends missing terminal events; it never touches mid-log corruption, and leaves
@@ -227,7 +229,9 @@ def specs_show(
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Show a registered mob: revision, digest, source, and its definition (TOML).
+    """Show a registered mob and its definition.
+
+    Its revision, digest and source, then the definition as TOML.
 
     Example:
 
@@ -294,7 +298,9 @@ def profiles_create(
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Create a realm profile, referenced from definitions as realm_profile = "NAME".
+    """Create a realm profile.
+
+    Definitions reference it as realm_profile = "NAME".
 
     Example:
 

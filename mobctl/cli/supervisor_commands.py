@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 commands = App()  # gathered by mobctl.cli.app
 supervisor_app = App(
-    help="The supervisor authority of a mob: its Ed25519 key, epoch and rotation.",
+    help="A mob's supervisor authority: Ed25519 key, epoch, rotation.",
     no_args_is_help=True,
 )
 commands.add_typer(supervisor_app, name="supervisor")
@@ -39,12 +39,12 @@ def supervisor_init(
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Create a mob's supervisor authority: a fresh Ed25519 key at epoch 0.
+    """Create a mob's supervisor authority (a fresh key, epoch 0).
 
-    The secret is stored in the store with mode 0600 (encrypted with scrypt + AES-256-GCM
-    when MOBCTL_KEY_PASSPHRASE is set) and is never printed. A second init is refused;
-    --force rotates the existing key instead. From now on the mob's event log is signed:
-    a checkpoint is written after every finished run.
+    The key is an Ed25519 key. The secret is stored in the store with mode 0600 (encrypted with
+    scrypt + AES-256-GCM when MOBCTL_KEY_PASSPHRASE is set) and is never printed. A second init is
+    refused; --force rotates the existing key instead. From now on the mob's event log is signed: a
+    checkpoint is written after every finished run.
 
     Examples:
 
@@ -91,8 +91,10 @@ def supervisor_show(
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Show a mob's supervisor authority: epoch, peer id, public key, protocol version, how
-    the secret is kept, a pending rotation and the keys of past epochs. Never the secret.
+    """Show a mob's supervisor authority (never its secret).
+
+    Its epoch, peer id, public key, protocol version, how the secret is kept, a pending
+    rotation and the keys of past epochs.
 
     Example:
 
