@@ -67,21 +67,19 @@ def _reader_gone() -> NoReturn:
 
 
 def _usage_error(exc: ParseError) -> NoReturn:
-    """A command line that does not parse: ``error[usage]`` with the usage line as the hint
-    (or the options or commands it may have meant), exit 2."""
+    """A command line that does not parse: ``error[usage]`` with what it may have meant, or
+    the command's usage line, as the hint; exit 2."""
     message, _, meant = exc.format_message().rstrip(".").partition(". Did you mean ")
-    hint = None
-    ctx = exc.ctx
+    ctx, hint = exc.ctx, None
     if isinstance(exc, NoSuchOption):  # the option as typed: report_error escapes it
-        message = f"no such option: {exc.option_name}"
-    if isinstance(exc, NoSuchOption) and exc.possibilities:
-        hint = f"did you mean {' or '.join(sorted(exc.possibilities))}?"
-    elif meant:
+        message = f"No such option: {exc.option_name}"
+        meant = " or ".join(sorted(exc.possibilities or [])) + "?" if exc.possibilities else ""
+    if meant:
         hint = f"did you mean {meant}"
     elif ctx is not None and isinstance(ctx.command, TyperGroup):
         hint = f"the commands are: {', '.join(ctx.command.list_commands(ctx))}"
     elif ctx is not None:
-        hint = f"{ctx.get_usage()[0].lower()}{ctx.get_usage()[1:]} (--help explains)"
+        hint = f"usage: {ctx.get_usage().removeprefix('Usage: ')} (--help explains)"
     report_error("usage", message[:1].lower() + message[1:], hint)
     raise typer.Exit(int(ExitCode.USAGE))
 
