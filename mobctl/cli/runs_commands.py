@@ -218,7 +218,7 @@ def runs_recover(
 
       mobctl runs recover code-review
 
-      mobctl runs recover code-review --cancel --json
+      mobctl runs recover code-review --cancel -o json
     """
     from mobctl import api
 

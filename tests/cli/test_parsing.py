@@ -90,6 +90,13 @@ def test_every_duration_option_takes_the_same_syntax(tmp_path: Path) -> None:
         ["events", "tail", "hello", "--since", "30", "--until", "0"],
         ["events", "tail", "hello", "--since", "1m30s"],
         ["events", "prune", "hello", "--older-than", "3650", "--yes"],
+        ["events", "prune", "hello", "--older-than", "2026-01-01T00:00:00Z", "--yes"],
+        # huge values clamp to 100 years: never a crash, never a refusal
+        ["run", "hello", "-p", "name=C", "--timeout", "9" * 400 + "d"],
+        ["runs", "list", "--lock-timeout", "9" * 400],
+        ["runs", "cancel", "hello", run_id, "--wait", "--timeout", "1" + "0" * 30 + "h"],
+        ["events", "tail", "hello", "--since", "9" * 400 + "d", "--until", "2100-01-01T00:00:00Z"],
+        ["events", "prune", "hello", "--older-than", "9" * 400 + "d", "--yes"],
     ):
         result = cli(*args, *at)
         assert result.exit_code == 0, (args, result.stderr)
