@@ -10,16 +10,7 @@ import typer
 from mobctl.cli.common import open_store, store_option, timeout_option
 from mobctl.cli.completion import complete_mob
 from mobctl.cli.help import App
-from mobctl.cli.output import (
-    LISTING,
-    NAME,
-    NAMED,
-    Column,
-    json_option,
-    listing,
-    names,
-    structured,
-)
+from mobctl.cli.output import LISTING, NAMED, Column, json_option, listing, machine
 from mobctl.cli.terminal import say
 
 commands = App()  # gathered by mobctl.cli.app
@@ -66,10 +57,7 @@ def members_spawn(
         open_store(store, lock_timeout), mob, profile, identity=member_id, count=count
     )
     spawned = change.members
-    if structured([_document(m) for m in spawned], fmt):
-        return
-    if fmt == NAME:
-        names([m.identity for m in spawned])
+    if machine(fmt, [_document(m) for m in spawned], [m.identity for m in spawned]):
         return
     for member in spawned:
         say(f"spawned {member.identity} (role {member.role}, generation {member.generation})")
@@ -125,9 +113,5 @@ def members_retire(
 
     fmt = NAMED.choose(output, as_json)
     member = api.retire(open_store(store, lock_timeout), mob, member_id).members[0]
-    if structured(_document(member), fmt):
-        return
-    if fmt == NAME:
-        names([member.identity])
-    else:
+    if not machine(fmt, _document(member), [member.identity]):
         say(f"retired {member.identity} (role {member.role})")

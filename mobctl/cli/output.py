@@ -82,6 +82,17 @@ def structured(document: object, fmt: str) -> bool:
     return True
 
 
+def machine(fmt: str, document: object, ids: Sequence[str]) -> bool:
+    """Print ``document`` (json, yaml) or ``ids`` (name) and say True; False for text and
+    wide, which the command prints itself."""
+    if structured(document, fmt):
+        return True
+    if fmt == NAME:
+        names(ids)
+        return True
+    return False
+
+
 def yaml_text(document: object, *, start: bool = False) -> str:
     """``document`` as YAML (block style, keys in order, ``---`` first with ``start``).
 
@@ -158,11 +169,9 @@ def listing(
 ) -> None:
     """A list command's output: a table (``empty`` on stderr when there is nothing), the
     documents, or the ids."""
-    if structured([document(item) for item in items], fmt):
+    if machine(fmt, [document(item) for item in items], [name(item) for item in items]):
         return
-    if fmt == NAME:
-        names([name(item) for item in items])
-    elif not items:
+    if not items:
         sys.stderr.write(printable(empty) + "\n")
     else:
         shown = [c for c in columns if fmt == WIDE or not c.wide_only]

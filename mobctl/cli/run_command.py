@@ -22,7 +22,7 @@ from mobctl.cli.common import (
 )
 from mobctl.cli.completion import complete_flow, complete_mob
 from mobctl.cli.help import App
-from mobctl.cli.output import NAME, NAMED, json_option, names, structured
+from mobctl.cli.output import NAMED, json_option, machine
 from mobctl.cli.run_view import RunView
 from mobctl.cli.terminal import json_text, say
 from mobctl.errors import ExitCode
@@ -126,11 +126,7 @@ def drive(start: Callable[[Watch], RunOutcome], fmt: str) -> NoReturn:
             signal.signal(sig, handler)
     for warning in outcome.warnings:
         view.note(f"warning: {warning}")
-    if structured(outcome.document(), fmt):
-        pass
-    elif fmt == NAME:
-        names([outcome.run.run_id])
-    else:
+    if not machine(fmt, outcome.document(), [outcome.run.run_id]):
         cause = f" ({outcome.cause})" if outcome.cause else ""
         say(f"run {outcome.run.run_id} {outcome.status}{cause}")
         if outcome.result is not None:

@@ -20,16 +20,14 @@ from mobctl.cli.completion import complete_flow, complete_mob, complete_run
 from mobctl.cli.help import App
 from mobctl.cli.output import (
     LISTING,
-    NAME,
     NAMED,
     Column,
     duration,
     json_option,
     listing,
     local_time,
-    names,
+    machine,
     short,
-    structured,
     table,
 )
 from mobctl.cli.terminal import json_text, say
@@ -145,11 +143,7 @@ def runs_show(
 
     fmt = LISTING.choose(output, as_json)
     detail = api.show_run(open_store(store, lock_timeout), mob, run)
-    if structured(detail.run.document(), fmt):
-        return
-    if fmt == NAME:
-        names([detail.run.run_id])
-    else:
+    if not machine(fmt, detail.run.document(), [detail.run.run_id]):
         _print_detail(detail, full=full)
 
 
@@ -189,11 +183,7 @@ def runs_cancel(
     outcome = api.cancel_run(opened, mob, run, wait=wait, grace_ms=grace_ms)
     _note_repairs(outcome.repaired)
     _warn(outcome.warnings)
-    if structured(outcome.document(), fmt):
-        return
-    if fmt == NAME:
-        names([outcome.run.run_id])
-    else:
+    if not machine(fmt, outcome.document(), [outcome.run.run_id]):
         say(_cancel_line(outcome))
 
 
@@ -225,10 +215,7 @@ def runs_recover(
     fmt = NAMED.choose(output, as_json)
     recovery = api.recover(open_store(store, lock_timeout), mob, cancel=cancel)
     _warn(recovery.warnings)
-    if structured(recovery.document(), fmt):
-        return
-    if fmt == NAME:
-        names([orphan.run.run_id for orphan in recovery.orphans])
+    if machine(fmt, recovery.document(), [orphan.run.run_id for orphan in recovery.orphans]):
         return
     for run_id in recovery.repaired:
         say(f"repaired run {run_id}: appended its missing terminal event")

@@ -20,7 +20,6 @@ from mobctl.cli.completion import complete_mob
 from mobctl.cli.help import App
 from mobctl.cli.output import (
     LISTING,
-    NAME,
     NAMED,
     REPORT,
     WIDE,
@@ -28,7 +27,7 @@ from mobctl.cli.output import (
     json_option,
     listing,
     local_time,
-    names,
+    machine,
     short,
     structured,
 )
@@ -166,10 +165,7 @@ def register(
         "digest": result.digest,
         "changed": result.changed,
     }
-    if structured(document, fmt):
-        return
-    if fmt == NAME:
-        names([result.mob_id])
+    if machine(fmt, document, [result.mob_id]):
         return
     print_diagnostics(result.warnings)
     if result.changed:
@@ -243,13 +239,10 @@ def specs_show(
 
     fmt = LISTING.choose(output, as_json)
     record = api.get_spec(open_store(store, lock_timeout), mob)
-    if structured(record.document(), fmt):
-        return
-    if fmt == NAME:
-        names([record.mob_id])
+    if machine(fmt, record.document(), [record.mob_id]):
         return
     say(f"# {record.mob_id} revision {record.revision} {record.digest}")
-    say(f"# registered {record.registered_at}, updated {record.updated_at}")
+    say(f"# registered {local_time(record.registered_at)}, updated {local_time(record.updated_at)}")
     if record.source is not None:
         say(f"# from {record.source.path}")
     loaded = load_text(json.dumps(record.definition), "json", mob, Path("."))
@@ -412,11 +405,9 @@ def profiles_delete(
 
 
 def _profile_out(record: Any, fmt: str, verb: str | None) -> None:
-    if structured(record.document(), fmt):
+    if machine(fmt, record.document(), [record.name]):
         return
-    if fmt == NAME:
-        names([record.name])
-    elif verb:
+    if verb:
         say(f"{verb} realm profile {record.name} (revision {record.revision})")
     else:
         say(

@@ -10,7 +10,7 @@ import typer
 from mobctl.cli.common import open_store, store_option, timeout_option
 from mobctl.cli.completion import complete_mob
 from mobctl.cli.help import App
-from mobctl.cli.output import LISTING, NAME, NAMED, json_option, local_time, names, structured
+from mobctl.cli.output import LISTING, NAMED, json_option, local_time, machine
 from mobctl.cli.terminal import say
 
 if TYPE_CHECKING:
@@ -104,20 +104,13 @@ def supervisor_show(
 
     fmt = LISTING.choose(output, as_json)
     view = api.supervisor_show(open_store(store, lock_timeout), mob)
-    if structured(view.document(), fmt):
-        return
-    if fmt == NAME:
-        names([view.public_peer_id])
-    else:
+    if not machine(fmt, view.document(), [view.public_peer_id]):
         _print_view(view)
 
 
 def _print_change(change: SupervisorChange, fmt: str) -> None:
     view = change.view
-    if structured(change.document(), fmt):
-        return
-    if fmt == NAME:
-        names([view.public_peer_id])
+    if machine(fmt, change.document(), [view.public_peer_id]):
         return
     if change.action == "created":
         say(f"created the supervisor of {view.mob_id} at epoch {view.epoch}")

@@ -155,7 +155,16 @@ def _local(stamp: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def test_run_show_times_are_local(filled: dict[str, Any], india: None) -> None:
+def test_show_times_are_local(filled: dict[str, Any], india: None) -> None:
+    spec = json.loads(run_cli(filled, "specs", "show", "hello", "-o", "json").stdout)
+    assert run_cli(filled, "specs", "show", "hello").stdout.splitlines()[1] == (
+        f"# registered {_local(spec['registered_at'])}, updated {_local(spec['updated_at'])}"
+    )
+    profile = json.loads(run_cli(filled, "profiles", "show", "house-writer", "-o", "json").stdout)
+    assert run_cli(filled, "profiles", "show", "house-writer").stdout.splitlines()[0] == (
+        f"house-writer revision 1 (created {_local(profile['created_at'])}, "
+        f"updated {_local(profile['updated_at'])})"
+    )
     snapshot = json.loads(
         run_cli(filled, "runs", "show", "hello", first_run(filled), "--json").stdout
     )
