@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -100,10 +101,10 @@ def complete_run(ctx: typer.Context, typed: str) -> Iterable[str]:
     """Run ids of the mob named so far that start with what was typed; with nothing typed,
     the newest (as many as are offered)."""
     runs = _store(ctx).runs(_mob(ctx))
-    newest = runs.newest_runs() if not typed else None
-    if newest is None:
+    newest = None if typed else runs.newest_runs()
+    if newest is None:  # something typed, or no index to read newest first
         return runs.match_runs(typed.lower())
-    return [entry.run_id for entry, _ in zip(newest, range(MOST), strict=False)]
+    return [entry.run_id for entry in islice(newest, MOST)]
 
 
 @_quietly
