@@ -4,7 +4,8 @@ Builds two stores, one mob each, with 100 and with 5,000 finished runs (two step
 echo driver, through the library), then times real `mobctl` processes on both:
 
   run          a new run of the same mob (a registered mob id)
-  runs list    every run of the mob
+  runs list    the mob's newest runs (20 by default, as `gh run list`)
+  runs list    without a mob: the newest runs of every mob
   runs show    one run, named by a unique id prefix
   members list the active members
   events tail  `events tail --run RUN` of one run
@@ -105,6 +106,7 @@ def commands(store: Path) -> dict[str, list[str]]:
     return {
         "run": ["run", "hist", "-p", "topic=x", *at],
         "runs list": ["runs", "list", "hist", *at],
+        "runs list (all)": ["runs", "list", *at],
         "runs show PREFIX": ["runs", "show", "hist", run_id[:12], *at],
         "members list": ["members", "list", "hist", *at],
         "events tail --run": ["events", "tail", "hist", "--run", run_id, *at],

@@ -7,6 +7,7 @@ the mob has; a run's events are read from its first cursor to its terminal event
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from mobctl.engine.custody import orphan_reason
 from mobctl.engine.flow_state import FlowState
 from mobctl.engine.outputs import result_envelope
 from mobctl.errors import AmbiguousRunIdError, NotFound, UsageError
-from mobctl.ids import is_run_id, require_slug, shown_id
+from mobctl.ids import is_run_id, is_slug, require_slug, shown_id
 from mobctl.store.contract import Store
 from mobctl.store.models import TERMINAL_EVENT_TYPES, MobEvent, MobRun, RunIndexEntry
 from mobctl.store.run_ops import first_cursor
@@ -99,23 +100,33 @@ def _duration(start: str, end: str | None, moment: datetime) -> int:
 
 def list_runs(
     store: Store,
-    mob_id: str,
+    mob_id: str | None,
     *,
     flow: str | None = None,
     statuses: Sequence[str] = (),
     limit: int | None = None,
 ) -> list[RunSummary]:
-    """The runs of a mob, newest first, filtered by flow and by status (``orphaned`` selects
-    the orphaned ones); at most ``limit`` of them (None: all)."""
+    """The runs of a mob (of every mob when ``mob_id`` is None), newest first, filtered by
+    flow and by status (``orphaned`` selects the orphaned ones); at most ``limit`` of them
+    (None: all). Each mob's run index is read from its newest end, so a limit costs the same
+    however long the history is."""
     for status in statuses:
         if status not in STATUSES:
             raise UsageError(
-                f"unknown status '{status}'", hint=f"use one of: {', '.join(STATUSES)}"
+                f"unknown status '{shown_id(status)}'", hint=f"use one of: {', '.join(STATUSES)}"
             )
-    require_mob(store, mob_id)
     moment = now()
+    if mob_id is None:
+        newest: Iterator[RunSummary] = heapq.merge(
+            *(_newest(store, mob, moment, flow) for mob in store.mob_ids() if is_slug(mob)),
+            key=lambda summary: (summary.created_at, summary.run_id),
+            reverse=True,
+        )
+    else:
+        require_mob(store, mob_id)
+        newest = _newest(store, mob_id, moment, flow)
     found: list[RunSummary] = []
-    for summary in _newest(store, mob_id, moment, flow):
+    for summary in newest:
         if statuses and not (
             summary.status in statuses or ("orphaned" in statuses and summary.orphaned)
         ):

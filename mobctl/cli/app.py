@@ -15,6 +15,7 @@ import typer
 
 from mobctl import __version__
 from mobctl.cli import (
+    completion_command,
     definition_commands,
     event_commands,
     member_commands,
@@ -24,13 +25,14 @@ from mobctl.cli import (
     supervisor_commands,
 )
 from mobctl.cli.boundary import Boundary
+from mobctl.cli.help import App
 
-app = typer.Typer(
+app = App(
     name="mobctl",
     cls=Boundary,
     help="Validate, register and run mobs: teams of AI agents described in one TOML file.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # Typer's --install-completion and --show-completion
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -45,7 +47,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+        False, "-V", "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
     """mobctl: validate, register and run mobs (Meerkat's meerkat-mob TOML format)."""
@@ -59,6 +61,7 @@ for group in (
     member_commands,
     event_commands,
     supervisor_commands,
+    completion_command,
 ):
     app.add_typer(group.commands)
 

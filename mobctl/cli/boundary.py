@@ -1,5 +1,7 @@
 """The one error boundary: every exception of a command becomes a message and a documented
-exit code, and a closed output pipe ends mobctl quietly."""
+exit code, and a closed output pipe ends mobctl quietly. A usage error found while parsing the
+command line (an unknown option, a missing argument, a bad value) is reported the same way:
+``error[usage]: ...`` and a ``hint:``, exit 2."""
 
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, NoSuchOption
+from typer._click.exceptions import UsageError as ParseError
 from typer.core import TyperGroup
 
 from mobctl import __version__
+from mobctl.cli.help import Group
 from mobctl.cli.terminal import printable
 from mobctl.errors import ExitCode, MobctlError
 
@@ -75,12 +80,35 @@ def _reader_gone() -> NoReturn:
     raise typer.Exit(int(ExitCode.BROKEN_PIPE))
 
 
-class Boundary(TyperGroup):
+def _usage_error(exc: ParseError) -> NoReturn:
+    """A command line that does not parse: ``error[usage]`` with what it may have meant, or
+    the command's usage line, as the hint; exit 2."""
+    message, _, meant = exc.format_message().rstrip(".").partition(". Did you mean ")
+    ctx, hint = exc.ctx, None
+    if isinstance(exc, NoSuchOption):  # the option as typed: report_error escapes it
+        message = f"No such option: {exc.option_name}"
+        meant = " or ".join(sorted(exc.possibilities or [])) + "?" if exc.possibilities else ""
+    if meant:
+        hint = f"did you mean {meant}"
+    elif ctx is not None and isinstance(ctx.command, TyperGroup):
+        hint = f"the commands are: {', '.join(ctx.command.list_commands(ctx))}"
+    elif ctx is not None:
+        hint = f"usage: {ctx.get_usage().removeprefix('Usage: ')} (--help explains)"
+    report_error("usage", message[:1].lower() + message[1:], hint)
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
+class Boundary(Group):
     """Turns every exception of a command into a message and a documented exit code."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         with _reader_may_go():  # `mobctl --help | head -1`
-            return super().make_context(*args, **kwargs)
+            try:
+                return super().make_context(*args, **kwargs)
+            except NoArgsIsHelpError:
+                raise
+            except ParseError as exc:
+                _usage_error(exc)
 
     def invoke(self, ctx: Any) -> Any:
         with _reader_may_go():
@@ -89,6 +117,10 @@ class Boundary(TyperGroup):
     def _invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except ParseError as exc:
+            _usage_error(exc)
         except (typer.TyperException, typer.Exit, typer.Abort, BrokenPipeError):
             raise
         except MobctlError as exc:

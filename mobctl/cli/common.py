@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mobctl.cli.terminal import json_text, say
+from mobctl.cli.terminal import say
 from mobctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -23,11 +23,44 @@ STORE_HELP = "Store directory (default: $MOBCTL_STORE, else ./.mobctl)."
 
 def store_option() -> Any:
     # readable=False: a store this user cannot read is the store's error (exit 6), not usage
-    return typer.Option(None, "--store", envvar="MOBCTL_STORE", help=STORE_HELP, readable=False)
+    return typer.Option(
+        None,
+        "--store",
+        envvar="MOBCTL_STORE",
+        metavar="PATH",
+        help=STORE_HELP,
+        readable=False,
+        autocompletion=lambda incomplete: [],  # let the shell complete a path
+    )
+
+
+def duration_option(default: str | None, name: str, help: str) -> Any:
+    """An option taking a DURATION (``30``, ``30s``, ``1m30s``, ``2h``, ``1d``): its value is
+    the milliseconds (None when it is not given and has no default)."""
+
+    def milliseconds(text: str) -> int:
+        from mobctl.cli.parsing import parse_duration_ms
+
+        return parse_duration_ms(text, name)
+
+    return typer.Option(default, name, metavar="DURATION", help=help, parser=milliseconds)
 
 
 def timeout_option() -> Any:
-    return typer.Option(10.0, "--lock-timeout", help="Seconds to wait for a store lock.")
+    """``--lock-timeout DURATION``: its value is in seconds (what :func:`open_store` takes)."""
+
+    def seconds(text: str) -> float:
+        from mobctl.cli.parsing import parse_duration_ms
+
+        return parse_duration_ms(text, "--lock-timeout") / 1000
+
+    return typer.Option(
+        "10s",
+        "--lock-timeout",
+        metavar="DURATION",
+        help="How long to wait for a store lock held by another process.",
+        parser=seconds,
+    )
 
 
 def allow_path_option() -> Any:
@@ -38,10 +71,6 @@ def allow_path_option() -> Any:
         help="Let the definition read path skills and schema files under DIR too (repeatable); "
         "by default only inside its own directory.",
     )
-
-
-def json_option() -> Any:
-    return typer.Option(False, "--json", help="Print one JSON document.")
 
 
 def open_store(store: Path | None, lock_timeout: float) -> Store:
@@ -73,11 +102,6 @@ def driver_config(*, allow_shell: bool = False) -> DriverConfig:
     from mobctl.drivers.registry import DriverConfig
 
     return DriverConfig(env=dict(os.environ), allow_shell=allow_shell, workdir=Path.cwd())
-
-
-def emit(document: object) -> None:
-    """``--json``: one document on stdout."""
-    sys.stdout.write(json_text(document) + "\n")
 
 
 def print_diagnostics(diagnostics: list[Any]) -> None:

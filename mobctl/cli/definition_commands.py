@@ -6,14 +6,17 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from mobctl.cli.common import allow_path_option
+from mobctl.cli.completion import complete_flow, complete_from
+from mobctl.cli.help import App
 from mobctl.cli.terminal import printable, say
-from mobctl.errors import ExitCode
+from mobctl.errors import ExitCode, UsageError
 
-commands = typer.Typer()  # gathered by mobctl.cli.app
+commands = App()  # gathered by mobctl.cli.app
 
 
 class DiagnosticFormat(StrEnum):
@@ -23,31 +26,36 @@ class DiagnosticFormat(StrEnum):
     github = "github"
 
 
+CONVERSIONS: dict[str, Literal["json", "toml"]] = {"json": "json", "toml": "toml"}
+
+
 class GraphFormat(StrEnum):
     mermaid = "mermaid"
     dot = "dot"
 
 
-class DefinitionFormat(StrEnum):
-    json = "json"
-    toml = "toml"
-
-
 @commands.command()
 def validate(
     paths: list[str] = typer.Argument(
-        ..., metavar="PATH", help="Definition files, directories or globs."
+        ..., metavar="PATH...", help="Definition files, directories or globs."
     ),
     output_format: DiagnosticFormat = typer.Option(
-        DiagnosticFormat.text, "--format", "-f", help="text, json, sarif or github."
+        DiagnosticFormat.text,
+        "-o",
+        "--output",
+        "--format",
+        metavar="FORMAT",
+        help="text, json, sarif or github.",
     ),
     strict: bool = typer.Option(False, "--strict", help="Treat every warning as an error."),
     catalog: Path | None = typer.Option(
-        None, "--catalog", help="Model catalogue JSON replacing the bundled one."
+        None, "--catalog", metavar="FILE", help="Model catalogue JSON replacing the bundled one."
     ),
     allow_path: list[Path] = allow_path_option(),
 ) -> None:
-    """Validate mob definitions (TOML or Meerkat JSON) with located diagnostics.
+    """Validate mob definitions (TOML or Meerkat JSON).
+
+    Each diagnostic is located (file:line:column) and has a stable code.
 
     Exit 0 when no file has an error (warnings allowed), 1 when any has (or any warning
     under --strict), 2 on usage errors such as a path that does not exist. Path skills and
@@ -58,9 +66,9 @@ def validate(
 
       mobctl validate mob.toml
 
-      mobctl validate sample-mobs/ --format github --strict
+      mobctl validate sample-mobs/ -o github --strict
 
-      mobctl validate 'mobs/**/*.toml' --format sarif > mobctl.sarif
+      mobctl validate 'mobs/**/*.toml' -o sarif > mobctl.sarif
 
       mobctl validate mobs/review.toml --allow-path ~/prompts
     """
@@ -80,7 +88,9 @@ def validate(
 
 @commands.command()
 def schema() -> None:
-    """Print the JSON Schema of the definition format (for editor completion).
+    """Print the JSON Schema of the definition format.
+
+    Editors use it to complete and check mob files.
 
     Example (Taplo / Even Better TOML): save it and put this first line in a mob file:
 
@@ -95,22 +105,33 @@ def schema() -> None:
 
 @commands.command()
 def graph(
-    file: Path = typer.Argument(..., help="A definition file."),
+    file: Path = typer.Argument(..., metavar="FILE", help="A definition file."),
     flow: str | None = typer.Option(
-        None, "--flow", help="Flow to draw (default: main, else the only flow)."
+        None,
+        "--flow",
+        metavar="FLOW",
+        help="Flow to draw (default: main, else the only flow).",
+        autocompletion=complete_flow,
     ),
     output_format: GraphFormat = typer.Option(
-        GraphFormat.mermaid, "--format", "-f", help="mermaid or dot."
+        GraphFormat.mermaid,
+        "-o",
+        "--output",
+        "--format",
+        metavar="FORMAT",
+        help="mermaid or dot.",
     ),
 ) -> None:
-    """Draw a flow: steps, dependencies (dashed for depends_on_mode = any), branch groups
-    and loops as subgraphs, conditions as edge labels.
+    """Draw a flow as a Mermaid or Graphviz graph.
+
+    Steps, dependencies (dashed for depends_on_mode = any), branch groups and loops as
+    subgraphs, conditions as edge labels.
 
     Examples:
 
-      mobctl graph review.toml --flow main
+      mobctl graph sample-mobs/triage.toml
 
-      mobctl graph review.toml --flow main --format dot | dot -Tsvg > main.svg
+      mobctl graph sample-mobs/draft-critique.toml -o dot | dot -Tsvg > flow.svg
     """
     from mobctl import api
 
@@ -119,26 +140,46 @@ def graph(
 
 @commands.command()
 def convert(
-    file: Path = typer.Argument(..., help="A definition file (.toml or .json)."),
-    to: DefinitionFormat = typer.Option(..., "--to", help="json (Meerkat's form) or toml."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
+    file: Path = typer.Argument(..., metavar="FILE", help="A definition file (.toml or .json)."),
+    to: str | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        "--to",
+        metavar="FORMAT",
+        help="json (Meerkat's form) or toml (default: the other format than FILE's).",
+        autocompletion=complete_from(("json", "toml")),
+    ),
+    out_file: Path | None = typer.Option(
+        None, "--out-file", metavar="PATH", help="Write to PATH instead of stdout."
+    ),
 ) -> None:
-    """Convert a definition between TOML and Meerkat's JSON form (lossless).
+    """Convert a definition between TOML and Meerkat's JSON form.
+
+    Both directions are lossless.
 
     Examples:
 
-      mobctl convert mob.toml --to json -o definition.json
+      mobctl convert sample-mobs/minimal.toml -o json --out-file definition.json
 
-      mobctl convert definition.json --to toml
+      mobctl convert definition.json -o toml
     """
     from mobctl import api
+    from mobctl.definition.loader import detect_format
 
-    text = api.convert(file, to.value)
-    if output is None:  # the same document: JSON and TOML strings read escapes back
+    chosen = to or ("toml" if detect_format(file) == "json" else "json")
+    target = CONVERSIONS.get(chosen)
+    if target is None:
+        raise UsageError(
+            f"-o/--output {printable(chosen)!r} is not json or toml",
+            hint="-o picks the format; --out-file PATH writes to a file",
+        )
+    text = api.convert(file, target)
+    if out_file is None:  # the same document: JSON and TOML strings read escapes back
         sys.stdout.write(printable(text, keep_newlines=True))
     else:
-        write_output(output, text)
-        say(f"wrote {output}", err=True)
+        write_output(out_file, text)
+        say(f"wrote {out_file}", err=True)
 
 
 def write_output(path: Path, text: str) -> None:

@@ -8,21 +8,24 @@ from pathlib import Path
 import typer
 
 from mobctl.cli.boundary import stdout_abandoned
-from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+from mobctl.cli.common import open_store, store_option, timeout_option
+from mobctl.cli.completion import complete_mob, complete_run, complete_step
+from mobctl.cli.help import App
+from mobctl.cli.output import LISTING, REPORT, TEXT, WIDE, json_option, structured
 from mobctl.cli.terminal import printable, say
 from mobctl.errors import ExitCode
 
-commands = typer.Typer()  # gathered by mobctl.cli.app
+commands = App()  # gathered by mobctl.cli.app
 
-events_app = typer.Typer(
-    help="A mob's event log: tail (and follow), verify, prune.", no_args_is_help=True
-)
+events_app = App(help="A mob's event log: tail (and follow), verify, prune.", no_args_is_help=True)
 commands.add_typer(events_app, name="events")
+
+MOB = typer.Argument(..., metavar="MOB", help="A mob id.", autocompletion=complete_mob)
 
 
 @events_app.command("tail")
 def events_tail(
-    mob: str = typer.Argument(..., help="A mob id."),
+    mob: str = MOB,
     follow: bool = typer.Option(
         False, "-f", "--follow", help="Keep printing new events (Ctrl-C stops, exit 130)."
     ),
@@ -31,13 +34,26 @@ def events_tail(
     ),
     limit: int | None = typer.Option(
         None,
+        "-L",
         "--limit",
         min=0,
         metavar="N",
         help="Show the latest N matches (default 20; with --after-cursor, all after it).",
     ),
-    run: str | None = typer.Option(None, "--run", help="Only this run's events."),
-    step: str | None = typer.Option(None, "--step", help="Only this step's events."),
+    run: str | None = typer.Option(
+        None,
+        "--run",
+        metavar="RUN",
+        help="Only this run's events (a run id or a unique prefix).",
+        autocompletion=complete_run,
+    ),
+    step: str | None = typer.Option(
+        None,
+        "--step",
+        metavar="STEP",
+        help="Only this step's events.",
+        autocompletion=complete_step,
+    ),
     types: list[str] = typer.Option(
         [], "--type", metavar="PATTERN[,PATTERN]", help="Event types, globs: 'flow_*,step_failed'."
     ),
@@ -45,26 +61,31 @@ def events_tail(
         None, "--since", metavar="TIME", help="From TIME: RFC 3339, or a duration ago (10m, 1d)."
     ),
     until: str | None = typer.Option(None, "--until", metavar="TIME", help="Up to TIME."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON event per line (JSONL)."),
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
 ) -> None:
-    """Show a mob's latest events, oldest first; --follow keeps printing new ones.
+    """Show a mob's latest events; --follow keeps printing new ones.
 
+    Events are shown oldest first.
     With --follow --run RUN it stops after that run's terminal event (flow_completed,
-    flow_failed or flow_canceled). Filters combine; times are inclusive. Never locks.
+    flow_failed or flow_canceled). Filters combine; times are inclusive. Never locks. -o json
+    prints one JSON event per line (JSONL), -o yaml one YAML document per event, -o name the
+    cursors.
 
     Examples:
 
       mobctl events tail review --type 'flow_*,step_failed' --since 1h
 
-      mobctl events tail review --follow --run 4f0c1f8e-2d7b-4c1a-9a51-0c6f8e2d7b4c
+      mobctl events tail review --follow --run 4f0c1f8e
 
-      mobctl events tail review --after-cursor 120 --json | jq .kind.type
+      mobctl events tail review --after-cursor 120 -o json | jq .kind.type
     """
     from mobctl import api
     from mobctl.cli.event_output import EventPrinter
     from mobctl.cli.parsing import event_query
 
+    fmt = LISTING.choose(output, as_json)
     query = event_query(run=run, step=step, types=types, since=since, until=until)
     found = api.events_tail(
         open_store(store, 10.0),
@@ -75,20 +96,20 @@ def events_tail(
         follow=follow,
         stop=stdout_abandoned,  # `| head` took what it wanted: noticed at the next poll
     )
-    show = EventPrinter(as_json)
+    show = EventPrinter(fmt)
     shown = 0
     for event in found:
         show(event)
         shown += 1
     if follow and stdout_abandoned():
         raise BrokenPipeError  # ended as a write to the closed pipe would end it
-    if not shown and not follow and not as_json:
+    if not shown and not follow and fmt in (TEXT, WIDE):
         say(f"no events of mob '{mob}' match", err=True)
 
 
 @events_app.command("verify")
 def events_verify(
-    mob: str = typer.Argument(..., help="A mob id."),
+    mob: str = MOB,
     signatures: bool = typer.Option(
         False, "--signatures", help="Also check the signed checkpoints (`mobctl events seal`)."
     ),
@@ -99,11 +120,13 @@ def events_verify(
         help="With --signatures: a supervisor peer id you trust (from `supervisor init` or "
         "`show`); the authority history must vouch for it.",
     ),
-    store: Path | None = store_option(),
+    output: str = REPORT.option(),
     as_json: bool = json_option(),
+    store: Path | None = store_option(),
 ) -> None:
-    """Check a mob's event log: record hashes, cursor order and batch framing.
+    """Check a mob's event log.
 
+    Record hashes, cursor order and batch framing.
     Every record's hash is a checksum chained to the record before it. Exit 0 when the log
     verifies; exit 6 naming the first problem and its byte offset when it does not. Never
     locks. With --signatures, also check the checkpoints signed by the mob's supervisor key:
@@ -116,20 +139,21 @@ def events_verify(
 
       mobctl events verify review
 
-      mobctl events verify review --signatures --json
+      mobctl events verify review --signatures -o json
 
       mobctl events verify review --signatures --peer-id 0f8e5a4c-...
     """
     from mobctl import api
     from mobctl.errors import StoreCorrupt, UsageError
 
+    fmt = REPORT.choose(output, as_json)
     if peer_id is not None and not signatures:
         raise UsageError("--peer-id needs --signatures", hint="add --signatures")
     opened = open_store(store, 10.0)
     check = api.events_verify(opened, mob)
     signed = api.verify_signatures(opened, mob, peer_id=peer_id) if signatures else None
     ok = check.ok and (signed is None or signed.ok)
-    if as_json:
+    if fmt != TEXT:
         problem = check.problem
         document = {
             "mob_id": check.mob_id,
@@ -140,7 +164,7 @@ def events_verify(
         }
         if signed is not None:
             document["signatures"] = signed.document()
-        emit(document)
+        structured(document, fmt)
         raise typer.Exit(int(ExitCode.OK if ok else StoreCorrupt.exit_code))
     for item in [] if signed is None else signed.problems:  # by cursor, before any error
         at = f" cursor {item.cursor}" if item.cursor is not None else ""
@@ -171,13 +195,15 @@ def events_verify(
 
 @events_app.command("seal")
 def events_seal(
-    mob: str = typer.Argument(..., help="A mob id."),
+    mob: str = MOB,
+    output: str = REPORT.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
-    """Sign the head of a mob's event log now with its supervisor key (a checkpoint).
+    """Sign the head of a mob's event log now (a checkpoint).
 
+    It is signed with the mob's supervisor key.
     Runs sign the log when they finish; `seal` signs it on demand (e.g. before archiving).
     Needs a supervisor authority (`mobctl supervisor init`). Sealing a head that is already
     signed with the current key writes nothing.
@@ -188,10 +214,10 @@ def events_seal(
     """
     from mobctl import api
 
+    fmt = REPORT.choose(output, as_json)
     sealed = api.seal(open_store(store, lock_timeout), mob)
     checkpoint = sealed.checkpoint
-    if as_json:
-        emit({"written": sealed.written, **checkpoint.document()})
+    if structured({"written": sealed.written, **checkpoint.document()}, fmt):
         return
     state = "sealed" if sealed.written else "already sealed"
     say(f"{state} mob '{mob}' at cursor {checkpoint.cursor} (epoch {checkpoint.epoch})")
@@ -199,17 +225,18 @@ def events_seal(
 
 @events_app.command("prune")
 def events_prune(
-    mob: str = typer.Argument(..., help="A mob id."),
+    mob: str = MOB,
     older_than: str = typer.Option(
         ...,
         "--older-than",
-        metavar="DURATION|TIME",
-        help="Delete events before TIME, or older than DURATION (30d, 12h).",
+        metavar="TIME",
+        help="Delete events before TIME: RFC 3339, or a duration ago (30d, 12h).",
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    output: str = REPORT.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Delete a mob's old events, except the anchors; print how many.
 
@@ -221,7 +248,7 @@ def events_prune(
 
       mobctl events prune review --older-than 30d
 
-      mobctl events prune review --older-than 2026-05-01T00:00:00Z --yes --json
+      mobctl events prune review --older-than 2026-05-01T00:00:00Z --yes -o json
     """
     from mobctl import api
     from mobctl.cli.parsing import parse_time
@@ -239,14 +266,13 @@ def events_prune(
         sys.stderr.flush()
         return sys.stdin.readline().strip().lower() in ("y", "yes")
 
+    fmt = REPORT.choose(output, as_json)
     cutoff = parse_time(older_than, "--older-than")
     opened = open_store(store, lock_timeout)
     result = api.events_prune(opened, mob, cutoff, confirm=None if yes else confirm)
     for warning in result.warnings:
         say(f"warning: {warning}", err=True)
-    if as_json:
-        emit(result.document())
-    else:
+    if not structured(result.document(), fmt):
         say(
             f"deleted {result.deleted} events of mob '{mob}' from before {result.older_than} "
             f"(anchors kept; latest cursor {result.latest_cursor})"

@@ -2,8 +2,10 @@
 
 A line is ``TIME CURSOR TYPE key=value...``: the time in UTC to the millisecond, the cursor,
 the event type, then ``run`` (its first 8 characters), ``step``, ``member`` and the kind's
-other fields in the kind's order, each value on one line and cut at 60 characters. Bulky or
-redundant fields (a whole definition, fence tokens) are left out; ``--json`` has everything.
+other fields in the kind's order, each value on one line and cut at 60 characters (``-o wide``:
+the whole run id and whole values). Bulky or redundant fields (a whole definition, fence
+tokens) are left out; ``-o json`` (JSONL) and ``-o yaml`` (one document per event) have
+everything, and ``-o name`` prints the cursors.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import sys
 from typing import Any
 
+from mobctl.cli.output import JSON, NAME, TEXT, WIDE, YAML, short, yaml_text
 from mobctl.cli.terminal import json_text, printable
 from mobctl.store.models import MobEvent
 
@@ -27,13 +30,13 @@ def json_line(event: MobEvent) -> str:
     return json_text(event.model_dump(mode="json"), compact=True)
 
 
-def parts(event: MobEvent) -> list[tuple[str, str]]:
+def parts(event: MobEvent, *, wide: bool = False) -> list[tuple[str, str]]:
     """The line as (text, style) pieces, control characters escaped; joined, the plain line."""
     kind = event.kind
     fields = kind.model_extra or {}
     pairs: list[tuple[str, Any]] = []
     if isinstance(fields.get("run_id"), str):
-        pairs.append(("run", fields["run_id"][:8]))
+        pairs.append(("run", fields["run_id"] if wide else short(fields["run_id"])))
     if fields.get("step_id") is not None:
         pairs.append(("step", fields["step_id"]))
     member = _member(fields)
@@ -47,12 +50,12 @@ def parts(event: MobEvent) -> list[tuple[str, str]]:
     ]
     for key, value in pairs:
         pieces.append((f" {key}=", "dim"))
-        pieces.append((_value(value), "bold" if key in ("reason", "cause") else ""))
+        pieces.append((_value(value, wide), "bold" if key in ("reason", "cause") else ""))
     return [(printable(text), style) for text, style in pieces]
 
 
-def plain_line(event: MobEvent) -> str:
-    return "".join(text for text, _ in parts(event))
+def plain_line(event: MobEvent, *, wide: bool = False) -> str:
+    return "".join(text for text, _ in parts(event, wide=wide))
 
 
 def _time(stamp: str) -> str:
@@ -69,12 +72,12 @@ def _member(fields: dict[str, Any]) -> Any:
     return fields.get("agent_identity")
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, wide: bool) -> str:
     if isinstance(value, str) and value and set(value) <= _BARE:
         text = value
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= WIDTH else text[: WIDTH - 3] + "..."
+    return text if wide or len(text) <= WIDTH else text[: WIDTH - 3] + "..."
 
 
 def _style(kind: str) -> str:
@@ -90,21 +93,31 @@ def _style(kind: str) -> str:
 
 
 class EventPrinter:
-    """Prints events to stdout as they come, flushed; colour only on a terminal (not NO_COLOR)."""
+    """Prints events to stdout as they come, flushed, in the format asked for; colour only on
+    a terminal (not NO_COLOR)."""
 
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
         self.console: Any = None
-        if not as_json and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        if fmt in (TEXT, WIDE) and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
             from rich.console import Console
 
             self.console = Console(highlight=False, soft_wrap=True)
 
     def __call__(self, event: MobEvent) -> None:
+        wide = self.fmt == WIDE
         if self.console is not None:
             from rich.text import Text
 
-            self.console.print(Text.assemble(*parts(event)))
+            self.console.print(Text.assemble(*parts(event, wide=wide)))
             return
-        sys.stdout.write((json_line(event) if self.as_json else plain_line(event)) + "\n")
+        if self.fmt == JSON:
+            text = json_line(event) + "\n"
+        elif self.fmt == YAML:
+            text = yaml_text(event.model_dump(mode="json"), start=True)
+        elif self.fmt == NAME:
+            text = f"{event.cursor}\n"
+        else:
+            text = plain_line(event, wide=wide) + "\n"
+        sys.stdout.write(text)
         sys.stdout.flush()

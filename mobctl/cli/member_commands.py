@@ -3,31 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
-from mobctl.cli.terminal import say, say_fields
+from mobctl.cli.common import open_store, store_option, timeout_option
+from mobctl.cli.completion import complete_mob
+from mobctl.cli.help import App
+from mobctl.cli.output import LISTING, NAMED, Column, json_option, listing, machine
+from mobctl.cli.terminal import say
 
-commands = typer.Typer()  # gathered by mobctl.cli.app
+commands = App()  # gathered by mobctl.cli.app
 
-members_app = typer.Typer(
-    help="Members of a mob (spawned from its profiles).", no_args_is_help=True
-)
+members_app = App(help="Members of a mob (spawned from its profiles).", no_args_is_help=True)
 commands.add_typer(members_app, name="members")
+
+MOB = typer.Argument(..., metavar="MOB", help="A mob id.", autocompletion=complete_mob)
+
+
+def _document(member: Any) -> dict[str, Any]:
+    return {"identity": member.identity, "generation": member.generation, "role": member.role}
 
 
 @members_app.command("spawn")
 def members_spawn(
-    mob: str = typer.Argument(..., help="A registered mob id."),
-    profile: str = typer.Argument(..., help="The profile (role) to spawn."),
-    member_id: str | None = typer.Option(None, "--id", help="Identity (default <profile>-<n>)."),
-    count: int = typer.Option(1, "--count", min=1, help="How many members to spawn."),
+    mob: str = MOB,
+    profile: str = typer.Argument(..., metavar="PROFILE", help="The profile (role) to spawn."),
+    member_id: str | None = typer.Option(
+        None, "--id", metavar="ID", help="Identity (default PROFILE-N, the smallest free N)."
+    ),
+    count: int = typer.Option(
+        1, "--count", min=1, metavar="N", help="How many members to spawn (at least 1)."
+    ),
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
-    """Spawn members of a profile; each is recorded as a member_spawned event.
+    """Spawn members of a profile.
+
+    Each is recorded as a member_spawned event.
 
     Examples:
 
@@ -37,14 +52,12 @@ def members_spawn(
     """
     from mobctl import api
 
+    fmt = NAMED.choose(output, as_json)
     change = api.spawn(
         open_store(store, lock_timeout), mob, profile, identity=member_id, count=count
     )
     spawned = change.members
-    if as_json:
-        emit(
-            [{"identity": m.identity, "generation": m.generation, "role": m.role} for m in spawned]
-        )
+    if machine(fmt, [_document(m) for m in spawned], [m.identity for m in spawned]):
         return
     for member in spawned:
         say(f"spawned {member.identity} (role {member.role}, generation {member.generation})")
@@ -52,36 +65,43 @@ def members_spawn(
 
 @members_app.command("list")
 def members_list(
-    mob: str = typer.Argument(..., help="A mob id."),
+    mob: str = MOB,
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """List the active members of a mob (derived from its event log).
 
     Example:
 
-      mobctl members list code-review --json
+      mobctl members list code-review -o json
     """
     from mobctl import api
 
-    active = api.active(open_store(store, lock_timeout), mob)
-    if as_json:
-        emit([{"identity": m.identity, "generation": m.generation, "role": m.role} for m in active])
-        return
-    for member in active:
-        say_fields(member.identity, member.role, f"generation {member.generation}")
-    if not active:
-        say(f"mob '{mob}' has no active members", err=True)
+    fmt = LISTING.choose(output, as_json)
+    listing(
+        fmt,
+        api.active(open_store(store, lock_timeout), mob),
+        columns=[
+            Column("MEMBER", lambda m: m.identity),
+            Column("ROLE", lambda m: m.role),
+            Column("GENERATION", lambda m: m.generation),
+        ],
+        document=_document,
+        name=lambda m: m.identity,
+        empty=f"mob '{mob}' has no active members",
+    )
 
 
 @members_app.command("retire")
 def members_retire(
-    mob: str = typer.Argument(..., help="A mob id."),
-    member_id: str = typer.Argument(..., help="The member's identity."),
+    mob: str = MOB,
+    member_id: str = typer.Argument(..., metavar="MEMBER", help="The member's identity."),
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Retire an active member (a member_retired event).
 
@@ -91,8 +111,7 @@ def members_retire(
     """
     from mobctl import api
 
+    fmt = NAMED.choose(output, as_json)
     member = api.retire(open_store(store, lock_timeout), mob, member_id).members[0]
-    if as_json:
-        emit({"identity": member.identity, "generation": member.generation, "role": member.role})
-    else:
+    if not machine(fmt, _document(member), [member.identity]):
         say(f"retired {member.identity} (role {member.role})")

@@ -4,7 +4,7 @@ the library takes values)."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -66,45 +66,50 @@ def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
     return params
 
 
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h|d)?")
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_SECONDS = re.compile(_NUMBER)
+_PART = re.compile(rf"({_NUMBER})(ms|s|m|h|d)")
+_PARTS = re.compile(rf"(?:{_NUMBER}(?:ms|s|m|h|d))+")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-MAX_DURATION_MS = 36_500 * 86_400_000  # 100 years: a longer deadline is a typo
+MAX_DURATION_MS = 36_500 * 86_400_000  # 100 years: a longer one means "never", and clamps here
+DURATION_HINT = "use seconds (30) or a duration such as 500ms, 30s, 1m30s, 2h or 1d"
 
 
-def _duration_ms(text: str, *, unit_required: bool = False) -> Decimal | None:
-    """The exact milliseconds of a duration, however large (no float to overflow); None when
-    ``text`` is not one."""
-    match = _DURATION.fullmatch(text)
-    if match is None or (unit_required and match[2] is None):
-        return None
-    return Decimal(match[1]) * _UNIT_MS[match[2] or "s"]
+def _duration_ms(text: str) -> int | None:
+    """The milliseconds of ``30`` (seconds), ``30s``, ``1m30s``, ``2h``, ``1d``..., at most
+    100 years however large the number (exact: no float to overflow); None when ``text`` is
+    not a duration."""
+    try:
+        if _SECONDS.fullmatch(text):
+            total = Decimal(text) * 1000
+        elif _PARTS.fullmatch(text):
+            parts = _PART.findall(text)
+            total = sum((Decimal(n) * _UNIT_MS[unit] for n, unit in parts), Decimal(0))
+        else:
+            return None
+    except ArithmeticError:  # beyond even Decimal's exponent range: huge
+        return MAX_DURATION_MS
+    return int(min(total, Decimal(MAX_DURATION_MS)))
 
 
-def parse_duration_ms(text: str) -> int:
-    """``500ms``, ``30s``, ``5m``, ``1h``, ``1d`` or a bare number of seconds, up to 100
-    years."""
-    hint = "use e.g. 500ms, 30s, 5m, 1h or 1d"
-    milliseconds = _duration_ms(text)
+def parse_duration_ms(text: str, option: str = "duration") -> int:
+    """A duration option's milliseconds (see :func:`_duration_ms`); a usage error naming
+    ``option`` for anything else."""
+    milliseconds = _duration_ms(text.strip())
     if milliseconds is None:
-        raise UsageError(f"invalid duration {shown_id(text)!r}", hint=hint)
-    if milliseconds > MAX_DURATION_MS:
-        raise UsageError(
-            f"invalid duration {shown_id(text)!r}: longer than 100 years (36500d)", hint=hint
-        )
-    return int(milliseconds)
+        raise UsageError(f"{option} {shown_id(text)!r} is not a duration", hint=DURATION_HINT)
+    return milliseconds
 
 
 _TYPE_PATTERN = re.compile(r"[a-z0-9_*?\[\]!-]+")
 
 
 def parse_time(text: str, option: str, *, now: datetime | None = None) -> datetime:
-    """RFC 3339 (UTC when it has no offset), or a duration (``10m``, ``2h``, ``1d``) before now."""
-    ago = _duration_ms(text, unit_required=True)
+    """RFC 3339 (UTC when it has no offset), or a duration (``30``, ``10m``, ``1d``) before
+    now."""
+    ago = _duration_ms(text.strip())
     if ago is not None:
-        try:
-            return (now or clock()) - timedelta(milliseconds=int(ago))
-        except OverflowError:  # further back than a datetime goes: the beginning of time
-            return datetime.min.replace(tzinfo=UTC)
+        return (now or clock()) - timedelta(milliseconds=ago)
     try:
         return parse_timestamp(text)
     except TimeOutOfRange:
@@ -113,8 +118,9 @@ def parse_time(text: str, option: str, *, now: datetime | None = None) -> dateti
         ) from None
     except ValueError:
         raise UsageError(
-            f"{option} {text!r} is neither a time nor a duration",
-            hint="use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30s, 10m, 2h, 1d)",
+            f"{option} {shown_id(text)!r} is neither a time nor a duration",
+            hint="use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now "
+            "(30, 30s, 1m30s, 2h, 1d)",
         ) from None
 
 

@@ -14,12 +14,15 @@ import typer
 from mobctl.cli.common import (
     allow_path_option,
     driver_config,
-    emit,
+    duration_option,
     open_store,
     print_diagnostics,
     store_option,
     timeout_option,
 )
+from mobctl.cli.completion import complete_flow, complete_mob
+from mobctl.cli.help import App
+from mobctl.cli.output import NAMED, json_option, machine
 from mobctl.cli.run_view import RunView
 from mobctl.cli.terminal import json_text, say
 from mobctl.errors import ExitCode
@@ -27,7 +30,7 @@ from mobctl.errors import ExitCode
 if TYPE_CHECKING:
     from mobctl.api.running import RunOutcome, Watch
 
-commands = typer.Typer()  # gathered by mobctl.cli.app
+commands = App()  # gathered by mobctl.cli.app
 
 
 @commands.command()
@@ -36,38 +39,50 @@ def run(
         ...,
         metavar="MOB_OR_FILE",
         help="A registered mob id, or a definition file (a .toml/.json name or a path with /).",
+        autocompletion=complete_mob,
     ),
-    flow: str | None = typer.Argument(None, help="Flow id (default: main, else the only flow)."),
-    param: list[str] = typer.Option([], "-p", "--param", help="KEY=VALUE (JSON when it parses)."),
-    params: str | None = typer.Option(None, "--params", help="A JSON object, or @file.json."),
+    flow: str | None = typer.Argument(
+        None,
+        metavar="FLOW",
+        help="Flow id (default: main, else the only flow).",
+        autocompletion=complete_flow,
+    ),
+    param: list[str] = typer.Option(
+        [], "-p", "--param", metavar="KEY=VALUE", help="A param (JSON when it parses)."
+    ),
+    params: str | None = typer.Option(
+        None, "--params", metavar="JSON|@FILE", help="A JSON object, or @file.json."
+    ),
     driver: list[str] = typer.Option(
-        [], "--driver", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable."
+        [], "--driver", metavar="SPEC", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable."
     ),
-    timeout: str | None = typer.Option(
-        None, "--timeout", help="Deadline for the run (30s, 5m, ...)."
+    deadline: int | None = duration_option(
+        None, "--timeout", "Deadline for the run (30s, 5m, 1h30m, ...)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Run a flow; exit 0 completed, 3 failed, 4 canceled, 5 timed out (130 on Ctrl-C).
+    """Run a flow of a registered mob, or of a definition file.
 
-    A definition file is registered first (see `mobctl register`, also for --allow-path).
+    Exit 0 completed, 3 failed, 4 canceled, 5 timed out, 130 on Ctrl-C. A definition file is
+    registered first (see `mobctl register`, also for --allow-path).
 
     Examples:
 
       mobctl run sample-mobs/minimal.toml -p name=Ada
 
-      mobctl run code-review main -p change=PR-42 --driver scripted:fixtures/review.toml --json
+      mobctl run sample-mobs/minimal.toml -p name=Ada -o name
     """
     from mobctl import api
     from mobctl.api.registration import InvalidDefinitionError
-    from mobctl.cli.parsing import parse_duration_ms, parse_params
+    from mobctl.cli.parsing import parse_params
 
+    fmt = NAMED.choose(output, as_json)
     opened = open_store(store, lock_timeout)
     values = parse_params(param, params)
-    deadline = parse_duration_ms(timeout) if timeout else None
 
     def start(watch: Watch) -> RunOutcome:
         try:
@@ -86,10 +101,10 @@ def run(
             print_diagnostics(exc.diagnostics)
             raise
 
-    drive(start, as_json)
+    drive(start, fmt)
 
 
-def drive(start: Callable[[Watch], RunOutcome], as_json: bool) -> NoReturn:
+def drive(start: Callable[[Watch], RunOutcome], fmt: str) -> NoReturn:
     """Run ``start`` (a new run or a resume) with a live view; print the outcome and exit with
     its code. Ctrl-C / SIGTERM cancel the run cleanly (exit 130)."""
     from mobctl.api.running import Watch
@@ -111,9 +126,7 @@ def drive(start: Callable[[Watch], RunOutcome], as_json: bool) -> NoReturn:
             signal.signal(sig, handler)
     for warning in outcome.warnings:
         view.note(f"warning: {warning}")
-    if as_json:
-        emit(outcome.document())
-    else:
+    if not machine(fmt, outcome.document(), [outcome.run.run_id]):
         cause = f" ({outcome.cause})" if outcome.cause else ""
         say(f"run {outcome.run.run_id} {outcome.status}{cause}")
         if outcome.result is not None:

@@ -11,91 +11,140 @@ import typer
 
 from mobctl.cli.common import (
     driver_config,
-    emit,
-    json_option,
+    duration_option,
     open_store,
     store_option,
     timeout_option,
 )
-from mobctl.cli.terminal import json_text, printable, say
+from mobctl.cli.completion import complete_flow, complete_mob, complete_run
+from mobctl.cli.help import App
+from mobctl.cli.output import (
+    LISTING,
+    NAMED,
+    Column,
+    duration,
+    json_option,
+    listing,
+    local_time,
+    machine,
+    short,
+    table,
+)
+from mobctl.cli.terminal import json_text, say
 
 if TYPE_CHECKING:
     from mobctl.api.custody import CancelOutcome
     from mobctl.api.runs import RunDetail, RunSummary, StepSummary
 
 
-commands = typer.Typer()  # gathered by mobctl.cli.app
-runs_app = typer.Typer(
-    help="Runs of a mob: list, show, cancel, resume, recover.", no_args_is_help=True
-)
+commands = App()  # gathered by mobctl.cli.app
+runs_app = App(help="Runs of a mob: list, show, cancel, resume, recover.", no_args_is_help=True)
 commands.add_typer(runs_app, name="runs")
 
-MOB = typer.Argument(..., metavar="MOB", help="A mob id.")
-RUN = typer.Argument(..., metavar="RUN", help="A run id, or a prefix of exactly one run id.")
+MOB = typer.Argument(..., metavar="MOB", help="A mob id.", autocompletion=complete_mob)
+RUN = typer.Argument(
+    ...,
+    metavar="RUN",
+    help="A run id, or a prefix of exactly one run id.",
+    autocompletion=complete_run,
+)
+PARAMS_SHOWN = 200  # characters of the params line of `runs show`, unless --full
 
 
 @runs_app.command("list")
 def runs_list(
-    mob: str = MOB,
-    flow: str | None = typer.Option(None, "--flow", help="Only runs of this flow."),
+    mob: str | None = typer.Argument(
+        None, metavar="MOB", help="A mob id (default: every mob).", autocompletion=complete_mob
+    ),
+    flow: str | None = typer.Option(
+        None, "--flow", metavar="FLOW", help="Only runs of FLOW.", autocompletion=complete_flow
+    ),
     status: list[str] = typer.Option(
         [],
         "--status",
-        help="pending, running, completed, failed, canceled or orphaned; repeatable.",
+        metavar="STATUS[,STATUS]",
+        help="Only runs with one of these statuses: pending, running, completed, failed, "
+        "canceled, orphaned (comma-separated, repeatable).",
     ),
+    limit: int = typer.Option(
+        20, "-L", "--limit", min=0, metavar="N", help="Show at most N runs (0: all)."
+    ),
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
-    """List a mob's runs, newest first.
+    """List runs, newest first: those of MOB, or of every mob.
 
-    Each run with its flow, status, cause, start and duration; "orphaned" marks a run that is
-    not terminal while its owner process is gone or its lease expired.
+    Each run with its flow, status, cause, start and duration; "orphaned" marks a run that
+    is not terminal while its owner process is gone or its lease expired. The table shows the
+    first 8 characters of each run id (any unique prefix names a run); -o wide shows whole
+    ids.
 
     Examples:
 
-      mobctl runs list code-review --status failed --status orphaned
+      mobctl runs list
 
-      mobctl runs list code-review --flow main --json
+      mobctl runs list code-review --status failed,orphaned
+
+      mobctl runs list code-review --flow main --limit 0 -o json
     """
     from mobctl import api
 
-    found = api.list_runs(open_store(store, lock_timeout), mob, flow=flow, statuses=status)
-    if as_json:
-        emit([summary.document() for summary in found])
-        return
-    if not found:
-        say(f"mob '{mob}' has no runs{' that match' if flow or status else ''}", err=True)
-        return
-    _table([["RUN", "FLOW", "STATUS", "CAUSE", "STARTED", "DURATION"], *map(_row, found)])
+    fmt = LISTING.choose(output, as_json)
+    statuses = [part.strip() for value in status for part in value.split(",")]
+    found = api.list_runs(
+        open_store(store, lock_timeout), mob, flow=flow, statuses=statuses, limit=limit or None
+    )
+    where = f"mob '{mob}'" if mob else "the store"
+    listing(
+        fmt,
+        found,
+        columns=[
+            Column("RUN", lambda r: short(r.run_id, fmt)),
+            Column("MOB", lambda r: r.mob_id, wide_only=mob is not None),
+            Column("FLOW", lambda r: r.flow_id),
+            Column("STATUS", _status),
+            Column("CAUSE", lambda r: r.cause or "-"),
+            Column("STARTED", lambda r: local_time(r.created_at)),
+            Column("FINISHED", lambda r: local_time(r.completed_at), wide_only=True),
+            Column("DURATION", lambda r: duration(r.duration_ms)),
+        ],
+        document=lambda r: r.document(),
+        name=lambda r: r.run_id,
+        empty=f"{where} has no runs{' that match' if flow or status else ''}",
+    )
 
 
 @runs_app.command("show")
 def runs_show(
     mob: str = MOB,
     run: str = RUN,
+    full: bool = typer.Option(
+        False, "--full", help=f"Show the whole params (cut at {PARAMS_SHOWN} characters)."
+    ),
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Show a run: its steps, outputs and result.
 
     Each step with its status, members, attempts, timing and failure reasons (from the event
-    log). --json prints the run snapshot, with Meerkat's MobRun field names.
+    log). -o json and -o yaml print the run snapshot, with Meerkat's MobRun field names.
 
     Examples:
 
       mobctl runs show code-review 4f0c
 
-      mobctl runs show code-review 4f0c --json | jq .root_step_outputs
+      mobctl runs show code-review 4f0c -o json | jq .root_step_outputs
     """
     from mobctl import api
 
+    fmt = LISTING.choose(output, as_json)
     detail = api.show_run(open_store(store, lock_timeout), mob, run)
-    if as_json:
-        emit(detail.run.document())
-        return
-    _print_detail(detail)
+    if not machine(fmt, detail.run.document(), [detail.run.run_id]):
+        _print_detail(detail, full=full)
 
 
 @runs_app.command("cancel")
@@ -103,12 +152,13 @@ def runs_cancel(
     mob: str = MOB,
     run: str = RUN,
     wait: bool = typer.Option(False, "--wait", help="Block until the run is terminal."),
-    timeout: str = typer.Option(
-        "5s", "--timeout", help="With --wait: how long the owner gets before mobctl takes over."
+    grace_ms: int = duration_option(
+        "5s", "--timeout", "With --wait: how long the owner gets before mobctl takes over."
     ),
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Cancel a run from any process.
 
@@ -127,15 +177,13 @@ def runs_cancel(
       mobctl runs cancel code-review 4f0c --wait --timeout 10s
     """
     from mobctl import api
-    from mobctl.cli.parsing import parse_duration_ms
 
-    grace = parse_duration_ms(timeout)
-    outcome = api.cancel_run(open_store(store, lock_timeout), mob, run, wait=wait, grace_ms=grace)
+    fmt = NAMED.choose(output, as_json)
+    opened = open_store(store, lock_timeout)
+    outcome = api.cancel_run(opened, mob, run, wait=wait, grace_ms=grace_ms)
     _note_repairs(outcome.repaired)
     _warn(outcome.warnings)
-    if as_json:
-        emit(outcome.document())
-    else:
+    if not machine(fmt, outcome.document(), [outcome.run.run_id]):
         say(_cancel_line(outcome))
 
 
@@ -145,9 +193,10 @@ def runs_recover(
     cancel: bool = typer.Option(
         False, "--cancel", help="Cancel each orphaned run (cause execution_custody_lost)."
     ),
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """List orphaned runs, or cancel them with --cancel.
 
@@ -159,14 +208,14 @@ def runs_recover(
 
       mobctl runs recover code-review
 
-      mobctl runs recover code-review --cancel --json
+      mobctl runs recover code-review --cancel -o json
     """
     from mobctl import api
 
+    fmt = NAMED.choose(output, as_json)
     recovery = api.recover(open_store(store, lock_timeout), mob, cancel=cancel)
     _warn(recovery.warnings)
-    if as_json:
-        emit(recovery.document())
+    if machine(fmt, recovery.document(), [orphan.run.run_id for orphan in recovery.orphans]):
         return
     for run_id in recovery.repaired:
         say(f"repaired run {run_id}: appended its missing terminal event")
@@ -182,29 +231,31 @@ def runs_recover(
         say(f"hint: `mobctl runs recover {mob} --cancel` cancels them", err=True)
 
 
-# --- rendering -------------------------------------------------------------------------------
-
-
 @runs_app.command("resume")
 def runs_resume(
     mob: str = MOB,
     run: str = RUN,
     driver: list[str] = typer.Option(
-        [], "--driver", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable (as for `mobctl run`)."
+        [],
+        "--driver",
+        metavar="SPEC",
+        help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable (as for `mobctl run`).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Continue an orphaned run from its snapshot (its owner died: `runs list` says orphaned).
+    """Continue an orphaned run from its snapshot (its owner died).
 
-    Completed steps keep their outputs; steps that were running are dispatched again (their
-    `step_dispatched` events carry attempt > 1); the run then finishes normally, with the exit
-    codes of `mobctl run`. A run whose owner still lives, a finished run, and a run whose flow
-    changed since it started are refused (exit 1, `run_not_resumable`). Without --driver it
-    uses the echo and scripted: drivers the run was started with (recorded in its snapshot);
-    a run started with a command: driver needs --driver again (exit 2, `driver_required`):
-    a program named only in the store is never run.
+    `runs list` says orphaned. Completed steps keep their outputs; steps that were running
+    are dispatched again (their `step_dispatched` events carry attempt > 1); the run then
+    finishes normally, with the exit codes of `mobctl run`. A run whose owner still lives, a
+    finished run, and a run whose flow changed since it started are refused (exit 1,
+    `run_not_resumable`). Without --driver it uses the echo and scripted: drivers the run was
+    started with (recorded in its snapshot); a run started with a command: driver needs
+    --driver again (exit 2, `driver_required`): a program named only in the store is never
+    run.
 
     Examples:
 
@@ -215,6 +266,7 @@ def runs_resume(
     from mobctl import api
     from mobctl.cli.run_command import drive
 
+    fmt = NAMED.choose(output, as_json)
     opened = open_store(store, lock_timeout)
     drive(
         lambda watch: api.resume_run(
@@ -225,8 +277,11 @@ def runs_resume(
             config=driver_config(),
             watch=watch,
         ),
-        as_json,
+        fmt,
     )
+
+
+# --- rendering -------------------------------------------------------------------------------
 
 
 def _warn(warnings: list[str]) -> None:
@@ -258,42 +313,7 @@ def _status(summary: RunSummary) -> str:
     return summary.status + (" (orphaned)" if summary.orphaned else "")
 
 
-def _row(summary: RunSummary) -> list[str]:
-    return [
-        summary.run_id,
-        summary.flow_id,
-        _status(summary),
-        summary.cause or "-",
-        _when(summary.created_at),
-        _duration(summary.duration_ms),
-    ]
-
-
-def _table(rows: list[list[str]]) -> None:
-    rows = [[printable(cell) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
-        sys.stdout.write("  ".join(cells).rstrip() + "\n")
-
-
-def _when(stamp: str | None) -> str:
-    return "-" if stamp is None else stamp[:19].replace("T", " ") + "Z"
-
-
-def _duration(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    if ms < 1000:
-        return f"{ms}ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f}s"
-    if ms < 3_600_000:
-        return f"{ms // 60_000}m{ms // 1000 % 60:02d}s"
-    return f"{ms // 3_600_000}h{ms // 60_000 % 60:02d}m"
-
-
-def _print_detail(detail: RunDetail) -> None:
+def _print_detail(detail: RunDetail, *, full: bool) -> None:
     summary, run = detail.summary, detail.run
     say(f"run       {run.run_id}")
     say(f"mob       {run.mob_id}")
@@ -301,22 +321,23 @@ def _print_detail(detail: RunDetail) -> None:
     say(f"status    {run.status}" + (f" ({summary.cause})" if summary.cause else ""))
     if summary.orphaned:
         say(f"orphaned  {summary.orphaned}")
-    say(f"started   {_when(run.created_at)}")
+    say(f"started   {local_time(run.created_at)}")
     if run.completed_at:
-        say(f"finished  {_when(run.completed_at)}")
-    say(f"duration  {_duration(summary.duration_ms)}")
+        say(f"finished  {local_time(run.completed_at)}")
+    say(f"duration  {duration(summary.duration_ms)}")
     if run.activation_params:
-        say(f"params    {json.dumps(run.activation_params, ensure_ascii=False)}")
+        say(f"params    {_params(run.activation_params, full)}")
     extras = run.mobctl
     if extras and extras.owner and not run.terminal:
         owner = extras.owner
-        say(f"owner     pid {owner.pid} on {owner.host}, heartbeat {owner.heartbeat_at}")
+        say(
+            f"owner     pid {owner.pid} on {owner.host}, heartbeat {local_time(owner.heartbeat_at)}"
+        )
     if extras and extras.cancel_requested:
-        say(f"cancel    requested at {extras.cancel_requested.get('at')}")
+        say(f"cancel    requested at {local_time(str(extras.cancel_requested.get('at')))}")
     sys.stdout.write("\nsteps\n")
-    rows = [["STEP", "STATUS", "MEMBERS", "ATTEMPTS", "STARTED", "DURATION", "REASON"]]
-    rows += [_step_row(step) for step in detail.steps]
-    _table([["  " + row[0], *row[1:]] for row in rows])
+    header = ["STEP", "STATUS", "MEMBERS", "ATTEMPTS", "STARTED", "DURATION", "REASON"]
+    table(header, [_step_row(step) for step in detail.steps], indent="  ")
     for step in detail.steps:
         failures = step.failed_attempts
         if len(failures) > 1 or any(reason != step.reason for _, _, reason in failures):
@@ -326,14 +347,21 @@ def _print_detail(detail: RunDetail) -> None:
     _block("result", detail.result)
 
 
+def _params(params: dict[str, Any], full: bool) -> str:
+    text = json.dumps(params, ensure_ascii=False)
+    if full or len(text) <= PARAMS_SHOWN:
+        return text
+    return f"{text[:PARAMS_SHOWN]}... ({len(text)} characters; --full shows them all)"
+
+
 def _step_row(step: StepSummary) -> list[str]:
     return [
         step.step_id,
         step.status,
         ",".join(step.members) or "-",
         str(step.attempts) if step.attempts else "-",
-        _when(step.started_at)[11:] if step.started_at else "-",
-        _duration(step.duration_ms),
+        local_time(step.started_at, clock=True),
+        duration(step.duration_ms),
         step.reason or "",
     ]
 

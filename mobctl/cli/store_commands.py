@@ -11,23 +11,34 @@ import typer
 
 from mobctl.cli.common import (
     allow_path_option,
-    emit,
-    json_option,
     open_store,
     print_diagnostics,
     store_option,
     timeout_option,
 )
-from mobctl.cli.terminal import json_text, printable, say, say_fields
+from mobctl.cli.completion import complete_mob
+from mobctl.cli.help import App
+from mobctl.cli.output import (
+    LISTING,
+    NAMED,
+    REPORT,
+    WIDE,
+    Column,
+    json_option,
+    listing,
+    local_time,
+    machine,
+    short,
+    structured,
+)
+from mobctl.cli.terminal import json_text, printable, say
 from mobctl.errors import ExitCode
 
-commands = typer.Typer()  # gathered by mobctl.cli.app
+commands = App()  # gathered by mobctl.cli.app
 
-store_app = typer.Typer(help="Create and check the store.", no_args_is_help=True)
-specs_app = typer.Typer(help="Registered mob definitions.", no_args_is_help=True)
-profiles_app = typer.Typer(
-    help="Realm profiles (shared, revisioned profiles).", no_args_is_help=True
-)
+store_app = App(help="Create and check the store.", no_args_is_help=True)
+specs_app = App(help="Registered mob definitions.", no_args_is_help=True)
+profiles_app = App(help="Realm profiles (shared, revisioned profiles).", no_args_is_help=True)
 commands.add_typer(store_app, name="store")
 commands.add_typer(specs_app, name="specs")
 commands.add_typer(profiles_app, name="profiles")
@@ -35,9 +46,10 @@ commands.add_typer(profiles_app, name="profiles")
 
 @store_app.command("init")
 def store_init(
+    output: str = REPORT.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Create the store (idempotent).
 
@@ -47,11 +59,10 @@ def store_init(
     """
     from mobctl import api
 
+    fmt = REPORT.choose(output, as_json)
     opened = open_store(store, lock_timeout)
     created = api.store_init(opened)
-    if as_json:
-        emit({"path": str(opened.location), "created": created})
-    else:
+    if not structured({"path": str(opened.location), "created": created}, fmt):
         verb = "created" if created else "already exists:"
         say(f"store {verb} {opened.location}")
 
@@ -59,13 +70,16 @@ def store_init(
 @store_app.command("check")
 def store_check(
     repair: bool = typer.Option(False, "--repair", help="Fix what is safe and say what was done."),
+    output: str = REPORT.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
-    """Check the whole store: every event verifies, cursors increase, batches are whole,
-    snapshots parse, terminal runs have their terminal event, no stray temp files or stale
-    lock holders, secret files are private, no symbolic links. Exit 6 when a problem remains.
+    """Check the whole store; --repair fixes what is safe.
+
+    Every event verifies, cursors increase, batches are whole, snapshots parse, terminal runs have
+    their terminal event, no stray temp files or stale lock holders, secret files are private, no
+    symbolic links. Exit 6 when a problem remains.
 
     --repair quarantines torn tails, removes stray temp files and stale holder files, and
     re-appends missing terminal events; it never touches mid-log corruption, and leaves
@@ -75,20 +89,18 @@ def store_check(
 
       mobctl store check
 
-      mobctl store check --repair --json
+      mobctl store check --repair -o json
     """
     from mobctl import api
 
+    fmt = REPORT.choose(output, as_json)
     report = api.store_check(open_store(store, lock_timeout), repair=repair)
-    if as_json:
-        emit(
-            {
-                "ok": report.ok,
-                "actions": report.actions,
-                "problems": [vars(p) for p in report.problems],
-            }
-        )
-    else:
+    document = {
+        "ok": report.ok,
+        "actions": report.actions,
+        "problems": [vars(p) for p in report.problems],
+    }
+    if not structured(document, fmt):
         for action in report.actions:
             say(f"repaired: {action}")
         for problem in report.problems:
@@ -101,15 +113,21 @@ def store_check(
 
 @commands.command()
 def register(
-    file: Path = typer.Argument(..., help="A definition file (.toml or .json)."),
+    file: Path = typer.Argument(..., metavar="FILE", help="A definition file (.toml or .json)."),
     expect_revision: int | None = typer.Option(
-        None, "--expect-revision", help="Fail unless the stored revision is N (0: must be new)."
+        None,
+        "--expect-revision",
+        metavar="N",
+        help="Fail unless the stored revision is N (0: must be new).",
     ),
-    catalog: Path | None = typer.Option(None, "--catalog", help="Model catalogue JSON."),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", metavar="FILE", help="Model catalogue JSON."
+    ),
     allow_path: list[Path] = allow_path_option(),
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Validate a definition and store it as the mob's next revision.
 
@@ -129,6 +147,7 @@ def register(
     from mobctl import api
     from mobctl.api.registration import InvalidDefinitionError
 
+    fmt = NAMED.choose(output, as_json)
     try:
         result = api.register(
             open_store(store, lock_timeout),
@@ -140,15 +159,13 @@ def register(
     except InvalidDefinitionError as exc:
         print_diagnostics(exc.diagnostics)
         raise
-    if as_json:
-        emit(
-            {
-                "mob_id": result.mob_id,
-                "revision": result.revision,
-                "digest": result.digest,
-                "changed": result.changed,
-            }
-        )
+    document = {
+        "mob_id": result.mob_id,
+        "revision": result.revision,
+        "digest": result.digest,
+        "changed": result.changed,
+    }
+    if machine(fmt, document, [result.mob_id]):
         return
     print_diagnostics(result.warnings)
     if result.changed:
@@ -159,60 +176,73 @@ def register(
 
 @specs_app.command("list")
 def specs_list(
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """List registered mobs with their revision.
 
     Example:
 
-      mobctl specs list --json
+      mobctl specs list -o json
     """
     opened = open_store(store, lock_timeout)
+    fmt = LISTING.choose(output, as_json)
     records = [r for r in (opened.specs.get_spec(m) for m in opened.specs.list_specs()) if r]
-    if as_json:
-        emit(
-            [
-                {
-                    "mob_id": r.mob_id,
-                    "revision": r.revision,
-                    "digest": r.digest,
-                    "updated_at": r.updated_at,
-                }
-                for r in records
-            ]
-        )
-        return
-    for record in records:
-        say_fields(record.mob_id, f"revision {record.revision}", record.updated_at, record.digest)
-    if not records:
-        say(f"no mobs registered in {opened.location}", err=True)
+    listing(
+        fmt,
+        records,
+        columns=[
+            Column("MOB", lambda r: r.mob_id),
+            Column("REVISION", lambda r: r.revision),
+            Column("UPDATED", lambda r: local_time(r.updated_at)),
+            Column("REGISTERED", lambda r: local_time(r.registered_at), wide_only=True),
+            Column("DIGEST", lambda r: r.digest if fmt == WIDE else _digest(r)),
+        ],
+        document=lambda r: {
+            "mob_id": r.mob_id,
+            "revision": r.revision,
+            "digest": r.digest,
+            "updated_at": r.updated_at,
+        },
+        name=lambda r: r.mob_id,
+        empty=f"no mobs registered in {opened.location}",
+    )
+
+
+def _digest(record: Any) -> str:
+    """``sha256:`` and the first 8 characters of the hash."""
+    algorithm, _, value = str(record.digest).partition(":")
+    return f"{algorithm}:{short(value)}" if value else short(algorithm)
 
 
 @specs_app.command("show")
 def specs_show(
-    mob: str = typer.Argument(..., help="Mob id."),
+    mob: str = typer.Argument(..., metavar="MOB", help="Mob id.", autocompletion=complete_mob),
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
-    """Show a registered mob: revision, digest, source, and its definition (TOML).
+    """Show a registered mob and its definition.
+
+    Its revision, digest and source, then the definition as TOML.
 
     Example:
 
-      mobctl specs show code-review --json
+      mobctl specs show code-review -o json
     """
     from mobctl import api
     from mobctl.definition.loader import load_text
     from mobctl.definition.serialize import to_toml
 
+    fmt = LISTING.choose(output, as_json)
     record = api.get_spec(open_store(store, lock_timeout), mob)
-    if as_json:
-        emit(record.document())
+    if machine(fmt, record.document(), [record.mob_id]):
         return
     say(f"# {record.mob_id} revision {record.revision} {record.digest}")
-    say(f"# registered {record.registered_at}, updated {record.updated_at}")
+    say(f"# registered {local_time(record.registered_at)}, updated {local_time(record.updated_at)}")
     if record.source is not None:
         say(f"# from {record.source.path}")
     loaded = load_text(json.dumps(record.definition), "json", mob, Path("."))
@@ -222,13 +252,14 @@ def specs_show(
 
 @specs_app.command("delete")
 def specs_delete(
-    mob: str = typer.Argument(..., help="Mob id."),
+    mob: str = typer.Argument(..., metavar="MOB", help="Mob id.", autocompletion=complete_mob),
     expect_revision: int | None = typer.Option(
-        None, "--expect-revision", help="Delete only if the stored revision is N."
+        None, "--expect-revision", metavar="N", help="Delete only if the stored revision is N."
     ),
+    output: str = REPORT.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Delete a registered definition (its events and runs stay).
 
@@ -238,26 +269,31 @@ def specs_delete(
     """
     from mobctl import api
 
+    fmt = REPORT.choose(output, as_json)
     revision = api.delete_spec(open_store(store, lock_timeout), mob, expect_revision)
-    if as_json:
-        emit({"mob_id": mob, "deleted_revision": revision})
-    else:
+    if not structured({"mob_id": mob, "deleted_revision": revision}, fmt):
         say(f"deleted {mob} (was revision {revision})")
 
 
-def _profile_document(record: Any) -> dict[str, Any]:
-    return dict(record.document())
+NAME_ARG = typer.Argument(..., metavar="NAME", help="Profile name.")
+PROFILE_FILE = typer.Argument(
+    ..., metavar="FILE", help="TOML or JSON file with the profile's keys."
+)
+REVISION = typer.Option(..., "--expect-revision", metavar="N", help="The current revision.")
 
 
 @profiles_app.command("create")
 def profiles_create(
-    name: str = typer.Argument(..., help="Profile name (letters, digits, . _ -)."),
-    file: Path = typer.Argument(..., help="TOML or JSON file with the profile's keys."),
+    name: str = typer.Argument(..., metavar="NAME", help="Profile name (letters, digits, . _ -)."),
+    file: Path = PROFILE_FILE,
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
-    """Create a realm profile, referenced from definitions as realm_profile = "NAME".
+    """Create a realm profile.
+
+    Definitions reference it as realm_profile = "NAME".
 
     Example:
 
@@ -265,15 +301,17 @@ def profiles_create(
     """
     from mobctl import api
 
+    fmt = NAMED.choose(output, as_json)
     record = open_store(store, lock_timeout).profiles.create(name, api.read_profile_file(file))
-    _profile_out(record, as_json, "created")
+    _profile_out(record, fmt, "created")
 
 
 @profiles_app.command("list")
 def profiles_list(
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """List realm profiles.
 
@@ -281,44 +319,56 @@ def profiles_list(
 
       mobctl profiles list
     """
-    records = open_store(store, lock_timeout).profiles.list()
-    if as_json:
-        emit([_profile_document(r) for r in records])
-        return
-    for record in records:
-        model = record.profile.get("model")
-        say_fields(record.name, f"revision {record.revision}", model, record.updated_at)
+    fmt = LISTING.choose(output, as_json)
+    opened = open_store(store, lock_timeout)
+    listing(
+        fmt,
+        opened.profiles.list(),
+        columns=[
+            Column("NAME", lambda r: r.name),
+            Column("REVISION", lambda r: r.revision),
+            Column("MODEL", lambda r: r.profile.get("model") or "-"),
+            Column("UPDATED", lambda r: local_time(r.updated_at)),
+            Column("CREATED", lambda r: local_time(r.created_at), wide_only=True),
+        ],
+        document=lambda r: r.document(),
+        name=lambda r: r.name,
+        empty=f"no realm profiles in {opened.location}",
+    )
 
 
 @profiles_app.command("show")
 def profiles_show(
-    name: str = typer.Argument(..., help="Profile name."),
+    name: str = NAME_ARG,
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Show one realm profile.
 
     Example:
 
-      mobctl profiles show house-writer --json
+      mobctl profiles show house-writer -o yaml
     """
     from mobctl.errors import NotFound
 
+    fmt = LISTING.choose(output, as_json)
     record = open_store(store, lock_timeout).profiles.get(name)
     if record is None:
         raise NotFound(f"realm profile '{name}' does not exist")
-    _profile_out(record, as_json, None)
+    _profile_out(record, fmt, None)
 
 
 @profiles_app.command("update")
 def profiles_update(
-    name: str = typer.Argument(..., help="Profile name."),
-    file: Path = typer.Argument(..., help="TOML or JSON file with the profile's keys."),
-    expect_revision: int = typer.Option(..., "--expect-revision", help="The current revision."),
+    name: str = NAME_ARG,
+    file: Path = PROFILE_FILE,
+    expect_revision: int = REVISION,
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Replace a realm profile if it is still at the revision you read.
 
@@ -328,18 +378,20 @@ def profiles_update(
     """
     from mobctl import api
 
+    fmt = NAMED.choose(output, as_json)
     profile = api.read_profile_file(file)
     record = open_store(store, lock_timeout).profiles.update(name, profile, expect_revision)
-    _profile_out(record, as_json, "updated")
+    _profile_out(record, fmt, "updated")
 
 
 @profiles_app.command("delete")
 def profiles_delete(
-    name: str = typer.Argument(..., help="Profile name."),
-    expect_revision: int = typer.Option(..., "--expect-revision", help="The current revision."),
+    name: str = NAME_ARG,
+    expect_revision: int = REVISION,
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Delete a realm profile if it is still at the revision you read.
 
@@ -347,19 +399,19 @@ def profiles_delete(
 
       mobctl profiles delete house-writer --expect-revision 2
     """
+    fmt = NAMED.choose(output, as_json)
     record = open_store(store, lock_timeout).profiles.delete(name, expect_revision)
-    _profile_out(record, as_json, "deleted")
+    _profile_out(record, fmt, "deleted")
 
 
-def _profile_out(record: Any, as_json: bool, verb: str | None) -> None:
-    if as_json:
-        emit(_profile_document(record))
+def _profile_out(record: Any, fmt: str, verb: str | None) -> None:
+    if machine(fmt, record.document(), [record.name]):
         return
     if verb:
         say(f"{verb} realm profile {record.name} (revision {record.revision})")
     else:
         say(
-            f"{record.name} revision {record.revision} (created {record.created_at}, "
-            f"updated {record.updated_at})"
+            f"{record.name} revision {record.revision} (created {local_time(record.created_at)}, "
+            f"updated {local_time(record.updated_at)})"
         )
         sys.stdout.write(json_text(record.profile) + "\n")

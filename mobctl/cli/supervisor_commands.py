@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
+from mobctl.cli.common import open_store, store_option, timeout_option
+from mobctl.cli.completion import complete_mob
+from mobctl.cli.help import App
+from mobctl.cli.output import LISTING, NAMED, json_option, local_time, machine
 from mobctl.cli.terminal import say
 
 if TYPE_CHECKING:
@@ -15,49 +18,54 @@ if TYPE_CHECKING:
     from mobctl.store.supervisor import SupervisorView
 
 
-commands = typer.Typer()  # gathered by mobctl.cli.app
-supervisor_app = typer.Typer(
-    help="The supervisor authority of a mob: its Ed25519 key, epoch and rotation.",
+commands = App()  # gathered by mobctl.cli.app
+supervisor_app = App(
+    help="A mob's supervisor authority: Ed25519 key, epoch, rotation.",
     no_args_is_help=True,
 )
 commands.add_typer(supervisor_app, name="supervisor")
 
+MOB = typer.Argument(..., metavar="MOB", help="A mob id.", autocompletion=complete_mob)
+
 
 @supervisor_app.command("init")
 def supervisor_init(
-    mob: str = typer.Argument(..., help="A registered mob id."),
+    mob: str = MOB,
     force: bool = typer.Option(
         False, "--force", help="If the mob already has an authority, rotate its key instead."
     ),
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
-    """Create a mob's supervisor authority: a fresh Ed25519 key at epoch 0.
+    """Create a mob's supervisor authority (a fresh key, epoch 0).
 
-    The secret is stored in the store with mode 0600 (encrypted with scrypt + AES-256-GCM
-    when MOBCTL_KEY_PASSPHRASE is set) and is never printed. A second init is refused;
-    --force rotates the existing key instead. From now on the mob's event log is signed:
-    a checkpoint is written after every finished run.
+    The key is an Ed25519 key. The secret is stored in the store with mode 0600 (encrypted with
+    scrypt + AES-256-GCM when MOBCTL_KEY_PASSPHRASE is set) and is never printed. A second init is
+    refused; --force rotates the existing key instead. From now on the mob's event log is signed: a
+    checkpoint is written after every finished run.
 
     Examples:
 
       mobctl supervisor init code-review
 
-      MOBCTL_KEY_PASSPHRASE=... mobctl supervisor init code-review --json
+      MOBCTL_KEY_PASSPHRASE=... mobctl supervisor init code-review -o json
     """
     from mobctl import api
 
+    fmt = NAMED.choose(output, as_json)
     change = api.supervisor_init(open_store(store, lock_timeout), mob, force=force)
-    _print_change(change, as_json)
+    _print_change(change, fmt)
 
 
 @supervisor_app.command("rotate")
 def supervisor_rotate(
-    mob: str = typer.Argument(..., help="A mob id."),
+    mob: str = MOB,
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
     """Replace a mob's supervisor key with a fresh one at the next epoch.
 
@@ -71,37 +79,39 @@ def supervisor_rotate(
     """
     from mobctl import api
 
-    _print_change(api.supervisor_rotate(open_store(store, lock_timeout), mob), as_json)
+    fmt = NAMED.choose(output, as_json)
+    _print_change(api.supervisor_rotate(open_store(store, lock_timeout), mob), fmt)
 
 
 @supervisor_app.command("show")
 def supervisor_show(
-    mob: str = typer.Argument(..., help="A mob id."),
+    mob: str = MOB,
+    output: str = LISTING.option(),
+    as_json: bool = json_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
-    as_json: bool = json_option(),
 ) -> None:
-    """Show a mob's supervisor authority: epoch, peer id, public key, protocol version, how
-    the secret is kept, a pending rotation and the keys of past epochs. Never the secret.
+    """Show a mob's supervisor authority (never its secret).
+
+    Its epoch, peer id, public key, protocol version, how the secret is kept, a pending
+    rotation and the keys of past epochs.
 
     Example:
 
-      mobctl supervisor show code-review --json
+      mobctl supervisor show code-review -o yaml
     """
     from mobctl import api
 
+    fmt = LISTING.choose(output, as_json)
     view = api.supervisor_show(open_store(store, lock_timeout), mob)
-    if as_json:
-        emit(view.document())
-        return
-    _print_view(view)
+    if not machine(fmt, view.document(), [view.public_peer_id]):
+        _print_view(view)
 
 
-def _print_change(change: SupervisorChange, as_json: bool) -> None:
-    if as_json:
-        emit(change.document())
-        return
+def _print_change(change: SupervisorChange, fmt: str) -> None:
     view = change.view
+    if machine(fmt, change.document(), [view.public_peer_id]):
+        return
     if change.action == "created":
         say(f"created the supervisor of {view.mob_id} at epoch {view.epoch}")
     else:
@@ -140,7 +150,10 @@ def _print_view(view: SupervisorView) -> None:
         )
     for entry in view.history:
         rows.append(
-            ("history", f"epoch {entry.epoch} {entry.public_key} since {entry.activated_at}")
+            (
+                "history",
+                f"epoch {entry.epoch} {entry.public_key} since {local_time(entry.activated_at)}",
+            )
         )
     for label, value in rows:
         say(f"{label:<11} {value}")

@@ -41,6 +41,11 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
     return (_CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL).sub(_escape, text)
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a character that :func:`printable` escapes."""
+    return _CONTROL.search(text) is not None
+
+
 def say(text: str, *, err: bool = False) -> None:
     """Write one line for people (stdout, or stderr with ``err``), control characters escaped."""
     (sys.stderr if err else sys.stdout).write(printable(text) + "\n")

@@ -171,22 +171,23 @@ def test_item8_an_ascii_locale_with_non_ascii_output_is_not_a_crash(shared: Path
     )
 
 
-def test_item8_huge_numbers_are_usage_errors(tmp_path: Path) -> None:
+def test_item8_huge_durations_clamp_to_100_years(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    hint = "hint: use e.g. 500ms, 30s, 5m, 1h or 1d\n"
-    too_long = f"error[usage]: invalid duration '{HUGE[:64]}…': longer than 100 years (36500d)\n"
-    run = cli("run", SAMPLES / "minimal.toml", "--timeout", f"{HUGE}s", "--store", store)
-    assert (run.exit_code, run.stderr) == (2, too_long + hint)
-    assert cli("run", SAMPLES / "minimal.toml", "--timeout", "36501d", "--store", store).stderr == (
-        "error[usage]: invalid duration '36501d': longer than 100 years (36500d)\n" + hint
-    )
-    ran = cli("run", SAMPLES / "minimal.toml", "-p", "name=Ada", "--store", store, "--json")
-    run_id = json.loads(ran.stdout)["run_id"]
+    for timeout in (f"{HUGE}s", "36501d", HUGE, f"{HUGE}d{HUGE}h"):
+        run = cli(
+            "run", SAMPLES / "minimal.toml", "-p", "name=Ada", "--timeout", timeout,
+            "--lock-timeout", f"{HUGE}m", "--store", store, "-o", "name",
+        )  # fmt: skip
+        assert (run.exit_code, run.stderr.count("error")) == (0, 0), run.stderr
+    run_id = run.stdout.strip()
     cancel = cli(
         "runs", "cancel", "hello", run_id, "--wait", "--timeout", f"{HUGE}s", "--store", store
     )
-    assert (cancel.exit_code, cancel.stderr) == (2, too_long + hint)
-    # a time further back than a date goes is the beginning of time, not a crash
+    assert (cancel.exit_code, cancel.stdout) == (
+        0,
+        f"run {run_id} is already completed: nothing to cancel\n",
+    )
+    # a time further back than a date goes is 100 years ago, not a crash
     since = cli("events", "tail", "hello", "--since", f"{HUGE}d", "--store", store, "--json")
     assert since.exit_code == 0, since.stderr
     assert len(since.stdout.splitlines()) > 3

@@ -162,6 +162,39 @@ def test_no_path_is_a_usage_error() -> None:
     assert cli("validate").exit_code == 2
 
 
+def test_o_is_the_format_option_of_validate_graph_and_convert(bad: Path, tmp_path: Path) -> None:
+    """`-o` chooses the format everywhere (issue 13 item 7); the old spellings stay."""
+    for spellings in (
+        [("validate", bad, flag, "github") for flag in ("-o", "--output", "--format")],
+        [
+            ("graph", SAMPLES / "triage.toml", flag, "dot")
+            for flag in ("-o", "--output", "--format")
+        ],
+        [("convert", SAMPLES / "minimal.toml", flag, "json") for flag in ("-o", "--output", "--to")]
+        + [("convert", SAMPLES / "minimal.toml")],  # the other format than the file's
+    ):
+        results = [cli(*args) for args in spellings]
+        assert len({(r.exit_code, r.stdout) for r in results}) == 1, spellings
+        assert results[0].stdout and results[0].exit_code in (0, 1)
+    out = tmp_path / "definition.json"
+    written = cli("convert", SAMPLES / "minimal.toml", "-o", "json", "--out-file", out)
+    assert (written.exit_code, written.stdout) == (0, "")
+    assert (
+        cli("convert", out).stdout == cli("convert", SAMPLES / "minimal.toml", "-o", "toml").stdout
+    )
+    old_style = cli("convert", SAMPLES / "minimal.toml", "-o", "definition.json")
+    assert (old_style.exit_code, old_style.stderr) == (
+        2,
+        "error[usage]: -o/--output 'definition.json' is not json or toml\n"
+        "hint: -o picks the format; --out-file PATH writes to a file\n",
+    )
+    short_f = cli("graph", SAMPLES / "triage.toml", "-f", "dot")
+    assert (short_f.exit_code, short_f.stderr.splitlines()[0]) == (
+        2,
+        "error[usage]: no such option: -f",
+    )
+
+
 @needs_corpus
 def test_directories_and_globs(tmp_path: Path) -> None:
     (tmp_path / "mobs" / "nested").mkdir(parents=True)

@@ -385,7 +385,7 @@ def errors(result: Any) -> tuple[int, list[str]]:
             2,
             [
                 "error[usage]: --since 'yesterday' is neither a time nor a duration",
-                "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30s, 10m, 2h, 1d)",
+                "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30, 30s, 1m30s, 2h, 1d)",
             ],
         ),
         (
@@ -393,7 +393,7 @@ def errors(result: Any) -> tuple[int, list[str]]:
             2,
             [
                 "error[usage]: --until '10 minutes' is neither a time nor a duration",
-                "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30s, 10m, 2h, 1d)",
+                "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30, 30s, 1m30s, 2h, 1d)",
             ],
         ),
         (
@@ -401,7 +401,7 @@ def errors(result: Any) -> tuple[int, list[str]]:
             2,
             [
                 "error[usage]: --since '-5m' is neither a time nor a duration",
-                "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30s, 10m, 2h, 1d)",
+                "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30, 30s, 1m30s, 2h, 1d)",
             ],
         ),
         (
@@ -450,10 +450,13 @@ def test_user_errors(store: Path, args: list[str], code: int, message: list[str]
 
 
 def test_bad_numbers_are_usage_errors(store: Path) -> None:
-    for option in ("--limit", "--after-cursor"):
+    for option, named in (("--limit", "'-L' / '--limit'"), ("--after-cursor", "'--after-cursor'")):
         result = tail(store, option, "-1")
-        assert result.exit_code == 2
-        assert f"Invalid value for '{option}'" in result.stderr
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"error[usage]: invalid value for {named}: Input should be greater than or equal to 0\n"
+            "hint: usage: mobctl events tail [OPTIONS] MOB (--help explains)\n",
+        )
 
 
 def test_unknown_and_unsafe_mobs(store: Path, tmp_path: Path) -> None:
@@ -748,7 +751,7 @@ def test_prune_rejects_a_bad_time(store: Path, value: str) -> None:
         2,
         [
             f"error[usage]: --older-than {value!r} is neither a time nor a duration",
-            "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30s, 10m, 2h, 1d)",
+            "hint: use RFC 3339 (2026-05-01T12:00:00Z) or a duration before now (30, 30s, 1m30s, 2h, 1d)",
         ],
     )
 

@@ -132,8 +132,8 @@ def test_list_newest_first_with_filters_and_json(mob: tuple[Path, Path, Path]) -
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["RUN", "FLOW", "STATUS", "CAUSE", "STARTED", "DURATION"]
     assert [line.split()[:4] for line in lines[1:]] == [
-        [completed, "other", "completed", "-"],
-        [failed, "main", "failed", "step_error"],
+        [completed[:8], "other", "completed", "-"],
+        [failed[:8], "main", "failed", "step_error"],
     ]
     only = json.loads(runs_cmd(store, "list", "s", "--flow", "main", "--json").stdout)
     assert [r["run_id"] for r in only] == [failed]
@@ -168,8 +168,8 @@ def test_list_marks_orphans_and_filters_them(mob: tuple[Path, Path, Path]) -> No
     alive = place(store, "0a000000-0000-4000-8000-000000000002", owner())
     listed = runs_cmd(store, "list", "s")
     rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
-    assert "pending (orphaned)" in rows[dead.run_id]
-    assert "orphaned" not in rows[alive.run_id]
+    assert "pending (orphaned)" in rows[dead.run_id[:8]]
+    assert "orphaned" not in rows[alive.run_id[:8]]
     orphans = json.loads(runs_cmd(store, "list", "s", "--status", "orphaned", "--json").stdout)
     assert [(o["run_id"], o["orphaned"]) for o in orphans] == [(dead.run_id, True)]
     assert (
@@ -291,7 +291,7 @@ def test_show_of_a_running_run_and_an_orphan(mob: tuple[Path, Path, Path]) -> No
     place(store, "0d000000-0000-4000-8000-000000000001", None)
     orphan = runs_cmd(store, "show", "s", "0d").stdout
     assert "orphaned  it has no owner lease\n" in orphan
-    assert live.run_id in runs_cmd(store, "list", "s").stdout
+    assert live.run_id[:8] in runs_cmd(store, "list", "s").stdout
 
 
 # --- the orphan judgement (pure) -------------------------------------------------------------
@@ -448,8 +448,8 @@ def test_cancel_errors(mob: tuple[Path, Path, Path]) -> None:
     bad = runs_cmd(store, "cancel", "s", "fff", "--timeout", "soon")
     assert bad.exit_code == 2
     assert (
-        bad.stderr
-        == "error[usage]: invalid duration 'soon'\nhint: use e.g. 500ms, 30s, 5m, 1h or 1d\n"
+        bad.stderr == "error[usage]: --timeout 'soon' is not a duration\n"
+        "hint: use seconds (30) or a duration such as 500ms, 30s, 1m30s, 2h or 1d\n"
     )
 
 
@@ -636,3 +636,65 @@ def test_repair_does_not_bring_back_pruned_terminal_events(tmp_path: Path) -> No
     assert cli("register", SAMPLES / "minimal.toml", "--store", store).exit_code == 0
     assert cli("store", "check", "--repair", "--store", store).exit_code == 0
     assert '"flow_completed"' not in log.read_text()
+
+
+# --- every mob, limits, statuses, prefixes (issue 13 item 8) -----------------------------------
+
+
+def test_list_without_a_mob_lists_every_mob_newest_first(mob: tuple[Path, Path, Path]) -> None:
+    store = mob[2]
+    first = run(mob, "other")
+    hello = cli("run", SAMPLES / "minimal.toml", "-p", "name=A", "-o", "name", "--store", store)
+    last = run(mob, "main")
+    lines = runs_cmd(store, "list").stdout.splitlines()
+    assert lines[0].split() == ["RUN", "MOB", "FLOW", "STATUS", "CAUSE", "STARTED", "DURATION"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        [last[:8], "s", "main", "failed"],
+        [hello.stdout[:8], "hello", "main", "completed"],
+        [first[:8], "s", "other", "completed"],
+    ]
+    two = runs_cmd(store, "list", "--limit", "2", "-o", "name").stdout.split()
+    assert two == [last, hello.stdout.strip()]
+    chosen = runs_cmd(store, "list", "--status", "failed,canceled", "--status", "pending", "--json")
+    assert [r["run_id"] for r in json.loads(chosen.stdout)] == [last]
+    only_s = runs_cmd(store, "list", "s", "-L", "1", "-o", "name")
+    assert only_s.stdout == f"{last}\n"
+
+
+def test_list_shows_20_runs_unless_told_otherwise(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for index in range(22):
+        ran = cli("run", SAMPLES / "minimal.toml", "-p", f"name={index}", "--store", store)
+        assert ran.exit_code == 0, ran.stderr
+    assert len(runs_cmd(store, "list").stdout.splitlines()) == 1 + 20
+    assert len(json.loads(runs_cmd(store, "list", "hello", "--json").stdout)) == 20
+    assert len(json.loads(runs_cmd(store, "list", "--limit", "0", "--json").stdout)) == 22
+    assert len(runs_cmd(store, "list", "--limit", "21", "-o", "name").stdout.split()) == 21
+
+
+def test_an_empty_store_has_no_runs(tmp_path: Path) -> None:
+    listed = runs_cmd(tmp_path / "store", "list")
+    assert (listed.exit_code, listed.stdout, listed.stderr) == (0, "", "the store has no runs\n")
+    bad = runs_cmd(tmp_path / "store", "list", "--status", "done,failed")
+    assert (bad.exit_code, bad.stderr.splitlines()[0]) == (2, "error[usage]: unknown status 'done'")
+
+
+def test_every_command_taking_a_run_accepts_the_short_id_a_table_shows(
+    mob: tuple[Path, Path, Path],
+) -> None:
+    store = mob[2]
+    run_id = run(mob, "other")
+    short = runs_cmd(store, "list", "s").stdout.splitlines()[1].split()[0]
+    assert short == run_id[:8]
+    shown = runs_cmd(store, "show", "s", short, "-o", "name")
+    assert (shown.exit_code, shown.stdout) == (0, f"{run_id}\n")
+    canceled = runs_cmd(store, "cancel", "s", short)
+    assert (canceled.exit_code, canceled.stdout) == (
+        0,
+        f"run {run_id} is already completed: nothing to cancel\n",
+    )
+    resumed = runs_cmd(store, "resume", "s", short)
+    assert (resumed.exit_code, resumed.stderr.split(":")[0]) == (1, "error[run_not_resumable]")
+    assert run_id in resumed.stderr
+    events = cli("events", "tail", "s", "--run", short, "-o", "name", "--store", store)
+    assert events.exit_code == 0 and len(events.stdout.split()) > 3

@@ -183,10 +183,9 @@ def test_profiles_lifecycle(store: Path, tmp_path: Path) -> None:
         "profiles", "update", "house-writer", profile, "--expect-revision", "1", "--store", store
     )
     assert updated.stdout == "updated realm profile house-writer (revision 2)\n"
-    assert (
-        "house-writer\trevision 2\tclaude-opus-4-8"
-        in cli("profiles", "list", "--store", store).stdout
-    )
+    listed = cli("profiles", "list", "--store", store).stdout.splitlines()
+    assert listed[0] == "NAME          REVISION  MODEL            UPDATED"
+    assert listed[1].split()[:3] == ["house-writer", "2", "claude-opus-4-8"]
     deleted = cli("profiles", "delete", "house-writer", "--expect-revision", "2", "--store", store)
     assert deleted.stdout == "deleted realm profile house-writer (revision 2)\n"
     assert cli("profiles", "show", "house-writer", "--store", store).exit_code == 1
@@ -251,10 +250,10 @@ def test_item14_a_file_whose_name_is_no_id_is_left_out_and_reported(
     spec_copy.write_bytes((store / "specs" / "hello.json").read_bytes())
     profile_copy.write_bytes((store / "profiles" / "p1.json").read_bytes())
     mob_copy.mkdir()
-    specs = cli("specs", "list", "--store", store)
-    assert (specs.exit_code, specs.stdout.split("\t")[0], specs.stderr) == (0, "hello", "")
-    profiles = cli("profiles", "list", "--store", store)
-    assert (profiles.exit_code, profiles.stdout.split("\t")[0], profiles.stderr) == (0, "p1", "")
+    specs = cli("specs", "list", "-o", "name", "--store", store)
+    assert (specs.exit_code, specs.stdout, specs.stderr) == (0, "hello\n", "")
+    profiles = cli("profiles", "list", "-o", "name", "--store", store)
+    assert (profiles.exit_code, profiles.stdout, profiles.stderr) == (0, "p1\n", "")
     problems = (
         f"problem[store_corrupt] {spec_copy}: not a spec record (the name is not a mob id)\n"
         f"problem[store_corrupt] {profile_copy}: not a realm profile (the name is not a profile "

@@ -144,14 +144,21 @@ def test_item5_lists_of_members_and_specs_escape_store_text(tmp_path: Path) -> N
         )
     )
     members = cli("members", "list", "hello", "--store", store)
-    assert (members.exit_code, members.stdout) == (0, f"{SHOWN}\tassistant\\t\tgeneration 0\n")
+    width = len(SHOWN) + 2
+    assert (members.exit_code, members.stdout) == (
+        0,
+        f"{'MEMBER':<{width}}ROLE         GENERATION\n{SHOWN}  assistant\\t  0\n",
+    )
+    assert_no_raw_control(cli("members", "list", "hello", "-o", "yaml", "--store", store).stdout)
     spec = store / "specs" / "hello.json"
     record = json.loads(spec.read_text())
     record["digest"] = HOSTILE  # (its times must be RFC 3339: a store read refuses others)
     spec.write_text(json.dumps(record))
-    specs = cli("specs", "list", "--store", store)
+    specs = cli("specs", "list", "-o", "wide", "--store", store)
     assert specs.exit_code == 0
-    assert specs.stdout == f"hello\trevision 1\t{record['updated_at']}\t{SHOWN}\n"
+    assert specs.stdout.splitlines()[1].endswith(f"  {SHOWN}")
+    short = cli("specs", "list", "--store", store).stdout.splitlines()[1]
+    assert short.endswith("  \\u001b]0;pwne")  # the first 8 characters, escaped
     shown = cli("specs", "show", "hello", "--store", store)
     assert_no_raw_control(shown.stdout)
 

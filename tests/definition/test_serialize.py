@@ -63,7 +63,7 @@ def test_json_form_shape() -> None:
 
 def test_convert_command(tmp_path: Path) -> None:
     out = tmp_path / "definition.json"
-    result = cli("convert", SAMPLES / "draft-critique.toml", "--to", "json", "-o", out)
+    result = cli("convert", SAMPLES / "draft-critique.toml", "--to", "json", "--out-file", out)
     assert result.exit_code == 0
     assert result.stderr == f"wrote {out}\n"
     back = cli("convert", out, "--to", "toml")
@@ -259,7 +259,12 @@ def test_json_values_in_conditions_survive_the_json_form(value: Any) -> None:
 
 def test_convert_to_an_unwritable_place_is_a_usage_error(tmp_path: Path) -> None:
     result = cli(
-        "convert", SAMPLES / "minimal.toml", "--to", "json", "-o", tmp_path / "no" / "x.json"
+        "convert",
+        SAMPLES / "minimal.toml",
+        "--to",
+        "json",
+        "--out-file",
+        tmp_path / "no" / "x.json",
     )
     assert result.exit_code == 2
     assert result.stderr.startswith(
