@@ -173,7 +173,9 @@ def test_item12e_a_roster_index_with_a_lone_surrogate_is_rebuilt(store: Path) ->
     listed = mobctl(store, "members", "list", "hello")
     assert listed == (
         0,
-        "assistant-1\tassistant\tgeneration 0\nassistant-2\tassistant\tgeneration 0\n",
+        "MEMBER       ROLE       GENERATION\n"
+        "assistant-1  assistant  0\n"
+        "assistant-2  assistant  0\n",
         "",
     )
     ran = mobctl(store, "run", "hello", "-p", "name=Bo", "--driver", f"scripted:{FIXTURES}")
@@ -350,8 +352,8 @@ def test_item15_a_copy_under_another_name_is_refused_and_reported(store: Path) -
     copy = run.with_name(f"{COPY}.json")
     shutil.copy(run, copy)
     said = f"{copy} is not a snapshot of this run: run_id: not the run id of its file name"
-    listed = mobctl(store, "runs", "list", "hello")
-    assert (listed[0], [line.split()[0] for line in listed[1].splitlines()[1:]]) == (0, [run.stem])
+    listed = mobctl(store, "runs", "list", "hello", "-o", "name")
+    assert (listed[0], [line.split()[0] for line in listed[1].splitlines()]) == (0, [run.stem])
     assert mobctl(store, "runs", "show", "hello", "1111") == (
         6,
         "",

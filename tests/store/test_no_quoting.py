@@ -240,7 +240,9 @@ def commands(store: FullStore) -> list[list[str | Path]]:
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
-def test_item4_no_command_quotes_a_store_file(template: FullStore, tmp_path: Path, edit: str) -> None:
+def test_item4_no_command_quotes_a_store_file(
+    template: FullStore, tmp_path: Path, edit: str
+) -> None:
     root = tmp_path / "store"
     shutil.copytree(template.root, root)
     store = FullStore(root, template.finished, template.quarantined, template.changed)

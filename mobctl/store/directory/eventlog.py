@@ -64,6 +64,9 @@ from mobctl.store.models import (
 ROSTER_REFRESH_AFTER = 256
 
 
+_APPENDED_KEPT = 256  # a step appends a few events; a roster is checked every step
+
+
 class DirectoryEventStore:
     """``EventStore`` for one mob, on ``mobs/<mob_id>/events.jsonl``."""
 
@@ -93,6 +96,9 @@ class DirectoryEventStore:
         # (inode, size, mtime) of the log after our own last append, with its last record:
         # while the file is unchanged the next append need not re-read its tail
         self._tail_cache: tuple[tuple[int, int, int], Record | None] | None = None
+        # the events this handle appended since the log last changed under it, with their
+        # chain hashes: a roster brought up to date folds them without reading the file
+        self._appended: list[tuple[MobEvent, str]] = []
         self.appended_hash = ""
 
     # --- meta -------------------------------------------------------------------------------
@@ -170,6 +176,7 @@ class DirectoryEventStore:
             self._write_meta(meta)
         lines: list[bytes] = []
         stored: list[MobEvent] = []
+        hashes: list[str] = []
         now = timestamp()
         now_json = canonical(now)
         mob_json = canonical(self.mob_id)
@@ -183,6 +190,7 @@ class DirectoryEventStore:
             line = body[:-1] + b',"hash":"' + prev.encode() + b'"}\n'
             self._check_size(event, len(line))
             lines.append(line)
+            hashes.append(prev)
             stored.append(
                 MobEvent(cursor=cursor, timestamp=moment, mob_id=event.mob_id, kind=event.kind)
             )
@@ -196,6 +204,9 @@ class DirectoryEventStore:
         tail = Record(-1, lines[-1], first + len(events) - 1, prev, batch, {})
         identity = file_identity(info) if info is not None else self._file_identity()
         self._tail_cache = None if identity is None else (identity, tail)
+        if cached is False:  # someone else's records may sit before ours
+            self._appended = []
+        self._appended = [*self._appended, *zip(stored, hashes, strict=True)][-_APPENDED_KEPT:]
         return stored
 
     @staticmethod
@@ -390,6 +401,9 @@ class DirectoryEventStore:
     def _roster_after(self, base: Roster) -> tuple[Roster, int]:
         """``base`` with every event after its cursor folded in, and how many that was; the
         whole log when ``base`` does not match it."""
+        folded = self._fold_appended(base)
+        if folded is not None:
+            return base, folded
         records = self._records(max(base.cursor - 1, 0))
         if base.cursor > 0:
             first = next(records, None)
@@ -400,6 +414,23 @@ class DirectoryEventStore:
             base.fold(record.event(), record.cursor, record.hash)
             folded += 1
         return base, folded
+
+    def _fold_appended(self, base: Roster) -> int | None:
+        """Fold into ``base`` the events this handle appended after its cursor, when the log
+        is exactly as the last append left it and ``base`` names one of them; how many that
+        was (None: the file must be read). A run checks the roster before every step, and
+        reading the log's tail each time was a fifth of a step's cost."""
+        if base.cursor == 0 or not self._appended or self._cached_tail() is False:
+            return None
+        for index, (event, hash) in enumerate(self._appended):
+            if event.cursor == base.cursor:
+                if hash != base.hash:
+                    return None
+                later = self._appended[index + 1 :]
+                for record, record_hash in later:
+                    base.fold(record, record.cursor, record_hash)
+                return len(later)
+        return None
 
     def _write_roster_index(self, roster: Roster) -> None:
         with contextlib.suppress(WriteFailed):
