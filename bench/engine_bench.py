@@ -125,7 +125,7 @@ def main() -> None:
     if lg:
         print(
             f"   LangGraph + SqliteSaver: {median(lg):.2f} ms/step; "
-            f"mobctl/LangGraph = {per_big / median(lg):.2f} (target <= 1.0, aim 0.5)"
+            f"mobctl/LangGraph = {per_big / median(lg):.2f} (target <= 0.8)"
         )
     else:
         print("   LangGraph: skipped (pass --langgraph-python or set LANGGRAPH_PYTHON)")
