@@ -67,12 +67,20 @@ def open_store(store: Path | None, lock_timeout: float) -> Store:
     )
 
 
-def driver_config(*, allow_shell: bool = False) -> DriverConfig:
+def driver_config(
+    *, allow_shell: bool = False, record: Path | None = None, rerecord: bool = False
+) -> DriverConfig:
     """What every driver of this command gets: the environment (credentials, base URLs: never
-    from a driver spec) and the working directory."""
+    from a driver spec), the working directory, and where turns are recorded (``--record``)."""
     from mobctl.drivers.registry import DriverConfig
 
-    return DriverConfig(env=dict(os.environ), allow_shell=allow_shell, workdir=Path.cwd())
+    return DriverConfig(
+        env=dict(os.environ),
+        allow_shell=allow_shell,
+        workdir=Path.cwd(),
+        record=record,
+        rerecord=rerecord,
+    )
 
 
 def emit(document: object) -> None:

@@ -47,6 +47,12 @@ def run(
         None, "--timeout", help="Deadline for the run (30s, 5m, ...)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    record: Path | None = typer.Option(
+        None,
+        "--record",
+        metavar="DIR",
+        help="Save every turn's answer as a cassette in DIR (replay it with --driver replay:DIR).",
+    ),
     allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
@@ -60,6 +66,8 @@ def run(
       mobctl run sample-mobs/minimal.toml -p name=Ada
 
       mobctl run code-review main -p change=PR-42 --driver scripted:fixtures/review.toml --json
+
+      mobctl run review.toml --driver llm --record cassettes/review
     """
     from mobctl import api
     from mobctl.api.registration import InvalidDefinitionError
@@ -77,7 +85,7 @@ def run(
                 flow=flow,
                 params=values,
                 drivers=driver,
-                config=driver_config(),
+                config=driver_config(record=record),
                 timeout_ms=deadline,
                 allow_paths=allow_path,
                 watch=watch,
