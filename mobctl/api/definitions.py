@@ -342,3 +342,32 @@ def registered_definition(store: Store, mob_id: str) -> MobDefinition:
     """The stored definition of a registered mob."""
     record = get_spec(store, mob_id)
     return stored_definition(record.mob_id, record.definition)
+
+
+def copy_spec(source: Store, target: Store, mob_id: str) -> Registration:
+    """Register in ``target`` the definition ``source`` holds for ``mob_id``, with its file
+    copies and the realm profiles it refers to that ``target`` lacks (``mobctl test`` runs a
+    registered mob in a store of its own). ``source`` is only read."""
+    from mobctl.api.registration import Candidate
+    from mobctl.definition.model import RealmProfileRef
+    from mobctl.ids import require_slug
+    from mobctl.store.models import SpecSource
+
+    record = get_spec(source, require_slug(mob_id, "mob id"))
+    definition = stored_definition(record.mob_id, record.definition)
+    for binding in definition.profiles.values():
+        name = binding.realm_profile if isinstance(binding, RealmProfileRef) else None
+        stored = source.profiles.get(name) if name else None
+        if name and stored is not None and target.profiles.get(name) is None:
+            target.profiles.create(name, stored.profile)
+    found = Candidate(
+        mob_id=record.mob_id,
+        definition=definition,
+        form=record.definition,
+        digest=record.digest,
+        resources=record.resources,
+        source=record.source or SpecSource(path=f"{source.location}", format="json", text=""),
+        warnings=[],
+    )
+    with writing(target, record.mob_id):
+        return store_candidate(target, found)

@@ -20,6 +20,7 @@ from mobctl.cli import (
     run_command,
     runs_commands,
     store_commands,
+    suite_command,
     supervisor_commands,
 )
 from mobctl.cli.boundary import Boundary
@@ -58,6 +59,7 @@ for group in (
     member_commands,
     event_commands,
     supervisor_commands,
+    suite_command,
 ):
     app.add_typer(group.commands)
 

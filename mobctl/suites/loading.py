@@ -23,10 +23,11 @@ from mobctl.api.running import names_a_file
 from mobctl.definition.files import DefinitionFiles, PathOutsideDefinition, read_regular
 from mobctl.definition.loader import parse_document
 from mobctl.definition.positions import Position, SourceMap, toml_source_map
+from mobctl.definition.references import Unparsable, parse_reference
 from mobctl.definition.schemas import outside_refs, schema_validator
 from mobctl.diagnostics import Diagnostic, Severity, dotted
 from mobctl.drivers.registry import KINDS, KINDS_HINT, split_role
-from mobctl.errors import MobctlError
+from mobctl.errors import MobctlError, UsageError
 from mobctl.ids import is_slug
 from mobctl.suites.model import Case, Suite
 
@@ -213,6 +214,15 @@ class _Reader:
                 self.problem("invalid_value", exc.message, (*at, "timeout"), hint=exc.hint)
         schemas: dict[int, Any] = {}
         for i, check in enumerate(case.expect.output):
+            reference = parse_reference(check.path)
+            if isinstance(reference, Unparsable):
+                self.problem(
+                    "invalid_value",
+                    f"'{check.path}' is not a flow path ({reference.describe()})",
+                    (*at, "expect", "output", i, "path"),
+                    hint="steps.STEP[.KEY...], params[.KEY...] or "
+                    "loops.LOOP.iterations.N.steps.STEP[.KEY...]",
+                )
             where = (*at, "expect", "output", i, "value")
             if check.op == "matches":
                 self.pattern(str(check.value), where)
@@ -324,3 +334,9 @@ def _first_line(exc: Exception) -> str:
 
 def _syntax(shown: str, message: str) -> Diagnostic:
     return Diagnostic("toml_syntax", Severity.ERROR, message, None, file=shown)
+
+
+class InvalidSuite(UsageError):
+    """A suite file has errors (its diagnostics are printed); no case ran."""
+
+    code = "invalid_suite"
