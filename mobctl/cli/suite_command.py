@@ -172,6 +172,10 @@ def _run(
     if junit is not None:
         from mobctl.api.definitions import write_output
 
+        try:
+            junit.parent.mkdir(parents=True, exist_ok=True)  # as pytest's --junitxml does
+        except OSError:
+            pass  # write_output says why the file cannot be written
         write_output(junit, junit_xml(results, started))
     if output == "json":
         emit(document(results, updates))

@@ -196,8 +196,8 @@ def _text(value: str) -> Any:
 
 
 HEADER = (
-    "Recorded by mobctl (--record): each reply answers the request below it. Replay with "
-    "--driver replay:DIR; a request that changed fails until it is recorded again."
+    "Recorded by mobctl (--record): each reply answers the request below it.",
+    "Replay with --driver replay:DIR; a request that changed fails until it is recorded again.",
 )
 
 
@@ -240,7 +240,8 @@ class Recorder:
         ordered = sorted(turns.values(), key=lambda t: t.key)
         if not (self.merge and path.is_file()):
             document = tomlkit.document()
-            document.add(tomlkit.comment(HEADER))
+            for line in HEADER:
+                document.add(tomlkit.comment(line))
             replies = tomlkit.aot()
             for turn in ordered:
                 replies.append(turn.table())
