@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -172,10 +173,8 @@ def _run(
     if junit is not None:
         from mobctl.api.definitions import write_output
 
-        try:
+        with contextlib.suppress(OSError):  # write_output says why it cannot be written
             junit.parent.mkdir(parents=True, exist_ok=True)  # as pytest's --junitxml does
-        except OSError:
-            pass  # write_output says why the file cannot be written
         write_output(junit, junit_xml(results, started))
     if output == "json":
         emit(document(results, updates))
