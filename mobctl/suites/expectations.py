@@ -126,7 +126,7 @@ class _Checker:
         self.fail(
             where,
             f"flow '{self.record.run.flow_id}' has no step '{step}' "
-            f"(its steps: {', '.join(self.statuses) or 'none'})",
+            f"(its steps: {', '.join(sorted(self.statuses)) or 'none'})",
         )
         return False
 

@@ -54,7 +54,13 @@ class SuiteFile:
     source: SourceMap
 
     def position(self, where: DocPath, *, key: bool = False) -> Position:
-        return self.source.key(where) if key else self.source.value(where)
+        """Where ``where`` is written: its key, or its value; a value the file does not spell
+        out (``order = [...]`` for ``order.exact``) is found at its nearest written parent."""
+        if key:
+            return self.source.key(where)
+        while len(where) > 1 and where not in self.source.values:
+            where = where[:-1]
+        return self.source.value(where)
 
 
 @dataclass(frozen=True)
