@@ -77,7 +77,8 @@ def _source_line(sources: dict[str, list[str]], file: str, line: int) -> str | N
     return lines[line - 1] if 0 < line <= len(lines) else None
 
 
-def _record(diag: Diagnostic) -> dict[str, Any]:
+def diagnostic_record(diag: Diagnostic) -> dict[str, Any]:
+    """A diagnostic as a JSON object (`validate --format json`, `test -o json`)."""
     return {
         "code": diag.code,
         "severity": diag.severity.value,
@@ -100,7 +101,7 @@ def as_json(run: ValidationRun) -> dict[str, Any]:
             {
                 "path": report.path,
                 "valid": report.valid,
-                "diagnostics": [_record(d) for d in report.diagnostics],
+                "diagnostics": [diagnostic_record(d) for d in report.diagnostics],
             }
             for report in run.reports
         ],

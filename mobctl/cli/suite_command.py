@@ -97,21 +97,24 @@ def run_suites(
 
 
 def _refuse_invalid(loaded: Loaded, output: str, fmt: str) -> None:
-    from mobctl.cli.diagnostics_output import github_line, text_line
+    from mobctl.cli.diagnostics_output import diagnostic_record, github_line, text_line
     from mobctl.suites.loading import InvalidSuite
 
     if not loaded.diagnostics:
         return
     if output == "json":
-        emit({"version": 1, "cases": [], "diagnostics": [text_line(d) for d in loaded.diagnostics]})
+        emit(
+            {
+                "version": 1,
+                "cases": [],
+                "diagnostics": list(map(diagnostic_record, loaded.diagnostics)),
+            }
+        )
     else:
         line = github_line if fmt == "github" else text_line
         sys.stdout.write("".join(line(d) + "\n" for d in loaded.diagnostics))
     files = len({d.file for d in loaded.diagnostics})
-    raise InvalidSuite(
-        f"{len(loaded.diagnostics)} error(s) in {files} suite file(s); no case ran",
-        hint="every path in a suite is relative to the suite file",
-    )
+    raise InvalidSuite(f"{len(loaded.diagnostics)} error(s) in {files} suite file(s); no case ran")
 
 
 def _selected(loaded: Loaded, keyword: str | None) -> list[PreparedCase]:

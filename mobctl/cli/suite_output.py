@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mobctl.cli.diagnostics_output import escape_data, escape_property, text_line
+from mobctl.cli.diagnostics_output import (
+    diagnostic_record,
+    escape_data,
+    escape_property,
+    text_line,
+)
 from mobctl.cli.event_output import summary
 from mobctl.cli.terminal import printable
 from mobctl.diagnostics import dotted
@@ -125,7 +130,7 @@ def _case(result: CaseResult) -> dict[str, Any]:
         "error": None
         if error is None
         else {"code": error.code, "message": error.message, "hint": error.hint},
-        "diagnostics": [text_line(d) for d in result.diagnostics],
+        "diagnostics": [diagnostic_record(d) for d in result.diagnostics],
         "stale": result.stale,
     }
 

@@ -58,9 +58,10 @@ class SuiteFile:
         out (``order = [...]`` for ``order.exact``) is found at its nearest written parent."""
         if key:
             return self.source.key(where)
-        while len(where) > 1 and where not in self.source.values:
+        source = self.source
+        while len(where) > 1 and where not in source.values and where not in source.keys:
             where = where[:-1]
-        return self.source.value(where)
+        return source.value(where)
 
 
 @dataclass(frozen=True)
