@@ -85,8 +85,9 @@ def test_without_update_nothing_is_written(project: Path) -> None:
     )
 )
 def test_toml_value_round_trips_every_value_toml_can_hold(value: object) -> None:
-    import tomlkit
     import tomllib
+
+    import tomlkit
 
     from mobctl.suites.expectations import _tomlable
 
