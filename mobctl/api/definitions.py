@@ -183,13 +183,16 @@ def validate(
     strict: bool = False,
     catalog: Path | None = None,
     allow_paths: Sequence[Path] = (),
+    definitions_only: bool = False,
 ) -> ValidationRun:
     """Validate every definition the arguments name; a bad file never stops the others.
 
-    ``allow_paths``: directories besides each definition's own that its paths may name."""
+    ``allow_paths``: directories besides each definition's own that its paths may name;
+    ``definitions_only``: a file named that is not a definition (fixtures, suites) is skipped,
+    as under a directory (a pre-commit hook names every ``*.toml`` it sees)."""
     roots = allowed_roots(allow_paths)
     chosen = catalog_from(catalog)
-    found = expand_paths(arguments)
+    found = expand_paths(arguments, select_named=definitions_only)
     return ValidationRun(
         [
             validate_path(path, chosen, strict=strict, display=shown, allowed_roots=roots)
