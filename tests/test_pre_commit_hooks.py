@@ -35,7 +35,9 @@ def _try(project: Path, hook: str, home: Path) -> subprocess.CompletedProcess[st
 
 
 def test_the_hooks_declare_what_they_run() -> None:
-    hooks = {hook["id"]: hook for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    hooks = {
+        hook["id"]: hook for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    }
     assert hooks["mobctl-validate"]["entry"] == "mobctl validate --definitions-only"
     assert hooks["mobctl-validate"]["files"] == r"\.toml$"
     assert hooks["mobctl-test"]["entry"] == "mobctl test"
@@ -73,7 +75,10 @@ def test_pre_commit_installs_and_runs_both_hooks(tmp_path: Path) -> None:
     _git(project, "add", "-A")
     failed = _try(project, "mobctl-validate", home)
     assert failed.returncode == 1
-    assert "bad.toml:1:1: error[empty_profiles] profiles: mob definition must define at least one profile" in failed.stdout
+    assert (
+        "bad.toml:1:1: error[empty_profiles] profiles: mob definition must define at least one profile"
+        in failed.stdout
+    )
     assert "fixtures.toml" not in failed.stdout  # not a definition: skipped
     assert "hello.test.toml" not in failed.stdout
     broken = _try(project, "mobctl-test", home)
