@@ -20,7 +20,6 @@ from mobctl.cli.common import (
     driver_config,
     emit,
     open_store,
-    store_option,
     timeout_option,
 )
 from mobctl.cli.terminal import say
@@ -36,7 +35,9 @@ commands = typer.Typer()  # gathered by mobctl.cli.app
 @commands.command("test")
 def run_suites(
     paths: list[str] = typer.Argument(
-        None, metavar="PATH...", help="Suite files, directories (their *.test.toml) or globs."
+        None,
+        metavar="PATH",
+        help="Suite files, directories (their *.test.toml) or globs (default: .).",
     ),
     keyword: str | None = typer.Option(
         None, "-k", metavar="EXPR", help='Only cases whose name matches: "quorum and not retry".'
@@ -49,7 +50,7 @@ def run_suites(
     ),
     as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
     fmt: str = typer.Option(
-        "text", "--format", metavar="FORMAT", help="github: also ::error annotations."
+        "text", "--format", metavar="FORMAT", help="text, or github (::error annotations too)."
     ),
     junit: Path | None = typer.Option(
         None, "--junit", metavar="FILE", help="Write a JUnit XML report to FILE."
@@ -64,7 +65,14 @@ def run_suites(
         False, "--allow-command", help="Let suites use command: drivers (they run programs)."
     ),
     allow_path: list[Path] = allow_path_option(),
-    store: Path | None = store_option(),
+    store: Path | None = typer.Option(
+        None,
+        "--store",
+        envvar="MOBCTL_STORE",
+        readable=False,
+        help="Where mobs a case names by id are copied from (only read; default: "
+        "$MOBCTL_STORE, else ./.mobctl). Each case runs in a temporary store of its own.",
+    ),
     lock_timeout: float = timeout_option(),
 ) -> None:
     """Run flow tests: each case runs its flow in a store of its own and checks what the run

@@ -65,6 +65,7 @@ class _Checker:
         self.record = record
         self.schemas = schemas
         self.statuses: dict[str, str] = record.step_statuses()
+        self.context = record.context()
         self.failures: list[Failure] = []
 
     def fail(self, where: DocPath, message: str, **fields: Any) -> None:
@@ -227,7 +228,7 @@ class _Checker:
         operand = "values" if check.op == "in" else "value" if check.value is not None else "path"
         where: DocPath = ("output", index, operand)
         path = check.path
-        resolution = resolve(path, self.record.context())
+        resolution = resolve(path, self.context)
         evidence = self.proof(path)
         present = not isinstance(resolution, Absent | Fault)
         value = None if isinstance(resolution, Absent | Fault) else resolution.value
@@ -279,7 +280,7 @@ class _Checker:
             return (f"does not match the schema: {first.message} (at value{at})", (), None)
         condition = _condition(check)
         try:
-            passed = evaluate(condition, self.record.context())
+            passed = evaluate(condition, self.context)
         except ConditionError as exc:
             return (f"cannot be compared: {exc.detail}", (), None)
         if op == "ne":

@@ -25,7 +25,7 @@ from mobctl.diagnostics import Diagnostic
 from mobctl.drivers.base import Drivers
 from mobctl.drivers.registry import DriverConfig, parse_drivers, split_role
 from mobctl.drivers.replay import ReplayDriver
-from mobctl.errors import MobctlError
+from mobctl.errors import MobctlError, NotFound
 from mobctl.store.contract import Store
 from mobctl.store.models import MobRun
 from mobctl.suites.expectations import Failure, check
@@ -179,7 +179,7 @@ def _prepare(store: Store, case: PreparedCase, setup: Setup) -> str:
         ).mob_id
     else:
         if setup.source is None:
-            raise MobctlError(f"case '{case.name}' names mob '{case.mob}', and no store holds it")
+            raise NotFound(f"no store was given to find the registered mob '{case.mob}' in")
         mob_id = api.copy_spec(setup.source(), store, case.mob).mob_id
     for profile, count in case.case.members.items():
         api.spawn(store, mob_id, profile, count=count)
