@@ -86,7 +86,13 @@ class _Checker:
         iterations = self.record.loop_iterations()
         for loop, count in expect.loops.items():
             actual = iterations.get(loop, 0)
-            if actual != count:
+            if loop not in self.record.loop_ids:
+                self.fail(
+                    ("loops", loop),
+                    f"flow '{self.record.run.flow_id}' has no loop '{loop}' "
+                    f"(its loops: {', '.join(sorted(self.record.loop_ids)) or 'none'})",
+                )
+            elif actual != count:
                 self.fail(
                     ("loops", loop),
                     f"loop '{loop}' ran {actual} iteration{'' if actual == 1 else 's'}, "

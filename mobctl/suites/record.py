@@ -3,6 +3,7 @@ from the event log (with their cursors, which a report cites as evidence)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ class RunRecord:
     run: MobRun
     cause: str | None
     events: list[MobEvent]  # the run's own, by cursor
+    loop_ids: frozenset[str]  # every loop of the run's flow, run or not
 
     @classmethod
     def read(cls, store: Store, run: MobRun, cause: str | None) -> RunRecord:
@@ -25,7 +27,10 @@ class RunRecord:
             for event in store.events(run.mob_id).replay_all()
             if event.kind.field("run_id") == run.run_id
         ]
-        return cls(run, cause, events)
+        spec = store.specs.get_spec(run.mob_id)
+        definition: Any = spec.definition if spec is not None else {}
+        flow = definition.get("flows", {}).get(run.flow_id) or {}
+        return cls(run, cause, events, frozenset(_loop_ids(flow.get("root"))))
 
     def step_statuses(self) -> dict[str, str]:
         """Each step's run-level status (``completed``, ``skipped``, ..., as ``runs show``)."""
@@ -71,6 +76,15 @@ class RunRecord:
             loop: [dict(i) for i in history] for loop, history in run.loop_iteration_outputs.items()
         }
         return build_context(dict(run.activation_params), dict(run.root_step_outputs), outputs)
+
+
+def _loop_ids(frame: Any) -> Iterator[str]:
+    """The ``loop_id`` of every ``repeat_until`` node in a stored flow frame, at any depth."""
+    nodes = frame.get("nodes") if isinstance(frame, dict) else None
+    for node in nodes.values() if isinstance(nodes, dict) else ():
+        if isinstance(node, dict) and node.get("kind") == "repeat_until":
+            yield str(node.get("loop_id"))
+            yield from _loop_ids(node.get("body"))
 
 
 def _attempt(event: MobEvent) -> int:

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mobctl.drivers.base import Completed, Member, TurnProfile, TurnRequest
+from mobctl.drivers.base import Completed, Driver, Member, TurnProfile, TurnRequest
 from mobctl.drivers.cassettes import Recorder, rendered
-from mobctl.drivers.registry import runs_a_program
+from mobctl.drivers.registry import DriverConfig, parse_drivers, runs_a_program
 from mobctl.drivers.replay import ReplayDriver
 from tests.conftest import SAMPLES, cli
+from tests.drivers.llm.conftest import request as llm_request
+from tests.fakes.provider_server import FakeProvider, Text
 
 HELLO = '[[reply]]\nstep = "greet"\noutput = "Hello, Ada!"\n'
 CASSETTE = """# Recorded by mobctl (--record): each reply answers the request below it.
@@ -244,3 +248,44 @@ def test_any_text_replays_as_it_was_recorded(
     recorder.flush()
     outcome = ReplayDriver(directory).run(request, threading.Event())
     assert outcome == Completed(output)
+
+
+def test_the_llm_driver_records_without_its_key_and_replays_with_the_provider_gone(
+    tmp_path: Path,
+) -> None:
+    """The real llm driver against a real HTTP provider on 127.0.0.1 (the engine does not yet
+    give it profiles, so this drives it directly): the cassette holds the answer and the
+    request, never the API key; replay answers with the provider gone; ``fallback=llm`` asks
+    the provider again only for the turn whose request changed, and records it in its place."""
+    fake = FakeProvider()
+    try:
+        config = DriverConfig(env=fake.env(), workdir=tmp_path)
+        fake.script(Text("caching, by the model"))
+        recording = parse_drivers(["llm"], replace(config, record=tmp_path / "cas"))
+        assert _said(recording.default, _llm_turn()) == "caching, by the model"
+        recording.close()
+        text = next((tmp_path / "cas").iterdir()).read_text()
+        assert 'output = "caching, by the model"' in text
+        assert 'message = "Write about caching"' in text
+        assert "test-secret" not in text
+        fake.script(Text("queues, by the model"))
+        fallback = parse_drivers([f"replay:{tmp_path / 'cas'},fallback=llm"], config)
+        changed = _llm_turn(message="Write about queues")
+        assert _said(fallback.default, _llm_turn()) == "caching, by the model"
+        assert _said(fallback.default, changed) == "queues, by the model"
+        fallback.close()
+        assert len(fake.requests) == 2  # the unchanged turn was not asked again
+    finally:
+        fake.close()
+    replay = ReplayDriver(tmp_path / "cas")
+    assert _said(replay, changed) == "queues, by the model"  # the turn's new recording
+
+
+def _llm_turn(**changes: Any) -> TurnRequest:
+    return llm_request(run_id="4f1c2a9e-0d4b-4a51-9c07-3b7e2f6d8a10", **changes)
+
+
+def _said(driver: Driver, request: TurnRequest) -> str:
+    outcome = driver.run(request, threading.Event())
+    assert isinstance(outcome, Completed), outcome
+    return outcome.output

@@ -215,6 +215,7 @@ FAILING = {
         """  t.test.toml:8:20: expect.loops.rounds: loop 'rounds' ran 2 iterations, expected 3
     - 3
     + 2
+  t.test.toml:8:31: expect.loops.other: flow 'main' has no loop 'other' (its loops: rounds)
 """,
     ),
 }

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from tests.conftest import cli
-from tests.suites.conftest import write_suite
+from tests.suites.conftest import CASE, write_suite
 
 BAD = """
 [[case]]
@@ -164,6 +164,18 @@ def test_directories_find_test_toml_files_and_skip_links(project: Path) -> None:
         result.stderr
         == "warning: skipped 'tests/link.test.toml': a symbolic link is not followed\n"
     )
+
+
+def test_globs_name_suites(project: Path) -> None:
+    for name in ("a.test.toml", "b.test.toml", "c.test.toml"):
+        write_suite(project, "", case=CASE.replace('"the case"', f'"{name}"'), name=name)
+    result = cli("test", "[ab].test.toml")
+    assert result.stdout == (
+        "PASS a.test.toml::a.test.toml\nPASS b.test.toml::b.test.toml\n2 passed, 0 failed\n"
+    )
+    nothing = cli("test", "z*.test.toml")
+    assert nothing.stderr.startswith("error[path_not_found]: ")
+    assert nothing.exit_code == 2
 
 
 def test_nothing_to_run_is_a_usage_error(project: Path) -> None:

@@ -3,8 +3,11 @@ touches the user's store; results come out in suite order."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import cli, mobctl_process
 from tests.suites.conftest import CASE, write_suite
@@ -55,6 +58,18 @@ def test_cases_run_concurrently_with_j(project: Path) -> None:
     assert result.stdout == (
         "PASS meet.test.toml::a meets b\nPASS meet.test.toml::b meets a\n2 passed, 0 failed\n"
     )
+
+
+def test_jobs_default_to_the_cores(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _rendezvous(project, 'timeout = "5s"')
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    two = cli("test", "meet.test.toml", "--allow-command")
+    assert two.stdout.endswith("\n2 passed, 0 failed\n")
+    for arrived in ("a", "b"):
+        (project / arrived).unlink()
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    one = cli("test", "meet.test.toml", "--allow-command")
+    assert one.stdout.endswith("\n1 passed, 1 failed\n")
 
 
 def test_one_job_runs_them_one_after_the_other(project: Path) -> None:
