@@ -44,7 +44,7 @@ def json_option() -> Any:
     return typer.Option(False, "--json", help="Print one JSON document.")
 
 
-def open_store(store: Path | None, lock_timeout: float) -> Store:
+def open_store(store: Path | None, lock_timeout: float, *, durable: bool = True) -> Store:
     """The store ``--store`` (else ``MOBCTL_STORE``, else ``./.mobctl``) names, with what the
     environment says about it: ``MOBCTL_KEY_PASSPHRASE`` encrypts supervisor secrets at rest
     (an empty value counts as unset), ``MOBCTL_MAX_RECORD_BYTES`` caps a record."""
@@ -64,6 +64,7 @@ def open_store(store: Path | None, lock_timeout: float) -> Store:
         on_wait=lambda message: say(message, err=True),
         passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE") or None,
         max_record_bytes=int(cap) if cap else DEFAULT_MAX_RECORD_BYTES,
+        durable=durable,
     )
 
 

@@ -163,7 +163,8 @@ def _run(
     streaming = output == "text" and not update
     with tempfile.TemporaryDirectory(prefix="mobctl-test-") as workdir:
         setup = Setup(
-            open_store=lambda path: open_store(path, lock_timeout),
+            # a case's store is thrown away: syncing it to the disk would only slow it down
+            open_store=lambda path: open_store(path, lock_timeout, durable=False),
             workdir=Path(workdir),
             config=driver_config(rerecord=record),
             source=lambda: open_store(store, lock_timeout),

@@ -117,6 +117,18 @@ def test_a_case_never_touches_the_users_store_and_leaves_nothing(
     assert not (project / ".mobctl").exists()
 
 
+def test_a_case_store_is_never_synced_to_the_disk(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It is thrown away after the case: syncing it would only slow every case down."""
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    monkeypatch.setattr("mobctl.store.directory.files._datasync", synced.append)
+    write_suite(project, '[case.expect]\nstatus = "completed"\n')
+    assert cli("test", "t.test.toml").stdout == "PASS t.test.toml::the case\n1 passed, 0 failed\n"
+    assert synced == []
+
+
 def test_a_registered_mob_is_copied_from_the_users_store_which_is_only_read(
     project: Path, tmp_path_factory
 ) -> None:
