@@ -45,7 +45,6 @@ class Setup:
     workdir: Path
     config: DriverConfig
     source: Callable[[], Store] | None = None
-    catalog: Path | None = None
     allow_paths: tuple[Path, ...] = ()
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -174,9 +173,7 @@ def _prepare(store: Store, case: PreparedCase, setup: Setup) -> str:
     for name, path in case.realm_profiles.items():
         store.profiles.create(name, api.read_profile_file(path))
     if case.mob_is_file:
-        mob_id = api.register(
-            store, Path(case.mob), catalog=setup.catalog, allow_paths=setup.allow_paths
-        ).mob_id
+        mob_id = api.register(store, Path(case.mob), allow_paths=setup.allow_paths).mob_id
     else:
         if setup.source is None:
             raise NotFound(f"no store was given to find the registered mob '{case.mob}' in")
