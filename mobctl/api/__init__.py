@@ -7,7 +7,8 @@ live in modules named after what they act on; they are imported when first used,
 importing ``mobctl.api`` stays cheap.
 
 - definitions: ``validate``, ``register``, ``get_spec``, ``delete_spec``, ``graph``,
-  ``convert``, ``definition_schema``, ``registered_definition``, ``read_profile_file``
+  ``convert``, ``definition_schema``, ``registered_definition``, ``read_profile_file``,
+  ``copy_spec``
 - running: ``start_run``, ``resume_run`` (→ ``RunOutcome``)
 - runs: ``list_runs``, ``show_run``, ``resolve_run``; custody: ``cancel_run``, ``recover``
 - events: ``events_tail``, ``events_verify``, ``events_prune``
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mobctl.api.custody import cancel_run, recover
     from mobctl.api.definitions import (
         convert,
+        copy_spec,
         definition_schema,
         delete_spec,
         get_spec,
@@ -53,6 +55,7 @@ _MODULES = {
     "custody": ("cancel_run", "recover"),
     "definitions": (
         "convert",
+        "copy_spec",
         "definition_schema",
         "delete_spec",
         "get_spec",
@@ -83,6 +86,7 @@ __all__ = [
     "active",
     "cancel_run",
     "convert",
+    "copy_spec",
     "definition_schema",
     "delete_spec",
     "events_prune",

@@ -7,7 +7,7 @@ import glob
 import json
 import os
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -58,8 +58,22 @@ class Expanded:
     skipped_links: list[str] = field(default_factory=list)
 
 
-def expand_paths(arguments: list[str]) -> Expanded:
-    """Files named, found under directories, or matched by globs, in a stable order.
+def is_definition_file(path: Path) -> bool:
+    """A ``*.toml`` or ``*.json`` file that is (or tries to be) a definition: files that parse
+    but have none of the definition's top-level keys (schemas, driver fixtures, test suites)
+    are not; files that do not parse are (and are reported)."""
+    return path.suffix.lower() in (".toml", ".json") and _looks_like_definition(path)
+
+
+def expand_paths(
+    arguments: list[str],
+    select: Callable[[Path], bool] = is_definition_file,
+    *,
+    select_named: bool = False,
+) -> Expanded:
+    """Files named, found under directories (those ``select`` picks), or matched by globs, in
+    a stable order; with ``select_named`` a file named that ``select`` does not pick is left
+    out too (``validate --definitions-only``: a pre-commit hook passes every ``*.toml``).
 
     A file named is read wherever it leads. Under a directory or a glob, a path that goes
     through a symbolic link (to a file or to a directory) is skipped: git stores links, so a
@@ -70,10 +84,11 @@ def expand_paths(arguments: list[str]) -> Expanded:
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            for candidate in _definitions_under(path, found):
+            for candidate in _files_under(path, found, select):
                 found.files.setdefault(candidate.resolve(), str(candidate))
         elif path.exists():
-            found.files.setdefault(path.resolve(), argument)
+            if not select_named or select(path):
+                found.files.setdefault(path.resolve(), argument)
         elif _GLOB_CHARS & set(argument):
             matches = sorted(glob.glob(argument, recursive=True))
             base = _literal_base(argument)
@@ -94,12 +109,9 @@ def expand_paths(arguments: list[str]) -> Expanded:
     return found
 
 
-def _definitions_under(directory: Path, found: Expanded) -> list[Path]:
-    """``*.toml`` and ``*.json`` beneath ``directory`` that are (or try to be) definitions,
-    sorted; links are recorded in ``found`` and not followed (into a directory either).
-
-    Files that parse but have none of the definition's top-level keys (schemas, driver
-    fixtures) are not definitions; files that do not parse are reported.
+def _files_under(directory: Path, found: Expanded, select: Callable[[Path], bool]) -> list[Path]:
+    """The files beneath ``directory`` that ``select`` picks, sorted; links are recorded in
+    ``found`` and not followed (into a directory either); dot files and folders are skipped.
     """
     result = []
     for folder, folders, names in os.walk(directory):  # never into a linked directory
@@ -111,7 +123,7 @@ def _definitions_under(directory: Path, found: Expanded) -> list[Path]:
                 continue
             if path.is_symlink():
                 found.skipped_links.append(str(path))
-            elif path.is_file() and _looks_like_definition(path):
+            elif path.is_file() and select(path):
                 result.append(path)
         found.skipped_links += [str(here / name) for name in folders if (here / name).is_symlink()]
     return sorted(result)
@@ -171,13 +183,16 @@ def validate(
     strict: bool = False,
     catalog: Path | None = None,
     allow_paths: Sequence[Path] = (),
+    definitions_only: bool = False,
 ) -> ValidationRun:
     """Validate every definition the arguments name; a bad file never stops the others.
 
-    ``allow_paths``: directories besides each definition's own that its paths may name."""
+    ``allow_paths``: directories besides each definition's own that its paths may name;
+    ``definitions_only``: a file named that is not a definition (fixtures, suites) is skipped,
+    as under a directory (a pre-commit hook names every ``*.toml`` it sees)."""
     roots = allowed_roots(allow_paths)
     chosen = catalog_from(catalog)
-    found = expand_paths(arguments)
+    found = expand_paths(arguments, select_named=definitions_only)
     return ValidationRun(
         [
             validate_path(path, chosen, strict=strict, display=shown, allowed_roots=roots)
@@ -330,3 +345,32 @@ def registered_definition(store: Store, mob_id: str) -> MobDefinition:
     """The stored definition of a registered mob."""
     record = get_spec(store, mob_id)
     return stored_definition(record.mob_id, record.definition)
+
+
+def copy_spec(source: Store, target: Store, mob_id: str) -> Registration:
+    """Register in ``target`` the definition ``source`` holds for ``mob_id``, with its file
+    copies and the realm profiles it refers to that ``target`` lacks (``mobctl test`` runs a
+    registered mob in a store of its own). ``source`` is only read."""
+    from mobctl.api.registration import Candidate
+    from mobctl.definition.model import RealmProfileRef
+    from mobctl.ids import require_slug
+    from mobctl.store.models import SpecSource
+
+    record = get_spec(source, require_slug(mob_id, "mob id"))
+    definition = stored_definition(record.mob_id, record.definition)
+    for binding in definition.profiles.values():
+        name = binding.realm_profile if isinstance(binding, RealmProfileRef) else None
+        stored = source.profiles.get(name) if name else None
+        if name and stored is not None and target.profiles.get(name) is None:
+            target.profiles.create(name, stored.profile)
+    found = Candidate(
+        mob_id=record.mob_id,
+        definition=definition,
+        form=record.definition,
+        digest=record.digest,
+        resources=record.resources,
+        source=record.source or SpecSource(path=f"{source.location}", format="json", text=""),
+        warnings=[],
+    )
+    with writing(target, record.mob_id):
+        return store_candidate(target, found)

@@ -7,6 +7,7 @@ failed, 4 canceled, 5 timed out). Nothing here prints; a caller watches the run 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import threading
@@ -91,7 +92,7 @@ def start_run(
     *,
     flow: str | None = None,
     params: dict[str, Any] | None = None,
-    drivers: Sequence[str] = (),
+    drivers: Sequence[str] | Drivers = (),
     config: DriverConfig | None = None,
     timeout_ms: int | None = None,
     catalog: Path | None = None,
@@ -100,11 +101,16 @@ def start_run(
 ) -> RunOutcome:
     """Run a flow of a registered mob (``target`` a mob id) or of a definition file (registered
     first, a new revision only if it changed; the run is pinned to the revision this call
-    registered or found identical, so it runs that file whatever others register meanwhile)."""
+    registered or found identical, so it runs that file whatever others register meanwhile).
+
+    ``drivers``: ``--driver`` specs, or drivers built already (``parse_drivers``), which the
+    caller may look at once the run is over (a ``replay:`` driver's stale requests)."""
     watch = watch or Watch()
     roots = allowed_roots(allow_paths)  # a usage error before anything is written
-    config = _config(store, config)
-    chosen = parse_drivers(list(drivers), config)
+    if isinstance(drivers, Drivers):
+        chosen = drivers
+    else:
+        chosen = parse_drivers(list(drivers), _config(store, config))
     definition, revision, schemas = _definition(store, target, catalog, roots)
     flow_id = pick_flow(definition, flow)
     with writing(store, definition.mob.id) as session:
@@ -188,13 +194,7 @@ def resume_run(
 
 def _config(store: Store, config: DriverConfig | None) -> DriverConfig:
     """The drivers' configuration, with a command's output capped at the store's record cap."""
-    config = config or DriverConfig()
-    return DriverConfig(
-        output_cap=store.max_record_bytes,
-        env=config.env,
-        allow_shell=config.allow_shell,
-        workdir=config.workdir,
-    )
+    return dataclasses.replace(config or DriverConfig(), output_cap=store.max_record_bytes)
 
 
 def _definition(

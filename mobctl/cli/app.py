@@ -22,6 +22,7 @@ from mobctl.cli import (
     run_command,
     runs_commands,
     store_commands,
+    suite_command,
     supervisor_commands,
 )
 from mobctl.cli.boundary import Boundary
@@ -62,6 +63,7 @@ for group in (
     event_commands,
     supervisor_commands,
     completion_command,
+    suite_command,
 ):
     app.add_typer(group.commands)
 

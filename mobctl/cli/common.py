@@ -73,7 +73,7 @@ def allow_path_option() -> Any:
     )
 
 
-def open_store(store: Path | None, lock_timeout: float) -> Store:
+def open_store(store: Path | None, lock_timeout: float, *, durable: bool = True) -> Store:
     """The store ``--store`` (else ``MOBCTL_STORE``, else ``./.mobctl``) names, with what the
     environment says about it: ``MOBCTL_KEY_PASSPHRASE`` encrypts supervisor secrets at rest
     (an empty value counts as unset), ``MOBCTL_MAX_RECORD_BYTES`` caps a record."""
@@ -93,15 +93,24 @@ def open_store(store: Path | None, lock_timeout: float) -> Store:
         on_wait=lambda message: say(message, err=True),
         passphrase=os.environ.get("MOBCTL_KEY_PASSPHRASE") or None,
         max_record_bytes=int(cap) if cap else DEFAULT_MAX_RECORD_BYTES,
+        durable=durable,
     )
 
 
-def driver_config(*, allow_shell: bool = False) -> DriverConfig:
+def driver_config(
+    *, allow_shell: bool = False, record: Path | None = None, rerecord: bool = False
+) -> DriverConfig:
     """What every driver of this command gets: the environment (credentials, base URLs: never
-    from a driver spec) and the working directory."""
+    from a driver spec), the working directory, and where turns are recorded (``--record``)."""
     from mobctl.drivers.registry import DriverConfig
 
-    return DriverConfig(env=dict(os.environ), allow_shell=allow_shell, workdir=Path.cwd())
+    return DriverConfig(
+        env=dict(os.environ),
+        allow_shell=allow_shell,
+        workdir=Path.cwd(),
+        record=record,
+        rerecord=rerecord,
+    )
 
 
 def print_diagnostics(diagnostics: list[Any]) -> None:

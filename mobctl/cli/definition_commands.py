@@ -52,6 +52,12 @@ def validate(
         None, "--catalog", metavar="FILE", help="Model catalogue JSON replacing the bundled one."
     ),
     allow_path: list[Path] = allow_path_option(),
+    definitions_only: bool = typer.Option(
+        False,
+        "--definitions-only",
+        help="Skip files named that are not definitions (fixtures, test suites), as under a "
+        "directory: for a pre-commit hook, which names every *.toml.",
+    ),
 ) -> None:
     """Validate mob definitions (TOML or Meerkat JSON).
 
@@ -75,7 +81,13 @@ def validate(
     from mobctl import api
     from mobctl.cli import diagnostics_output
 
-    run = api.validate(paths, strict=strict, catalog=catalog, allow_paths=allow_path)
+    run = api.validate(
+        paths,
+        strict=strict,
+        catalog=catalog,
+        allow_paths=allow_path,
+        definitions_only=definitions_only,
+    )
     for link in run.skipped_links:
         say(
             f"warning: skipped '{link}': a symbolic link found under a directory or by a glob "

@@ -77,7 +77,8 @@ def _source_line(sources: dict[str, list[str]], file: str, line: int) -> str | N
     return lines[line - 1] if 0 < line <= len(lines) else None
 
 
-def _record(diag: Diagnostic) -> dict[str, Any]:
+def diagnostic_record(diag: Diagnostic) -> dict[str, Any]:
+    """A diagnostic as a JSON object (`validate --format json`, `test -o json`)."""
     return {
         "code": diag.code,
         "severity": diag.severity.value,
@@ -100,7 +101,7 @@ def as_json(run: ValidationRun) -> dict[str, Any]:
             {
                 "path": report.path,
                 "valid": report.valid,
-                "diagnostics": [_record(d) for d in report.diagnostics],
+                "diagnostics": [diagnostic_record(d) for d in report.diagnostics],
             }
             for report in run.reports
         ],
@@ -163,20 +164,22 @@ def as_sarif(run: ValidationRun) -> dict[str, Any]:
     }
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
+    """A workflow command's message, escaped as GitHub Actions reads it."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    """A workflow command's property value (``file=``, ``title=``), escaped."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def github_line(diag: Diagnostic) -> str:
     """A GitHub Actions workflow command that annotates the file."""
-    properties = [f"file={_escape_property(printable(diag.file or ''))}"]
+    properties = [f"file={escape_property(printable(diag.file or ''))}"]
     if diag.line is not None:
         properties += [f"line={diag.line}", f"col={diag.column}"]
-    properties.append(f"title={_escape_property(diag.code)}")
+    properties.append(f"title={escape_property(diag.code)}")
     message = f"{diag.location}: {diag.message}" if diag.location else diag.message
     message = printable(message, keep_newlines=True)
-    return f"::{diag.severity.value} {','.join(properties)}::{_escape_data(message)}"
+    return f"::{diag.severity.value} {','.join(properties)}::{escape_data(message)}"

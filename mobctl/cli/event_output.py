@@ -30,19 +30,30 @@ def json_line(event: MobEvent) -> str:
     return json_text(event.model_dump(mode="json"), compact=True)
 
 
-def parts(event: MobEvent, *, wide: bool = False) -> list[tuple[str, str]]:
-    """The line as (text, style) pieces, control characters escaped; joined, the plain line."""
-    kind = event.kind
-    fields = kind.model_extra or {}
+def _pairs(event: MobEvent, *, run: bool = True, wide: bool = False) -> list[tuple[str, Any]]:
+    fields = event.kind.model_extra or {}
     pairs: list[tuple[str, Any]] = []
-    if isinstance(fields.get("run_id"), str):
+    if run and isinstance(fields.get("run_id"), str):
         pairs.append(("run", fields["run_id"] if wide else short(fields["run_id"])))
     if fields.get("step_id") is not None:
         pairs.append(("step", fields["step_id"]))
     member = _member(fields)
     if member is not None:
         pairs.append(("member", member))
-    pairs += [(k, v) for k, v in fields.items() if k not in _HIDDEN and k not in _BULKY]
+    return pairs + [(k, v) for k, v in fields.items() if k not in _HIDDEN and k not in _BULKY]
+
+
+def summary(event: MobEvent) -> str:
+    """``CURSOR TYPE key=value...`` without the time and the run (a report about one run
+    cites its events so), control characters escaped."""
+    pairs = "".join(f" {key}={_value(value, False)}" for key, value in _pairs(event, run=False))
+    return printable(f"{event.cursor} {event.kind.type}{pairs}")
+
+
+def parts(event: MobEvent, *, wide: bool = False) -> list[tuple[str, str]]:
+    """The line as (text, style) pieces, control characters escaped; joined, the plain line."""
+    kind = event.kind
+    pairs = _pairs(event, wide=wide)
     pieces = [
         (_time(event.timestamp), "dim"),
         (f" {event.cursor:>6} ", "dim"),

@@ -61,6 +61,12 @@ def run(
     ),
     output: str = NAMED.option(),
     as_json: bool = json_option(),
+    record: Path | None = typer.Option(
+        None,
+        "--record",
+        metavar="DIR",
+        help="Save every turn's answer as a cassette in DIR (replay it with --driver replay:DIR).",
+    ),
     allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
@@ -75,6 +81,8 @@ def run(
       mobctl run sample-mobs/minimal.toml -p name=Ada
 
       mobctl run sample-mobs/minimal.toml -p name=Ada -o name
+
+      mobctl run sample-mobs/minimal.toml -p name=Ada --record cassettes
     """
     from mobctl import api
     from mobctl.api.registration import InvalidDefinitionError
@@ -92,7 +100,7 @@ def run(
                 flow=flow,
                 params=values,
                 drivers=driver,
-                config=driver_config(),
+                config=driver_config(record=record),
                 timeout_ms=deadline,
                 allow_paths=allow_path,
                 watch=watch,

@@ -13,15 +13,19 @@ files are read, opened non-blocking (a FIFO would hang every command), and at mo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a definition, a skill, a schema: far beyond any real one
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+_UMASK = os.umask(0o022)  # read once, at import (setting it is process-wide)
+os.umask(_UMASK)
 
 
 class PathOutsideDefinition(ValueError):
@@ -118,3 +122,22 @@ def _open_unlinked(target: Path) -> int:
         return os.open(target.name, _FILE | os.O_NOFOLLOW, dir_fd=folder)
     finally:
         os.close(folder)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write a user's file (a cassette, a suite ``--update`` rewrites) whole or not at all: a
+    temp file beside it, flushed and synced, then renamed over it, so a crash or a full disk
+    leaves the old file as it was."""
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        mode = stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~_UMASK
+        os.chmod(temp, mode)  # mkstemp's is 0600
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -123,13 +123,10 @@ def load_bytes(data: bytes, fmt: Format, display: str, base_dir: FsPath) -> Load
 
 def load_text(text: str, fmt: Format, display: str, base_dir: FsPath) -> LoadResult:
     """Phases 1 and 2. ``definition`` is None when a phase-1 or phase-2 error exists."""
-    parsed = _parse(text, fmt, display)
+    parsed = parse_document(text, fmt, display)
     if isinstance(parsed, Diagnostic):
         return LoadResult(display, None, None, [parsed], text)
     document = Document(display, fmt, text, parsed, base_dir)
-    too_deep = _nesting_problem(parsed)
-    if too_deep is not None:
-        return LoadResult(display, None, None, [_syntax(fmt, too_deep, (1, 1), display)], text)
     notes = _reshape_json(document) if fmt == "json" else []
     non_finite = _non_finite(document.raw)
     if non_finite:
@@ -141,6 +138,16 @@ def load_text(text: str, fmt: Format, display: str, base_dir: FsPath) -> LoadRes
         definition = None
     diagnostics = notes + diagnostics + _raw_checks(document)
     return LoadResult(display, document, definition, locate(diagnostics, document), text)
+
+
+def parse_document(text: str, fmt: Format, display: str) -> dict[str, Any] | Diagnostic:
+    """Phase 1 alone: the parsed document, or the syntax diagnostic that stops it (also for a
+    document nested deeper than :data:`MAX_NESTING`). ``mobctl test`` reads suites with it."""
+    parsed = _parse(text, fmt, display)
+    if isinstance(parsed, Diagnostic):
+        return parsed
+    too_deep = _nesting_problem(parsed)
+    return parsed if too_deep is None else _syntax(fmt, too_deep, (1, 1), display)
 
 
 MAX_NESTING = 200

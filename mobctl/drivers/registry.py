@@ -22,12 +22,16 @@ from mobctl.drivers.echo import EchoDriver
 class DriverConfig:
     """What the person running gives every driver (never the store or a definition): the
     record cap a command's stdout may fill, the environment credentials and base URLs come
-    from, whether a profile may have a shell, and the working directory."""
+    from, whether a profile may have a shell, and the working directory; ``record``: save every
+    turn's answer as a cassette in that directory (``--record DIR``); ``rerecord``: a
+    ``replay:`` driver asks its fallback every turn and records it anew (``test --record``)."""
 
     output_cap: int = OUTPUT_CAP
     env: Mapping[str, str] = field(default_factory=dict)
     allow_shell: bool = False
     workdir: Path | None = None
+    record: Path | None = None
+    rerecord: bool = False
 
 
 Factory = Callable[[str, DriverConfig], Driver]
@@ -39,10 +43,12 @@ FACTORIES: dict[str, str] = {
     "scripted": "mobctl.drivers.scripted",
     "command": "mobctl.drivers.command",
     "llm": "mobctl.drivers.llm",
+    "replay": "mobctl.drivers.replay",
 }
 KINDS = tuple(FACTORIES)
 KINDS_HINT = (
-    "use echo, scripted:FILE, command:CMD or llm[:OPTIONS] (optionally ROLE=... for one role)"
+    "use echo, scripted:FILE, command:CMD, llm[:OPTIONS] or replay:DIR[,fallback=SPEC] "
+    "(optionally ROLE=... for one role)"
 )
 
 
@@ -64,8 +70,12 @@ def split_role(spec: str) -> tuple[str | None, str]:
 
 
 def runs_a_program(spec: str) -> bool:
-    """Whether the spec (for all roles or one) is a ``command:`` driver."""
-    return split_role(spec)[1].partition(":")[0] == "command"
+    """Whether the spec (for all roles or one) is a ``command:`` driver, or a ``replay:``
+    driver whose fallback is one."""
+    kind, _, argument = split_role(spec)[1].partition(":")
+    if kind == "replay":
+        return runs_a_program(argument.partition(",fallback=")[2])
+    return kind == "command"
 
 
 def build_driver(spec: str, config: DriverConfig | None = None) -> Driver:
@@ -105,4 +115,18 @@ def parse_drivers(specs: list[str], config: DriverConfig | None = None) -> Drive
             drivers.default = build_driver(driver, config)
         else:
             drivers.by_role[role] = build_driver(driver, config)
+    if config is not None and config.record is not None:
+        _record(drivers, config)
     return drivers
+
+
+def _record(drivers: Drivers, config: DriverConfig) -> None:
+    """Every driver's answers recorded into ``config.record`` (one recorder: one file per
+    mob and flow, written when the run ends)."""
+    from mobctl.drivers.cassettes import Recorder, secret_values
+    from mobctl.drivers.recording import RecordingDriver
+
+    assert config.record is not None
+    recorder = Recorder(config.record, secret_values(config.env), merge=False)
+    drivers.default = RecordingDriver(drivers.default, recorder)
+    drivers.by_role = {role: RecordingDriver(d, recorder) for role, d in drivers.by_role.items()}

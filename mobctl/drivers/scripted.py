@@ -4,6 +4,10 @@ Match keys (all optional): ``step``, ``member``, ``role``, ``iteration`` (0-base
 (1-based); the first matching reply in file order answers. Answers: ``output`` (raw text),
 ``json`` (any TOML value, given as JSON text), or ``fail`` (the turn fails); ``delay_ms`` waits
 first. The file is validated up front, with file:line:col in every error.
+
+A cassette (``--record DIR``, :mod:`mobctl.drivers.cassettes`) is a fixtures file whose replies
+also carry the hash of the request they answered and that request (``request_hash``,
+``[reply.request]``); ``scripted:`` ignores both, ``replay:`` checks them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ if TYPE_CHECKING:
     from mobctl.drivers.registry import DriverConfig
 
 
+class RecordedRequest(BaseModel):
+    """The rendered request a cassette's reply answered (what its hash covers)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    system: str = ""
+    message: str = ""
+    schema_text: str | None = Field(default=None, alias="schema")
+
+
 class Reply(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     step: str | None = None
@@ -35,6 +48,8 @@ class Reply(BaseModel):
     json_value: JsonValue = Field(default=None, alias="json")
     fail: str | None = None
     delay_ms: int = Field(default=0, ge=0)
+    request_hash: str | None = None  # cassettes only
+    request: RecordedRequest | None = None
 
     @model_validator(mode="after")
     def _one_answer(self) -> Reply:
@@ -106,16 +121,21 @@ class ScriptedDriver:
                 f"no scripted reply for step '{request.step_id}', member "
                 f"'{request.member.identity}', iteration {request.iteration}"
             )
-        if reply.delay_ms and stop.wait(reply.delay_ms / 1000):
-            return Canceled()
-        if stop.is_set():
-            return Canceled()
-        if reply.fail is not None:
-            return Failed(reply.fail)
-        if reply.output is not None:
-            return Completed(reply.output)
-        value: Any = reply.json_value
-        return Completed(json.dumps(value, ensure_ascii=False))
+        return answer(reply, stop)
+
+
+def answer(reply: Reply, stop: threading.Event) -> Outcome:
+    """What a reply answers, after its delay (Canceled when ``stop`` is set meanwhile)."""
+    if reply.delay_ms and stop.wait(reply.delay_ms / 1000):
+        return Canceled()
+    if stop.is_set():
+        return Canceled()
+    if reply.fail is not None:
+        return Failed(reply.fail)
+    if reply.output is not None:
+        return Completed(reply.output)
+    value: Any = reply.json_value
+    return Completed(json.dumps(value, ensure_ascii=False))
 
 
 def factory(argument: str, config: DriverConfig) -> ScriptedDriver:

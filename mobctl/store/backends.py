@@ -24,13 +24,16 @@ def open_store(
     on_wait: WaitCallback | None = None,
     passphrase: str | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    durable: bool = True,
 ) -> Store:
     """The store at ``location``; ``passphrase`` encrypts supervisor secrets at rest;
-    ``max_record_bytes`` caps an event line or a run change (at least :data:`MIN_RECORD_BYTES`)."""
+    ``max_record_bytes`` caps an event line or a run change (at least :data:`MIN_RECORD_BYTES`);
+    ``durable=False``: nothing is synced to the disk, for a store thrown away after use."""
     return DirectoryStore(
         Path(location),
         lock_timeout=lock_timeout,
         on_wait=on_wait,
         passphrase=passphrase,
         max_record_bytes=max(max_record_bytes, MIN_RECORD_BYTES),
+        durable=durable,
     )

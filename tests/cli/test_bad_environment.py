@@ -207,11 +207,11 @@ def test_item8_undecodable_bytes_in_params_and_driver_are_usage_errors(tmp_path:
         ): f"{UNSTORABLE} (U+DCFF), {CANNOT}\nhint: pass params as UTF-8 text\n",
         (b"-p", b"\xff=1"): f"{UNSTORABLE} (U+DCFF), {CANNOT}\nhint: pass params as UTF-8 text\n",
         (b"--driver", b"command:\xff"): "error[invalid_driver]: invalid driver 'command:\\udcff': "
-        "it is not UTF-8 text\nhint: use echo, scripted:FILE, command:CMD or llm[:OPTIONS] "
-        "(optionally ROLE=... for one role)\n",
+        "it is not UTF-8 text\nhint: use echo, scripted:FILE, command:CMD, llm[:OPTIONS] or "
+        "replay:DIR[,fallback=SPEC] (optionally ROLE=... for one role)\n",
         (b"--driver", b"scripted:/tmp/\xff.toml"): "error[invalid_driver]: invalid driver "
         "'scripted:/tmp/\\udcff.toml': it is not UTF-8 text\nhint: use echo, scripted:FILE, "
-        "command:CMD or llm[:OPTIONS] (optionally ROLE=... for one role)\n",
+        "command:CMD, llm[:OPTIONS] or replay:DIR[,fallback=SPEC] (optionally ROLE=... for one role)\n",
     }
     for argv, error in cases.items():
         result = mobctl("run", mob, *argv, "--store", store, cwd=tmp_path)

@@ -409,3 +409,20 @@ def test_no_color_is_honoured_on_a_terminal(tmp_path: Path) -> None:
     assert "\x1b[" not in output
     assert "^" in output  # still a terminal: the caret stays
     assert code == 1
+
+
+def test_definitions_only_skips_named_files_that_are_not_definitions(tmp_path: Path) -> None:
+    (tmp_path / "fixtures.toml").write_text('[[reply]]\noutput = "x"\n')
+    (tmp_path / "s.test.toml").write_text('[[case]]\nname = "n"\nmob = "m.toml"\n')
+    (tmp_path / "bad.toml").write_text('[mob]\nid = "bad"\n')
+    files = [tmp_path / "fixtures.toml", tmp_path / "s.test.toml", tmp_path / "bad.toml"]
+    everything = cli("validate", *files)
+    assert "fixtures.toml" in everything.stdout and "s.test.toml" in everything.stdout
+    only = cli("validate", *files, "--definitions-only")
+    assert only.stdout == (
+        f"{tmp_path / 'bad.toml'}:1:1: error[empty_profiles] profiles: mob definition must "
+        "define at least one profile\n1 error, 0 warnings in 1 file\n"
+    )
+    assert only.exit_code == 1
+    none = cli("validate", tmp_path / "fixtures.toml", "--definitions-only")
+    assert (none.exit_code, none.stdout) == (0, "0 errors, 0 warnings in 0 files\n")

@@ -67,6 +67,8 @@ def test_no_short_flag_means_two_things() -> None:
         "-p": ["--param"],
         "-L": ["--limit"],
         "-y": ["--yes"],
+        "-j": ["--jobs"],
+        "-k": ["--keyword"],
     }
 
 
@@ -151,7 +153,7 @@ def test_a_docstring_example_keeps_its_lines() -> None:
             ["nope"],
             "error[usage]: no such command 'nope'\n"
             "hint: the commands are: validate, schema, graph, convert, register, store, specs, "
-            "profiles, run, runs, members, events, supervisor, completion\n",
+            "profiles, run, runs, members, events, supervisor, completion, test\n",
         ),
         (
             ["events", "tail", "review", "--run"],

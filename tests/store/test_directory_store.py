@@ -284,3 +284,18 @@ def test_follow_survives_prune_and_sees_other_processes(store: DirectoryStore) -
             log.prune(datetime.now(UTC) - timedelta(minutes=1))
             subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
     assert seen == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_store_that_is_not_durable_syncs_nothing_and_works_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    monkeypatch.setattr("mobctl.store.directory.files._datasync", synced.append)
+    store = DirectoryStore(tmp_path / "s", durable=durable)
+    store.events(MOB).append(event("step_completed", run_id="r", step_id="a"))
+    store.runs(MOB).create_run(new_run())
+    assert bool(synced) == durable
+    assert [e.kind.type for e in store.events(MOB).replay_all()] == ["step_completed"]
+    assert check_store(store).ok

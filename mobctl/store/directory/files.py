@@ -28,7 +28,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -44,6 +44,11 @@ _REFUSED = frozenset({errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.ENXIO})
 # fdatasync flushes the data and the metadata needed to read it back (the new size), which is
 # all an append needs; it skips the timestamps that a full fsync also writes.
 _datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _skip(fd: int) -> None:
+    """No sync (a store opened with ``durable=False``)."""
+
 
 Kind = Literal["file", "directory", "link", "other"]
 
@@ -71,8 +76,12 @@ class StoreFiles:
     A missing file or directory raises ``FileNotFoundError`` as ``open`` would.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        """``durable=False``: nothing is synced to the disk (a throwaway store, such as a
+        ``mobctl test`` case's, that no crash needs to find intact); writes stay atomic."""
         self.root = root
+        self.sync: Callable[[int], None] = os.fsync if durable else _skip
+        self.datasync: Callable[[int], None] = _datasync if durable else _skip
         self._walks: dict[Path, tuple[str, ...]] = {}  # directory -> its names below the root
 
     # --- directories ------------------------------------------------------------------------
@@ -93,7 +102,7 @@ class StoreFiles:
         try:
             for depth, name in enumerate(names):
                 try:
-                    child = _open_subdirectory(fd, name, create)
+                    child = _open_subdirectory(fd, name, create, self.sync)
                 except OSError as exc:
                     walked = self.root.joinpath(*names[: depth + 1])
                     raise _refusal(fd, walked, exc, directory=True) from None
@@ -123,7 +132,7 @@ class StoreFiles:
         except OSError as exc:
             raise _refusal(None, self.root, exc, directory=True) from None
         self.root.mkdir(parents=True, exist_ok=True)  # the root's parents: the user's choice
-        _fsync_path(self.root.parent)
+        _fsync_path(self.root.parent, self.sync)
         try:
             return os.open(self.root, _DIRECTORY)
         except OSError as exc:
@@ -220,11 +229,11 @@ class StoreFiles:
                     while view:
                         written = os.write(fd, view)
                         view = view[written:]
-                    os.fsync(fd)
+                    self.sync(fd)
                 finally:
                     os.close(fd)
                 os.replace(temp, target.name, src_dir_fd=folder, dst_dir_fd=folder)
-                os.fsync(folder)
+                self.sync(folder)
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.unlink(temp, dir_fd=folder)
@@ -247,7 +256,7 @@ class StoreFiles:
                 written = os.write(fd, data)
                 if written != len(data):  # pragma: no cover - regular files write whole
                     raise OSError(f"short write: {written} of {len(data)} bytes")
-                _datasync(fd)
+                self.datasync(fd)
                 return os.fstat(fd)
             finally:
                 os.close(fd)
@@ -263,7 +272,7 @@ class StoreFiles:
             fd = self.open(target, os.O_WRONLY, in_place=True)
             try:
                 os.ftruncate(fd, size)
-                os.fsync(fd)
+                self.sync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -307,7 +316,7 @@ def _kind(item: os.DirEntry[str]) -> Kind:
     return "file" if item.is_file(follow_symlinks=False) else "other"
 
 
-def _open_subdirectory(parent: int, name: str, create: bool) -> int:
+def _open_subdirectory(parent: int, name: str, create: bool, sync: Callable[[int], None]) -> int:
     try:
         return os.open(name, _DIRECTORY, dir_fd=parent)
     except FileNotFoundError:
@@ -315,7 +324,7 @@ def _open_subdirectory(parent: int, name: str, create: bool) -> int:
             raise
     with contextlib.suppress(FileExistsError):  # another process made it meanwhile
         os.mkdir(name, 0o777, dir_fd=parent)
-        os.fsync(parent)
+        sync(parent)
     return os.open(name, _DIRECTORY, dir_fd=parent)
 
 
@@ -367,9 +376,9 @@ def _refuse_link(folder: int, path: Path) -> None:
             raise StoreLink(str(path))
 
 
-def _fsync_path(directory: Path) -> None:
+def _fsync_path(directory: Path, sync: Callable[[int], None]) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(fd)
+        sync(fd)
     finally:
         os.close(fd)

@@ -29,7 +29,8 @@ DEFAULT_MAX_RECORD_BYTES = 1 << 20
 class DirectoryStore:
     """The store at ``root``: its sub-stores share the locks and the record cap.
 
-    ``passphrase`` encrypts supervisor secrets at rest (see :mod:`mobctl.store.directory.metadata`).
+    ``passphrase`` encrypts supervisor secrets at rest (see :mod:`mobctl.store.directory.metadata`);
+    ``durable=False`` syncs nothing to the disk (a throwaway store: a ``mobctl test`` case's).
     """
 
     def __init__(
@@ -40,9 +41,10 @@ class DirectoryStore:
         on_wait: WaitCallback | None = None,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         passphrase: str | None = None,
+        durable: bool = True,
     ) -> None:
         self.root = root
-        self.files = StoreFiles(root)
+        self.files = StoreFiles(root, durable=durable)
         self.max_record_bytes = max_record_bytes
         self.locks = Locks(self.files, timeout=lock_timeout, on_wait=on_wait)
         self._ready = False
