@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import shlex
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mobctl.api.definitions import allowed_roots, get_spec, pick_flow, register
-from mobctl.api.registration import stored_definition
+from mobctl.api.registration import Registration, stored_definition
 from mobctl.api.runs import resolve_run
 from mobctl.api.session import writing
 from mobctl.clock import now
@@ -77,11 +77,14 @@ class RunOutcome:
 class Watch:
     """How a caller follows a run: ``on_event(kind, fields)`` for each event as it is written,
     ``on_start(run_id, definition, flow_id)`` once the run exists, ``cancel`` set to stop it
-    cleanly (Ctrl-C), and notes for the person running (``on_note``)."""
+    cleanly (Ctrl-C), notes for the person running (``on_note``), and, for a run of a file,
+    ``on_registered(registration)`` once it is registered (its warnings, whether it changed),
+    before the run exists."""
 
     on_event: EventCallback | None = None
     on_start: Any = None  # Callable[[str, MobDefinition, str], None]
     on_note: Any = None  # Callable[[str], None]
+    on_registered: Callable[[Registration], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -96,16 +99,18 @@ def start_run(
     timeout_ms: int | None = None,
     catalog: Path | None = None,
     allow_paths: Sequence[Path] = (),
+    strict: bool = False,
     watch: Watch | None = None,
 ) -> RunOutcome:
     """Run a flow of a registered mob (``target`` a mob id) or of a definition file (registered
-    first, a new revision only if it changed; the run is pinned to the revision this call
-    registered or found identical, so it runs that file whatever others register meanwhile)."""
+    first, a new revision only if it changed, refused with ``strict`` when it has a warning;
+    the run is pinned to the revision this call registered or found identical, so it runs that
+    file whatever others register meanwhile)."""
     watch = watch or Watch()
     roots = allowed_roots(allow_paths)  # a usage error before anything is written
     config = _config(store, config)
     chosen = parse_drivers(list(drivers), config)
-    definition, revision, schemas = _definition(store, target, catalog, roots)
+    definition, revision, schemas = _definition(store, target, catalog, roots, strict, watch)
     flow_id = pick_flow(definition, flow)
     with writing(store, definition.mob.id) as session:
         runner = FlowRunner(
@@ -198,7 +203,12 @@ def _config(store: Store, config: DriverConfig | None) -> DriverConfig:
 
 
 def _definition(
-    store: Store, target: str, catalog: Path | None, roots: tuple[Path, ...]
+    store: Store,
+    target: str,
+    catalog: Path | None,
+    roots: tuple[Path, ...],
+    strict: bool,
+    watch: Watch,
 ) -> tuple[MobDefinition, int, dict[str, Any]]:
     """(definition, spec revision, schema copies) of a definition file (registered now) or of
     a registered mob id (its current revision). ``target`` names a file only when it ends in
@@ -206,7 +216,9 @@ def _definition(
     pull request adds, say) never stands in for it. A run reads no file of the definition's:
     the schema copies made at registration are the only schemas it checks outputs against."""
     if names_a_file(target):
-        result = register(store, Path(target), catalog=catalog, allow_paths=roots)
+        result = register(store, Path(target), catalog=catalog, allow_paths=roots, strict=strict)
+        if watch.on_registered is not None:
+            watch.on_registered(result)
         return result.definition, result.revision, dict(result.resources.schemas)
     return _stored(store, target)
 

@@ -80,9 +80,9 @@ def emit(document: object) -> None:
     sys.stdout.write(json_text(document) + "\n")
 
 
-def print_diagnostics(diagnostics: list[Any]) -> None:
-    """A refused definition's diagnostics, one line each, on stderr."""
-    from mobctl.cli.diagnostics_output import text_line
+def print_diagnostics(diagnostics: list[Any], source_text: str = "") -> None:
+    """A definition's diagnostics on stderr, as ``validate`` writes them: the warnings of a
+    registration, or the errors of a definition it refused."""
+    from mobctl.cli.diagnostics_output import text_to_stderr
 
-    for diag in diagnostics:
-        sys.stderr.write(text_line(diag) + "\n")
+    text_to_stderr(diagnostics, source_text)

@@ -48,14 +48,35 @@ def text_line(diag: Diagnostic) -> str:
 
 
 def _text(run: ValidationRun) -> None:
+    console = _console(stderr=False)
+    sources = {r.path: r.loaded.text.splitlines() for r in run.reports if r.loaded.text}
+    _write_text(console, run.diagnostics, sources)
+    console.print(summary(run))
+
+
+def text_to_stderr(diagnostics: list[Diagnostic], source_text: str = "") -> None:
+    """Diagnostics as ``validate`` writes them (a hint line each, and on a terminal the source
+    line with a caret), on stderr: the warnings of ``register`` and ``run FILE``, and the
+    diagnostics of a definition they refuse. ``source_text``: the file as it was read."""
+    lines = source_text.splitlines()
+    sources = {d.file: lines for d in diagnostics if d.file}
+    _write_text(_console(stderr=True), diagnostics, sources)
+
+
+def _console(*, stderr: bool) -> Any:
     from rich.console import Console
-    from rich.markup import escape
 
     plain = bool(os.environ.get("NO_COLOR"))  # https://no-color.org: set and not empty
-    console = Console(soft_wrap=True, highlight=False, color_system=None if plain else "auto")
+    return Console(
+        stderr=stderr, soft_wrap=True, highlight=False, color_system=None if plain else "auto"
+    )
+
+
+def _write_text(console: Any, diagnostics: list[Diagnostic], sources: dict[str, list[str]]) -> None:
+    from rich.markup import escape
+
     show_source = console.is_terminal
-    sources = {r.path: r.loaded.text.splitlines() for r in run.reports if r.loaded.text}
-    for diag in run.diagnostics:
+    for diag in diagnostics:
         colour = "red" if diag.severity == "error" else "yellow"
         line = escape(text_line(diag))
         head = escape(f"{diag.severity.value}[{diag.code}]")
@@ -68,7 +89,6 @@ def _text(run: ValidationRun) -> None:
                 console.print(f"  {prefix}[bold {colour}]^[/]")
         if diag.hint:
             console.print(f"  [dim]hint: {escape(printable(diag.hint))}[/]")
-    console.print(summary(run))
 
 
 def _source_line(sources: dict[str, list[str]], file: str, line: int) -> str | None:

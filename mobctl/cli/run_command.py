@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -25,6 +26,7 @@ from mobctl.cli.terminal import json_text, say
 from mobctl.errors import ExitCode
 
 if TYPE_CHECKING:
+    from mobctl.api.registration import Registration
     from mobctl.api.running import RunOutcome, Watch
 
 commands = typer.Typer()  # gathered by mobctl.cli.app
@@ -38,7 +40,12 @@ def run(
         help="A registered mob id, or a definition file (a .toml/.json name or a path with /).",
     ),
     flow: str | None = typer.Argument(None, help="Flow id (default: main, else the only flow)."),
-    param: list[str] = typer.Option([], "-p", "--param", help="KEY=VALUE (JSON when it parses)."),
+    param: list[str] = typer.Option(
+        [], "-p", "--param", metavar="KEY=VALUE", help="A param; the value is a string."
+    ),
+    param_json: list[str] = typer.Option(
+        [], "-P", "--param-json", metavar="KEY=JSON", help="A param whose value is JSON (-P n=3)."
+    ),
     params: str | None = typer.Option(None, "--params", help="A JSON object, or @file.json."),
     driver: list[str] = typer.Option(
         [], "--driver", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable."
@@ -47,6 +54,9 @@ def run(
         None, "--timeout", help="Deadline for the run (30s, 5m, ...)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse a definition file that has a warning (as validate)."
+    ),
     allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
@@ -66,8 +76,13 @@ def run(
     from mobctl.cli.parsing import parse_duration_ms, parse_params
 
     opened = open_store(store, lock_timeout)
-    values = parse_params(param, params)
+    values = parse_params(param, params, param_json)
     deadline = parse_duration_ms(timeout) if timeout else None
+
+    def registered(registration: Registration) -> None:
+        print_diagnostics(registration.warnings, registration.source_text)
+        if registration.changed:
+            say(f"registered {registration.mob_id} revision {registration.revision}", err=True)
 
     def start(watch: Watch) -> RunOutcome:
         try:
@@ -80,10 +95,11 @@ def run(
                 config=driver_config(),
                 timeout_ms=deadline,
                 allow_paths=allow_path,
-                watch=watch,
+                strict=strict,
+                watch=replace(watch, on_registered=registered),
             )
         except InvalidDefinitionError as exc:
-            print_diagnostics(exc.diagnostics)
+            print_diagnostics(exc.diagnostics, exc.source_text)
             raise
 
     drive(start, as_json)

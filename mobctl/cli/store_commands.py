@@ -106,6 +106,7 @@ def register(
         None, "--expect-revision", help="Fail unless the stored revision is N (0: must be new)."
     ),
     catalog: Path | None = typer.Option(None, "--catalog", help="Model catalogue JSON."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse it if it has a warning."),
     allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
@@ -113,7 +114,9 @@ def register(
 ) -> None:
     """Validate a definition and store it as the mob's next revision.
 
-    A definition with errors is refused (its diagnostics are printed). Registering an
+    A definition with errors (with --strict, with warnings) is refused; its diagnostics, and
+    the warnings of one that is stored, are printed on stderr as `mobctl validate` prints
+    them. Registering an
     identical definition again changes nothing and says so. The schema files and path skills
     it names are copied into the store: only from inside its directory, unless --allow-path
     trusts another one.
@@ -136,10 +139,12 @@ def register(
             expect_revision=expect_revision,
             catalog=catalog,
             allow_paths=allow_path,
+            strict=strict,
         )
     except InvalidDefinitionError as exc:
-        print_diagnostics(exc.diagnostics)
+        print_diagnostics(exc.diagnostics, exc.source_text)
         raise
+    print_diagnostics(result.warnings, result.source_text)
     if as_json:
         emit(
             {
@@ -150,7 +155,6 @@ def register(
             }
         )
         return
-    print_diagnostics(result.warnings)
     if result.changed:
         say(f"registered {result.mob_id} revision {result.revision} ({result.digest})")
     else:
