@@ -7,6 +7,7 @@ failed, 4 canceled, 5 timed out). Nothing here prints; a caller watches the run 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mobctl.api.definitions import allowed_roots, get_spec, pick_flow, register
+from mobctl.api.failures import Failure, run_failure
 from mobctl.api.registration import Registration, stored_definition
 from mobctl.api.runs import resolve_run
 from mobctl.api.session import writing
@@ -45,10 +47,16 @@ class RunOutcome:
     timed_out: bool
     exit_code: ExitCode
     warnings: list[str] = field(default_factory=list)
+    failure: Failure | None = None  # why it did not complete
 
     @property
     def status(self) -> str:
         return self.run.status
+
+    @property
+    def shown_status(self) -> str:
+        """The status for people: "timed out" for a run that passed its deadline (exit 5)."""
+        return "timed out" if self.timed_out else self.status
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -67,6 +75,8 @@ class RunOutcome:
             "flow_id": self.run.flow_id,
             "status": self.status,
             "cause": self.cause,
+            "timed_out": self.timed_out,
+            "failure": None if self.failure is None else self.failure.document(),
             "result": self.result,
             "outputs": self.outputs,
             "steps": steps.step_statuses(),
@@ -294,10 +304,10 @@ def _execute(runner: FlowRunner) -> RunOutcome:
         result = runner.execute()
     finally:
         runner.drivers.close()
-    return _outcome(result)
+    return _outcome(runner.run.store, result)
 
 
-def _outcome(result: RunResult) -> RunOutcome:
+def _outcome(store: Store, result: RunResult) -> RunOutcome:
     run = result.run
     if run.status == "completed":
         code = ExitCode.OK
@@ -305,17 +315,12 @@ def _outcome(result: RunResult) -> RunOutcome:
         code = ExitCode.RUN_CANCELED
     else:
         code = ExitCode.RUN_TIMED_OUT if result.timed_out else ExitCode.RUN_FAILED
-    return RunOutcome(run, result.cause, result.timed_out, code, list(result.warnings))
+    failure = run_failure(store, run, result.cause)
+    return RunOutcome(run, result.cause, result.timed_out, code, list(result.warnings), failure)
 
 
 def _with_warnings(outcome: RunOutcome, warnings: list[str]) -> RunOutcome:
-    return RunOutcome(
-        outcome.run,
-        outcome.cause,
-        outcome.timed_out,
-        outcome.exit_code,
-        [*outcome.warnings, *warnings],
-    )
+    return dataclasses.replace(outcome, warnings=[*outcome.warnings, *warnings])
 
 
 __all__ = ["CustodyLost", "Drivers", "RunOutcome", "Watch", "resume_run", "start_run"]

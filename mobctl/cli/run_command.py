@@ -130,8 +130,12 @@ def drive(start: Callable[[Watch], RunOutcome], as_json: bool) -> NoReturn:
     if as_json:
         emit(outcome.document())
     else:
+        from mobctl.cli.failure_output import failure_lines
+
         cause = f" ({outcome.cause})" if outcome.cause else ""
-        say(f"run {outcome.run.run_id} {outcome.status}{cause}")
+        say(f"run {outcome.run.run_id} {outcome.shown_status}{cause}")
+        for line in failure_lines(outcome.failure) if outcome.failure else []:
+            sys.stdout.write(line + "\n")
         if outcome.result is not None:
             sys.stdout.write(json_text(outcome.result) + "\n")
     raise typer.Exit(int(ExitCode.INTERRUPTED if interrupted else outcome.exit_code))

@@ -41,7 +41,7 @@ def runs_list(
     status: list[str] = typer.Option(
         [],
         "--status",
-        help="pending, running, completed, failed, canceled or orphaned; repeatable.",
+        help="pending, running, completed, failed, timed_out, canceled or orphaned; repeatable.",
     ),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
@@ -255,7 +255,7 @@ def _cancel_line(outcome: CancelOutcome) -> str:
 
 
 def _status(summary: RunSummary) -> str:
-    return summary.status + (" (orphaned)" if summary.orphaned else "")
+    return summary.shown_status + (" (orphaned)" if summary.orphaned else "")
 
 
 def _row(summary: RunSummary) -> list[str]:
@@ -294,11 +294,17 @@ def _duration(ms: int | None) -> str:
 
 
 def _print_detail(detail: RunDetail) -> None:
+    from mobctl.api.failures import failure_of
+    from mobctl.cli.failure_output import failure_lines
+
     summary, run = detail.summary, detail.run
     say(f"run       {run.run_id}")
     say(f"mob       {run.mob_id}")
     say(f"flow      {run.flow_id}")
-    say(f"status    {run.status}" + (f" ({summary.cause})" if summary.cause else ""))
+    say(f"status    {summary.shown_status}" + (f" ({summary.cause})" if summary.cause else ""))
+    failure = failure_of(run, detail.steps, summary.cause)
+    for line in failure_lines(failure) if failure else []:
+        sys.stdout.write(line + "\n")
     if summary.orphaned:
         say(f"orphaned  {summary.orphaned}")
     say(f"started   {_when(run.created_at)}")
