@@ -18,6 +18,7 @@ from typing import Any
 
 from mobctl.api.definitions import allowed_roots, get_spec, pick_flow, register
 from mobctl.api.failures import Failure, run_failure
+from mobctl.api.prechecks import check_driver_roles, check_run
 from mobctl.api.registration import Registration, stored_definition
 from mobctl.api.runs import resolve_run
 from mobctl.api.session import writing
@@ -122,6 +123,7 @@ def start_run(
     chosen = parse_drivers(list(drivers), config)
     definition, revision, schemas = _definition(store, target, catalog, roots, strict, watch)
     flow_id = pick_flow(definition, flow)
+    check_run(definition, flow_id, dict(params or {}), drivers)
     with writing(store, definition.mob.id) as session:
         runner = FlowRunner(
             store,
@@ -164,6 +166,7 @@ def resume_run(
     with writing(store, require_slug(mob_id, "mob id")) as session:
         run = resolve_run(store, mob_id, ref)
         definition, revision, schemas = _resumable(store, run)
+        check_driver_roles(definition, run.flow_id, drivers)
         reused = [] if drivers else list(run.mobctl.drivers or []) if run.mobctl else []
         if any(runs_a_program(spec) for spec in reused):
             raise _driver_required(run, reused)

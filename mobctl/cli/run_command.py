@@ -80,9 +80,13 @@ def run(
     deadline = parse_duration_ms(timeout) if timeout else None
 
     def registered(registration: Registration) -> None:
-        print_diagnostics(registration.warnings, registration.source_text)
-        if registration.changed:
-            say(f"registered {registration.mob_id} revision {registration.revision}", err=True)
+        try:
+            print_diagnostics(registration.warnings, registration.source_text)
+            if registration.changed:
+                say(f"registered {registration.mob_id} revision {registration.revision}", err=True)
+            sys.stderr.flush()
+        except BrokenPipeError:  # nobody reads stderr (`2>&1 | head -0`): the run goes on
+            pass
 
     def start(watch: Watch) -> RunOutcome:
         try:

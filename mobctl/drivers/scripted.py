@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from mobctl.drivers.registry import DriverConfig
 
 
+MAX_DELAY_MS = 36_500 * 86_400_000  # 100 years, as --timeout: longer cannot be waited for
+
+
 class Reply(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     step: str | None = None
@@ -34,7 +37,7 @@ class Reply(BaseModel):
     output: str | None = None
     json_value: JsonValue = Field(default=None, alias="json")
     fail: str | None = None
-    delay_ms: int = Field(default=0, ge=0)
+    delay_ms: int = Field(default=0, ge=0, le=MAX_DELAY_MS)
 
     @model_validator(mode="after")
     def _one_answer(self) -> Reply:

@@ -462,5 +462,5 @@ def test_any_params_get_a_run_or_a_clear_error(
         params = parse_params(pairs, document, typed)
     except MobctlError as exc:
         assert result.exit_code == exc.exit_code, result.stderr
-    else:  # the message renders {{ params.name }}: without it the step fails
-        assert result.exit_code == (0 if "name" in params else 3), result.stderr
+    else:  # the message renders {{ params.name }}: without it the run is refused (usage)
+        assert result.exit_code == (0 if "name" in params else 2), result.stderr

@@ -150,6 +150,7 @@ def test_follow_run_exits_after_the_runs_terminal_event(tmp_path: Path) -> None:
         "--store", location,
     )  # fmt: skip
     assert run.stderr is not None
+    assert run.stderr.readline() == "registered hello revision 1\n"
     run_id = run.stderr.readline().split()[1]  # "run <id> (hello/main)", printed at the start
     follower = start(
         "events", "tail", "hello", "-f", "--run", run_id, "--json", "--store", location
@@ -178,6 +179,7 @@ def test_follow_run_ends_after_a_failed_run_too(tmp_path: Path) -> None:
         "--store", location,
     )  # fmt: skip
     assert run.stderr is not None
+    assert run.stderr.readline() == "registered hello revision 1\n"
     run_id = run.stderr.readline().split()[1]
     follower = start(
         "events", "tail", "hello", "-f", "--run", run_id, "--type", "flow_*", "--store", location

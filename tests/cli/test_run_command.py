@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import cli
 from tests.engine.test_scenarios import HEAD
 
@@ -130,3 +132,117 @@ def test_item6_P_refuses_what_is_not_json(tmp_path: Path) -> None:
         code, _, err = run_params(tmp_path, *args)
         assert (code, err) == (2, stderr)
     assert not (tmp_path / "store").exists()
+
+
+# --- item 5: mistakes caught before a run exists ---------------------------------------------
+
+TWO_ROLES = (
+    '[profiles.critic]\nmodel = "claude-sonnet-4-6"\n'
+    '[flows.main.steps.draft]\nrole = "w"\nmessage = "Draft {{ params.topic }} for {{ params.who.name }}"\n'
+    '[flows.main.steps.judge]\nrole = "critic"\nmessage = "Judge {{ steps.draft }}"\n'
+    'depends_on = ["draft"]\n'
+    '[flows.main.steps.extra]\nrole = "w"\nmessage = "{{ params.optional }}"\n'
+    'condition = { op = "eq", path = "params.mode", value = "full" }\n'
+)
+
+
+def two_roles(tmp_path: Path) -> Path:
+    mob = tmp_path / "mob.toml"
+    mob.write_text(HEAD + TWO_ROLES)
+    return mob
+
+
+def no_run_exists(store: Path) -> bool:
+    return not (store / "mobs" / "s" / "runs").exists() or not any(
+        (store / "mobs" / "s" / "runs").iterdir()
+    )
+
+
+def test_item5_missing_params_the_flow_needs_are_a_usage_error_listing_them(
+    tmp_path: Path,
+) -> None:
+    """It was a recorded failed run; `params.optional` sits behind a condition, so only the
+    condition's own `params.mode` is needed."""
+    mob, store = two_roles(tmp_path), tmp_path / "store"
+    result = cli("run", mob, "-P", 'who={"title": "Dr"}', "--store", store)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.endswith(
+        "error[usage]: flow 'main' of mob 's' needs params that were not given: topic (read by "
+        "step 'draft'); who.name (read by step 'draft'); mode (read by the condition of step "
+        "'extra')\n"
+        "hint: pass each with -p KEY=VALUE (text), -P KEY=JSON or --params JSON\n"
+    )
+    assert no_run_exists(store)
+    given = cli(
+        "run", mob, "-p", "topic=x", "-P", 'who={"name": "Ada"}', "-p", "mode=short",
+        "--store", store, "--json",
+    )  # fmt: skip
+    assert given.exit_code == 0, given.stderr
+    assert json.loads(given.stdout)["steps"]["extra"] == "skipped"
+
+
+def test_item5_a_driver_for_a_role_no_step_has_is_a_usage_error(tmp_path: Path) -> None:
+    """It silently fell back to echo for the role that was meant."""
+    mob, store = two_roles(tmp_path), tmp_path / "store"
+    params = ["-p", "topic=x", "-P", 'who={"name": "A"}', "-p", "mode=m"]
+    result = cli("run", mob, *params, "--driver", "critc=echo", "--store", store)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.endswith(
+        "error[usage]: --driver critc=…: no step of flow 'main' of mob 's' has the role 'critc'\n"
+        "hint: the roles of flow 'main': critic, w\n"
+    )
+    assert no_run_exists(store)
+    ok = cli("run", mob, *params, "--driver", "critic=echo", "--driver", "w=echo", "--store", store)
+    assert ok.exit_code == 0, ok.stderr
+
+
+def test_item5_a_command_that_is_missing_or_not_executable_is_invalid_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's error table already said so; it failed every turn instead."""
+    monkeypatch.chdir(tmp_path)
+    mob, store = typo_mob(tmp_path), tmp_path / "store"
+    (tmp_path / "plain.sh").write_text("#!/bin/sh\necho hi\n")
+    for spec, stderr in (
+        (
+            "command:./nope.sh",
+            "error[invalid_driver]: command './nope.sh' is not found\n"
+            "hint: name an executable file (./agent.sh, /usr/bin/agent) or a program on PATH\n",
+        ),
+        (
+            "command:./plain.sh --flag",
+            "error[invalid_driver]: command './plain.sh' is not executable\n"
+            "hint: chmod +x ./plain.sh\n",
+        ),
+        (
+            "w=command:no-such-agent-anywhere",
+            "error[invalid_driver]: command 'no-such-agent-anywhere' is not found on PATH\n"
+            "hint: name an executable file (./agent.sh, /usr/bin/agent) or a program on PATH\n",
+        ),
+    ):
+        result = cli("run", mob, "--driver", spec, "--store", store)
+        assert (result.exit_code, result.stderr) == (2, stderr)
+    assert not store.exists()  # refused before the definition was even registered
+    (tmp_path / "plain.sh").chmod(0o755)
+    ran = cli("run", mob, "--driver", "command:./plain.sh", "--store", store)
+    assert ran.exit_code == 0, ran.stderr
+
+
+def test_item5_a_scripted_delay_too_long_to_wait_is_refused_when_the_fixtures_load(
+    tmp_path: Path,
+) -> None:
+    mob, store = typo_mob(tmp_path), tmp_path / "store"
+    replies = tmp_path / "replies.toml"
+    replies.write_text('[[reply]]\noutput = "x"\ndelay_ms = 9223372036854775807\n')
+    result = cli("run", mob, "--driver", f"scripted:{replies}", "--store", store)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error[invalid_driver]: invalid fixtures file:\n"
+        f"  {replies}:3:12: reply[0].delay_ms: Input should be less than or equal to "
+        "3153600000000\n"
+        "hint: each [[reply]] has match keys (step, member, role, iteration, attempt) and one "
+        "answer (output, json or fail)\n",
+    )
+    replies.write_text('[[reply]]\noutput = "x"\ndelay_ms = 3153600000000\n')  # 100 years: kept
+    waited = cli("run", mob, "--driver", f"scripted:{replies}", "--timeout", "1s", "--store", store)
+    assert waited.exit_code == 5, waited.stderr
