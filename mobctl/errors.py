@@ -92,6 +92,12 @@ class DefinitionError(MobctlError):
     code = "invalid_definition"
 
 
+class NoDefinitionsError(MobctlError):
+    """``validate DIR`` found no definition under DIR: a gate that checks nothing fails."""
+
+    code = "no_definitions"
+
+
 class UnknownFlowError(MobctlError):
     code = "unknown_flow"
 

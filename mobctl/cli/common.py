@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mobctl.cli.terminal import json_text, say
+from mobctl.cli.terminal import json_text, printable, say
 from mobctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -86,3 +86,18 @@ def print_diagnostics(diagnostics: list[Any], source_text: str = "") -> None:
     from mobctl.cli.diagnostics_output import text_to_stderr
 
     text_to_stderr(diagnostics, source_text)
+
+
+def confirm(question: str, *, refused: str, yes_hint: str) -> bool:
+    """Ask ``question [y/N]`` on a terminal; without one, refuse (``confirmation_required``,
+    exit 2): a destructive command in a script needs ``--yes``."""
+    from mobctl.errors import ConfirmationRequired
+
+    if not sys.stdin.isatty():
+        raise ConfirmationRequired(
+            f"refusing to {refused} without confirmation: stdin is not a terminal",
+            hint=yes_hint,
+        )
+    sys.stderr.write(printable(f"{question} [y/N] "))
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mobctl import __version__
 from mobctl.api.definitions import ValidationRun
@@ -148,10 +149,7 @@ def as_sarif(run: ValidationRun) -> dict[str, Any]:
         if diag.end_line is not None and diag.end_column is not None:
             region |= {"endLine": diag.end_line, "endColumn": diag.end_column}
         location: dict[str, Any] = {
-            "physicalLocation": {
-                "artifactLocation": {"uri": Path(diag.file or "").as_posix()},
-                "region": region,
-            }
+            "physicalLocation": {"artifactLocation": _artifact(diag.file or ""), "region": region}
         }
         if diag.location:
             location["logicalLocations"] = [{"fullyQualifiedName": diag.location}]
@@ -177,10 +175,29 @@ def as_sarif(run: ValidationRun) -> dict[str, Any]:
                         "rules": rules,
                     }
                 },
+                "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
                 "results": results,
             }
         ],
     }
+
+
+SRCROOT = "%SRCROOT%"
+
+
+def _artifact(file: str) -> dict[str, str]:
+    """A file as SARIF names it: a URI relative to ``%SRCROOT%`` (the working directory,
+    where CI checks the repository out), so code scanning maps it to the repository; a file
+    outside it keeps its absolute ``file:`` URI."""
+    path = Path(file)
+    try:
+        relative = (path if not path.is_absolute() else path.relative_to(Path.cwd())).as_posix()
+    except ValueError:
+        return {"uri": path.as_uri()}
+    parts = [part for part in relative.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return {"uri": path.resolve().as_uri()}
+    return {"uri": quote("/".join(parts)), "uriBaseId": SRCROOT}
 
 
 def _escape_data(text: str) -> str:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-from mobctl.cli.common import emit, json_option, open_store, store_option, timeout_option
-from mobctl.cli.terminal import printable, say
+from mobctl.cli.common import (
+    confirm,
+    emit,
+    json_option,
+    open_store,
+    store_option,
+    timeout_option,
+)
+from mobctl.cli.terminal import say
 from mobctl.errors import ExitCode
 
 commands = typer.Typer()  # gathered by mobctl.cli.app
@@ -220,23 +226,17 @@ def events_prune(
     """
     from mobctl import api
     from mobctl.cli.parsing import parse_time
-    from mobctl.errors import ConfirmationRequired
 
-    def confirm(mob_id: str, cutoff: str) -> bool:
-        if not sys.stdin.isatty():
-            raise ConfirmationRequired(
-                "refusing to prune without confirmation: stdin is not a terminal",
-                hint="pass --yes to prune without asking",
-            )
-        sys.stderr.write(
-            printable(f"Delete the events of mob '{mob_id}' from before {cutoff}? [y/N] ")
+    def ask(mob_id: str, cutoff: str) -> bool:
+        return confirm(
+            f"Delete the events of mob '{mob_id}' from before {cutoff}?",
+            refused="prune",
+            yes_hint="pass --yes to prune without asking",
         )
-        sys.stderr.flush()
-        return sys.stdin.readline().strip().lower() in ("y", "yes")
 
     cutoff = parse_time(older_than, "--older-than")
     opened = open_store(store, lock_timeout)
-    result = api.events_prune(opened, mob, cutoff, confirm=None if yes else confirm)
+    result = api.events_prune(opened, mob, cutoff, confirm=None if yes else ask)
     for warning in result.warnings:
         say(f"warning: {warning}", err=True)
     if as_json:

@@ -11,6 +11,7 @@ import typer
 
 from mobctl.cli.common import (
     allow_path_option,
+    confirm,
     emit,
     json_option,
     open_store,
@@ -230,19 +231,30 @@ def specs_delete(
     expect_revision: int | None = typer.Option(
         None, "--expect-revision", help="Delete only if the stored revision is N."
     ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
     as_json: bool = json_option(),
 ) -> None:
     """Delete a registered definition (its events and runs stay).
 
+    Asks first on a terminal; without --yes it refuses when stdin is not a terminal.
+
     Example:
 
-      mobctl specs delete code-review --expect-revision 3
+      mobctl specs delete code-review --expect-revision 1 --yes
     """
     from mobctl import api
 
-    revision = api.delete_spec(open_store(store, lock_timeout), mob, expect_revision)
+    def ask(mob_id: str, revision: int) -> bool:
+        return confirm(
+            f"Delete the definition of mob '{mob_id}' (revision {revision})?",
+            refused="delete a definition",
+            yes_hint="pass --yes to delete without asking",
+        )
+
+    opened = open_store(store, lock_timeout)
+    revision = api.delete_spec(opened, mob, expect_revision, confirm=None if yes else ask)
     if as_json:
         emit({"mob_id": mob, "deleted_revision": revision})
     else:
@@ -267,9 +279,8 @@ def profiles_create(
 
       mobctl profiles create house-writer writer.toml
     """
-    from mobctl import api
 
-    record = open_store(store, lock_timeout).profiles.create(name, api.read_profile_file(file))
+    record = open_store(store, lock_timeout).profiles.create(name, _read_profile(file))
     _profile_out(record, as_json, "created")
 
 
@@ -330,9 +341,8 @@ def profiles_update(
 
       mobctl profiles update house-writer writer.toml --expect-revision 1
     """
-    from mobctl import api
 
-    profile = api.read_profile_file(file)
+    profile = _read_profile(file)
     record = open_store(store, lock_timeout).profiles.update(name, profile, expect_revision)
     _profile_out(record, as_json, "updated")
 
@@ -353,6 +363,20 @@ def profiles_delete(
     """
     record = open_store(store, lock_timeout).profiles.delete(name, expect_revision)
     _profile_out(record, as_json, "deleted")
+
+
+def _read_profile(file: Path) -> dict[str, Any]:
+    """The profile of a file; its diagnostics on stderr, as `mobctl validate` prints them."""
+    from mobctl import api
+    from mobctl.api.definitions import InvalidProfileError
+
+    try:
+        read = api.read_profile_file(file)
+    except InvalidProfileError as exc:
+        print_diagnostics(exc.diagnostics, exc.source_text)
+        raise
+    print_diagnostics(read.warnings, read.text)
+    return read.profile
 
 
 def _profile_out(record: Any, as_json: bool, verb: str | None) -> None:

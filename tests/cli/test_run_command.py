@@ -246,3 +246,27 @@ def test_item5_a_scripted_delay_too_long_to_wait_is_refused_when_the_fixtures_lo
     replies.write_text('[[reply]]\noutput = "x"\ndelay_ms = 3153600000000\n')  # 100 years: kept
     waited = cli("run", mob, "--driver", f"scripted:{replies}", "--timeout", "1s", "--store", store)
     assert waited.exit_code == 5, waited.stderr
+
+
+def test_item14_a_directory_named_like_a_registered_mob_does_not_stand_in_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mobctl run many` with `./many/` beside it runs the registered mob `many`: only a name
+    ending in .toml/.json or holding a `/` is a file."""
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "store"
+    mob = tmp_path / "def.toml"
+    mob.write_text(HEAD.replace('id = "s"', 'id = "many"') + ECHO.replace("{{ params }}", "hi"))
+    assert cli("register", mob, "--store", store).exit_code == 0
+    (tmp_path / "many").mkdir()
+    (tmp_path / "many" / "mob.toml").write_text("not a definition")
+    ran = cli("run", "many", "--store", store, "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert json.loads(ran.stdout)["mob_id"] == "many"
+    as_path = cli("run", "./many", "--store", store)  # asked for as a path: not a file
+    assert (as_path.exit_code, as_path.stderr) == (
+        1,
+        "many: error[toml_syntax]: cannot read file: Is a directory\n"
+        "error[invalid_definition]: many has 1 error(s); nothing was registered\n"
+        "hint: run `mobctl validate many` for the diagnostics\n",
+    )
