@@ -125,6 +125,7 @@ def drive(start: Callable[[Watch], RunOutcome], as_json: bool) -> NoReturn:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = start(Watch(on_event=view, on_start=view.start, on_note=view.note, cancel=cancel))
+        view.finish(outcome.document()["steps"])
     finally:
         view.close()
         for sig, handler in previous.items():
