@@ -122,6 +122,21 @@ class DriverRequired(UsageError):
     code = "driver_required"
 
 
+class RunOrphaned(MobctlError):
+    """A run someone waits for (``runs wait``, ``events tail -f --run``) is orphaned: its owner
+    is gone, so it will never end by itself (exit 3, as a run that did not complete)."""
+
+    code = "run_orphaned"
+    exit_code = ExitCode.RUN_FAILED
+
+    def __init__(self, mob_id: str, run_id: str, reason: str) -> None:
+        super().__init__(
+            f"run {run_id} is orphaned ({reason}): it will not end by itself",
+            hint=f"`mobctl runs resume {mob_id} {run_id}` continues it; "
+            f"`mobctl runs recover {mob_id} --cancel` ends it",
+        )
+
+
 class UnsafeIdError(MobctlError):
     """An id that would become a file name breaks the slug rule; nothing was touched."""
 

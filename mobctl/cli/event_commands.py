@@ -56,7 +56,10 @@ def events_tail(
     """Show a mob's latest events, oldest first; --follow keeps printing new ones.
 
     With --follow --run RUN it stops after that run's terminal event (flow_completed,
-    flow_failed or flow_canceled). Filters combine; times are inclusive. Never locks.
+    flow_failed or flow_canceled) and exits with the run's code, as `mobctl run` does (0
+    completed, 3 failed, 4 canceled, 5 timed out); a run whose owner is gone (orphaned) ends
+    it at once with error[run_orphaned], exit 3. --follow on a mob that does not exist yet
+    waits for it. Filters combine; times are inclusive. Never locks.
 
     Examples:
 
@@ -71,8 +74,15 @@ def events_tail(
     from mobctl.cli.parsing import event_query
 
     query = event_query(run=run, step=step, types=types, since=since, until=until)
+    opened = open_store(store, 10.0)
     found = api.events_tail(
-        open_store(store, 10.0), mob, query, after_cursor=after_cursor, limit=limit, follow=follow
+        opened,
+        mob,
+        query,
+        after_cursor=after_cursor,
+        limit=limit,
+        follow=follow,
+        on_wait=lambda message: say(message, err=True),
     )
     show = EventPrinter(as_json)
     shown = 0
@@ -83,8 +93,16 @@ def events_tail(
     except KeyboardInterrupt:
         if not follow:
             raise
+        return  # Ctrl-C ends a follower: exit 0
     if not shown and not follow and not as_json:
         say(f"no events of mob '{mob}' match", err=True)
+    if follow and run is not None:  # the run ended, or nobody will end it: say how
+        from mobctl.api.waiting import run_end
+
+        end = run_end(opened, mob, run)
+        if end.orphan is not None:
+            raise end.orphan
+        raise typer.Exit(int(end.code or ExitCode.OK))
 
 
 @events_app.command("verify")

@@ -28,6 +28,7 @@ from mobctl.errors import ExitCode
 if TYPE_CHECKING:
     from mobctl.api.registration import Registration
     from mobctl.api.running import RunOutcome, Watch
+    from mobctl.definition.model import MobDefinition
 
 commands = typer.Typer()  # gathered by mobctl.cli.app
 
@@ -58,23 +59,57 @@ def run(
         False, "--strict", help="Refuse a definition file that has a warning (as validate)."
     ),
     allow_path: list[Path] = allow_path_option(),
+    detach: bool = typer.Option(
+        False,
+        "--detach",
+        help="Start the run in a background process that owns it, print its id and exit 0.",
+    ),
+    report_to: int | None = typer.Option(None, "--report-to", hidden=True),  # --detach's child
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
     """Run a flow; exit 0 completed, 3 failed, 4 canceled, 5 timed out (130 on Ctrl-C).
 
     A definition file is registered first (see `mobctl register`, also for --allow-path).
+    With --detach the run goes on in the background once it exists (its warnings and any error
+    before that are printed, with their exit code); `mobctl runs wait MOB RUN` waits for it
+    and exits with its code, `mobctl events tail MOB -f --run RUN` follows it.
 
     Examples:
 
       mobctl run sample-mobs/minimal.toml -p name=Ada
 
       mobctl run code-review main -p change=PR-42 --driver scripted:fixtures/review.toml --json
+
+      mobctl runs wait hello "$(mobctl run sample-mobs/minimal.toml -p name=Ada --detach)"
     """
     from mobctl import api
     from mobctl.api.registration import InvalidDefinitionError
     from mobctl.cli.parsing import parse_duration_ms, parse_params
 
+    if detach:
+        from mobctl.cli import detach as detached
+
+        detached.refuse_stdin(params)
+        arguments = [target, *([flow] if flow else [])]
+        for name, given in (("-p", param), ("-P", param_json), ("--driver", driver)):
+            arguments += [item for value in given for item in (name, value)]
+        arguments += [item for path in allow_path for item in ("--allow-path", str(path))]
+        arguments += ["--params", params] if params is not None else []
+        arguments += ["--timeout", timeout] if timeout is not None else []
+        arguments += ["--store", str(store)] if store is not None else []
+        arguments += ["--strict"] if strict else []
+        report = detached.start(["run", *arguments, "--lock-timeout", f"{lock_timeout:g}"])
+        if as_json:
+            emit(report)
+        else:
+            say(report["run_id"])
+        say(
+            f"in the background (pid {report['pid']}); "
+            f"`mobctl runs wait {report['mob_id']} {report['run_id']}` waits for it",
+            err=True,
+        )
+        return
     opened = open_store(store, lock_timeout)
     values = parse_params(param, params, param_json)
     deadline = parse_duration_ms(timeout) if timeout else None
@@ -88,6 +123,16 @@ def run(
         except BrokenPipeError:  # nobody reads stderr (`2>&1 | head -0`): the run goes on
             pass
 
+    def on_start(watch: Watch) -> Callable[[str, MobDefinition, str], None]:
+        def started(run_id: str, definition: MobDefinition, flow_id: str) -> None:
+            watch.on_start(run_id, definition, flow_id)
+            if report_to is not None:  # a detached child: the run exists, the parent may go
+                from mobctl.cli.detach import report
+
+                report(report_to, run_id, definition.mob.id, flow_id)
+
+        return started
+
     def start(watch: Watch) -> RunOutcome:
         try:
             return api.start_run(
@@ -100,7 +145,7 @@ def run(
                 timeout_ms=deadline,
                 allow_paths=allow_path,
                 strict=strict,
-                watch=replace(watch, on_registered=registered),
+                watch=replace(watch, on_registered=registered, on_start=on_start(watch)),
             )
         except InvalidDefinitionError as exc:
             print_diagnostics(exc.diagnostics, exc.source_text)
@@ -132,15 +177,21 @@ def drive(start: Callable[[Watch], RunOutcome], as_json: bool) -> NoReturn:
             signal.signal(sig, handler)
     for warning in outcome.warnings:
         view.note(f"warning: {warning}")
+    show_outcome(outcome, as_json)
+    raise typer.Exit(int(ExitCode.INTERRUPTED if interrupted else outcome.exit_code))
+
+
+def show_outcome(outcome: RunOutcome, as_json: bool) -> None:
+    """How a run ended, on stdout: ``run ID STATUS (CAUSE)``, why it did not complete, and
+    its result (``--json``: one document)."""
     if as_json:
         emit(outcome.document())
-    else:
-        from mobctl.cli.failure_output import failure_lines
+        return
+    from mobctl.cli.failure_output import failure_lines
 
-        cause = f" ({outcome.cause})" if outcome.cause else ""
-        say(f"run {outcome.run.run_id} {outcome.shown_status}{cause}")
-        for line in failure_lines(outcome.failure) if outcome.failure else []:
-            sys.stdout.write(line + "\n")
-        if outcome.result is not None:
-            sys.stdout.write(json_text(outcome.result) + "\n")
-    raise typer.Exit(int(ExitCode.INTERRUPTED if interrupted else outcome.exit_code))
+    cause = f" ({outcome.cause})" if outcome.cause else ""
+    say(f"run {outcome.run.run_id} {outcome.shown_status}{cause}")
+    for line in failure_lines(outcome.failure) if outcome.failure else []:
+        sys.stdout.write(line + "\n")
+    if outcome.result is not None:
+        sys.stdout.write(json_text(outcome.result) + "\n")

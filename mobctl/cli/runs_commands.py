@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 commands = typer.Typer()  # gathered by mobctl.cli.app
 runs_app = typer.Typer(
-    help="Runs of a mob: list, show, cancel, resume, recover.", no_args_is_help=True
+    help="Runs of a mob: list, show, wait, cancel, resume, recover.", no_args_is_help=True
 )
 commands.add_typer(runs_app, name="runs")
 
@@ -227,6 +227,35 @@ def runs_resume(
         ),
         as_json,
     )
+
+
+@runs_app.command("wait")
+def runs_wait(
+    mob: str = MOB,
+    run: str = RUN,
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Wait until a run ends, print how it ended, and exit with its code.
+
+    Exit 0 completed, 3 failed, 4 canceled, 5 timed out, as `mobctl run` exits (for CI, after
+    `mobctl run --detach`). A run whose owner is gone (orphaned) will never end by itself: the
+    wait ends at once with error[run_orphaned], exit 3. Ctrl-C stops waiting (exit 130); the
+    run goes on. Never locks.
+
+    Examples:
+
+      mobctl runs wait hello "$(mobctl run hello -p name=Ada --detach)"
+
+      mobctl runs wait code-review 4f0c --json
+    """
+    from mobctl.api.waiting import wait_run
+    from mobctl.cli.run_command import show_outcome
+
+    outcome = wait_run(open_store(store, lock_timeout), mob, run)
+    show_outcome(outcome, as_json)
+    raise typer.Exit(int(outcome.exit_code))
 
 
 def _warn(warnings: list[str]) -> None:
