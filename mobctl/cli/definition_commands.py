@@ -56,13 +56,13 @@ def validate(
 
     Examples:
 
-      mobctl validate mob.toml
+      mobctl validate sample-mobs/minimal.toml
 
-      mobctl validate sample-mobs/ --format github --strict
+      mobctl validate sample-mobs/*.toml --format github --strict
 
-      mobctl validate 'mobs/**/*.toml' --format sarif > mobctl.sarif
+      mobctl validate 'sample-mobs/**/*.toml' --format sarif > mobctl.sarif   # exit 1
 
-      mobctl validate mobs/review.toml --allow-path ~/prompts
+      mobctl validate sample-mobs/code-review.toml --allow-path sample-mobs/skills
     """
     from mobctl import api
     from mobctl.cli import diagnostics_output
@@ -108,9 +108,9 @@ def graph(
 
     Examples:
 
-      mobctl graph review.toml --flow main
+      mobctl graph sample-mobs/code-review.toml --flow main
 
-      mobctl graph review.toml --flow main --format dot | dot -Tsvg > main.svg
+      mobctl graph sample-mobs/code-review.toml --flow main --format dot | dot -Tsvg > main.svg
     """
     from mobctl import api
 
@@ -127,7 +127,7 @@ def convert(
 
     Examples:
 
-      mobctl convert mob.toml --to json -o definition.json
+      mobctl convert sample-mobs/minimal.toml --to json -o definition.json
 
       mobctl convert definition.json --to toml
     """

@@ -63,11 +63,11 @@ def events_tail(
 
     Examples:
 
-      mobctl events tail review --type 'flow_*,step_failed' --since 1h
+      mobctl events tail code-review --type 'flow_*,step_failed' --since 1h
 
-      mobctl events tail review --follow --run 4f0c1f8e-2d7b-4c1a-9a51-0c6f8e2d7b4c
+      mobctl events tail code-review --follow --run 4f0c
 
-      mobctl events tail review --after-cursor 120 --json | jq .kind.type
+      mobctl events tail code-review --after-cursor 12 --json | jq .kind.type
     """
     from mobctl import api
     from mobctl.cli.event_output import EventPrinter
@@ -133,11 +133,9 @@ def events_verify(
 
     Examples:
 
-      mobctl events verify review
+      mobctl events verify code-review
 
-      mobctl events verify review --signatures --json
-
-      mobctl events verify review --signatures --peer-id 0f8e5a4c-...
+      mobctl events verify code-review --signatures --json
     """
     from mobctl import api
     from mobctl.errors import StoreCorrupt, UsageError
@@ -203,7 +201,7 @@ def events_seal(
 
     Example:
 
-      mobctl events seal review && mobctl events verify review --signatures
+      mobctl events seal code-review && mobctl events verify code-review --signatures
     """
     from mobctl import api
 
@@ -238,9 +236,9 @@ def events_prune(
 
     Examples:
 
-      mobctl events prune review --older-than 30d
+      mobctl events prune code-review --older-than 30d --yes
 
-      mobctl events prune review --older-than 2026-05-01T00:00:00Z --yes --json
+      mobctl events prune code-review --older-than 2026-05-01T00:00:00Z --yes --json
     """
     from mobctl import api
     from mobctl.cli.parsing import parse_time

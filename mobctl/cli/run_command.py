@@ -79,7 +79,7 @@ def run(
 
       mobctl run sample-mobs/minimal.toml -p name=Ada
 
-      mobctl run code-review main -p change=PR-42 --driver scripted:fixtures/review.toml --json
+      mobctl run hello main -p name=Ada --driver scripted:sample-mobs/fixtures/hello.toml --json
 
       mobctl runs wait hello "$(mobctl run sample-mobs/minimal.toml -p name=Ada --detach)"
     """

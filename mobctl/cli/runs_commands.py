@@ -208,9 +208,9 @@ def runs_resume(
 
     Examples:
 
-      mobctl runs resume code-review 3f2a
+      mobctl runs resume hello 3f2a
 
-      mobctl runs resume code-review 3f2a --driver scripted:fixtures/review.toml
+      mobctl runs resume hello 3f2b --driver scripted:sample-mobs/fixtures/hello.toml
     """
     from mobctl import api
     from mobctl.cli.run_command import drive

@@ -126,9 +126,9 @@ def register(
 
       mobctl register sample-mobs/code-review.toml
 
-      mobctl register mob.toml --expect-revision 0   # must not exist yet
+      mobctl register sample-mobs/triage.toml --expect-revision 0   # must not exist yet
 
-      mobctl register mob.toml --allow-path ../shared-prompts
+      mobctl register sample-mobs/code-review.toml --allow-path sample-mobs/skills
     """
     from mobctl import api
     from mobctl.api.registration import InvalidDefinitionError
@@ -277,7 +277,7 @@ def profiles_create(
 
     Example:
 
-      mobctl profiles create house-writer writer.toml
+      mobctl profiles create house-writer sample-mobs/profiles/house-editor.toml
     """
 
     record = open_store(store, lock_timeout).profiles.create(name, _read_profile(file))
@@ -316,7 +316,7 @@ def profiles_show(
 
     Example:
 
-      mobctl profiles show house-writer --json
+      mobctl profiles show house-editor --json
     """
     from mobctl.errors import NotFound
 
@@ -339,7 +339,7 @@ def profiles_update(
 
     Example:
 
-      mobctl profiles update house-writer writer.toml --expect-revision 1
+      mobctl profiles update house-editor sample-mobs/profiles/house-editor.toml --expect-revision 1
     """
 
     profile = _read_profile(file)
@@ -359,7 +359,7 @@ def profiles_delete(
 
     Example:
 
-      mobctl profiles delete house-writer --expect-revision 2
+      mobctl profiles delete house-editor --expect-revision 1
     """
     record = open_store(store, lock_timeout).profiles.delete(name, expect_revision)
     _profile_out(record, as_json, "deleted")

@@ -42,9 +42,9 @@ def supervisor_init(
 
     Examples:
 
-      mobctl supervisor init code-review
+      mobctl supervisor init hello
 
-      MOBCTL_KEY_PASSPHRASE=... mobctl supervisor init code-review --json
+      MOBCTL_KEY_PASSPHRASE=... mobctl supervisor init code-review --force --json
     """
     from mobctl import api
 
