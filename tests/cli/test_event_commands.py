@@ -780,7 +780,7 @@ def test_prune_asks_on_a_terminal(store: Path, answer: str, code: int, left: int
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = cli("events", command, "--help")
     assert result.exit_code == 0
-    assert "Example" in result.stdout and f"mobctl events {command} review" in result.stdout
+    assert "Example" in result.stdout and f"mobctl events {command} code-review" in result.stdout
 
 
 # --- terminals ----------------------------------------------------------------------------
