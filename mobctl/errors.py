@@ -92,6 +92,12 @@ class DefinitionError(MobctlError):
     code = "invalid_definition"
 
 
+class NoDefinitionsError(MobctlError):
+    """``validate DIR`` found no definition under DIR: a gate that checks nothing fails."""
+
+    code = "no_definitions"
+
+
 class UnknownFlowError(MobctlError):
     code = "unknown_flow"
 
@@ -114,6 +120,21 @@ class DriverRequired(UsageError):
     is never run; the command line must name it again."""
 
     code = "driver_required"
+
+
+class RunOrphaned(MobctlError):
+    """A run someone waits for (``runs wait``, ``events tail -f --run``) is orphaned: its owner
+    is gone, so it will never end by itself (exit 3, as a run that did not complete)."""
+
+    code = "run_orphaned"
+    exit_code = ExitCode.RUN_FAILED
+
+    def __init__(self, mob_id: str, run_id: str, reason: str) -> None:
+        super().__init__(
+            f"run {run_id} is orphaned ({reason}): it will not end by itself",
+            hint=f"`mobctl runs resume {mob_id} {run_id}` continues it; "
+            f"`mobctl runs recover {mob_id} --cancel` ends it",
+        )
 
 
 class UnsafeIdError(MobctlError):

@@ -18,7 +18,13 @@ from mobctl.definition.files import read_regular
 from mobctl.definition.loader import detect_format, load_file
 from mobctl.definition.model import MobDefinition
 from mobctl.diagnostics import Diagnostic
-from mobctl.errors import DefinitionError, NotFound, PathNotFoundError, UnknownFlowError
+from mobctl.errors import (
+    DefinitionError,
+    NoDefinitionsError,
+    NotFound,
+    PathNotFoundError,
+    UnknownFlowError,
+)
 from mobctl.store.contract import Store
 from mobctl.store.models import SpecRecord
 from mobctl.validation.catalog import Catalog, bundled_catalog, load_catalog
@@ -84,7 +90,15 @@ def expand_paths(
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            for candidate in _files_under(path, found, select):
+            under = _files_under(path, found, select)
+            if not under and select is is_definition_file:
+                raise NoDefinitionsError(
+                    f"no definitions under '{argument}': no .toml or .json file there has "
+                    "mob, id, profiles or flows at its top level",
+                    hint="name the directory that holds your mob files (a check of nothing "
+                    "never passes)",
+                )
+            for candidate in under:
                 found.files.setdefault(candidate.resolve(), str(candidate))
         elif path.exists():
             if not select_named or select(path):
@@ -279,13 +293,15 @@ def register(
     expect_revision: int | None = None,
     catalog: Path | None = None,
     allow_paths: Sequence[Path] = (),
+    strict: bool = False,
 ) -> Registration:
     """Validate a definition file and store it as its mob's next revision (nothing when the
-    stored one is identical); ``allow_paths`` as for :func:`validate`."""
+    stored one is identical); ``allow_paths`` and ``strict`` (a warning refuses it) as for
+    :func:`validate`."""
     roots = allowed_roots(allow_paths)
     if not path.exists():
         raise PathNotFoundError(f"path '{path}' does not exist")
-    found = candidate(path, catalog_from(catalog), roots)
+    found = candidate(path, catalog_from(catalog), roots, strict=strict)
     with writing(store, found.mob_id):
         return store_candidate(store, found, expect_revision=expect_revision)
 
@@ -301,12 +317,22 @@ def get_spec(store: Store, mob_id: str) -> SpecRecord:
     return record
 
 
-def delete_spec(store: Store, mob_id: str, expect_revision: int | None) -> int:
-    """Delete a spec; returns the revision deleted."""
-    from mobctl.errors import CasConflict
+def delete_spec(
+    store: Store,
+    mob_id: str,
+    expect_revision: int | None,
+    *,
+    confirm: Callable[[str, int], bool] | None = None,
+) -> int:
+    """Delete a spec; returns the revision deleted. ``confirm(mob_id, revision)`` is asked
+    first when given; False deletes nothing."""
+    from mobctl.errors import CasConflict, ConfirmationRequired
 
     current = get_spec(store, mob_id)
-    if not store.specs.delete_spec(mob_id, expect_revision):
+    stale = expect_revision is not None and expect_revision != current.revision
+    if not stale and confirm is not None and not confirm(mob_id, current.revision):
+        raise ConfirmationRequired("not confirmed: nothing was deleted")
+    if stale or not store.specs.delete_spec(mob_id, expect_revision):
         raise CasConflict(
             f"mob '{mob_id}' is at revision {current.revision}, not {expect_revision}",
             hint=f"re-read it and pass --expect-revision {current.revision}",
@@ -314,31 +340,44 @@ def delete_spec(store: Store, mob_id: str, expect_revision: int | None) -> int:
     return current.revision
 
 
-def read_profile_file(path: Path) -> dict[str, Any]:
-    """An inline profile (definition-schema §4.3) from a TOML or JSON file, validated."""
-    from pydantic import ValidationError
+@dataclass(frozen=True)
+class ProfileFile:
+    """A realm profile file, read and checked: the profile as stored, and its warnings."""
 
-    from mobctl.definition.model import InlineProfile
+    profile: dict[str, Any]
+    warnings: list[Diagnostic]
+    text: str  # as read (for the caret under each diagnostic)
+
+
+class InvalidProfileError(DefinitionError):
+    """A realm profile file with errors; ``diagnostics`` locates each (the CLI prints them)."""
+
+    def __init__(self, path: Path, diagnostics: list[Diagnostic], text: str) -> None:
+        errors = sum(1 for d in diagnostics if d.severity == "error")
+        super().__init__(
+            f"{path} has {errors} error(s); nothing was stored",
+            hint='a realm profile is an inline profile table: model = "...", tools, skills, ...',
+        )
+        self.diagnostics = diagnostics
+        self.source_text = text
+
+
+def read_profile_file(path: Path) -> ProfileFile:
+    """An inline profile (definition-schema §4.3) from a TOML or JSON file, checked: every
+    problem is a located diagnostic (:class:`InvalidProfileError` when one is an error)."""
+    from mobctl.definition.profile_file import load_profile
 
     if not path.exists():
         raise PathNotFoundError(f"path '{path}' does not exist")
     try:
-        text = path.read_text("utf-8")
-        data = json.loads(text) if detect_format(path) == "json" else tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        text = read_regular(path).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError(f"cannot read profile {path}: {exc}") from exc
-    try:
-        profile = InlineProfile.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "profile"
-        raise DefinitionError(
-            f"{path}: {where}: {err['msg']}",
-            hint='a realm profile is an inline profile table: model = "...", tools, skills, ...',
-        ) from exc
-    return profile.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {
-        "model": profile.model
-    }
+    profile, diagnostics = load_profile(text, detect_format(path), str(path))
+    if profile is None:
+        raise InvalidProfileError(path, diagnostics, text)
+    stored = profile.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    return ProfileFile(stored | {"model": profile.model}, diagnostics, text)
 
 
 def registered_definition(store: Store, mob_id: str) -> MobDefinition:

@@ -5,6 +5,7 @@ the last N events, following. It uses only the ``EventStore`` contract and never
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from fnmatch import fnmatchcase
 
 from mobctl.api.runs import resolve_run
 from mobctl.api.session import writing
+from mobctl.api.waiting import OrphanWatch
 from mobctl.clock import now, parse_timestamp, timestamp
 from mobctl.errors import ConfirmationRequired, NotFound, StaleCursor, StoreCorrupt
 from mobctl.ids import is_run_id, require_slug
@@ -181,13 +183,33 @@ def events_tail(
     follow: bool = False,
     poll_interval: float | None = None,
     stop: Callable[[], bool] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[MobEvent]:
     """A mob's matching events, oldest first; with ``follow``, then every new one until
     ``stop`` (or, when the query names a run, until that run's terminal event).
 
     ``limit`` keeps the latest matches (default 20, or all after ``after_cursor``). A cursor
-    beyond the end is StaleCursor; a run the mob does not have is NotFound. Takes no lock.
+    beyond the end is StaleCursor; a run the mob does not have is NotFound. Following a run
+    also ends once the run is orphaned (its owner is gone: it would never end). Following a
+    mob that does not exist yet waits for it (``on_wait`` is told so once); otherwise an
+    unknown mob is NotFound. Takes no lock.
     """
+    poll = poll_interval or FOLLOW_POLL_INTERVAL
+    if follow and require_slug(mob_id, "mob id") not in store.mob_ids():
+
+        def once_it_exists() -> Iterator[MobEvent]:
+            if on_wait is not None:
+                on_wait(f"waiting for mob '{mob_id}' to appear in the store {store.location}")
+            while mob_id not in store.mob_ids():
+                if stop is not None and stop():
+                    return
+                time.sleep(poll)
+            yield from events_tail(
+                store, mob_id, query, after_cursor=after_cursor, limit=limit, follow=True,
+                poll_interval=poll, stop=stop,
+            )  # fmt: skip
+
+        return once_it_exists()
     log = mob_events(store, mob_id)
     since: int | None = None
     ended = False
@@ -199,6 +221,8 @@ def events_tail(
             run = resolve_run(store, mob_id, query.run_id)  # a unique prefix names it too
             query = dataclasses.replace(query, run_id=run.run_id)
             since, ended = first_cursor(run), run.terminal
+            if follow and not ended:
+                stop = OrphanWatch(store, run, stop)
     return tail(
         log,
         query,
@@ -207,7 +231,7 @@ def events_tail(
         follow=follow,
         run_since=since,
         run_ended=ended,
-        poll_interval=poll_interval or FOLLOW_POLL_INTERVAL,
+        poll_interval=poll,
         stop=stop,
     )
 

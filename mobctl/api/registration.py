@@ -37,6 +37,7 @@ class InvalidDefinitionError(DefinitionError):
             hint=f"run `mobctl validate {report.path}` for the diagnostics",
         )
         self.diagnostics: list[Diagnostic] = report.diagnostics
+        self.source_text = report.loaded.text or ""  # for the caret under each diagnostic
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Registration:
     warnings: list[Diagnostic]
     definition: MobDefinition
     resources: SpecResources
+    source_text: str = ""  # the file as read (for the caret under each warning)
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,13 @@ class Candidate:
     warnings: list[Diagnostic]
 
 
-def candidate(path: Path, catalog: Catalog, allowed_roots: tuple[Path, ...] = ()) -> Candidate:
-    """Validate ``path`` (errors: :class:`InvalidDefinitionError`) and read what registering it
-    stores. Its files are read only inside its directory and ``allowed_roots``
-    (definition-schema §4.7)."""
-    report = validate_path(path, catalog, allowed_roots=allowed_roots)
+def candidate(
+    path: Path, catalog: Catalog, allowed_roots: tuple[Path, ...] = (), *, strict: bool = False
+) -> Candidate:
+    """Validate ``path`` (errors, and with ``strict`` warnings too:
+    :class:`InvalidDefinitionError`) and read what registering it stores. Its files are read
+    only inside its directory and ``allowed_roots`` (definition-schema §4.7)."""
+    report = validate_path(path, catalog, strict=strict, allowed_roots=allowed_roots)
     if not report.valid or report.definition is None:
         raise InvalidDefinitionError(report)
     definition = report.definition
@@ -109,7 +113,9 @@ def store_candidate(
 
     def registered(revision: int, changed: bool) -> Registration:
         stored = stored_definition(mob_id, form)
-        return Registration(mob_id, revision, digest, changed, found.warnings, stored, resources)
+        return Registration(
+            mob_id, revision, digest, changed, found.warnings, stored, resources, found.source.text
+        )
 
     for _ in range(_ATTEMPTS):
         current = store.specs.get_spec(mob_id)

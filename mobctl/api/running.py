@@ -11,13 +11,15 @@ import dataclasses
 import os
 import shlex
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mobctl.api.definitions import allowed_roots, get_spec, pick_flow, register
-from mobctl.api.registration import stored_definition
+from mobctl.api.failures import Failure, run_failure
+from mobctl.api.prechecks import check_driver_roles, check_run
+from mobctl.api.registration import Registration, stored_definition
 from mobctl.api.runs import resolve_run
 from mobctl.api.session import writing
 from mobctl.clock import now
@@ -46,10 +48,16 @@ class RunOutcome:
     timed_out: bool
     exit_code: ExitCode
     warnings: list[str] = field(default_factory=list)
+    failure: Failure | None = None  # why it did not complete
 
     @property
     def status(self) -> str:
         return self.run.status
+
+    @property
+    def shown_status(self) -> str:
+        """The status for people: "timed out" for a run that passed its deadline (exit 5)."""
+        return "timed out" if self.timed_out else self.status
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -68,6 +76,8 @@ class RunOutcome:
             "flow_id": self.run.flow_id,
             "status": self.status,
             "cause": self.cause,
+            "timed_out": self.timed_out,
+            "failure": None if self.failure is None else self.failure.document(),
             "result": self.result,
             "outputs": self.outputs,
             "steps": steps.step_statuses(),
@@ -78,11 +88,14 @@ class RunOutcome:
 class Watch:
     """How a caller follows a run: ``on_event(kind, fields)`` for each event as it is written,
     ``on_start(run_id, definition, flow_id)`` once the run exists, ``cancel`` set to stop it
-    cleanly (Ctrl-C), and notes for the person running (``on_note``)."""
+    cleanly (Ctrl-C), notes for the person running (``on_note``), and, for a run of a file,
+    ``on_registered(registration)`` once it is registered (its warnings, whether it changed),
+    before the run exists."""
 
     on_event: EventCallback | None = None
     on_start: Any = None  # Callable[[str, MobDefinition, str], None]
     on_note: Any = None  # Callable[[str], None]
+    on_registered: Callable[[Registration], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -97,22 +110,25 @@ def start_run(
     timeout_ms: int | None = None,
     catalog: Path | None = None,
     allow_paths: Sequence[Path] = (),
+    strict: bool = False,
     watch: Watch | None = None,
 ) -> RunOutcome:
     """Run a flow of a registered mob (``target`` a mob id) or of a definition file (registered
-    first, a new revision only if it changed; the run is pinned to the revision this call
-    registered or found identical, so it runs that file whatever others register meanwhile).
+    first, a new revision only if it changed, refused with ``strict`` when it has a warning;
+    the run is pinned to the revision this call registered or found identical, so it runs that
+    file whatever others register meanwhile).
 
     ``drivers``: ``--driver`` specs, or drivers built already (``parse_drivers``), which the
     caller may look at once the run is over (a ``replay:`` driver's stale requests)."""
     watch = watch or Watch()
     roots = allowed_roots(allow_paths)  # a usage error before anything is written
     if isinstance(drivers, Drivers):
-        chosen = drivers
+        chosen, specs = drivers, []
     else:
-        chosen = parse_drivers(list(drivers), _config(store, config))
-    definition, revision, schemas = _definition(store, target, catalog, roots)
+        chosen, specs = parse_drivers(list(drivers), _config(store, config)), list(drivers)
+    definition, revision, schemas = _definition(store, target, catalog, roots, strict, watch)
     flow_id = pick_flow(definition, flow)
+    check_run(definition, flow_id, dict(params or {}), specs)
     with writing(store, definition.mob.id) as session:
         runner = FlowRunner(
             store,
@@ -155,6 +171,7 @@ def resume_run(
     with writing(store, require_slug(mob_id, "mob id")) as session:
         run = resolve_run(store, mob_id, ref)
         definition, revision, schemas = _resumable(store, run)
+        check_driver_roles(definition, run.flow_id, drivers)
         reused = [] if drivers else list(run.mobctl.drivers or []) if run.mobctl else []
         if any(runs_a_program(spec) for spec in reused):
             raise _driver_required(run, reused)
@@ -198,7 +215,12 @@ def _config(store: Store, config: DriverConfig | None) -> DriverConfig:
 
 
 def _definition(
-    store: Store, target: str, catalog: Path | None, roots: tuple[Path, ...]
+    store: Store,
+    target: str,
+    catalog: Path | None,
+    roots: tuple[Path, ...],
+    strict: bool,
+    watch: Watch,
 ) -> tuple[MobDefinition, int, dict[str, Any]]:
     """(definition, spec revision, schema copies) of a definition file (registered now) or of
     a registered mob id (its current revision). ``target`` names a file only when it ends in
@@ -206,7 +228,9 @@ def _definition(
     pull request adds, say) never stands in for it. A run reads no file of the definition's:
     the schema copies made at registration are the only schemas it checks outputs against."""
     if names_a_file(target):
-        result = register(store, Path(target), catalog=catalog, allow_paths=roots)
+        result = register(store, Path(target), catalog=catalog, allow_paths=roots, strict=strict)
+        if watch.on_registered is not None:
+            watch.on_registered(result)
         return result.definition, result.revision, dict(result.resources.schemas)
     return _stored(store, target)
 
@@ -282,10 +306,10 @@ def _execute(runner: FlowRunner) -> RunOutcome:
         result = runner.execute()
     finally:
         runner.drivers.close()
-    return _outcome(result)
+    return _outcome(runner.run.store, result)
 
 
-def _outcome(result: RunResult) -> RunOutcome:
+def _outcome(store: Store, result: RunResult) -> RunOutcome:
     run = result.run
     if run.status == "completed":
         code = ExitCode.OK
@@ -293,17 +317,12 @@ def _outcome(result: RunResult) -> RunOutcome:
         code = ExitCode.RUN_CANCELED
     else:
         code = ExitCode.RUN_TIMED_OUT if result.timed_out else ExitCode.RUN_FAILED
-    return RunOutcome(run, result.cause, result.timed_out, code, list(result.warnings))
+    failure = run_failure(store, run, result.cause)
+    return RunOutcome(run, result.cause, result.timed_out, code, list(result.warnings), failure)
 
 
 def _with_warnings(outcome: RunOutcome, warnings: list[str]) -> RunOutcome:
-    return RunOutcome(
-        outcome.run,
-        outcome.cause,
-        outcome.timed_out,
-        outcome.exit_code,
-        [*outcome.warnings, *warnings],
-    )
+    return dataclasses.replace(outcome, warnings=[*outcome.warnings, *warnings])
 
 
 __all__ = ["CustodyLost", "Drivers", "RunOutcome", "Watch", "resume_run", "start_run"]

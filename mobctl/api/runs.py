@@ -20,10 +20,16 @@ from mobctl.engine.outputs import result_envelope
 from mobctl.errors import AmbiguousRunIdError, NotFound, UsageError
 from mobctl.ids import is_run_id, is_slug, require_slug, shown_id
 from mobctl.store.contract import Store
-from mobctl.store.models import TERMINAL_EVENT_TYPES, MobEvent, MobRun, RunIndexEntry
+from mobctl.store.models import (
+    TERMINAL_EVENT_TYPES,
+    MobEvent,
+    MobRun,
+    RunIndexEntry,
+    timed_out,
+)
 from mobctl.store.run_ops import first_cursor
 
-STATUSES = ("pending", "running", "completed", "failed", "canceled", "orphaned")
+STATUSES = ("pending", "running", "completed", "failed", "timed_out", "canceled", "orphaned")
 PAGE = 1000
 
 
@@ -42,6 +48,12 @@ class RunSummary:
     orphaned: str | None = None  # why it is orphaned (flow-semantics §12.2)
     cancel_requested: bool = False
     owner: dict[str, Any] | None = None  # pid and host of a live run's owner
+    timed_out: bool = False  # failed because it passed its deadline (exit 5)
+
+    @property
+    def shown_status(self) -> str:
+        """The status for people: "timed out" for a run that failed on its deadline."""
+        return "timed out" if self.timed_out else self.status
 
     def document(self) -> dict[str, Any]:
         return {
@@ -50,6 +62,7 @@ class RunSummary:
             "flow_id": self.flow_id,
             "status": self.status,
             "cause": self.cause,
+            "timed_out": self.timed_out,
             "orphaned": self.orphaned is not None,
             "orphan_reason": self.orphaned,
             "cancel_requested": self.cancel_requested,
@@ -75,6 +88,7 @@ def summarize(run: MobRun, moment: datetime) -> RunSummary:
         orphaned=orphan_reason(run, moment),
         cancel_requested=bool(extras and extras.cancel_requested),
         owner={"pid": owner.pid, "host": owner.host} if owner else None,
+        timed_out=timed_out(extras.terminal_event if extras else None),
     )
 
 
@@ -90,6 +104,7 @@ def _settled(mob_id: str, entry: RunIndexEntry, moment: datetime) -> RunSummary:
         created_at=entry.created_at,
         completed_at=entry.completed_at,
         duration_ms=_duration(entry.created_at, entry.completed_at, moment),
+        timed_out=bool(entry.timed_out),
     )
 
 
@@ -107,9 +122,9 @@ def list_runs(
     limit: int | None = None,
 ) -> list[RunSummary]:
     """The runs of a mob (of every mob when ``mob_id`` is None), newest first, filtered by
-    flow and by status (``orphaned`` selects the orphaned ones); at most ``limit`` of them
-    (None: all). Each mob's run index is read from its newest end, so a limit costs the same
-    however long the history is."""
+    flow and by status (``orphaned`` selects the orphaned ones, ``timed_out`` the failed ones
+    that passed their deadline); at most ``limit`` of them (None: all). Each mob's run index is
+    read from its newest end, so a limit costs the same however long the history is."""
     for status in statuses:
         if status not in STATUSES:
             raise UsageError(
@@ -128,7 +143,9 @@ def list_runs(
     found: list[RunSummary] = []
     for summary in newest:
         if statuses and not (
-            summary.status in statuses or ("orphaned" in statuses and summary.orphaned)
+            summary.status in statuses
+            or ("orphaned" in statuses and summary.orphaned)
+            or ("timed_out" in statuses and summary.timed_out)
         ):
             continue
         found.append(summary)

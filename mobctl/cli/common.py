@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mobctl.cli.terminal import say
+from mobctl.cli.terminal import printable, say
 from mobctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -113,9 +113,24 @@ def driver_config(
     )
 
 
-def print_diagnostics(diagnostics: list[Any]) -> None:
-    """A refused definition's diagnostics, one line each, on stderr."""
-    from mobctl.cli.diagnostics_output import text_line
+def print_diagnostics(diagnostics: list[Any], source_text: str = "") -> None:
+    """A definition's diagnostics on stderr, as ``validate`` writes them: the warnings of a
+    registration, or the errors of a definition it refused."""
+    from mobctl.cli.diagnostics_output import text_to_stderr
 
-    for diag in diagnostics:
-        sys.stderr.write(text_line(diag) + "\n")
+    text_to_stderr(diagnostics, source_text)
+
+
+def confirm(question: str, *, refused: str, yes_hint: str) -> bool:
+    """Ask ``question [y/N]`` on a terminal; without one, refuse (``confirmation_required``,
+    exit 2): a destructive command in a script needs ``--yes``."""
+    from mobctl.errors import ConfirmationRequired
+
+    if not sys.stdin.isatty():
+        raise ConfirmationRequired(
+            f"refusing to {refused} without confirmation: stdin is not a terminal",
+            hint=yes_hint,
+        )
+    sys.stderr.write(printable(f"{question} [y/N] "))
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

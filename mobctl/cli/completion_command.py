@@ -24,13 +24,15 @@ def completion(
     """Print the shell completion script for bash, zsh or fish.
 
     It completes commands and options, and from the store: mob ids, flow names, run ids and
-    step names. Load it in the shell's start-up file:
+    step names. Load it in the shell's start-up file: `source <(mobctl completion bash)` in
+    ~/.bashrc, the same with zsh in ~/.zshrc after compinit, or `mobctl completion fish |
+    source` in ~/.config/fish/config.fish.
 
-      source <(mobctl completion bash)    # in ~/.bashrc
+    Examples:
 
-      source <(mobctl completion zsh)     # in ~/.zshrc, after compinit
+      mobctl completion bash > mobctl.bash
 
-      mobctl completion fish | source     # in ~/.config/fish/config.fish
+      mobctl completion fish > mobctl.fish  # or into ~/.config/fish/completions/
     """
     from mobctl.cli.completion import script
     from mobctl.errors import UsageError

@@ -70,13 +70,13 @@ def validate(
 
     Examples:
 
-      mobctl validate mob.toml
+      mobctl validate sample-mobs/minimal.toml
 
-      mobctl validate sample-mobs/ -o github --strict
+      mobctl validate sample-mobs/*.toml -o github --strict
 
-      mobctl validate 'mobs/**/*.toml' -o sarif > mobctl.sarif
+      mobctl validate 'sample-mobs/**/*.toml' -o sarif > mobctl.sarif   # exit 1
 
-      mobctl validate mobs/review.toml --allow-path ~/prompts
+      mobctl validate sample-mobs/code-review.toml --allow-path sample-mobs/skills
     """
     from mobctl import api
     from mobctl.cli import diagnostics_output
@@ -141,9 +141,9 @@ def graph(
 
     Examples:
 
-      mobctl graph sample-mobs/triage.toml
+      mobctl graph sample-mobs/code-review.toml --flow main
 
-      mobctl graph sample-mobs/draft-critique.toml -o dot | dot -Tsvg > flow.svg
+      mobctl graph sample-mobs/code-review.toml -o dot | dot -Tsvg > main.svg
     """
     from mobctl import api
 

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mobctl import __version__
 from mobctl.api.definitions import ValidationRun
@@ -48,14 +49,35 @@ def text_line(diag: Diagnostic) -> str:
 
 
 def _text(run: ValidationRun) -> None:
+    console = _console(stderr=False)
+    sources = {r.path: r.loaded.text.splitlines() for r in run.reports if r.loaded.text}
+    _write_text(console, run.diagnostics, sources)
+    console.print(summary(run))
+
+
+def text_to_stderr(diagnostics: list[Diagnostic], source_text: str = "") -> None:
+    """Diagnostics as ``validate`` writes them (a hint line each, and on a terminal the source
+    line with a caret), on stderr: the warnings of ``register`` and ``run FILE``, and the
+    diagnostics of a definition they refuse. ``source_text``: the file as it was read."""
+    lines = source_text.splitlines()
+    sources = {d.file: lines for d in diagnostics if d.file}
+    _write_text(_console(stderr=True), diagnostics, sources)
+
+
+def _console(*, stderr: bool) -> Any:
     from rich.console import Console
-    from rich.markup import escape
 
     plain = bool(os.environ.get("NO_COLOR"))  # https://no-color.org: set and not empty
-    console = Console(soft_wrap=True, highlight=False, color_system=None if plain else "auto")
+    return Console(
+        stderr=stderr, soft_wrap=True, highlight=False, color_system=None if plain else "auto"
+    )
+
+
+def _write_text(console: Any, diagnostics: list[Diagnostic], sources: dict[str, list[str]]) -> None:
+    from rich.markup import escape
+
     show_source = console.is_terminal
-    sources = {r.path: r.loaded.text.splitlines() for r in run.reports if r.loaded.text}
-    for diag in run.diagnostics:
+    for diag in diagnostics:
         colour = "red" if diag.severity == "error" else "yellow"
         line = escape(text_line(diag))
         head = escape(f"{diag.severity.value}[{diag.code}]")
@@ -68,7 +90,6 @@ def _text(run: ValidationRun) -> None:
                 console.print(f"  {prefix}[bold {colour}]^[/]")
         if diag.hint:
             console.print(f"  [dim]hint: {escape(printable(diag.hint))}[/]")
-    console.print(summary(run))
 
 
 def _source_line(sources: dict[str, list[str]], file: str, line: int) -> str | None:
@@ -129,10 +150,7 @@ def as_sarif(run: ValidationRun) -> dict[str, Any]:
         if diag.end_line is not None and diag.end_column is not None:
             region |= {"endLine": diag.end_line, "endColumn": diag.end_column}
         location: dict[str, Any] = {
-            "physicalLocation": {
-                "artifactLocation": {"uri": Path(diag.file or "").as_posix()},
-                "region": region,
-            }
+            "physicalLocation": {"artifactLocation": _artifact(diag.file or ""), "region": region}
         }
         if diag.location:
             location["logicalLocations"] = [{"fullyQualifiedName": diag.location}]
@@ -158,10 +176,29 @@ def as_sarif(run: ValidationRun) -> dict[str, Any]:
                         "rules": rules,
                     }
                 },
+                "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
                 "results": results,
             }
         ],
     }
+
+
+SRCROOT = "%SRCROOT%"
+
+
+def _artifact(file: str) -> dict[str, str]:
+    """A file as SARIF names it: a URI relative to ``%SRCROOT%`` (the working directory,
+    where CI checks the repository out), so code scanning maps it to the repository; a file
+    outside it keeps its absolute ``file:`` URI."""
+    path = Path(file)
+    try:
+        relative = (path if not path.is_absolute() else path.relative_to(Path.cwd())).as_posix()
+    except ValueError:
+        return {"uri": path.as_uri()}
+    parts = [part for part in relative.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return {"uri": path.resolve().as_uri()}
+    return {"uri": quote("/".join(parts)), "uriBaseId": SRCROOT}
 
 
 def escape_data(text: str) -> str:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from mobctl.cli.boundary import stdout_abandoned
-from mobctl.cli.common import open_store, store_option, timeout_option
+from mobctl.cli.common import confirm, open_store, store_option, timeout_option
 from mobctl.cli.completion import complete_mob, complete_run, complete_step
 from mobctl.cli.help import App
 from mobctl.cli.output import LISTING, REPORT, TEXT, WIDE, json_option, structured
-from mobctl.cli.terminal import printable, say
+from mobctl.cli.terminal import say
 from mobctl.errors import ExitCode
 
 commands = App()  # gathered by mobctl.cli.app
@@ -69,17 +68,20 @@ def events_tail(
 
     Events are shown oldest first.
     With --follow --run RUN it stops after that run's terminal event (flow_completed,
-    flow_failed or flow_canceled). Filters combine; times are inclusive. Never locks. -o json
+    flow_failed or flow_canceled) and exits with the run's code, as `mobctl run` does (0
+    completed, 3 failed, 4 canceled, 5 timed out); a run whose owner is gone (orphaned) ends
+    it at once with error[run_orphaned], exit 3. --follow on a mob that does not exist yet
+    waits for it. Filters combine; times are inclusive. Never locks. -o json
     prints one JSON event per line (JSONL), -o yaml one YAML document per event, -o name the
     cursors.
 
     Examples:
 
-      mobctl events tail review --type 'flow_*,step_failed' --since 1h
+      mobctl events tail code-review --type 'flow_*,step_failed' --since 1h
 
-      mobctl events tail review --follow --run 4f0c1f8e
+      mobctl events tail code-review --follow --run 4f0c
 
-      mobctl events tail review --after-cursor 120 -o json | jq .kind.type
+      mobctl events tail code-review --after-cursor 12 -o json | jq .kind.type
     """
     from mobctl import api
     from mobctl.cli.event_output import EventPrinter
@@ -87,14 +89,16 @@ def events_tail(
 
     fmt = LISTING.choose(output, as_json)
     query = event_query(run=run, step=step, types=types, since=since, until=until)
+    opened = open_store(store, 10.0)
     found = api.events_tail(
-        open_store(store, 10.0),
+        opened,
         mob,
         query,
         after_cursor=after_cursor,
         limit=limit,
         follow=follow,
         stop=stdout_abandoned,  # `| head` took what it wanted: noticed at the next poll
+        on_wait=lambda message: say(message, err=True),
     )
     show = EventPrinter(fmt)
     shown = 0
@@ -105,6 +109,13 @@ def events_tail(
         raise BrokenPipeError  # ended as a write to the closed pipe would end it
     if not shown and not follow and fmt in (TEXT, WIDE):
         say(f"no events of mob '{mob}' match", err=True)
+    if follow and run is not None:  # the run ended, or nobody will end it: say how
+        from mobctl.api.waiting import run_end
+
+        end = run_end(opened, mob, run)
+        if end.orphan is not None:
+            raise end.orphan
+        raise typer.Exit(int(end.code or ExitCode.OK))
 
 
 @events_app.command("verify")
@@ -137,11 +148,9 @@ def events_verify(
 
     Examples:
 
-      mobctl events verify review
+      mobctl events verify code-review
 
-      mobctl events verify review --signatures -o json
-
-      mobctl events verify review --signatures --peer-id 0f8e5a4c-...
+      mobctl events verify code-review --signatures -o json
     """
     from mobctl import api
     from mobctl.errors import StoreCorrupt, UsageError
@@ -210,7 +219,9 @@ def events_seal(
 
     Example:
 
-      mobctl events seal review && mobctl events verify review --signatures
+      mobctl events seal code-review
+
+      mobctl events verify code-review --signatures
     """
     from mobctl import api
 
@@ -246,30 +257,24 @@ def events_prune(
 
     Examples:
 
-      mobctl events prune review --older-than 30d
+      mobctl events prune code-review --older-than 30d --yes
 
-      mobctl events prune review --older-than 2026-05-01T00:00:00Z --yes -o json
+      mobctl events prune code-review --older-than 2026-05-01T00:00:00Z -y -o json
     """
     from mobctl import api
     from mobctl.cli.parsing import parse_time
-    from mobctl.errors import ConfirmationRequired
 
-    def confirm(mob_id: str, cutoff: str) -> bool:
-        if not sys.stdin.isatty():
-            raise ConfirmationRequired(
-                "refusing to prune without confirmation: stdin is not a terminal",
-                hint="pass --yes to prune without asking",
-            )
-        sys.stderr.write(
-            printable(f"Delete the events of mob '{mob_id}' from before {cutoff}? [y/N] ")
+    def ask(mob_id: str, cutoff: str) -> bool:
+        return confirm(
+            f"Delete the events of mob '{mob_id}' from before {cutoff}?",
+            refused="prune",
+            yes_hint="pass --yes to prune without asking",
         )
-        sys.stderr.flush()
-        return sys.stdin.readline().strip().lower() in ("y", "yes")
 
     fmt = REPORT.choose(output, as_json)
     cutoff = parse_time(older_than, "--older-than")
     opened = open_store(store, lock_timeout)
-    result = api.events_prune(opened, mob, cutoff, confirm=None if yes else confirm)
+    result = api.events_prune(opened, mob, cutoff, confirm=None if yes else ask)
     for warning in result.warnings:
         say(f"warning: {warning}", err=True)
     if not structured(result.document(), fmt):

@@ -29,41 +29,60 @@ def unstorable_params(params: dict[str, Any]) -> None:
         ) from None
 
 
-def parse_params(pairs: list[str], document: str | None) -> dict[str, Any]:
-    """``--params JSON|@file.json`` then ``-p KEY=VALUE`` (JSON when it parses, else a string)."""
+def parse_params(
+    pairs: list[str], document: str | None, typed: list[str] | None = None
+) -> dict[str, Any]:
+    """``--params JSON|@file.json``, then ``-P KEY=JSON`` (``typed``: the value is JSON), then
+    ``-p KEY=VALUE`` (the value is always a string, as gh's ``-f``); a later one wins a key."""
     params: dict[str, Any] = {}
     if document:
-        text = document
-        if document.startswith("@"):
-            try:
-                text = Path(document[1:]).read_text("utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot read params file {document[1:]}: {exc.strerror}") from exc
-            except UnicodeDecodeError as exc:
-                raise UsageError(f"params file {document[1:]} is not UTF-8: {exc}") from exc
-            except ValueError:  # a NUL in the name: no file can have it
-                raise UsageError(f"cannot read params file {document[1:]!r}") from None
-        try:
-            value = strict_json(text)
-        except ValueError as exc:
-            raise UsageError(f"--params is not valid JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise UsageError("--params must be a JSON object")
-        params.update(value)
-    for pair in pairs:
-        key, equals, raw = pair.partition("=")
-        if not equals or not key:
-            raise UsageError(f"-p takes KEY=VALUE, not {pair!r}")
+        params.update(_params_document(document))
+    for pair in typed or []:
+        key, raw = _pair("-P", pair)
         try:
             params[key] = strict_json(raw)
         except OutOfRangeNumber as exc:  # valid JSON, meant as a number: text would surprise
             raise UsageError(
-                f"-p {key}: {exc}", hint="to pass it as text, quote it: -p 'KEY=\"VALUE\"'"
+                f"-P {key}: {exc}", hint="to pass it as text, use -p KEY=VALUE"
             ) from exc
-        except ValueError:
-            params[key] = raw
+        except ValueError as exc:
+            raise UsageError(
+                f"-P {key}: the value is not JSON: {exc}",
+                hint="-P takes JSON (-P n=3, -P 'flags=[\"a\"]'); -p KEY=VALUE passes text",
+            ) from exc
+    for pair in pairs:
+        key, raw = _pair("-p", pair)
+        params[key] = raw
     unstorable_params(params)  # before anything is written, even the definition
     return params
+
+
+def _pair(option: str, pair: str) -> tuple[str, str]:
+    key, equals, raw = pair.partition("=")
+    if not equals or not key:
+        value = "KEY=JSON" if option == "-P" else "KEY=VALUE"
+        raise UsageError(f"{option} takes {value}, not {pair!r}")
+    return key, raw
+
+
+def _params_document(document: str) -> dict[str, Any]:
+    text = document
+    if document.startswith("@"):
+        try:
+            text = Path(document[1:]).read_text("utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read params file {document[1:]}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"params file {document[1:]} is not UTF-8: {exc}") from exc
+        except ValueError:  # a NUL in the name: no file can have it
+            raise UsageError(f"cannot read params file {document[1:]!r}") from None
+    try:
+        value = strict_json(text)
+    except ValueError as exc:
+        raise UsageError(f"--params is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise UsageError("--params must be a JSON object")
+    return value
 
 
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"

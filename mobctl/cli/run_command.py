@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -28,7 +29,9 @@ from mobctl.cli.terminal import json_text, say
 from mobctl.errors import ExitCode
 
 if TYPE_CHECKING:
+    from mobctl.api.registration import Registration
     from mobctl.api.running import RunOutcome, Watch
+    from mobctl.definition.model import MobDefinition
 
 commands = App()  # gathered by mobctl.cli.app
 
@@ -48,7 +51,10 @@ def run(
         autocompletion=complete_flow,
     ),
     param: list[str] = typer.Option(
-        [], "-p", "--param", metavar="KEY=VALUE", help="A param (JSON when it parses)."
+        [], "-p", "--param", metavar="KEY=VALUE", help="A param; the value is a string."
+    ),
+    param_json: list[str] = typer.Option(
+        [], "-P", "--param-json", metavar="KEY=JSON", help="A param whose value is JSON (-P n=3)."
     ),
     params: str | None = typer.Option(
         None, "--params", metavar="JSON|@FILE", help="A JSON object, or @file.json."
@@ -67,30 +73,85 @@ def run(
         metavar="DIR",
         help="Save every turn's answer as a cassette in DIR (replay it with --driver replay:DIR).",
     ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse a definition file that has a warning (as validate)."
+    ),
     allow_path: list[Path] = allow_path_option(),
+    detach: bool = typer.Option(
+        False,
+        "--detach",
+        help="Start the run in a background process that owns it, print its id and exit 0.",
+    ),
+    report_to: int | None = typer.Option(None, "--report-to", hidden=True),  # --detach's child
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
     """Run a flow of a registered mob, or of a definition file.
 
     Exit 0 completed, 3 failed, 4 canceled, 5 timed out, 130 on Ctrl-C. A definition file is
-    registered first (see `mobctl register`, also for --allow-path).
+    registered first (see `mobctl register`, also for --allow-path). With --detach the run goes
+    on in the background once it exists (its warnings and any error before that are printed,
+    with their exit code); `mobctl runs wait MOB RUN` waits for it and exits with its code,
+    `mobctl events tail MOB -f --run RUN` follows it.
 
     Examples:
 
       mobctl run sample-mobs/minimal.toml -p name=Ada
 
-      mobctl run sample-mobs/minimal.toml -p name=Ada -o name
+      mobctl run hello main -p name=Ada --driver echo -o name
 
-      mobctl run sample-mobs/minimal.toml -p name=Ada --record cassettes
+      mobctl run hello -P name='"Ada"' -o json --record cassettes
+
+      mobctl runs wait hello "$(mobctl run hello -p name=Ada --detach)"
     """
     from mobctl import api
     from mobctl.api.registration import InvalidDefinitionError
     from mobctl.cli.parsing import parse_params
 
     fmt = NAMED.choose(output, as_json)
+    if detach:
+        from mobctl.cli import detach as detached
+
+        detached.refuse_stdin(params)
+        arguments = [target, *([flow] if flow else [])]
+        for name, given in (("-p", param), ("-P", param_json), ("--driver", driver)):
+            arguments += [item for value in given for item in (name, value)]
+        arguments += [item for path in allow_path for item in ("--allow-path", str(path))]
+        arguments += ["--params", params] if params is not None else []
+        arguments += ["--timeout", f"{deadline}ms"] if deadline is not None else []
+        arguments += ["--record", str(record)] if record is not None else []
+        arguments += ["--store", str(store)] if store is not None else []
+        arguments += ["--strict"] if strict else []
+        report = detached.start(["run", *arguments, "--lock-timeout", f"{lock_timeout:g}"])
+        if not machine(fmt, report, [report["run_id"]]):
+            say(report["run_id"])
+        say(
+            f"in the background (pid {report['pid']}); "
+            f"`mobctl runs wait {report['mob_id']} {report['run_id']}` waits for it",
+            err=True,
+        )
+        return
     opened = open_store(store, lock_timeout)
-    values = parse_params(param, params)
+    values = parse_params(param, params, param_json)
+
+    def registered(registration: Registration) -> None:
+        try:
+            print_diagnostics(registration.warnings, registration.source_text)
+            if registration.changed:
+                say(f"registered {registration.mob_id} revision {registration.revision}", err=True)
+            sys.stderr.flush()
+        except BrokenPipeError:  # nobody reads stderr (`2>&1 | head -0`): the run goes on
+            pass
+
+    def on_start(watch: Watch) -> Callable[[str, MobDefinition, str], None]:
+        def started(run_id: str, definition: MobDefinition, flow_id: str) -> None:
+            watch.on_start(run_id, definition, flow_id)
+            if report_to is not None:  # a detached child: the run exists, the parent may go
+                from mobctl.cli.detach import report
+
+                report(report_to, run_id, definition.mob.id, flow_id)
+
+        return started
 
     def start(watch: Watch) -> RunOutcome:
         try:
@@ -103,10 +164,11 @@ def run(
                 config=driver_config(record=record),
                 timeout_ms=deadline,
                 allow_paths=allow_path,
-                watch=watch,
+                strict=strict,
+                watch=replace(watch, on_registered=registered, on_start=on_start(watch)),
             )
         except InvalidDefinitionError as exc:
-            print_diagnostics(exc.diagnostics)
+            print_diagnostics(exc.diagnostics, exc.source_text)
             raise
 
     drive(start, fmt)
@@ -128,15 +190,27 @@ def drive(start: Callable[[Watch], RunOutcome], fmt: str) -> NoReturn:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = start(Watch(on_event=view, on_start=view.start, on_note=view.note, cancel=cancel))
+        view.finish(outcome.document()["steps"])
     finally:
         view.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     for warning in outcome.warnings:
         view.note(f"warning: {warning}")
-    if not machine(fmt, outcome.document(), [outcome.run.run_id]):
-        cause = f" ({outcome.cause})" if outcome.cause else ""
-        say(f"run {outcome.run.run_id} {outcome.status}{cause}")
-        if outcome.result is not None:
-            sys.stdout.write(json_text(outcome.result) + "\n")
+    show_outcome(outcome, fmt)
     raise typer.Exit(int(ExitCode.INTERRUPTED if interrupted else outcome.exit_code))
+
+
+def show_outcome(outcome: RunOutcome, fmt: str) -> None:
+    """How a run ended, on stdout: ``run ID STATUS (CAUSE)``, why it did not complete, and
+    its result (json, yaml: one document; name: the run id)."""
+    if machine(fmt, outcome.document(), [outcome.run.run_id]):
+        return
+    from mobctl.cli.failure_output import failure_lines
+
+    cause = f" ({outcome.cause})" if outcome.cause else ""
+    say(f"run {outcome.run.run_id} {outcome.shown_status}{cause}")
+    for line in failure_lines(outcome.failure) if outcome.failure else []:
+        sys.stdout.write(line + "\n")
+    if outcome.result is not None:
+        sys.stdout.write(json_text(outcome.result) + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,13 @@ _LINES = {
     ),
     "supervisor_escalation": lambda f: f"  {f['step_id']}: escalated to {f['escalated_to']}",
 }
-_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "skipped": "dim"}
+_STYLE = {
+    "running": "cyan",
+    "completed": "green",
+    "failed": "red",
+    "canceled": "yellow",
+    "skipped": "dim",
+}
 
 
 @dataclass
@@ -58,13 +65,18 @@ class _Row:
 
 
 class RunView:
-    """Feed it the engine's events (from any thread), once ``start`` named the run."""
+    """Feed it the engine's events (from any thread), once ``start`` named the run; ``finish``
+    shows the run's final statuses.
 
-    def __init__(self) -> None:
+    The live table is drawn from the rows each time it is refreshed (8 times a second), so a
+    running step's elapsed time ticks between events; ``clock`` gives the seconds."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.rows: dict[str, _Row] = {}
         self.lock = threading.Lock()
         self.muted = False  # progress is not worth a run: stop writing once stderr is gone
         self.live: Any = None
+        self.clock = clock
 
     def start(self, run_id: str, definition: MobDefinition, flow_id: str) -> None:
         """The run exists: say which it is, and show its steps (live on a terminal)."""
@@ -74,13 +86,15 @@ class RunView:
             from rich.console import Console
             from rich.live import Live
 
-            self.live = Live(self._table(), console=Console(stderr=True), refresh_per_second=8)
+            self.live = Live(
+                console=Console(stderr=True), refresh_per_second=8, get_renderable=self.table
+            )
             self.live.start()
 
     def __call__(self, kind: str, fields: dict[str, Any]) -> None:
         with self.lock:
             row = self.rows.get(str(fields.get("step_id")))
-            now = time.monotonic()
+            now = self.clock()
             if row is not None:
                 if kind == "step_dispatched":
                     row.status, row.member, row.attempt = (
@@ -93,9 +107,9 @@ class RunView:
                     row.status = kind.removeprefix("step_")
                     row.finished = now
                     row.note = str(fields.get("reason", ""))
-            if self.live is not None:
-                self.live.update(self._table())
-                return
+        if self.live is not None:
+            self.live.refresh()
+            return
         line = _LINES.get(kind)
         if line is not None:
             self.note(line(fields))
@@ -111,15 +125,18 @@ class RunView:
         except (BrokenPipeError, ValueError):
             self.muted = True
 
-    def _table(self) -> Any:
+    def table(self) -> Any:
+        """The live table as it is now (the rows, and the clock for running steps)."""
         from rich.table import Table
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False)
         for column in ("step", "status", "member", "attempt", "elapsed", ""):
             table.add_column(column)
-        now = time.monotonic()
-        for step, row in self.rows.items():
+        with self.lock:
+            now = self.clock()
+            rows = [(step, _Row(**vars(row))) for step, row in self.rows.items()]
+        for step, row in rows:
             elapsed = "" if row.started is None else f"{(row.finished or now) - row.started:.1f}s"
             style = _STYLE.get(row.status, "")
             table.add_row(  # Text, not markup: a reason like "[link=...]" stays text
@@ -132,7 +149,20 @@ class RunView:
             )
         return table
 
+    def finish(self, statuses: Mapping[str, str]) -> None:
+        """The run ended: each step takes its final status (a cancel or Ctrl-C folds the
+        steps that were running or pending into ``canceled`` without an event), and the
+        clock stops; the live table's last frame shows that."""
+        with self.lock:
+            now = self.clock()
+            for step, row in self.rows.items():
+                row.status = statuses.get(step, row.status)
+                if row.started is not None and row.finished is None:
+                    row.finished = now
+        self.close()
+
     def close(self) -> None:
         if self.live is not None:
-            self.live.update(self._table())
+            self.live.refresh()
             self.live.stop()
+            self.live = None

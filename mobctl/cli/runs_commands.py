@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 
 commands = App()  # gathered by mobctl.cli.app
-runs_app = App(help="Runs of a mob: list, show, cancel, resume, recover.", no_args_is_help=True)
+runs_app = App(
+    help="Runs of a mob: list, show, wait, cancel, resume, recover.", no_args_is_help=True
+)
 commands.add_typer(runs_app, name="runs")
 
 MOB = typer.Argument(..., metavar="MOB", help="A mob id.", autocompletion=complete_mob)
@@ -64,7 +66,7 @@ def runs_list(
         "--status",
         metavar="STATUS[,STATUS]",
         help="Only runs with one of these statuses: pending, running, completed, failed, "
-        "canceled, orphaned (comma-separated, repeatable).",
+        "canceled, timed_out, orphaned (comma-separated, repeatable).",
     ),
     limit: int = typer.Option(
         20, "-L", "--limit", min=0, metavar="N", help="Show at most N runs (0: all)."
@@ -259,9 +261,9 @@ def runs_resume(
 
     Examples:
 
-      mobctl runs resume code-review 3f2a
+      mobctl runs resume hello 3f2a
 
-      mobctl runs resume code-review 3f2a --driver scripted:fixtures/review.toml
+      mobctl runs resume hello 3f2b --driver echo
     """
     from mobctl import api
     from mobctl.cli.run_command import drive
@@ -279,6 +281,37 @@ def runs_resume(
         ),
         fmt,
     )
+
+
+@runs_app.command("wait")
+def runs_wait(
+    mob: str = MOB,
+    run: str = RUN,
+    output: str = NAMED.option(),
+    as_json: bool = json_option(),
+    store: Path | None = store_option(),
+    lock_timeout: float = timeout_option(),
+) -> None:
+    """Wait until a run ends, print how it ended, and exit with its code.
+
+    Exit 0 completed, 3 failed, 4 canceled, 5 timed out, as `mobctl run` exits (for CI, after
+    `mobctl run --detach`). A run whose owner is gone (orphaned) will never end by itself: the
+    wait ends at once with error[run_orphaned], exit 3. Ctrl-C stops waiting (exit 130); the
+    run goes on. Never locks.
+
+    Examples:
+
+      mobctl runs wait hello "$(mobctl run hello -p name=Ada --detach)"
+
+      mobctl runs wait code-review 4f0c -o json
+    """
+    from mobctl.api.waiting import wait_run
+    from mobctl.cli.run_command import show_outcome
+
+    fmt = NAMED.choose(output, as_json)
+    outcome = wait_run(open_store(store, lock_timeout), mob, run)
+    show_outcome(outcome, fmt)
+    raise typer.Exit(int(outcome.exit_code))
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -310,15 +343,21 @@ def _cancel_line(outcome: CancelOutcome) -> str:
 
 
 def _status(summary: RunSummary) -> str:
-    return summary.status + (" (orphaned)" if summary.orphaned else "")
+    return summary.shown_status + (" (orphaned)" if summary.orphaned else "")
 
 
 def _print_detail(detail: RunDetail, *, full: bool) -> None:
+    from mobctl.api.failures import failure_of
+    from mobctl.cli.failure_output import failure_lines
+
     summary, run = detail.summary, detail.run
     say(f"run       {run.run_id}")
     say(f"mob       {run.mob_id}")
     say(f"flow      {run.flow_id}")
-    say(f"status    {run.status}" + (f" ({summary.cause})" if summary.cause else ""))
+    say(f"status    {summary.shown_status}" + (f" ({summary.cause})" if summary.cause else ""))
+    failure = failure_of(run, detail.steps, summary.cause)
+    for line in failure_lines(failure) if failure else []:
+        sys.stdout.write(line + "\n")
     if summary.orphaned:
         say(f"orphaned  {summary.orphaned}")
     say(f"started   {local_time(run.created_at)}")

@@ -11,6 +11,7 @@ import typer
 
 from mobctl.cli.common import (
     allow_path_option,
+    confirm,
     open_store,
     print_diagnostics,
     store_option,
@@ -116,6 +117,7 @@ def register(
     file: Path = typer.Argument(..., metavar="FILE", help="A definition file (.toml or .json)."),
     expect_revision: int | None = typer.Option(
         None,
+        "-r",
         "--expect-revision",
         metavar="N",
         help="Fail unless the stored revision is N (0: must be new).",
@@ -123,6 +125,7 @@ def register(
     catalog: Path | None = typer.Option(
         None, "--catalog", metavar="FILE", help="Model catalogue JSON."
     ),
+    strict: bool = typer.Option(False, "--strict", help="Refuse it if it has a warning."),
     allow_path: list[Path] = allow_path_option(),
     output: str = NAMED.option(),
     as_json: bool = json_option(),
@@ -131,18 +134,19 @@ def register(
 ) -> None:
     """Validate a definition and store it as the mob's next revision.
 
-    A definition with errors is refused (its diagnostics are printed). Registering an
-    identical definition again changes nothing and says so. The schema files and path skills
-    it names are copied into the store: only from inside its directory, unless --allow-path
-    trusts another one.
+    A definition with errors (with --strict, with warnings) is refused; its diagnostics, and
+    the warnings of one that is stored, are printed on stderr as `mobctl validate` prints
+    them. Registering an identical definition again changes nothing and says so. The schema
+    files and path skills it names are copied into the store: only from inside its directory,
+    unless --allow-path trusts another one.
 
     Examples:
 
       mobctl register sample-mobs/code-review.toml
 
-      mobctl register mob.toml --expect-revision 0   # must not exist yet
+      mobctl register sample-mobs/triage.toml --expect-revision 0  # must be new
 
-      mobctl register mob.toml --allow-path ../shared-prompts
+      mobctl register sample-mobs/code-review.toml --allow-path sample-mobs/skills
     """
     from mobctl import api
     from mobctl.api.registration import InvalidDefinitionError
@@ -155,10 +159,12 @@ def register(
             expect_revision=expect_revision,
             catalog=catalog,
             allow_paths=allow_path,
+            strict=strict,
         )
     except InvalidDefinitionError as exc:
-        print_diagnostics(exc.diagnostics)
+        print_diagnostics(exc.diagnostics, exc.source_text)
         raise
+    print_diagnostics(result.warnings, result.source_text)
     document = {
         "mob_id": result.mob_id,
         "revision": result.revision,
@@ -167,7 +173,6 @@ def register(
     }
     if machine(fmt, document, [result.mob_id]):
         return
-    print_diagnostics(result.warnings)
     if result.changed:
         say(f"registered {result.mob_id} revision {result.revision} ({result.digest})")
     else:
@@ -254,23 +259,38 @@ def specs_show(
 def specs_delete(
     mob: str = typer.Argument(..., metavar="MOB", help="Mob id.", autocompletion=complete_mob),
     expect_revision: int | None = typer.Option(
-        None, "--expect-revision", metavar="N", help="Delete only if the stored revision is N."
+        None,
+        "-r",
+        "--expect-revision",
+        metavar="N",
+        help="Delete only if the stored revision is N.",
     ),
     output: str = REPORT.option(),
     as_json: bool = json_option(),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
     """Delete a registered definition (its events and runs stay).
 
+    Asks first on a terminal; without --yes it refuses when stdin is not a terminal.
+
     Example:
 
-      mobctl specs delete code-review --expect-revision 3
+      mobctl specs delete code-review --expect-revision 1 --yes
     """
     from mobctl import api
 
+    def ask(mob_id: str, revision: int) -> bool:
+        return confirm(
+            f"Delete the definition of mob '{mob_id}' (revision {revision})?",
+            refused="delete a definition",
+            yes_hint="pass --yes to delete without asking",
+        )
+
     fmt = REPORT.choose(output, as_json)
-    revision = api.delete_spec(open_store(store, lock_timeout), mob, expect_revision)
+    opened = open_store(store, lock_timeout)
+    revision = api.delete_spec(opened, mob, expect_revision, confirm=None if yes else ask)
     if not structured({"mob_id": mob, "deleted_revision": revision}, fmt):
         say(f"deleted {mob} (was revision {revision})")
 
@@ -279,7 +299,7 @@ NAME_ARG = typer.Argument(..., metavar="NAME", help="Profile name.")
 PROFILE_FILE = typer.Argument(
     ..., metavar="FILE", help="TOML or JSON file with the profile's keys."
 )
-REVISION = typer.Option(..., "--expect-revision", metavar="N", help="The current revision.")
+REVISION = typer.Option(..., "-r", "--expect-revision", metavar="N", help="The current revision.")
 
 
 @profiles_app.command("create")
@@ -297,12 +317,11 @@ def profiles_create(
 
     Example:
 
-      mobctl profiles create house-writer writer.toml
+      mobctl profiles create house-writer sample-mobs/profiles/house-editor.toml
     """
-    from mobctl import api
 
     fmt = NAMED.choose(output, as_json)
-    record = open_store(store, lock_timeout).profiles.create(name, api.read_profile_file(file))
+    record = open_store(store, lock_timeout).profiles.create(name, _read_profile(file))
     _profile_out(record, fmt, "created")
 
 
@@ -349,7 +368,7 @@ def profiles_show(
 
     Example:
 
-      mobctl profiles show house-writer -o yaml
+      mobctl profiles show house-editor -o yaml
     """
     from mobctl.errors import NotFound
 
@@ -374,12 +393,11 @@ def profiles_update(
 
     Example:
 
-      mobctl profiles update house-writer writer.toml --expect-revision 1
+      mobctl profiles update house-editor sample-mobs/profiles/v2.toml -r 1
     """
-    from mobctl import api
 
     fmt = NAMED.choose(output, as_json)
-    profile = api.read_profile_file(file)
+    profile = _read_profile(file)
     record = open_store(store, lock_timeout).profiles.update(name, profile, expect_revision)
     _profile_out(record, fmt, "updated")
 
@@ -397,11 +415,25 @@ def profiles_delete(
 
     Example:
 
-      mobctl profiles delete house-writer --expect-revision 2
+      mobctl profiles delete house-editor --expect-revision 1
     """
     fmt = NAMED.choose(output, as_json)
     record = open_store(store, lock_timeout).profiles.delete(name, expect_revision)
     _profile_out(record, fmt, "deleted")
+
+
+def _read_profile(file: Path) -> dict[str, Any]:
+    """The profile of a file; its diagnostics on stderr, as `mobctl validate` prints them."""
+    from mobctl import api
+    from mobctl.api.definitions import InvalidProfileError
+
+    try:
+        read = api.read_profile_file(file)
+    except InvalidProfileError as exc:
+        print_diagnostics(exc.diagnostics, exc.source_text)
+        raise
+    print_diagnostics(read.warnings, read.text)
+    return read.profile
 
 
 def _profile_out(record: Any, fmt: str, verb: str | None) -> None:

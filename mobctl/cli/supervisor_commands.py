@@ -48,9 +48,9 @@ def supervisor_init(
 
     Examples:
 
-      mobctl supervisor init code-review
+      mobctl supervisor init hello
 
-      MOBCTL_KEY_PASSPHRASE=... mobctl supervisor init code-review -o json
+      MOBCTL_KEY_PASSPHRASE=... mobctl supervisor init code-review --force -o json
     """
     from mobctl import api
 

@@ -405,7 +405,9 @@ def _without(raw: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
     return result
 
 
-def _document_path(raw: Any, loc: tuple[str | int, ...], missing: bool) -> Path:
+def _document_path(
+    raw: Any, loc: tuple[str | int, ...], missing: bool, root: type[Table] = MobDefinition
+) -> Path:
     """The path in the document named by a pydantic error location.
 
     The model's types are walked alongside, so union tags (which pydantic puts in locations)
@@ -413,7 +415,7 @@ def _document_path(raw: Any, loc: tuple[str | int, ...], missing: bool) -> Path:
     """
     path: list[str | int] = []
     node = raw
-    tp: Any = MobDefinition
+    tp: Any = root
     last = len(loc) - 1
     for index, part in enumerate(loc):
         member = _tagged_member(tp, part)
@@ -435,17 +437,20 @@ def _contains(node: Any, part: str | int) -> bool:
     return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
-def _translate(err: ErrorDetails, raw: dict[str, Any]) -> Diagnostic:
+def _translate(
+    err: ErrorDetails, raw: dict[str, Any], root: type[Table] = MobDefinition
+) -> Diagnostic:
+    """A pydantic error of ``root`` (the definition, or one inline profile) as a diagnostic."""
     kind = err["type"]
     loc = tuple(err["loc"])
     value = err.get("input")
     ctx = err.get("ctx") or {}
-    path = _document_path(raw, loc, missing=kind == "missing")
+    path = _document_path(raw, loc, missing=kind == "missing", root=root)
     name = next((p for p in reversed(path) if isinstance(p, str)), "value")
     if kind == "missing":
         return diagnostic("invalid_value", f"missing required key '{name}'", path, point="missing")
     if kind == "extra_forbidden":
-        return _unknown_key(loc, path)
+        return _unknown_key(loc, path, root)
     if kind == "invalid_mcp_server":
         return diagnostic("invalid_mcp_server", err["msg"], path, point="key")
     if kind == "union_tag_invalid":
@@ -541,8 +546,10 @@ def _bad_tag(tag: str, expected: str, value: object, path: Path) -> Diagnostic:
     )
 
 
-def _unknown_key(loc: tuple[str | int, ...], path: Path) -> Diagnostic:
-    table = _model_at(loc[:-1])
+def _unknown_key(
+    loc: tuple[str | int, ...], path: Path, root: type[Table] = MobDefinition
+) -> Diagnostic:
+    table = _model_at(loc[:-1], root)
     key = str(path[-1])
     known = sorted(table.model_fields) if table else []
     closed = bool(table and table.closed)
@@ -553,7 +560,7 @@ def _unknown_key(loc: tuple[str | int, ...], path: Path) -> Diagnostic:
     if suggestion:
         message += f"; did you mean '{suggestion}'?"
     hint = None
-    if len(path) > 1 and key in MobDefinition.model_fields:
+    if len(path) > 1 and root is MobDefinition and key in MobDefinition.model_fields:
         hint = "top-level keys must come before the first [table]"
         suggestion = None
         message = f"unknown key '{key}' in {where}"
@@ -615,8 +622,8 @@ def _descend(tp: Any, part: str | int) -> Any:
     return None
 
 
-def _model_at(loc: tuple[str | int, ...]) -> type[Table] | None:
-    tp: Any = MobDefinition
+def _model_at(loc: tuple[str | int, ...], root: type[Table] = MobDefinition) -> type[Table] | None:
+    tp: Any = root
     for part in loc:
         tp = _descend(tp, part)
         if tp is None:

@@ -19,6 +19,7 @@ import json
 import os
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -229,4 +230,23 @@ def factory(argument: str, config: DriverConfig) -> CommandDriver:
         from mobctl.drivers.registry import invalid
 
         raise invalid("command:")
-    return CommandDriver(argument, output_cap=config.output_cap)
+    driver = CommandDriver(argument, output_cap=config.output_cap)
+    _require_program(driver.argv[0], config.env.get("PATH") if "PATH" in config.env else None)
+    return driver
+
+
+def _require_program(program: str, path: str | None) -> None:
+    """The program a ``command:`` spec names exists and may be executed (a path, or a name
+    on ``path``, the ``PATH`` the driver was given): a typo is a usage error before the run
+    exists, not a failed turn in every step."""
+    hint = "name an executable file (./agent.sh, /usr/bin/agent) or a program on PATH"
+    if os.sep not in program and "/" not in program:
+        if shutil.which(program, path=path) is None:
+            raise DriverError(f"command '{program}' is not found on PATH", hint=hint)
+        return
+    if not os.path.isfile(program):
+        raise DriverError(f"command '{program}' is not found", hint=hint)
+    if not os.access(program, os.X_OK):
+        raise DriverError(
+            f"command '{program}' is not executable", hint=f"chmod +x {shlex.quote(program)}"
+        )

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from mobctl.drivers.registry import DriverConfig
 
 
+MAX_DELAY_MS = 36_500 * 86_400_000  # 100 years, as --timeout: longer cannot be waited for
+
+
 class RecordedRequest(BaseModel):
     """The rendered request a cassette's reply answered (what its hash covers)."""
 
@@ -47,7 +50,7 @@ class Reply(BaseModel):
     output: str | None = None
     json_value: JsonValue = Field(default=None, alias="json")
     fail: str | None = None
-    delay_ms: int = Field(default=0, ge=0)
+    delay_ms: int = Field(default=0, ge=0, le=MAX_DELAY_MS)
     request_hash: str | None = None  # cassettes only
     request: RecordedRequest | None = None
 

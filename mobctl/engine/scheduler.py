@@ -12,6 +12,7 @@ from mobctl.engine.records import FrameRun, RunFatal
 from mobctl.engine.run_context import RunContext
 from mobctl.engine.steps import Steps
 from mobctl.engine.turns import Turns
+from mobctl.store.models import DEADLINE_EXCEEDED
 
 CANCEL_POLL = 0.25  # how often a cancel request in the snapshot is looked for (seconds)
 RENEW_EVERY = 5.0  # an idle owner renews its lease this often (seconds)
@@ -71,8 +72,7 @@ class Scheduler:
             extra = f" (+{int(over)}ms)" if over >= 1 else ""
             raise RunFatal(
                 "step_error",
-                f"flow failed for run {run.run_id}: max flow duration exceeded for "
-                f"{run.run_id}{extra}",
+                f"flow failed for run {run.run_id}: {DEADLINE_EXCEEDED}{run.run_id}{extra}",
                 detail="deadline",
             )
 

@@ -25,7 +25,7 @@ from mobctl.engine.records import (
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.run_context import RunContext
 from mobctl.store.changes import Output
-from mobctl.store.models import FailureLedgerEntry, Roster, StepLedgerEntry
+from mobctl.store.models import DEADLINE_EXCEEDED, FailureLedgerEntry, Roster, StepLedgerEntry
 
 
 class Steps:
@@ -140,7 +140,7 @@ class Steps:
         if run.fail_flow:
             raise RunFatal(
                 "step_error",
-                f"flow failed for run {run.run_id}: max flow duration exceeded for {run.run_id}",
+                f"flow failed for run {run.run_id}: {DEADLINE_EXCEEDED}{run.run_id}",
                 detail="deadline",
             )
         step, step_id = task.step, task.step_id

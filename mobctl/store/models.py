@@ -18,6 +18,21 @@ from mobctl.clock import parse_timestamp
 RunStatus = Literal["pending", "running", "completed", "failed", "canceled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
 TERMINAL_EVENT_TYPES: frozenset[str] = frozenset({"flow_completed", "flow_failed", "flow_canceled"})
+# what a run that passed its deadline says in its flow_failed reason (flow-semantics §6, §7.6):
+# "flow failed for run {run_id}: max flow duration exceeded for {run_id}"
+DEADLINE_EXCEEDED = "max flow duration exceeded for "
+
+
+def timed_out(kind: dict[str, Any] | None) -> bool:
+    """Whether a terminal event's kind (``{"type", "cause", "reason", ...}``) ends a run that
+    passed its deadline (``max_flow_duration_ms`` or ``--timeout``): Meerkat records it as
+    ``flow_failed`` with cause ``step_error``, and only the reason tells it apart."""
+    if not kind or kind.get("type") != "flow_failed" or kind.get("cause") != "step_error":
+        return False
+    reason = kind.get("reason")
+    return isinstance(reason, str) and f": {DEADLINE_EXCEEDED}" in reason
+
+
 FLOW_SYSTEM_MEMBER = "__flow_system_member__"
 RUN_SCHEMA_VERSION = 7
 SNAPSHOT_FORMAT = 2  # 2: the run journal (store/journal.py); 1 had none
@@ -259,6 +274,7 @@ class RunIndexEntry(_Model):
     cause: str | None = None
     completed_at: Timestamp | None = None
     terminal_cursor: int | None = None
+    timed_out: bool | None = None  # True for a failed run that passed its deadline
 
     @property
     def settled(self) -> bool:

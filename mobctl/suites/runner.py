@@ -171,7 +171,7 @@ def run_case(case: PreparedCase, setup: Setup, number: int) -> CaseResult:
 def _prepare(store: Store, case: PreparedCase, setup: Setup) -> str:
     """The case's realm profiles, definition and members, in its new store; its mob id."""
     for name, path in case.realm_profiles.items():
-        store.profiles.create(name, api.read_profile_file(path))
+        store.profiles.create(name, api.read_profile_file(path).profile)
     if case.mob_is_file:
         mob_id = api.register(store, Path(case.mob), allow_paths=setup.allow_paths).mob_id
     else:

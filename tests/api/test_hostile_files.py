@@ -442,12 +442,16 @@ OVERFLOWING = st.one_of(
     pairs=st.lists(
         st.one_of(st.text(max_size=15), OVERFLOWING.map(lambda number: f"x={number}")), max_size=3
     ),
+    typed=st.lists(
+        st.one_of(st.text(max_size=15), OVERFLOWING.map(lambda number: f"x={number}")), max_size=2
+    ),
 )
-@example(document="@\x00", pairs=[])  # a NUL in the file name crashed with ValueError
+@example(document="@\x00", pairs=[], typed=[])  # a NUL in the file name crashed with ValueError
 def test_any_params_get_a_run_or_a_clear_error(
-    tmp_path: Path, document: str | None, pairs: list[str]
+    tmp_path: Path, document: str | None, pairs: list[str], typed: list[str]
 ) -> None:
     args = [part for pair in pairs for part in ("-p", pair)]
+    args += [part for pair in typed for part in ("-P", pair)]
     if document is not None:
         args += ["--params", document]
     result = cli(
@@ -455,8 +459,8 @@ def test_any_params_get_a_run_or_a_clear_error(
     )
     clean(result.stderr, result.exit_code)
     try:
-        params = parse_params(pairs, document)
+        params = parse_params(pairs, document, typed)
     except MobctlError as exc:
         assert result.exit_code == exc.exit_code, result.stderr
-    else:  # the message renders {{ params.name }}: without it the step fails
-        assert result.exit_code == (0 if "name" in params else 3), result.stderr
+    else:  # the message renders {{ params.name }}: without it the run is refused (usage)
+        assert result.exit_code == (0 if "name" in params else 2), result.stderr

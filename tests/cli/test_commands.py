@@ -24,7 +24,7 @@ def test_help_lists_commands_with_examples() -> None:
     assert result.exit_code == 0
     for command in ("validate", "schema", "graph", "convert"):
         assert command in result.stdout
-    assert "mobctl validate mob.toml" in cli("validate", "--help").stdout
+    assert "mobctl validate sample-mobs/minimal.toml" in cli("validate", "--help").stdout
 
 
 def test_schema_is_a_valid_json_schema_that_accepts_every_sample() -> None:

@@ -426,3 +426,49 @@ def test_definitions_only_skips_named_files_that_are_not_definitions(tmp_path: P
     assert only.exit_code == 1
     none = cli("validate", tmp_path / "fixtures.toml", "--definitions-only")
     assert (none.exit_code, none.stdout) == (0, "0 errors, 0 warnings in 0 files\n")
+
+
+def test_item14_a_directory_with_no_definitions_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said `0 errors, 0 warnings in 0 files` and exited 0: a CI gate that checks nothing
+    passed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mobs").mkdir()
+    (tmp_path / "mobs" / "fixtures.toml").write_text('[[reply]]\noutput = "x"\n')  # not one
+    (tmp_path / "mobs" / "notes.md").write_text("# not one either\n")
+    stderr = (
+        "error[no_definitions]: no definitions under 'mobs': no .toml or .json file there has "
+        "mob, id, profiles or flows at its top level\n"
+        "hint: name the directory that holds your mob files (a check of nothing never passes)\n"
+    )
+    for args in (["mobs"], ["mobs", "--format", "sarif"], [str(SAMPLES / "minimal.toml"), "mobs"]):
+        result = cli("validate", *args)
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", stderr)
+    (tmp_path / "mobs" / "hello.toml").write_text((SAMPLES / "minimal.toml").read_text())
+    found = cli("validate", "mobs")
+    assert (found.exit_code, found.stdout) == (0, "0 errors, 0 warnings in 1 file\n")
+
+
+def test_item14_sarif_uris_are_relative_to_srcroot(
+    bad: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Absolute or ./ paths made code scanning miss the repository's files."""
+    repo = tmp_path / "repo"
+    (repo / "mobs dir").mkdir(parents=True)
+    inside = repo / "mobs dir" / "demo.toml"
+    inside.write_text(bad.read_text())
+    monkeypatch.chdir(repo)
+    for argument in ("mobs dir/demo.toml", "./mobs dir/demo.toml", str(inside), "mobs dir"):
+        run = json.loads(cli("validate", argument, "--format", "sarif").stdout)["runs"][0]
+        assert run["originalUriBaseIds"] == {"%SRCROOT%": {"uri": repo.as_uri() + "/"}}
+        for result in run["results"]:
+            assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
+                "uri": "mobs%20dir/demo.toml",
+                "uriBaseId": "%SRCROOT%",
+            }
+    outside = json.loads(cli("validate", bad, "--format", "sarif").stdout)["runs"][0]
+    for result in outside["results"]:  # not under the root: its own absolute URI
+        assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
+            "uri": bad.as_uri()
+        }

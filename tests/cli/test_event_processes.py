@@ -3,7 +3,8 @@
 It must print every event in order, once, including across a torn tail that the next writer
 repairs and a prune that replaces the log; it holds no lock while it waits; Ctrl-C ends it
 with exit 130, as it ends every command; with --run it ends by itself after that run's
-terminal event; a reader that goes away (`| head`) ends it at its next poll.
+terminal event, with the run's code; a reader that goes away (`| head`) ends it at its next
+poll.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def test_follow_run_exits_after_the_runs_terminal_event(tmp_path: Path) -> None:
         "--store", location,
     )  # fmt: skip
     assert run.stderr is not None
+    assert run.stderr.readline() == "registered hello revision 1\n"
     run_id = run.stderr.readline().split()[1]  # "run <id> (hello/main)", printed at the start
     follower = start(
         "events", "tail", "hello", "-f", "--run", run_id, "--json", "--store", location
@@ -195,12 +197,13 @@ def test_follow_run_ends_after_a_failed_run_too(tmp_path: Path) -> None:
         "--store", location,
     )  # fmt: skip
     assert run.stderr is not None
+    assert run.stderr.readline() == "registered hello revision 1\n"
     run_id = run.stderr.readline().split()[1]
     follower = start(
         "events", "tail", "hello", "-f", "--run", run_id, "--type", "flow_*", "--store", location
     )
     out, err = follower.communicate(timeout=60)
-    assert follower.returncode == 0, err
+    assert follower.returncode == 3, err  # the run's code, as `mobctl run` exits for it
     assert [line.split()[2] for line in out.splitlines()] == ["flow_started", "flow_failed"]
     assert run.wait(timeout=60) == 3
 

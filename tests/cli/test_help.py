@@ -65,8 +65,10 @@ def test_no_short_flag_means_two_things() -> None:
         "-f": ["--follow"],
         "-o": ["--output"],
         "-p": ["--param"],
+        "-P": ["--param-json"],
         "-L": ["--limit"],
         "-y": ["--yes"],
+        "-r": ["--expect-revision"],
         "-j": ["--jobs"],
         "-k": ["--keyword"],
     }

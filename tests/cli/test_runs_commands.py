@@ -143,6 +143,7 @@ def test_list_newest_first_with_filters_and_json(mob: tuple[Path, Path, Path]) -
         "flow_id",
         "status",
         "cause",
+        "timed_out",
         "orphaned",
         "orphan_reason",
         "cancel_requested",
@@ -184,7 +185,7 @@ def test_list_errors(mob: tuple[Path, Path, Path]) -> None:
     assert bad.exit_code == 2
     assert bad.stderr == (
         "error[usage]: unknown status 'bogus'\n"
-        "hint: use one of: pending, running, completed, failed, canceled, orphaned\n"
+        "hint: use one of: pending, running, completed, failed, timed_out, canceled, orphaned\n"
     )
     unknown = runs_cmd(store, "list", "nope")
     assert unknown.exit_code == 1

@@ -152,8 +152,14 @@ def test_specs_list_show_delete(store: Path) -> None:
     wrong = cli("specs", "delete", "hello", "--expect-revision", "5", "--store", store)
     assert wrong.exit_code == 1
     assert wrong.stderr.startswith("error[cas_conflict]: mob 'hello' is at revision 1, not 5")
+    unconfirmed = cli("specs", "delete", "hello", "--store", store)  # stdin: not a terminal
+    assert (unconfirmed.exit_code, unconfirmed.stderr) == (
+        2,
+        "error[confirmation_required]: refusing to delete a definition without confirmation: "
+        "stdin is not a terminal\nhint: pass --yes to delete without asking\n",
+    )
     assert (
-        cli("specs", "delete", "hello", "--store", store).stdout
+        cli("specs", "delete", "hello", "--yes", "--store", store).stdout
         == "deleted hello (was revision 1)\n"
     )
     missing = cli("specs", "show", "hello", "--store", store)
@@ -192,11 +198,34 @@ def test_profiles_lifecycle(store: Path, tmp_path: Path) -> None:
 
 
 def test_profile_files_are_validated(store: Path, tmp_path: Path) -> None:
+    """Every problem is reported with line:column, as `validate` reports it (issue 13 item
+    14); only the first was, without a position."""
     bad = tmp_path / "bad.toml"
-    bad.write_text("peer_description = 3\n")
+    bad.write_text('peer_description = 3\nskils = ["x"]\n[tools]\nbuiltins = "yes"\n')
     result = cli("profiles", "create", "x", bad, "--store", store)
-    assert result.exit_code == 1
-    assert result.stderr.startswith(f"error[invalid_definition]: {bad}: model: Field required")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"{bad}:1:1: error[invalid_value] model: missing required key 'model'\n"
+        f"{bad}:1:20: error[invalid_value] peer_description: expected a string, found an "
+        "integer\n"
+        f"{bad}:2:1: warning[unknown_key] skils: unknown key 'skils' in the top level; did you "
+        "mean 'skills'?\n"
+        f"{bad}:4:12: error[invalid_value] tools.builtins: expected a boolean, found the string "
+        "'yes'\n"
+        f"error[invalid_definition]: {bad} has 3 error(s); nothing was stored\n"
+        'hint: a realm profile is an inline profile table: model = "...", tools, skills, ...\n'
+    )
+    assert not store.exists()
+    warned = tmp_path / "warned.json"
+    warned.write_text('{\n  "model": "claude-sonnet-4-6",\n  "skils": []\n}\n')
+    created = cli("profiles", "create", "x", warned, "--store", store)
+    assert (created.exit_code, created.stdout) == (0, "created realm profile x (revision 1)\n")
+    assert created.stderr == (
+        f"{warned}:3:3: warning[unknown_key] skils: unknown key 'skils' in the top level; did "
+        "you mean 'skills'?\n"
+    )
+    updated = cli("profiles", "update", "x", bad, "--expect-revision", "1", "--store", store)
+    assert updated.exit_code == 1 and updated.stderr == result.stderr
     unsafe = cli("profiles", "create", "../x", SAMPLES / "minimal.toml", "--store", store)
     assert unsafe.exit_code == 1
 

@@ -159,18 +159,18 @@ def test_params_that_are_not_json_are_refused_or_kept_as_text(tmp_path: Path) ->
         f"error[usage]: params file {tmp_path / 'latin1.json'} is not UTF-8"
     )
     for value, literal in (("1e999", "1e999"), ("[0.5e309]", "0.5e309")):
-        result = cli("run", definition, "-p", f"x={value}", "--store", store)
+        result = cli("run", definition, "-P", f"x={value}", "--store", store)
         assert (result.exit_code, result.stderr) == (
             2,
-            f"error[usage]: -p x: the number {literal} is out of range (Infinity is not JSON)\n"
-            """hint: to pass it as text, quote it: -p 'KEY="VALUE"'\n""",
+            f"error[usage]: -P x: the number {literal} is out of range (Infinity is not JSON)\n"
+            "hint: to pass it as text, use -p KEY=VALUE\n",
         )
     assert not store.exists()
     args = ["-p", "x=NaN", "-p", "y=Infinity", "-p", "z=[1e999", "-p", 'w="1e999"']
     ran = cli("run", definition, *args, "--store", store, "--json")
     assert ran.exit_code == 0, ran.stderr
     started = next(e for e in flow_events(store) if e["type"] == "flow_started")
-    assert started["params"] == {"x": "NaN", "y": "Infinity", "z": "[1e999", "w": "1e999"}
+    assert started["params"] == {"x": "NaN", "y": "Infinity", "z": "[1e999", "w": '"1e999"'}
 
 
 SMALL = 16_384  # the smallest cap MOBCTL_MAX_RECORD_BYTES takes

@@ -174,7 +174,8 @@ def test_sigkill_mid_run_leaves_a_consistent_snapshot(tmp_path: Path) -> None:
             ["run", str(mob), "--driver", f"scripted:{fixtures}", "--store", str(store)], tmp_path
         )
         assert process.stderr is not None
-        process.stderr.readline()  # "run <id> ...": the run exists; kill it within its ~0.5 s
+        while not process.stderr.readline().startswith("run "):  # "registered s revision N"
+            pass  # then "run <id> ...": the run exists; kill it within its ~0.5 s
         time.sleep(rng.uniform(0, 0.5))
         process.kill()
         process.communicate(timeout=30)
@@ -231,7 +232,8 @@ def test_a_closed_progress_pipe_does_not_stop_the_run(tmp_path: Path) -> None:
     )
     os.close(write_end)
     with os.fdopen(read_end) as progress:
-        assert progress.readline().startswith("run ")  # like `head -1`, then the pipe closes
+        assert progress.readline() == "registered s revision 1\n"
+        assert progress.readline().startswith("run ")  # like `head -2`, then the pipe closes
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     assert json.loads(out)["status"] == "completed"

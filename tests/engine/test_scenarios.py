@@ -363,7 +363,7 @@ def test_params_and_driver_errors(tmp_path: Path) -> None:
     )
     flows = cli("run", mob, "nope", "--store", store)
     assert flows.exit_code == 1 and "has no flow 'nope'" in flows.stderr
-    ok = cli("run", mob, "-p", "x=[1, 2]", "--store", store, "--json")
+    ok = cli("run", mob, "-P", "x=[1, 2]", "--store", store, "--json")
     assert json.loads(ok.stdout)["outputs"] == {"a": {"w-1": "[1,2]"}}
     invalid = tmp_path / "invalid.toml"
     invalid.write_text(HEAD + '[flows.main.steps.a]\nrole = "ghost"\nmessage = "x"\n')

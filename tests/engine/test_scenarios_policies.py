@@ -112,7 +112,7 @@ def test_max_frame_depth(tmp_path: Path) -> None:
         '[flows.main.root.nodes.outer.body.nodes.inner.body.nodes.n]\nkind = "step"\nstep_id = "s"\ndepends_on = []\ndepends_on_mode = "all"\n',
         '[[reply]]\noutput = "x"\n',
     )
-    code, doc = run(mob, replies, store, "-p", "x=1")
+    code, doc = run(mob, replies, store, "-P", "x=1")
     assert (code, doc["cause"]) == (3, "internal")
     assert (
         flow_events(store)[-1]["reason"]
@@ -129,7 +129,7 @@ def test_exhausted_loop_fails_its_node(tmp_path: Path) -> None:
         '[flows.main.root.nodes.l.body.nodes.n]\nkind = "step"\nstep_id = "s"\ndepends_on = []\ndepends_on_mode = "all"\n',
         '[[reply]]\noutput = "x"\n',
     )
-    code, doc = run(mob, replies, store, "-p", "x=0")
+    code, doc = run(mob, replies, store, "-P", "x=0")
     assert code == 3
     dispatched = [e for e in flow_events(store) if e["type"] == "step_dispatched"]
     assert len(dispatched) == 2  # max_iterations = 2 runs the body twice
@@ -158,7 +158,7 @@ def test_max_active_frames_runs_one_loop_body_at_a_time(tmp_path: Path) -> None:
             '[[reply]]\nstep = "s1"\ndelay_ms = 150\noutput = "x"\n'
             '[[reply]]\nstep = "s2"\ndelay_ms = 300\noutput = "y"\n',
         )
-        code, _ = run(mob, replies, store, "-p", "x=1")
+        code, _ = run(mob, replies, store, "-P", "x=1")
         assert code == 0
         seen = [
             f"{e['type'].removeprefix('step_')} {e['step_id']}"
@@ -207,7 +207,7 @@ def test_nested_loops_record_every_frame_and_iteration(tmp_path: Path) -> None:
         'depends_on = []\ndepends_on_mode = "all"\n',
         "[[reply]]\niteration = 0\njson = { done = false }\n[[reply]]\njson = { done = true }\n",
     )
-    code, doc = run(mob, replies, store, "-p", "x=1")
+    code, doc = run(mob, replies, store, "-P", "x=1")
     assert code == 0, doc
     assert brief(flow_events(store)) == [
         "flow_started main",

@@ -315,7 +315,7 @@ def test_item9_params_the_store_cannot_write_are_a_usage_error(tmp_path: Path) -
     store = tmp_path / "store"
     for params, problem in (
         (
-            ["-p", 'x="\\udfff"'],
+            ["-P", 'x="\\udfff"'],
             "a string holds a lone surrogate (U+DFFF), which UTF-8 cannot encode",
         ),
         (

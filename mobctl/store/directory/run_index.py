@@ -116,6 +116,7 @@ class RunIndex:
                         "cause": settled.cause,
                         "completed_at": settled.completed_at,
                         "terminal_cursor": settled.terminal_cursor,
+                        "timed_out": settled.timed_out,
                     }
                 )
             yield entry

@@ -44,6 +44,7 @@ from mobctl.store.models import (
     MobEvent,
     MobRun,
     RunIndexEntry,
+    timed_out,
 )
 from mobctl.store.run_ops import RunOperations
 
@@ -257,15 +258,8 @@ class DirectoryRunStore(RunOperations):
         run = self.get_run(run_id)
         if run is None or not run.terminal:
             return
-        cause = event.kind.field("cause") if event is not None else None
         self.index.settled(
-            RunIndexEntry(
-                run_id=run_id,
-                status=run.status,
-                cause=cause if isinstance(cause, str) else None,
-                completed_at=run.completed_at,
-                terminal_cursor=event.cursor if event is not None else None,
-            )
+            RunIndexEntry(run_id=run_id, completed_at=run.completed_at, **_settlement(run, event))
         )
 
     def forget(self, run_id: str) -> None:
@@ -322,15 +316,8 @@ class DirectoryRunStore(RunOperations):
                 horizon and run.completed_at and parse_timestamp(run.completed_at) < horizon
             )
             if run.terminal and (event is not None or pruned):
-                cause = event.kind.field("cause") if event is not None else None
-                entry = entry.model_copy(
-                    update={
-                        "status": run.status,
-                        "cause": cause if isinstance(cause, str) else None,
-                        "completed_at": run.completed_at,
-                        "terminal_cursor": event.cursor if event is not None else None,
-                    }
-                )
+                settlement = _settlement(run, event) | {"completed_at": run.completed_at}
+                entry = entry.model_copy(update=settlement)
             else:
                 unsettled.append(run.run_id)
             created.append(entry)
@@ -472,6 +459,19 @@ def _misfiled(path: Path, why: str) -> StoreCorrupt:
         f"{path} is not a snapshot of this run: {why}",
         hint="`mobctl store check` reports it; restore the file from a backup",
     )
+
+
+def _settlement(run: MobRun, event: MobEvent | None) -> dict[str, Any]:
+    """What the index keeps of a terminal run's end: its status, cause, terminal cursor, and
+    whether it timed out."""
+    kind = event.kind.model_dump(mode="json") if event is not None else None
+    cause = kind.get("cause") if kind else None
+    return {
+        "status": run.status,
+        "cause": cause if isinstance(cause, str) else None,
+        "terminal_cursor": event.cursor if event is not None else None,
+        "timed_out": True if timed_out(kind) else None,
+    }
 
 
 def _created(run: MobRun) -> RunIndexEntry:
