@@ -67,6 +67,21 @@ def open_store(store: Path | None, lock_timeout: float) -> Store:
     )
 
 
+def max_concurrency_option() -> Any:
+    return typer.Option(
+        16, "--max-concurrency", metavar="N", help="Turns in flight at most (1-1024)."
+    )
+
+
+def allow_shell_option() -> Any:
+    return typer.Option(
+        False,
+        "--allow-shell",
+        help="Let llm members whose profile has tools.shell run shell commands (a definition "
+        "cannot grant itself a shell).",
+    )
+
+
 def driver_config(*, allow_shell: bool = False) -> DriverConfig:
     """What every driver of this command gets: the environment (credentials, base URLs: never
     from a driver spec) and the working directory."""

@@ -13,8 +13,10 @@ import typer
 
 from mobctl.cli.common import (
     allow_path_option,
+    allow_shell_option,
     driver_config,
     emit,
+    max_concurrency_option,
     open_store,
     print_diagnostics,
     store_option,
@@ -47,6 +49,8 @@ def run(
         None, "--timeout", help="Deadline for the run (30s, 5m, ...)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    max_concurrency: int = max_concurrency_option(),
+    allow_shell: bool = allow_shell_option(),
     allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
@@ -77,7 +81,8 @@ def run(
                 flow=flow,
                 params=values,
                 drivers=driver,
-                config=driver_config(),
+                config=driver_config(allow_shell=allow_shell),
+                max_concurrency=max_concurrency,
                 timeout_ms=deadline,
                 allow_paths=allow_path,
                 watch=watch,

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mobctl.cli.common import (
+    allow_shell_option,
     driver_config,
     emit,
     json_option,
+    max_concurrency_option,
     open_store,
     store_option,
     timeout_option,
@@ -193,6 +195,8 @@ def runs_resume(
         [], "--driver", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable (as for `mobctl run`)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
+    max_concurrency: int = max_concurrency_option(),
+    allow_shell: bool = allow_shell_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
@@ -222,7 +226,8 @@ def runs_resume(
             mob,
             run,
             drivers=driver,
-            config=driver_config(),
+            config=driver_config(allow_shell=allow_shell),
+            max_concurrency=max_concurrency,
             watch=watch,
         ),
         as_json,
@@ -324,6 +329,29 @@ def _print_detail(detail: RunDetail) -> None:
                 say(f"  {step.step_id}: {member} attempt {attempt} failed: {reason}")
     _block("outputs", run.root_step_outputs or None)
     _block("result", detail.result)
+    _print_accounting(detail.accounting)
+
+
+def _print_accounting(accounting: dict[str, Any]) -> None:
+    """Tokens per member (``-`` where its driver measures none), then the run's total."""
+    members = accounting["members"]
+    if not members:
+        return
+    sys.stdout.write("\naccounting (tokens)\n")
+    rows = [["  MEMBER", "ROLE", "TURNS", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE"]]
+    for member in members:
+        usage = member.get("usage")
+        counts = [str(usage[key]) for key in _USAGE_KEYS] if usage else ["-"] * len(_USAGE_KEYS)
+        rows.append(["  " + member["agent_identity"], member["role"] or "-", str(member["turns"])])
+        rows[-1] += counts
+    total = accounting["usage_total"]
+    rows.append(
+        ["  total", "", "", str(total["input_tokens"]), str(total["output_tokens"]), "", ""]
+    )
+    _table(rows)
+
+
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 
 
 def _step_row(step: StepSummary) -> list[str]:

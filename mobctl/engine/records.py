@@ -10,6 +10,7 @@ from mobctl.definition.model import Flow, Frame, RepeatUntilNode, Step, StepNode
 from mobctl.drivers.base import DispatchError, Member, Outcome
 from mobctl.engine.frames import FrameState, node_specs
 from mobctl.engine.outputs import TargetResult
+from mobctl.errors import StoreError
 from mobctl.store.changes import Op
 from mobctl.store.models import LoopSnapshot, MobRun
 
@@ -127,6 +128,7 @@ class StepTask:
     message: Any = None
     timeout_ms: int = DEFAULT_STEP_TIMEOUT_MS
     runtime: dict[str, str] = field(default_factory=dict)
+    schema: dict[str, Any] | None = None  # the step's expected schema (inline or stored copy)
     results: list[TargetResult] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)  # failed attempts per target
     pending: int = 0
@@ -140,6 +142,7 @@ class TurnDone:
     member: Member
     outcome: Outcome | DispatchError
     timed_out: bool
+    failure: StoreError | None = None  # its transcript could not be written: the run stops
 
 
 @dataclass
