@@ -19,6 +19,7 @@ from mobctl.cli.common import (
     store_option,
     timeout_option,
 )
+from mobctl.cli.run_logs import runs_logs
 from mobctl.cli.terminal import json_text, printable, say
 
 if TYPE_CHECKING:
@@ -28,9 +29,10 @@ if TYPE_CHECKING:
 
 commands = typer.Typer()  # gathered by mobctl.cli.app
 runs_app = typer.Typer(
-    help="Runs of a mob: list, show, cancel, resume, recover.", no_args_is_help=True
+    help="Runs of a mob: list, show, logs, cancel, resume, recover.", no_args_is_help=True
 )
 commands.add_typer(runs_app, name="runs")
+runs_app.command("logs")(runs_logs)
 
 MOB = typer.Argument(..., metavar="MOB", help="A mob id.")
 RUN = typer.Argument(..., metavar="RUN", help="A run id, or a prefix of exactly one run id.")
