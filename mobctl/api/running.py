@@ -221,6 +221,7 @@ def _config(store: Store, config: DriverConfig | None) -> DriverConfig:
         output_cap=store.max_record_bytes,
         env=config.env,
         allow_shell=config.allow_shell,
+        allow_mcp=config.allow_mcp,
         workdir=config.workdir,
     )
 

@@ -82,12 +82,23 @@ def allow_shell_option() -> Any:
     )
 
 
-def driver_config(*, allow_shell: bool = False) -> DriverConfig:
+def allow_mcp_option() -> Any:
+    return typer.Option(
+        False,
+        "--allow-mcp",
+        help="Let llm members start the stdio MCP servers their profile names (programs a "
+        "definition names are not run otherwise).",
+    )
+
+
+def driver_config(*, allow_shell: bool = False, allow_mcp: bool = False) -> DriverConfig:
     """What every driver of this command gets: the environment (credentials, base URLs: never
     from a driver spec) and the working directory."""
     from mobctl.drivers.registry import DriverConfig
 
-    return DriverConfig(env=dict(os.environ), allow_shell=allow_shell, workdir=Path.cwd())
+    return DriverConfig(
+        env=dict(os.environ), allow_shell=allow_shell, allow_mcp=allow_mcp, workdir=Path.cwd()
+    )
 
 
 def emit(document: object) -> None:

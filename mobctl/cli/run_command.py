@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 from mobctl.cli.common import (
+    allow_mcp_option,
     allow_path_option,
     allow_shell_option,
     driver_config,
@@ -51,6 +52,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
     max_concurrency: int = max_concurrency_option(),
     allow_shell: bool = allow_shell_option(),
+    allow_mcp: bool = allow_mcp_option(),
     allow_path: list[Path] = allow_path_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
@@ -81,7 +83,7 @@ def run(
                 flow=flow,
                 params=values,
                 drivers=driver,
-                config=driver_config(allow_shell=allow_shell),
+                config=driver_config(allow_shell=allow_shell, allow_mcp=allow_mcp),
                 max_concurrency=max_concurrency,
                 timeout_ms=deadline,
                 allow_paths=allow_path,

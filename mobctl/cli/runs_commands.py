@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mobctl.cli.common import (
+    allow_mcp_option,
     allow_shell_option,
     driver_config,
     emit,
@@ -199,6 +200,7 @@ def runs_resume(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document at the end."),
     max_concurrency: int = max_concurrency_option(),
     allow_shell: bool = allow_shell_option(),
+    allow_mcp: bool = allow_mcp_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
@@ -228,7 +230,7 @@ def runs_resume(
             mob,
             run,
             drivers=driver,
-            config=driver_config(allow_shell=allow_shell),
+            config=driver_config(allow_shell=allow_shell, allow_mcp=allow_mcp),
             max_concurrency=max_concurrency,
             watch=watch,
         ),

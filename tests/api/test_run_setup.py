@@ -167,3 +167,28 @@ def test_max_concurrency_is_bounded(mob: Path, tmp_path: Path, value: str) -> No
         f"error[usage]: --max-concurrency must be between 1 and 1024, not {value}\n"
         "hint: the default is 16 turns in flight per run\n"
     )
+
+
+@pytest.mark.parametrize("granted", [False, True])
+def test_a_shell_and_stdio_mcp_servers_need_the_person_running_to_allow_them(
+    fake: FakeProvider, mob: Path, tmp_path: Path, granted: bool
+) -> None:
+    mob.write_text(
+        MOB.replace("comms = true", "shell = true")
+        + '\n[[profiles.writer.tools.mcp_servers]]\nname = "git"\ncommand = "mcp-server-git"\n'
+    )
+    fake.default = Text('{"title": "T"}')
+    flags = ("--allow-shell", "--allow-mcp") if granted else ()
+    code, _, stderr = llm_run(mob, tmp_path / "store", *flags)
+    refusals = [
+        "warning: profile 'writer' names stdio MCP servers (git): programs a definition names "
+        "are not started (run with --allow-mcp)",
+        "warning: profile 'writer' asks for a shell; not granted (run with --allow-shell)",
+    ]
+    if granted:  # mcp-server-git does not exist here: the turn fails trying to start it
+        assert code == 3 and not any(line in stderr for line in refusals)
+    else:
+        assert code == 0, stderr
+        assert stderr.splitlines()[:2] == refusals
+        (sent,) = fake.requests
+        assert sent.body.get("tools", []) == []
