@@ -5,7 +5,8 @@ spec, a member or a run is written)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,16 @@ def profiles(
         catalog=catalog_from(catalog),
         skill_copies=target.resources.skills,
     )
+
+
+@contextmanager
+def held(drivers: Drivers) -> Iterator[Drivers]:
+    """The drivers for the length of the run: closed (their clients, MCP servers, event loop)
+    however it ends, from the preflight on (which may already open clients)."""
+    try:
+        yield drivers
+    finally:
+        drivers.close()
 
 
 def preflight(

@@ -20,6 +20,7 @@ from mobctl.api.run_setup import (
     RunTarget,
     concurrency,
     file_target,
+    held,
     preflight,
     profiles,
     stored_target,
@@ -125,28 +126,29 @@ def start_run(
         found = stored_target(store, target)
     flow_id = pick_flow(found.definition, flow)
     resolved = profiles(store, found, flow_id, catalog)
-    preflight(chosen, resolved, watch.on_note)
-    with writing(store, found.definition.mob.id) as session:
-        found = found.register(store)
-        runner = FlowRunner(
-            store,
-            found.definition,
-            flow_id,
-            dict(params or {}),
-            chosen,
-            spec_revision=found.revision,
-            schemas=dict(found.resources.schemas),
-            timeout_ms=timeout_ms,
-            on_event=watch.on_event,
-            cancel=watch.cancel,
-            profiles=resolved,
-            max_concurrency=limit,
-        )
-        runner.create()
-        if watch.on_start is not None:
-            watch.on_start(runner.run_id, found.definition, flow_id)
-        outcome = _execute(runner)
-        session.wrote_terminal()
+    with held(chosen):
+        preflight(chosen, resolved, watch.on_note)
+        with writing(store, found.definition.mob.id) as session:
+            found = found.register(store)
+            runner = FlowRunner(
+                store,
+                found.definition,
+                flow_id,
+                dict(params or {}),
+                chosen,
+                spec_revision=found.revision,
+                schemas=dict(found.resources.schemas),
+                timeout_ms=timeout_ms,
+                on_event=watch.on_event,
+                cancel=watch.cancel,
+                profiles=resolved,
+                max_concurrency=limit,
+            )
+            runner.create()
+            if watch.on_start is not None:
+                watch.on_start(runner.run_id, found.definition, flow_id)
+            outcome = _execute(runner)
+            session.wrote_terminal()
     return _with_warnings(outcome, session.warnings)
 
 
@@ -178,36 +180,37 @@ def resume_run(
             raise _driver_required(run, reused)
         chosen = parse_drivers(reused, config) if reused else given
         resolved = profiles(store, found, run.flow_id)
-        preflight(chosen, resolved, watch.on_note)
-        lease = take_over(store, run)
-        if lease is None:
-            raise RunNotResumable(
-                f"run {run.run_id} changed hands while it was being taken over; look again",
-                hint=f"`mobctl runs show {mob_id} {run.run_id}`",
+        with held(chosen):
+            preflight(chosen, resolved, watch.on_note)
+            lease = take_over(store, run)
+            if lease is None:
+                raise RunNotResumable(
+                    f"run {run.run_id} changed hands while it was being taken over; look again",
+                    hint=f"`mobctl runs show {mob_id} {run.run_id}`",
+                )
+            if reused and watch.on_note is not None:
+                watch.on_note(f"resuming with the drivers it was started with: {' '.join(reused)}")
+            runner = FlowRunner(
+                store,
+                found.definition,
+                run.flow_id,
+                dict(run.activation_params),
+                chosen,
+                spec_revision=found.revision,
+                schemas=dict(found.resources.schemas),
+                on_event=watch.on_event,
+                cancel=watch.cancel,
+                profiles=resolved,
+                max_concurrency=limit,
             )
-        if reused and watch.on_note is not None:
-            watch.on_note(f"resuming with the drivers it was started with: {' '.join(reused)}")
-        runner = FlowRunner(
-            store,
-            found.definition,
-            run.flow_id,
-            dict(run.activation_params),
-            chosen,
-            spec_revision=found.revision,
-            schemas=dict(found.resources.schemas),
-            on_event=watch.on_event,
-            cancel=watch.cancel,
-            profiles=resolved,
-            max_concurrency=limit,
-        )
-        runner.provision()
-        current = store.runs(mob_id).get_run(run.run_id)
-        assert current is not None
-        runner.resume(current, lease.token)
-        if watch.on_start is not None:
-            watch.on_start(runner.run_id, found.definition, run.flow_id)
-        outcome = _execute(runner)
-        session.wrote_terminal()
+            runner.provision()
+            current = store.runs(mob_id).get_run(run.run_id)
+            assert current is not None
+            runner.resume(current, lease.token)
+            if watch.on_start is not None:
+                watch.on_start(runner.run_id, found.definition, run.flow_id)
+            outcome = _execute(runner)
+            session.wrote_terminal()
     return _with_warnings(outcome, session.warnings)
 
 
@@ -275,12 +278,9 @@ def _driver_required(run: MobRun, recorded: list[str]) -> DriverRequired:
 
 def _execute(runner: FlowRunner) -> RunOutcome:
     """Execute a created or resumed run; a run taken over by another process ends this one's
-    part in it (exit 4, ``custody_lost``)."""
-    try:
-        result = runner.execute()
-    finally:
-        runner.drivers.close()
-    return _outcome(result)
+    part in it (exit 4, ``custody_lost``). The drivers are closed by the caller's
+    :func:`~mobctl.api.run_setup.held`."""
+    return _outcome(runner.execute())
 
 
 def _outcome(result: RunResult) -> RunOutcome:

@@ -10,7 +10,6 @@ from mobctl.definition.model import Flow, Frame, RepeatUntilNode, Step, StepNode
 from mobctl.drivers.base import DispatchError, Member, Outcome
 from mobctl.engine.frames import FrameState, node_specs
 from mobctl.engine.outputs import TargetResult
-from mobctl.errors import StoreError
 from mobctl.store.changes import Op
 from mobctl.store.models import LoopSnapshot, MobRun
 
@@ -142,7 +141,7 @@ class TurnDone:
     member: Member
     outcome: Outcome | DispatchError
     timed_out: bool
-    failure: StoreError | None = None  # its transcript could not be written: the run stops
+    failure: Exception | None = None  # its transcript could not be written: the run stops
 
 
 @dataclass

@@ -21,6 +21,7 @@ from mobctl.store.contract import TranscriptStore, TurnKey
 FORMAT = 1
 ENVELOPE = 4096  # bytes of the record cap kept for the store's envelope around a record
 SHORTEST_CUT = 64  # characters a cut text keeps at least
+MAX_INT_BITS = 4096  # an integer longer than this is kept as a note (about 1233 digits)
 
 
 def iteration_path(frame_id: str) -> str:
@@ -93,14 +94,17 @@ def _status(outcome: Outcome | DispatchError, timed_out: bool) -> str:
 def storable(value: Any, cut: int | None = None, depth: int = 0) -> Any:
     """``value`` as JSON the store writes and reads back: text with lone surrogates escaped
     (and, with ``cut``, longer texts cut to ``cut`` characters and a marker), non-finite
-    numbers and other values as text, nesting past the store's reach replaced by a note."""
+    numbers and other values as text, integers too long to write and nesting past the
+    store's reach replaced by a note."""
     if isinstance(value, str):
         text = encodable(value)
         if cut is not None and len(text) > cut:
             return text[:cut] + f"… [cut: {len(text) - cut} more characters]"
         return text
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):  # past 4300 digits Python refuses to write one in decimal
+        return value if value.bit_length() <= MAX_INT_BITS else "[integer too large to keep]"
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if depth >= MAX_OUTPUT_DEPTH:

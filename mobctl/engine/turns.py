@@ -30,7 +30,6 @@ from mobctl.engine.deadlines import Deadlines
 from mobctl.engine.reasons import clip_reason
 from mobctl.engine.records import StepTask, TurnDone
 from mobctl.engine.transcripts import TranscriptWriter
-from mobctl.errors import StoreError
 
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 1024
@@ -81,7 +80,8 @@ class Turns:
             return
         try:
             outcome, timed_out = self.run(request, member, task.timeout_ms)
-        except StoreError as exc:  # its transcript could not be written: the run stops
+        except Exception as exc:  # its transcript could not be written: the run stops (a
+            # StoreError is the store's to report; anything else is a bug, never a hang)
             self.reports.put(TurnDone(task, member, Canceled(), False, failure=exc))
             return
         self.reports.put(TurnDone(task, member, outcome, timed_out))

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mobctl.canonical import canonical
+from mobctl.drivers.base import Drivers
+from mobctl.drivers.echo import EchoDriver
+from mobctl.engine.runner import FlowRunner
 from mobctl.engine.transcripts import capped, iteration_path
+from mobctl.errors import WriteFailed
+from mobctl.store.directory import DirectoryStore
+from tests.engine.test_backoff import definition
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -41,3 +49,38 @@ def test_loop_iterations_are_dotted_outermost_first() -> None:
     assert iteration_path("r-root") == "0"
     assert iteration_path("r-root::loop::iter-2") == "2"
     assert iteration_path("r-root::l::iter-1::m::iter-3") == "1.3"
+
+
+class _Refusing:
+    def put_transcript(self, *args: object, **kwargs: object) -> None:
+        raise WriteFailed("the disk is full")
+
+    def list_transcripts(self, *args: object, **kwargs: object) -> list[object]:
+        return []
+
+
+class _StoreRefusingTranscripts(DirectoryStore):
+    def transcripts(self, mob_id: str) -> Any:
+        return _Refusing()
+
+
+def test_a_turn_whose_transcript_cannot_be_written_is_never_recorded(tmp_path: Path) -> None:
+    """The transcript comes first: when it cannot be written, the store error ends the run's
+    process (exit 6 at the CLI) and the turn's result is not recorded (a resume redoes it)."""
+    store = _StoreRefusingTranscripts(tmp_path / "store")
+    steps = {"a": {"role": "w", "message": "x"}}
+    runner = FlowRunner(store, definition(steps), "main", {}, Drivers(EchoDriver()))
+    runner.create()
+    with pytest.raises(WriteFailed, match="the disk is full"):
+        runner.execute()
+    kinds = [e.kind.type for e in DirectoryStore(tmp_path / "store").events("s").replay_all()]
+    assert "step_dispatched" in kinds
+    assert "step_target_completed" not in kinds and "step_completed" not in kinds
+
+
+def test_an_integer_too_long_to_write_is_kept_as_a_note() -> None:
+    """Python refuses to write an integer of more than 4300 digits: the turn's record keeps a
+    note instead (a worker that raised here once left its run waiting forever)."""
+    kept = capped({"structured_output": [10**4300, 7]}, 4096)
+    assert kept == {"structured_output": ["[integer too large to keep]", 7]}
+    canonical(kept)
