@@ -10,7 +10,8 @@ importing ``mobctl.api`` stays cheap.
   ``convert``, ``definition_schema``, ``registered_definition``, ``read_profile_file``,
   ``copy_spec``
 - running: ``start_run``, ``resume_run`` (→ ``RunOutcome``)
-- runs: ``list_runs``, ``show_run``, ``resolve_run``; custody: ``cancel_run``, ``recover``
+- runs: ``list_runs``, ``show_run``, ``resolve_run``; custody: ``cancel_run``, ``recover``;
+  transcripts: ``run_logs``
 - events: ``events_tail``, ``events_verify``, ``events_prune``
 - members: ``spawn``, ``active``, ``retire``
 - supervisor: ``supervisor_init``, ``supervisor_rotate``, ``supervisor_show``, ``seal``,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         supervisor_show,
         verify_signatures,
     )
+    from mobctl.api.transcripts import run_logs
 
 _MODULES = {
     "custody": ("cancel_run", "recover"),
@@ -71,6 +73,7 @@ _MODULES = {
     "runs": ("list_runs", "resolve_run", "show_run"),
     "session": ("writing",),
     "stores": ("store_check", "store_init"),
+    "transcripts": ("run_logs",),
     "supervisor": (
         "seal",
         "supervisor_init",
@@ -102,6 +105,7 @@ __all__ = [
     "resolve_run",
     "resume_run",
     "retire",
+    "run_logs",
     "seal",
     "show_run",
     "spawn",

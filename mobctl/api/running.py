@@ -16,14 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mobctl.api.definitions import allowed_roots, get_spec, pick_flow, register
+from mobctl.api.definitions import allowed_roots, catalog_from, pick_flow
 from mobctl.api.failures import Failure, run_failure
 from mobctl.api.prechecks import check_driver_roles, check_run
-from mobctl.api.registration import Registration, stored_definition
-from mobctl.api.runs import resolve_run
+from mobctl.api.registration import Registration
+from mobctl.api.run_setup import (
+    RunTarget,
+    concurrency,
+    file_target,
+    held,
+    preflight,
+    profiles,
+    stored_target,
+)
+from mobctl.api.runs import resolve_run, run_accounting
 from mobctl.api.session import writing
 from mobctl.clock import now
-from mobctl.definition.model import MobDefinition
 from mobctl.drivers.base import Drivers
 from mobctl.drivers.registry import DriverConfig, parse_drivers, runs_a_program, shown_spec
 from mobctl.engine.config import flow_digest
@@ -33,7 +41,8 @@ from mobctl.engine.outputs import result_envelope
 from mobctl.engine.records import RunResult
 from mobctl.engine.run_context import EventCallback
 from mobctl.engine.runner import FlowRunner
-from mobctl.errors import CustodyLost, DriverRequired, ExitCode, NotFound, RunNotResumable
+from mobctl.engine.turns import DEFAULT_CONCURRENCY
+from mobctl.errors import CustodyLost, DriverRequired, ExitCode, RunNotResumable
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.models import MobRun
@@ -70,6 +79,7 @@ class RunOutcome:
     def document(self) -> dict[str, Any]:
         """The ``--json`` document of ``run`` and ``runs resume``."""
         steps = FlowState.from_document(self.run.flow_state.model_dump(mode="json"))
+        statuses = steps.step_statuses()
         return {
             "run_id": self.run.run_id,
             "mob_id": self.run.mob_id,
@@ -80,7 +90,8 @@ class RunOutcome:
             "failure": None if self.failure is None else self.failure.document(),
             "result": self.result,
             "outputs": self.outputs,
-            "steps": steps.step_statuses(),
+            "steps": statuses,
+            "accounting": run_accounting(self.run, statuses),
         }
 
 
@@ -112,6 +123,7 @@ def start_run(
     allow_paths: Sequence[Path] = (),
     strict: bool = False,
     watch: Watch | None = None,
+    max_concurrency: int = DEFAULT_CONCURRENCY,
 ) -> RunOutcome:
     """Run a flow of a registered mob (``target`` a mob id) or of a definition file (registered
     first, a new revision only if it changed, refused with ``strict`` when it has a warning;
@@ -119,34 +131,43 @@ def start_run(
     file whatever others register meanwhile).
 
     ``drivers``: ``--driver`` specs, or drivers built already (``parse_drivers``), which the
-    caller may look at once the run is over (a ``replay:`` driver's stale requests)."""
+    caller may look at once the run is over (a ``replay:`` driver's stale requests). Every
+    role's profile is resolved and the drivers' preflight passes before anything is written;
+    ``max_concurrency`` bounds the run's turns in flight."""
     watch = watch or Watch()
     roots = allowed_roots(allow_paths)  # a usage error before anything is written
+    limit = concurrency(max_concurrency)
     if isinstance(drivers, Drivers):
         chosen, specs = drivers, []
     else:
         chosen, specs = parse_drivers(list(drivers), _config(store, config)), list(drivers)
-    definition, revision, schemas = _definition(store, target, catalog, roots, strict, watch)
-    flow_id = pick_flow(definition, flow)
-    check_run(definition, flow_id, dict(params or {}), specs)
-    with writing(store, definition.mob.id) as session:
-        runner = FlowRunner(
-            store,
-            definition,
-            flow_id,
-            dict(params or {}),
-            chosen,
-            spec_revision=revision,
-            schemas=schemas,
-            timeout_ms=timeout_ms,
-            on_event=watch.on_event,
-            cancel=watch.cancel,
-        )
-        runner.create()
-        if watch.on_start is not None:
-            watch.on_start(runner.run_id, definition, flow_id)
-        outcome = _execute(runner)
-        session.wrote_terminal()
+    found = _target(store, target, catalog, roots, strict)
+    flow_id = pick_flow(found.definition, flow)
+    check_run(found.definition, flow_id, dict(params or {}), specs)
+    resolved = profiles(store, found, flow_id, catalog)
+    with held(chosen):
+        preflight(chosen, resolved, watch.on_note)
+        with writing(store, found.definition.mob.id) as session:
+            found = found.register(store, watch.on_registered)
+            runner = FlowRunner(
+                store,
+                found.definition,
+                flow_id,
+                dict(params or {}),
+                chosen,
+                spec_revision=found.revision,
+                schemas=dict(found.resources.schemas),
+                timeout_ms=timeout_ms,
+                on_event=watch.on_event,
+                cancel=watch.cancel,
+                profiles=resolved,
+                max_concurrency=limit,
+            )
+            runner.create()
+            if watch.on_start is not None:
+                watch.on_start(runner.run_id, found.definition, flow_id)
+            outcome = _execute(runner)
+            session.wrote_terminal()
     return _with_warnings(outcome, session.warnings)
 
 
@@ -158,6 +179,7 @@ def resume_run(
     drivers: Sequence[str] = (),
     config: DriverConfig | None = None,
     watch: Watch | None = None,
+    max_concurrency: int = DEFAULT_CONCURRENCY,
 ) -> RunOutcome:
     """Continue an orphaned run from its snapshot (flow-semantics §12.3): refused for a
     finished run, a run whose owner lives, and a run whose flow changed since it started.
@@ -166,43 +188,49 @@ def resume_run(
     ``command:``: a program named only in the store (which anyone who can write it can edit)
     is never run (:class:`DriverRequired`). Every check comes before the lease is taken."""
     watch = watch or Watch()
+    limit = concurrency(max_concurrency)
     config = _config(store, config)
     given = parse_drivers(list(drivers), config)
     with writing(store, require_slug(mob_id, "mob id")) as session:
         run = resolve_run(store, mob_id, ref)
-        definition, revision, schemas = _resumable(store, run)
-        check_driver_roles(definition, run.flow_id, drivers)
+        found = _resumable(store, run)
+        check_driver_roles(found.definition, run.flow_id, drivers)
         reused = [] if drivers else list(run.mobctl.drivers or []) if run.mobctl else []
         if any(runs_a_program(spec) for spec in reused):
             raise _driver_required(run, reused)
         chosen = parse_drivers(reused, config) if reused else given
-        lease = take_over(store, run)
-        if lease is None:
-            raise RunNotResumable(
-                f"run {run.run_id} changed hands while it was being taken over; look again",
-                hint=f"`mobctl runs show {mob_id} {run.run_id}`",
+        resolved = profiles(store, found, run.flow_id)
+        with held(chosen):
+            preflight(chosen, resolved, watch.on_note)
+            lease = take_over(store, run)
+            if lease is None:
+                raise RunNotResumable(
+                    f"run {run.run_id} changed hands while it was being taken over; look again",
+                    hint=f"`mobctl runs show {mob_id} {run.run_id}`",
+                )
+            if reused and watch.on_note is not None:
+                watch.on_note(f"resuming with the drivers it was started with: {' '.join(reused)}")
+            runner = FlowRunner(
+                store,
+                found.definition,
+                run.flow_id,
+                dict(run.activation_params),
+                chosen,
+                spec_revision=found.revision,
+                schemas=dict(found.resources.schemas),
+                on_event=watch.on_event,
+                cancel=watch.cancel,
+                profiles=resolved,
+                max_concurrency=limit,
             )
-        if reused and watch.on_note is not None:
-            watch.on_note(f"resuming with the drivers it was started with: {' '.join(reused)}")
-        runner = FlowRunner(
-            store,
-            definition,
-            run.flow_id,
-            dict(run.activation_params),
-            chosen,
-            spec_revision=revision,
-            schemas=schemas,
-            on_event=watch.on_event,
-            cancel=watch.cancel,
-        )
-        runner.provision()
-        current = store.runs(mob_id).get_run(run.run_id)
-        assert current is not None
-        runner.resume(current, lease.token)
-        if watch.on_start is not None:
-            watch.on_start(runner.run_id, definition, run.flow_id)
-        outcome = _execute(runner)
-        session.wrote_terminal()
+            runner.provision()
+            current = store.runs(mob_id).get_run(run.run_id)
+            assert current is not None
+            runner.resume(current, lease.token)
+            if watch.on_start is not None:
+                watch.on_start(runner.run_id, found.definition, run.flow_id)
+            outcome = _execute(runner)
+            session.wrote_terminal()
     return _with_warnings(outcome, session.warnings)
 
 
@@ -214,25 +242,18 @@ def _config(store: Store, config: DriverConfig | None) -> DriverConfig:
     return dataclasses.replace(config or DriverConfig(), output_cap=store.max_record_bytes)
 
 
-def _definition(
-    store: Store,
-    target: str,
-    catalog: Path | None,
-    roots: tuple[Path, ...],
-    strict: bool,
-    watch: Watch,
-) -> tuple[MobDefinition, int, dict[str, Any]]:
-    """(definition, spec revision, schema copies) of a definition file (registered now) or of
-    a registered mob id (its current revision). ``target`` names a file only when it ends in
-    ``.toml``/``.json`` or holds a ``/``: a file that happens to be called like a mob (one a
-    pull request adds, say) never stands in for it. A run reads no file of the definition's:
-    the schema copies made at registration are the only schemas it checks outputs against."""
+def _target(
+    store: Store, target: str, catalog: Path | None, roots: tuple[Path, ...], strict: bool
+) -> RunTarget:
+    """The definition a run runs: a definition file (validated now, stored once the drivers'
+    preflight passes) or a registered mob id (its current revision). ``target`` names a file
+    only when it ends in ``.toml``/``.json`` or holds a ``/``: a file that happens to be called
+    like a mob (one a pull request adds, say) never stands in for it. A run reads no file of
+    the definition's: the schema copies made at registration are the only schemas it checks
+    outputs against."""
     if names_a_file(target):
-        result = register(store, Path(target), catalog=catalog, allow_paths=roots, strict=strict)
-        if watch.on_registered is not None:
-            watch.on_registered(result)
-        return result.definition, result.revision, dict(result.resources.schemas)
-    return _stored(store, target)
+        return file_target(Path(target), catalog_from(catalog), roots, strict=strict)
+    return stored_target(store, target)
 
 
 def names_a_file(target: str) -> bool:
@@ -240,18 +261,7 @@ def names_a_file(target: str) -> bool:
     return Path(target).suffix.lower() in (".toml", ".json") or "/" in target or os.sep in target
 
 
-def _stored(store: Store, mob_id: str) -> tuple[MobDefinition, int, dict[str, Any]]:
-    try:
-        record = get_spec(store, require_slug(mob_id, "mob id"))
-    except NotFound as exc:
-        if _exists(Path(mob_id)):
-            exc.hint = f"to run the file '{mob_id}', write it as ./{mob_id}"
-        raise
-    definition = stored_definition(record.mob_id, record.definition)
-    return definition, record.revision, dict(record.resources.schemas)
-
-
-def _resumable(store: Store, run: MobRun) -> tuple[MobDefinition, int, dict[str, Any]]:
+def _resumable(store: Store, run: MobRun) -> RunTarget:
     if run.terminal:
         raise RunNotResumable(f"run {run.run_id} is already {run.status}; nothing to resume")
     if run.mobctl is None:
@@ -266,21 +276,15 @@ def _resumable(store: Store, run: MobRun) -> tuple[MobDefinition, int, dict[str,
             f"heartbeat {owner.heartbeat_at}",
             hint=f"wait for it, or stop it with `mobctl runs cancel {run.mob_id} {run.run_id}`",
         )
-    definition, revision, schemas = _stored(store, run.mob_id)
-    if flow_digest(definition, run.flow_id) != run.flow_definition_digest:
+    found = stored_target(store, run.mob_id)
+    revision = found.revision
+    if flow_digest(found.definition, run.flow_id) != run.flow_definition_digest:
         raise RunNotResumable(
             f"flow '{run.flow_id}' of mob '{run.mob_id}' changed since run {run.run_id} "
             f"started (spec revision {run.mobctl.spec_revision} then, {revision} now)",
             hint=f"`mobctl runs recover {run.mob_id} --cancel` ends it; then start a new run",
         )
-    return definition, revision, schemas
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except (OSError, ValueError):  # a name too long, a NUL
-        return False
+    return found
 
 
 SHOWN_SPECS = 8  # recorded driver specs a driver_required hint spells out
@@ -301,12 +305,9 @@ def _driver_required(run: MobRun, recorded: list[str]) -> DriverRequired:
 
 def _execute(runner: FlowRunner) -> RunOutcome:
     """Execute a created or resumed run; a run taken over by another process ends this one's
-    part in it (exit 4, ``custody_lost``)."""
-    try:
-        result = runner.execute()
-    finally:
-        runner.drivers.close()
-    return _outcome(runner.run.store, result)
+    part in it (exit 4, ``custody_lost``). The drivers are closed by the caller's
+    :func:`~mobctl.api.run_setup.held`."""
+    return _outcome(runner.run.store, runner.execute())
 
 
 def _outcome(store: Store, result: RunResult) -> RunOutcome:

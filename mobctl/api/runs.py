@@ -8,12 +8,13 @@ the mob has; a run's events are read from its first cursor to its terminal event
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from mobctl.clock import now, parse_timestamp
+from mobctl.engine.accounting import shown
 from mobctl.engine.custody import orphan_reason
 from mobctl.engine.flow_state import FlowState
 from mobctl.engine.outputs import result_envelope
@@ -270,6 +271,12 @@ class RunDetail:
     summary: RunSummary
     steps: list[StepSummary]
     result: Any
+    accounting: dict[str, Any]
+
+
+def run_accounting(run: MobRun, step_order: Iterable[str] = ()) -> dict[str, Any]:
+    """The run's token accounting as ``run --json`` and ``runs show`` give it."""
+    return shown(run.mobctl.accounting if run.mobctl else None, step_order)
 
 
 def show_run(store: Store, mob_id: str, ref: str) -> RunDetail:
@@ -279,9 +286,9 @@ def show_run(store: Store, mob_id: str, ref: str) -> RunDetail:
     if summary.cause is None and run.terminal:
         cause = cause_of(run, events)
         summary = RunSummary(**{**summary.__dict__, "cause": cause})
-    return RunDetail(
-        run, summary, step_summaries(run, events), result_envelope(run.root_step_outputs)
-    )
+    steps = step_summaries(run, events)
+    accounting = run_accounting(run, [step.step_id for step in steps])
+    return RunDetail(run, summary, steps, result_envelope(run.root_step_outputs), accounting)
 
 
 def step_summaries(run: MobRun, events: list[MobEvent]) -> list[StepSummary]:

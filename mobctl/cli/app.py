@@ -8,8 +8,10 @@ functions, so that ``mobctl --version`` stays as cheap as importing typer.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sys
+import warnings
 
 import typer
 
@@ -68,8 +70,27 @@ for group in (
     app.add_typer(group.commands)
 
 
+# loggers of the provider SDKs and their HTTP stacks: a record of theirs would reach stderr raw
+# through logging's last-resort handler (google-genai logs "there are non-text parts ...")
+SDK_LOGGERS = ("anthropic", "openai", "google_genai", "google.genai", "httpx", "httpcore", "mcp")
+
+
+def quiet_libraries() -> None:
+    """What libraries say on their own never reaches the person's terminal raw: Python warnings
+    are ignored unless asked for (``-W`` / ``PYTHONWARNINGS``, the standard idiom for an
+    application), and the SDKs' log records go nowhere. A turn's failure reaches the person
+    through its reason and ``runs logs``."""
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
+    for name in SDK_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def main() -> None:
     _reopen_closed_streams()
+    quiet_libraries()
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):  # a character the locale cannot write is
             stream.reconfigure(errors="backslashreplace")  # shown escaped, never a crash

@@ -97,8 +97,36 @@ def open_store(store: Path | None, lock_timeout: float, *, durable: bool = True)
     )
 
 
+def max_concurrency_option() -> Any:
+    return typer.Option(
+        16, "--max-concurrency", metavar="N", help="Turns in flight at most (1-1024)."
+    )
+
+
+def allow_shell_option() -> Any:
+    return typer.Option(
+        False,
+        "--allow-shell",
+        help="Let llm members whose profile has tools.shell run shell commands (a definition "
+        "cannot grant itself a shell).",
+    )
+
+
+def allow_mcp_option() -> Any:
+    return typer.Option(
+        False,
+        "--allow-mcp",
+        help="Let llm members start the stdio MCP servers their profile names (programs a "
+        "definition names are not run otherwise).",
+    )
+
+
 def driver_config(
-    *, allow_shell: bool = False, record: Path | None = None, rerecord: bool = False
+    *,
+    allow_shell: bool = False,
+    allow_mcp: bool = False,
+    record: Path | None = None,
+    rerecord: bool = False,
 ) -> DriverConfig:
     """What every driver of this command gets: the environment (credentials, base URLs: never
     from a driver spec), the working directory, and where turns are recorded (``--record``)."""
@@ -107,6 +135,7 @@ def driver_config(
     return DriverConfig(
         env=dict(os.environ),
         allow_shell=allow_shell,
+        allow_mcp=allow_mcp,
         workdir=Path.cwd(),
         record=record,
         rerecord=rerecord,

@@ -113,6 +113,12 @@ def complete_step(ctx: typer.Context, typed: str) -> Iterable[str]:
     return {step for flow in _definition(ctx).flows.values() for step in flow.steps}
 
 
+@_quietly
+def complete_member(ctx: typer.Context, typed: str) -> Iterable[str]:
+    """Active members of the mob named so far."""
+    return _store(ctx).events(_mob(ctx)).roster().active
+
+
 def complete_from(values: Iterable[str]) -> Callable[..., Any]:
     """A completion function offering fixed ``values`` (output formats, shells, statuses)."""
     fixed = tuple(values)

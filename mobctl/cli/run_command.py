@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 from mobctl.cli.common import (
+    allow_mcp_option,
     allow_path_option,
+    allow_shell_option,
     driver_config,
     duration_option,
+    max_concurrency_option,
     open_store,
     print_diagnostics,
     store_option,
@@ -76,6 +79,9 @@ def run(
     strict: bool = typer.Option(
         False, "--strict", help="Refuse a definition file that has a warning (as validate)."
     ),
+    max_concurrency: int = max_concurrency_option(),
+    allow_shell: bool = allow_shell_option(),
+    allow_mcp: bool = allow_mcp_option(),
     allow_path: list[Path] = allow_path_option(),
     detach: bool = typer.Option(
         False,
@@ -122,6 +128,9 @@ def run(
         arguments += ["--record", str(record)] if record is not None else []
         arguments += ["--store", str(store)] if store is not None else []
         arguments += ["--strict"] if strict else []
+        arguments += ["--max-concurrency", str(max_concurrency)]
+        arguments += ["--allow-shell"] if allow_shell else []
+        arguments += ["--allow-mcp"] if allow_mcp else []
         report = detached.start(["run", *arguments, "--lock-timeout", f"{lock_timeout:g}"])
         if not machine(fmt, report, [report["run_id"]]):
             say(report["run_id"])
@@ -161,7 +170,8 @@ def run(
                 flow=flow,
                 params=values,
                 drivers=driver,
-                config=driver_config(record=record),
+                config=driver_config(allow_shell=allow_shell, allow_mcp=allow_mcp, record=record),
+                max_concurrency=max_concurrency,
                 timeout_ms=deadline,
                 allow_paths=allow_path,
                 strict=strict,

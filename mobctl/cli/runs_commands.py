@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from mobctl.cli.common import (
+    allow_mcp_option,
+    allow_shell_option,
     driver_config,
     duration_option,
+    max_concurrency_option,
     open_store,
     store_option,
     timeout_option,
@@ -30,6 +33,7 @@ from mobctl.cli.output import (
     short,
     table,
 )
+from mobctl.cli.run_logs import runs_logs
 from mobctl.cli.terminal import json_text, say
 
 if TYPE_CHECKING:
@@ -39,9 +43,10 @@ if TYPE_CHECKING:
 
 commands = App()  # gathered by mobctl.cli.app
 runs_app = App(
-    help="Runs of a mob: list, show, wait, cancel, resume, recover.", no_args_is_help=True
+    help="Runs of a mob: list, show, logs, wait, cancel, resume, recover.", no_args_is_help=True
 )
 commands.add_typer(runs_app, name="runs")
+runs_app.command("logs")(runs_logs)
 
 MOB = typer.Argument(..., metavar="MOB", help="A mob id.", autocompletion=complete_mob)
 RUN = typer.Argument(
@@ -245,6 +250,9 @@ def runs_resume(
     ),
     output: str = NAMED.option(),
     as_json: bool = json_option(),
+    max_concurrency: int = max_concurrency_option(),
+    allow_shell: bool = allow_shell_option(),
+    allow_mcp: bool = allow_mcp_option(),
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
@@ -276,7 +284,8 @@ def runs_resume(
             mob,
             run,
             drivers=driver,
-            config=driver_config(),
+            config=driver_config(allow_shell=allow_shell, allow_mcp=allow_mcp),
+            max_concurrency=max_concurrency,
             watch=watch,
         ),
         fmt,
@@ -384,6 +393,28 @@ def _print_detail(detail: RunDetail, *, full: bool) -> None:
                 say(f"  {step.step_id}: {member} attempt {attempt} failed: {reason}")
     _block("outputs", run.root_step_outputs or None)
     _block("result", detail.result)
+    _print_accounting(detail.accounting)
+
+
+def _print_accounting(accounting: dict[str, Any]) -> None:
+    """Tokens per member (``-`` where its driver measures none), then the run's total."""
+    members = accounting["members"]
+    if not members:
+        return
+    sys.stdout.write("\naccounting (tokens)\n")
+    header = ["MEMBER", "ROLE", "TURNS", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE"]
+    rows: list[list[str]] = []
+    for member in members:
+        usage = member.get("usage")
+        counts = [str(usage[key]) for key in _USAGE_KEYS] if usage else ["-"] * len(_USAGE_KEYS)
+        rows.append([member["agent_identity"], member["role"] or "-", str(member["turns"])])
+        rows[-1] += counts
+    total = accounting["usage_total"]
+    rows.append(["total", "", "", str(total["input_tokens"]), str(total["output_tokens"]), "", ""])
+    table(header, rows, indent="  ")
+
+
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 
 
 def _params(params: dict[str, Any], full: bool) -> str:

@@ -85,28 +85,45 @@ class TurnRequest:
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens one turn used (all of its model calls added up)."""
+    """Tokens one turn used (all of its model calls added up). As JSON it has the field names
+    of Meerkat's wire usage (``total_tokens`` = input + output)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_creation_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_creation_tokens + other.cache_creation_tokens,
         )
 
     def document(self) -> dict[str, int]:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "total_tokens": self.input_tokens + self.output_tokens,
             "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
+            "cache_creation_tokens": self.cache_creation_tokens,
         }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Usage:
+        """The usage of :meth:`document` (a count that is missing or not a count is 0)."""
+
+        def count(key: str) -> int:
+            value = document.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+        return cls(
+            count("input_tokens"),
+            count("output_tokens"),
+            count("cache_read_tokens"),
+            count("cache_creation_tokens"),
+        )
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ class Failed:
 @dataclass(frozen=True)
 class Canceled:
     transcript: dict[str, Any] | None = None  # what the turn did before it was stopped
+    usage: Usage | None = None  # what its model calls used before it was stopped
 
 
 Outcome = Completed | Failed | Canceled

@@ -1,9 +1,12 @@
 """``command:CMD``: runs CMD once per turn (flow-semantics §3; issue contract).
 
-stdin: one JSON object with the turn; the ids are also in ``MOBCTL_*`` environment variables.
-stdout is the output; exit 0 completes the turn, any other exit fails it with the last
-non-empty stderr line (or ``exit code N``). On stop the whole process group gets SIGTERM, then
-SIGKILL after a grace period: no child outlives the turn.
+stdin: one JSON object with the turn, a versioned contract (``"protocol": 1``, documented in the
+README): the ids, the message, the params, the output format, the member's resolved
+``profile``, its ``system_prompt`` and the step's ``expected_schema``; the ids are also in
+``MOBCTL_*`` environment variables. stdout is the output; exit 0 completes the turn, any
+other exit fails it with the last non-empty stderr line (or ``exit code N``). The turn's
+transcript keeps the payload, the exit status and the end of stderr. On stop the whole
+process group gets SIGTERM, then SIGKILL after a grace period: no child outlives the turn.
 
 One loop writes the turn to stdin (non-blocking) and reads stdout and stderr, and looks at
 ``stop`` between its short waits, so nothing the command does with its pipes can hold a turn
@@ -15,6 +18,7 @@ the command exited (the turn then ends :data:`EXIT_DRAIN` seconds after that exi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import selectors
@@ -26,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mobctl.drivers.base import (
     Canceled,
@@ -38,7 +42,9 @@ from mobctl.drivers.base import (
     TurnRequest,
 )
 
+PROTOCOL = 1  # the stdin payload's version: a field removed or changed in meaning bumps it
 OUTPUT_CAP = 1 << 20
+STDERR_KEPT = 4096  # characters of stderr (its end) a turn's transcript keeps
 KILL_GRACE = 2.0
 POLL = 0.02
 EXIT_DRAIN = 2.0  # seconds stdout may stay open once the command exited
@@ -59,19 +65,7 @@ class CommandDriver:
         self.output_cap = output_cap
 
     def run(self, request: TurnRequest, stop: threading.Event) -> Outcome:
-        payload = {
-            "mob_id": request.mob_id,
-            "run_id": request.run_id,
-            "flow_id": request.flow_id,
-            "step_id": request.step_id,
-            "member": request.member.identity,
-            "role": request.member.role,
-            "attempt": request.attempt,
-            "iteration": request.iteration,
-            "message": request.message,
-            "params": request.params,
-            "output_format": request.output_format,
-        }
+        payload = payload_of(request)
         env = os.environ | {
             "MOBCTL_MOB_ID": request.mob_id,
             "MOBCTL_RUN_ID": request.run_id,
@@ -93,18 +87,24 @@ class CommandDriver:
             )
         except OSError as exc:
             raise DispatchError(f"cannot start {self.argv[0]!r}: {exc.strerror or exc}") from exc
+        err = _Stream(self.output_cap, tail=True)  # its last line is the reason
         try:
-            return self._exchange(process, json.dumps(payload, ensure_ascii=False).encode(), stop)
+            turn = json.dumps(payload, ensure_ascii=False).encode()
+            outcome = self._exchange(process, turn, stop, err)
+            status = process.poll()  # None: it was stopped
         finally:
             _kill_group(process)
             for pipe in (process.stdin, process.stdout, process.stderr):
                 if pipe is not None:
                     with contextlib.suppress(OSError):
                         pipe.close()
+        transcript = {"stdin": payload, "exit_status": status, "stderr": err.text()[-STDERR_KEPT:]}
+        return dataclasses.replace(outcome, transcript=transcript)
 
     def _exchange(
-        self, process: subprocess.Popen[bytes], turn: bytes, stop: threading.Event
+        self, process: subprocess.Popen[bytes], turn: bytes, stop: threading.Event, err: _Stream
     ) -> Outcome:
+        """Write the turn, read stdout and stderr (``err``: its end is kept) until it exits."""
         assert process.stdin is not None
         assert process.stdout is not None
         assert process.stderr is not None
@@ -112,7 +112,6 @@ class CommandDriver:
         os.set_blocking(stdin, False)
         pending = memoryview(turn)
         out = _Stream(self.output_cap, tail=False)
-        err = _Stream(self.output_cap, tail=True)  # its last line is the reason
         exited: float | None = None
         with selectors.DefaultSelector() as selector:
             selector.register(stdin, selectors.EVENT_WRITE)
@@ -156,6 +155,28 @@ class CommandDriver:
             (line.strip() for line in reversed(err.text().splitlines()) if line.strip()), ""
         )
         return Failed(last or f"exit code {process.returncode}")
+
+
+def payload_of(request: TurnRequest) -> dict[str, Any]:
+    """The turn as the command reads it on stdin (protocol :data:`PROTOCOL`)."""
+    profile = request.profile
+    return {
+        "protocol": PROTOCOL,
+        "mob_id": request.mob_id,
+        "run_id": request.run_id,
+        "flow_id": request.flow_id,
+        "step_id": request.step_id,
+        "member": request.member.identity,
+        "role": request.member.role,
+        "attempt": request.attempt,
+        "iteration": request.iteration,
+        "message": request.message,
+        "params": request.params,
+        "output_format": request.output_format,
+        "profile": profile.document() if profile is not None else None,
+        "system_prompt": profile.system_prompt if profile is not None else "",
+        "expected_schema": request.expected_schema,
+    }
 
 
 @dataclass

@@ -22,13 +22,15 @@ from mobctl.drivers.echo import EchoDriver
 class DriverConfig:
     """What the person running gives every driver (never the store or a definition): the
     record cap a command's stdout may fill, the environment credentials and base URLs come
-    from, whether a profile may have a shell, and the working directory; ``record``: save every
-    turn's answer as a cassette in that directory (``--record DIR``); ``rerecord``: a
-    ``replay:`` driver asks its fallback every turn and records it anew (``test --record``)."""
+    from, whether a profile may have a shell or start the stdio MCP servers it names, and the
+    working directory; ``record``: save every turn's answer as a cassette in that directory
+    (``--record DIR``); ``rerecord``: a ``replay:`` driver asks its fallback every turn and
+    records it anew (``test --record``)."""
 
     output_cap: int = OUTPUT_CAP
     env: Mapping[str, str] = field(default_factory=dict)
     allow_shell: bool = False
+    allow_mcp: bool = False
     workdir: Path | None = None
     record: Path | None = None
     rerecord: bool = False

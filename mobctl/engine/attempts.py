@@ -1,7 +1,11 @@
 """Attempts of a step's targets (flow-semantics §7.5): dispatching one, judging its outcome,
-and retrying it while the retry budget allows."""
+and retrying it while the retry budget allows, after a backoff (:mod:`mobctl.engine.backoff`)."""
 
 from __future__ import annotations
+
+import heapq
+import itertools
+import time
 
 from mobctl.canonical import canonical
 from mobctl.clock import timestamp
@@ -13,11 +17,13 @@ from mobctl.drivers.base import (
     Member,
     TurnRequest,
 )
+from mobctl.engine.backoff import bounded
 from mobctl.engine.outputs import MalformedOutput, TargetResult, parse_output
 from mobctl.engine.reasons import encodable
 from mobctl.engine.recorder import Recorder
 from mobctl.engine.records import StepTask, TurnDone
 from mobctl.engine.run_context import RunContext
+from mobctl.engine.turn_schemas import turn_schema
 from mobctl.engine.turns import Turns
 from mobctl.store.models import StepLedgerEntry
 
@@ -27,6 +33,32 @@ class Attempts:
         self.run = run
         self.recorder = recorder
         self.turns = turns
+        self._waiting: list[tuple[float, int, StepTask, Member]] = []  # retries, by due time
+        self._order = itertools.count()
+
+    def retry_later(self, task: StepTask, member: Member) -> None:
+        """Dispatch the target's next attempt once its backoff has passed (never later than
+        the flow's deadline)."""
+        failures = task.failures.get(member.identity, 1)
+        delay = bounded(self.run.backoff(failures), self.run.remaining_ms())
+        entry = (time.monotonic() + delay, next(self._order), task, member)
+        heapq.heappush(self._waiting, entry)
+
+    def dispatch_due(self) -> None:
+        """The retries whose backoff has passed."""
+        now = time.monotonic()
+        while self._waiting and self._waiting[0][0] <= now:
+            _, _, task, member = heapq.heappop(self._waiting)
+            self.dispatch(task, member)
+
+    def next_due(self) -> float | None:
+        """Seconds until the next waiting retry is due (None: none waits)."""
+        return self._waiting[0][0] - time.monotonic() if self._waiting else None
+
+    def drop_waiting(self) -> list[StepTask]:
+        """The run is ending: the retries that will not happen (their tasks, once each)."""
+        waiting, self._waiting = self._waiting, []
+        return [task for _, _, task, _ in waiting]
 
     def dispatch(self, task: StepTask, member: Member) -> None:
         """One attempt of one target: recorded (written before the turn starts), then the
@@ -72,6 +104,8 @@ class Attempts:
             iteration=task.frame.iteration,
             params=run.params,
             timeout_ms=task.timeout_ms,
+            profile=run.profiles.get(member.role),
+            expected_schema=turn_schema(task.schema, step, member.identity),
         )
         self.turns.queue(task, member, request)
 
@@ -83,8 +117,11 @@ class Attempts:
         target = {"identity": member.identity, "generation": member.generation}
         reason: str | None = None
         retry = False
+        if report.failure is not None:
+            raise report.failure
         if isinstance(outcome, DispatchError):
             return TargetResult(member.identity, False, reason=str(outcome))
+        run.accounting.count(member, step_id, outcome.usage)
         cut = isinstance(outcome, Canceled) and run.deadline_passed and task.fail_flow
         if report.timed_out or cut:  # cut: its timeout is the flow deadline, seen first here
             reason = f"timeout + canceled after {task.timeout_ms}ms"

@@ -83,8 +83,11 @@ class Escalation:
             message=f"Supervisor escalation for run '{run.run_id}', step '{step_id}': {reason}",
             params=run.params,
             timeout_ms=timeout_ms,
+            profile=run.profiles.get(member.role),
         )
         outcome, timed_out = self.turns.run(request, member, timeout_ms)
+        if not isinstance(outcome, DispatchError):
+            run.accounting.count(member, None, outcome.usage)
         if timed_out:
             return f"supervisor escalation timed out after {timeout_ms}ms"
         if isinstance(outcome, DispatchError):

@@ -24,6 +24,36 @@ from mobctl.validation.definition_rules import model_provider
 _PROVIDERS: tuple[str, ...] = get_args(ProviderName)
 
 
+def flow_roles(definition: MobDefinition, flow_id: str) -> list[str]:
+    """The roles a run of the flow gives turns to: its steps' roles, then the supervisor's."""
+    roles = [step.role for step in definition.flows[flow_id].steps.values()]
+    if definition.supervisor is not None:
+        roles.append(definition.supervisor.role)
+    return list(dict.fromkeys(roles))
+
+
+def run_profiles(
+    definition: MobDefinition,
+    flow_id: str,
+    *,
+    realm_profiles: Mapping[str, dict[str, Any]],
+    catalog: Catalog,
+    skill_copies: Mapping[str, str],
+) -> dict[str, TurnProfile]:
+    """The profile of every role a run of the flow gives turns to (role -> profile), resolved
+    once for the run; the errors of :func:`turn_profile`."""
+    return {
+        role: turn_profile(
+            definition,
+            role,
+            realm_profiles=realm_profiles,
+            catalog=catalog,
+            skill_copies=skill_copies,
+        )
+        for role in flow_roles(definition, flow_id)
+    }
+
+
 def turn_profile(
     definition: MobDefinition,
     role: str,

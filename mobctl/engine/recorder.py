@@ -114,7 +114,7 @@ class Recorder:
     def _state_ops(self) -> list[Op]:
         run = self.run
         run.flow_state.set_registrations(run.ready_frames())
-        ops = run.flow_state.ops()
+        ops = run.flow_state.ops() + run.accounting.ops()
         for frame_id, frame in list(run.live.items()):
             ops += frame.changes()
             if frame.sealed_as is not None:

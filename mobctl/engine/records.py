@@ -127,6 +127,7 @@ class StepTask:
     message: Any = None
     timeout_ms: int = DEFAULT_STEP_TIMEOUT_MS
     runtime: dict[str, str] = field(default_factory=dict)
+    schema: dict[str, Any] | None = None  # the step's expected schema (inline or stored copy)
     results: list[TargetResult] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)  # failed attempts per target
     pending: int = 0
@@ -140,6 +141,7 @@ class TurnDone:
     member: Member
     outcome: Outcome | DispatchError
     timed_out: bool
+    failure: Exception | None = None  # its transcript could not be written: the run stops
 
 
 @dataclass

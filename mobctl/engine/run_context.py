@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mobctl.definition.model import Flow, MobDefinition
+from mobctl.drivers.base import TurnProfile
+from mobctl.engine.accounting import Accounting
+from mobctl.engine.backoff import Backoff, retry_delay
 from mobctl.engine.context import Context, build_context
 from mobctl.engine.flow_state import FlowState
 from mobctl.engine.records import BodyResults, FrameRun, LoopRun, StepTask
@@ -52,6 +55,9 @@ class RunContext:
     stopping: bool = False  # turns are being killed: no retries
     fail_flow: bool = False  # a fail-flow step timed out (§7.6)
     deadline_passed: bool = False  # the flow deadline ended the run
+    profiles: Mapping[str, TurnProfile] = field(default_factory=dict)  # role -> its profile
+    accounting: Accounting = field(default_factory=lambda: Accounting({}))
+    backoff: Backoff = retry_delay  # how long a failed attempt waits for its retry
 
     @property
     def mob_id(self) -> str:

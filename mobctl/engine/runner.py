@@ -11,12 +11,15 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from mobctl.canonical import canonical
 from mobctl.definition.model import MobDefinition, StepNode, synthesised_root
-from mobctl.drivers.base import Drivers
+from mobctl.drivers.base import Drivers, TurnProfile
+from mobctl.engine.accounting import Accounting
 from mobctl.engine.attempts import Attempts
+from mobctl.engine.backoff import Backoff, retry_delay
 from mobctl.engine.config import flow_config, flow_digest
 from mobctl.engine.custody import new_owner
 from mobctl.engine.escalation import Escalation
@@ -25,13 +28,15 @@ from mobctl.engine.frames import FrameState, NodeStatus, node_specs, ordered_nod
 from mobctl.engine.loops import Loops
 from mobctl.engine.members import provision
 from mobctl.engine.outputs import MalformedOutput, ensure_storable, structured_output
+from mobctl.engine.profiles import flow_roles
 from mobctl.engine.recorder import Recorder
 from mobctl.engine.records import FrameRun, RunFatal, RunResult
 from mobctl.engine.restore import restore
 from mobctl.engine.run_context import EventCallback, RunContext
 from mobctl.engine.scheduler import Scheduler
 from mobctl.engine.steps import Steps
-from mobctl.engine.turns import Turns
+from mobctl.engine.transcripts import TranscriptWriter
+from mobctl.engine.turns import DEFAULT_CONCURRENCY, Turns
 from mobctl.errors import RecordTooLarge, UsageError
 from mobctl.store.contract import Store
 from mobctl.store.models import FlowRunState, MobctlRunState, MobRun
@@ -55,9 +60,14 @@ class FlowRunner:
         timeout_ms: int | None = None,
         on_event: EventCallback | None = None,
         cancel: threading.Event | None = None,
+        profiles: Mapping[str, TurnProfile] | None = None,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        retry_backoff: Backoff = retry_delay,
     ) -> None:
         """``cancel``: set to cancel the run cleanly (Ctrl-C, SIGTERM); ``on_event`` sees each
-        event once it is written."""
+        event once it is written; ``profiles``: each role's resolved profile, put on its turns;
+        ``max_concurrency``: turns in flight at most; ``retry_backoff``: how long a failed
+        attempt waits for its retry."""
         flow = definition.flows[flow_id]
         limits = definition.limits
         budgets = [b for b in (limits.max_flow_duration_ms if limits else None, timeout_ms) if b]
@@ -76,10 +86,13 @@ class FlowRunner:
             on_event=on_event or (lambda kind, fields: None),
             deadline_ms=min(budgets) if budgets else None,
             cancel_flag=cancel or threading.Event(),
+            profiles=dict(profiles or {}),
+            backoff=retry_backoff,
         )
         self.drivers = drivers
         self.spec_revision = spec_revision
-        self.turns = Turns(drivers)
+        writer = TranscriptWriter(store.transcripts(self.run.mob_id), store.max_record_bytes)
+        self.turns = Turns(drivers, max_concurrency=max_concurrency, transcripts=writer)
         self.recorder = Recorder(self.run, after_flush=self.turns.start_queued)
         attempts = Attempts(self.run, self.recorder, self.turns)
         self.steps = Steps(self.run, self.recorder, attempts)
@@ -105,11 +118,8 @@ class FlowRunner:
 
     def provision(self) -> None:
         """A member for every role the flow needs that has none (flow-semantics §2)."""
-        definition = self.run.definition
-        roles = [s.role for s in self.run.flow.steps.values()]
-        if definition.supervisor is not None:
-            roles.append(definition.supervisor.role)
-        provision(self.run.store, definition, roles)
+        run = self.run
+        provision(run.store, run.definition, flow_roles(run.definition, run.flow_id))
 
     def create(self) -> None:
         """Provision members and create the run (status pending, lease taken)."""
@@ -146,6 +156,7 @@ class FlowRunner:
                     owner=owner,
                     drivers=self.drivers.specs,
                     first_cursor=run.since + 1,
+                    accounting=run.accounting.document(),
                 ),
             )
         )
@@ -159,6 +170,7 @@ class FlowRunner:
         run = self.run
         run.run_id, run.token = snapshot.run_id, token
         run.since = first_cursor(snapshot)
+        run.accounting = Accounting(snapshot.mobctl.accounting if snapshot.mobctl else None)
         if snapshot.status == "pending":  # it never started: start it now
             return
         self._resumed = True
@@ -256,7 +268,7 @@ class FlowRunner:
         self.turns.stop_all()
         canceled = fatal.cause == "cancel_requested"
         ended: NodeStatus = "Canceled" if canceled else "Failed"
-        for task in self.turns.drop_queued():
+        for task in [*self.turns.drop_queued(), *self.steps.attempts.drop_waiting()]:
             task.pending -= 1
         self._collect_stopped_turns()
         for task in run.tasks.values():

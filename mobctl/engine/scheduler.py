@@ -36,16 +36,20 @@ class Scheduler:
         root = run.root
         for frame, node_id in redispatch:
             self.steps.start(frame, node_id, again=True)
+        attempts = self.steps.attempts
         while True:
             self.guards()
+            attempts.dispatch_due()
             granted = self._grant_nodes() | self.loops.grant_body_frames()
             advanced = self.loops.revisit_frames()
             self.recorder.flush()
             if root.sealed_as is not None and not run.tasks:
                 return
             if run.tasks:
+                due = attempts.next_due()
+                wait = CANCEL_POLL if due is None else max(min(due, CANCEL_POLL), 0.0)
                 try:
-                    report = self.turns.reports.get(timeout=CANCEL_POLL)
+                    report = self.turns.reports.get(timeout=wait)
                 except queue.Empty:
                     self._heartbeat()
                     continue

@@ -24,6 +24,7 @@ from mobctl.engine.records import (
 )
 from mobctl.engine.rendering import RenderError, render_message
 from mobctl.engine.run_context import RunContext
+from mobctl.engine.turn_schemas import step_schema
 from mobctl.store.changes import Output
 from mobctl.store.models import DEADLINE_EXCEEDED, FailureLedgerEntry, Roster, StepLedgerEntry
 
@@ -89,7 +90,7 @@ class Steps:
         runtime = {m.identity: m.runtime_mode for m in current.active.values()}
         task = StepTask(
             frame, node_id, step_id, step, targets, fail_flow, rendered, timeout, runtime,
-            pending=len(targets),
+            schema=step_schema(step, run.schemas), pending=len(targets),
         )  # fmt: skip
         run.tasks[(frame.frame_id, node_id)] = task
         counts = run.flow_state.target_retry_counts
@@ -126,7 +127,7 @@ class Steps:
         step's, once every target has one)."""
         result = self.attempts.result(report)
         if result is None:
-            self.attempts.dispatch(report.task, report.member)
+            self.attempts.retry_later(report.task, report.member)
             return
         task = report.task
         task.results.append(result)

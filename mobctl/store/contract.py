@@ -106,6 +106,33 @@ class CheckReport:
         return not self.problems
 
 
+@dataclass(frozen=True, order=True)
+class TurnKey:
+    """Which turn a transcript is of (store contract §4.10): ``{step}/{iteration}/{member}/
+    {attempt}``, or ``escalation/{step}/{member}/{attempt}`` for a supervisor escalation turn.
+    ``iteration`` is the loop iteration of the step's frame, dotted for nested loops (``0``
+    outside any loop, ``2``, ``1.3``)."""
+
+    step_id: str
+    iteration: str
+    member: str
+    attempt: int
+    escalation: bool = False
+
+    def __str__(self) -> str:
+        if self.escalation:
+            return f"escalation/{self.step_id}/{self.member}/{self.attempt}"
+        return f"{self.step_id}/{self.iteration}/{self.member}/{self.attempt}"
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """One turn's transcript as stored: its key and the record (JSON)."""
+
+    key: TurnKey
+    record: dict[str, JsonValue]
+
+
 Seal = Callable[[int, str, Checkpoint | None], Checkpoint]
 """``(head cursor, head chain hash, last checkpoint) -> the checkpoint of that head`` (the last
 one when it already covers it)."""
@@ -342,6 +369,21 @@ class RunStore(Protocol):
     def request_cancel(self, run_id: str, requested_by: dict[str, JsonValue]) -> bool: ...
 
 
+class TranscriptStore(Protocol):
+    """A mob's turn transcripts (store contract §4.10): one record per turn, private, at most
+    the store's record cap (``RecordTooLarge`` otherwise), never holding credentials."""
+
+    def put_transcript(self, run_id: str, key: TurnKey, record: dict[str, JsonValue]) -> None:
+        """Store (or replace) the transcript of one turn of the run ``run_id``."""
+        ...
+
+    def list_transcripts(
+        self, run_id: str, *, step: str | None = None, member: str | None = None
+    ) -> list[Transcript]:
+        """The run's transcripts (of one step, one member) in key order; [] for none."""
+        ...
+
+
 class SpecStore(Protocol):
     def put_spec(
         self,
@@ -418,6 +460,7 @@ class Store(Protocol):
     def metadata(self) -> RuntimeMetadataStore: ...
     def events(self, mob_id: str) -> EventStore: ...
     def runs(self, mob_id: str) -> RunStore: ...
+    def transcripts(self, mob_id: str) -> TranscriptStore: ...
     def mob_ids(self) -> list[str]: ...
     def prepare(self) -> bool:
         """Create the store if it does not exist yet (idempotent); True when created now."""

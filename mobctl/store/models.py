@@ -234,6 +234,8 @@ class MobctlRunState(_Model):
     journal_seq: int = 0  # the last journal line folded into this base snapshot
     drivers: list[str] | None = None  # the --driver specs it was started with (resume reuses)
     first_cursor: int | None = None  # every event of the run has a cursor at least this
+    # token usage per member and per step (mobctl.engine.accounting), kept as turns end
+    accounting: dict[str, JsonValue] | None = None
 
 
 class MobRun(_Model):

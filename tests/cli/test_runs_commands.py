@@ -232,7 +232,13 @@ def test_show_steps_members_attempts_reasons(mob: tuple[Path, Path, Path]) -> No
     assert steps[3].endswith("dependency 'b' failed")
     assert "  b: w-1 attempt 1 failed: flaky\n  b: w-1 attempt 2 failed: flaky\n" in out
     assert '\noutputs\n{\n  "a": {\n    "w-1": "A"\n  }\n}\n' in out
-    assert out.endswith('\nresult\n{\n  "w-1": "A"\n}\n')
+    assert out.endswith(
+        '\nresult\n{\n  "w-1": "A"\n}\n'
+        "\naccounting (tokens)\n"
+        "  MEMBER  ROLE  TURNS  INPUT  OUTPUT  CACHE READ  CACHE WRITE\n"
+        "  w-1     w     3      -      -       -           -\n"
+        "  total                0      0\n"
+    )
 
 
 def test_show_json_is_the_snapshot(mob: tuple[Path, Path, Path]) -> None:

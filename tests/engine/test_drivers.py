@@ -18,6 +18,7 @@ from mobctl.drivers.base import (
     DriverError,
     Failed,
     Member,
+    TurnProfile,
     TurnRequest,
 )
 from mobctl.drivers.command import CommandDriver
@@ -133,6 +134,7 @@ def test_command_driver_protocol(tmp_path: Path) -> None:
     assert isinstance(outcome, Completed)
     data = json.loads(outcome.output)
     assert data["turn"] == {
+        "protocol": 1,
         "mob_id": "m",
         "run_id": "r",
         "flow_id": "main",
@@ -144,7 +146,11 @@ def test_command_driver_protocol(tmp_path: Path) -> None:
         "message": "Write about caching",
         "params": {"topic": "caching"},
         "output_format": "text",
+        "profile": None,
+        "system_prompt": "",
+        "expected_schema": None,
     }
+    assert outcome.transcript == {"stdin": data["turn"], "exit_status": 0, "stderr": ""}
     assert {k: v for k, v in data["env"].items() if k != "MOBCTL_STORE"} == {
         "MOBCTL_MOB_ID": "m",
         "MOBCTL_RUN_ID": "r",
@@ -155,8 +161,28 @@ def test_command_driver_protocol(tmp_path: Path) -> None:
         "MOBCTL_ATTEMPT": "2",
         "MOBCTL_ITERATION": "1",
     }
-    assert driver.run(request(message="fail"), threading.Event()) == Failed("the real reason")
-    assert driver.run(request(message="silent"), threading.Event()) == Failed("exit code 4")
+    failed = driver.run(request(message="fail"), threading.Event())
+    assert isinstance(failed, Failed) and failed.reason == "the real reason"
+    assert failed.transcript is not None and failed.transcript["exit_status"] != 0
+    assert "the real reason" in failed.transcript["stderr"]
+    silent = driver.run(request(message="silent"), threading.Event())
+    assert isinstance(silent, Failed) and silent.reason == "exit code 4"
+    assert silent.transcript is not None and silent.transcript["exit_status"] == 4
+
+
+def test_the_command_payload_carries_the_profile_and_expected_schema(tmp_path: Path) -> None:
+    script = tmp_path / "agent.py"
+    script.write_text(SCRIPT)
+    profile = TurnProfile(
+        name="writer", model="claude-sonnet-4-6", provider="anthropic", system_prompt="Be brief."
+    )
+    schema = {"type": "object", "required": ["title"]}
+    turn = request(profile=profile, expected_schema=schema, output_format="json")
+    outcome = CommandDriver(f"{sys.executable} {script}").run(turn, threading.Event())
+    assert isinstance(outcome, Completed)
+    sent = json.loads(outcome.output)["turn"]
+    assert sent["profile"] == profile.document() and sent["profile"]["model"] == "claude-sonnet-4-6"
+    assert sent["system_prompt"] == "Be brief." and sent["expected_schema"] == schema
     with pytest.raises(DispatchError, match="cannot start"):
         CommandDriver("/nonexistent/agent").run(request(), threading.Event())
 
@@ -180,7 +206,7 @@ def test_command_driver_kills_the_whole_process_group(tmp_path: Path) -> None:
 
     threading.Thread(target=stop_once_both_started, daemon=True).start()
     started = time.monotonic()
-    assert CommandDriver(str(script)).run(request(), stop) == Canceled()
+    assert isinstance(CommandDriver(str(script)).run(request(), stop), Canceled)
     assert time.monotonic() - started < 60  # canceled, not the children's 300 s
     children = [int(p) for p in pids.read_text().split()]
     assert len(children) == 2
@@ -203,7 +229,8 @@ def _running(pid: int) -> bool:
 
 def test_command_output_is_capped(tmp_path: Path) -> None:
     driver = CommandDriver(f"{sys.executable} -c \"print('x' * 5000)\"", output_cap=1000)
-    assert driver.run(request(), threading.Event()) == Failed(
+    outcome = driver.run(request(), threading.Event())
+    assert isinstance(outcome, Failed) and outcome.reason == (
         "output exceeds 1000 bytes (the store's record cap, MOBCTL_MAX_RECORD_BYTES); the "
         "command was stopped"
     )

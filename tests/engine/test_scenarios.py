@@ -106,7 +106,7 @@ def test_a_two_steps_success(tmp_path: Path) -> None:
     assert doc["status"] == "completed" and doc["cause"] is None
     assert doc["result"] == {"steps": {"a": {"w-1": "A"}, "b": {"w-1": "B"}}}
     assert doc["steps"] == {"a": "completed", "b": "completed"}
-    snapshot = json.loads(next((store / "mobs" / "s" / "runs").iterdir()).read_text())
+    snapshot = json.loads(next((store / "mobs" / "s" / "runs").glob("*.json")).read_text())
     assert [(e["step_id"], e["status"]) for e in snapshot["step_ledger"]] == [
         ("a", "dispatched"),
         ("a", "completed"),
@@ -260,7 +260,7 @@ def test_e_loop_two_iterations(tmp_path: Path) -> None:
     assert kinds[-1]["structured_output"] == {
         "steps": {"draft": {"w-1": "v2"}, "critique": {"approved": True}}
     }
-    snapshot = json.loads(next((store / "mobs" / "s" / "runs").iterdir()).read_text())
+    snapshot = json.loads(next((store / "mobs" / "s" / "runs").glob("*.json")).read_text())
     run_id = doc["run_id"]
     assert sorted(snapshot["frames"]) == [
         f"{run_id}-root",

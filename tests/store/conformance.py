@@ -23,6 +23,7 @@ from mobctl.errors import (
     CasConflict,
     InternalStoreError,
     NotFound,
+    RecordTooLarge,
     SpecRevisionConflict,
     StaleCursor,
     TerminalEventPending,
@@ -30,7 +31,7 @@ from mobctl.errors import (
 )
 from mobctl.store.authority import display_key, peer_id, public_key
 from mobctl.store.changes import RunExpectation, RunMutation
-from mobctl.store.contract import Store
+from mobctl.store.contract import Store, Transcript, TurnKey
 from mobctl.store.models import (
     EventKind,
     ExternalBindingOverlayRecord,
@@ -787,3 +788,68 @@ def test_signing_and_verifying_through_the_contract(store: Store) -> None:
     log.append(event("y"))
     pruned = signatures.verify_signatures(store, MOB)
     assert (pruned.ok, pruned.pruned) == (True, 1)
+
+
+# --- turn transcripts (§4.10) ----------------------------------------------------------------
+
+
+def test_transcripts_round_trip_filter_and_replace(
+    store: Store, open_store: Callable[[], Store]
+) -> None:
+    run_id, other = str(uuid.uuid4()), str(uuid.uuid4())
+    turns = store.transcripts(MOB)
+    assert turns.list_transcripts(run_id) == []
+    keys = [
+        TurnKey("review", "0", "reviewer-2", 1),
+        TurnKey("review", "0", "reviewer-1", 2),
+        TurnKey("review", "0", "reviewer-1", 1),
+        TurnKey("plan", "1.3", "lead-1", 1),
+        TurnKey("plan", "0", "lead-1", 1, escalation=True),
+    ]
+    for n, key in enumerate(keys):
+        turns.put_transcript(run_id, key, {"n": n, "text": "é\u2028", "usage": None})
+    turns.put_transcript(other, keys[0], {"n": 99})
+    every = turns.list_transcripts(run_id)
+    assert [t.key for t in every] == [keys[3], keys[2], keys[1], keys[0], keys[4]]
+    assert every[0] == Transcript(keys[3], {"n": 3, "text": "é\u2028", "usage": None})
+    assert [t.key for t in turns.list_transcripts(run_id, step="review")] == [
+        keys[2],
+        keys[1],
+        keys[0],
+    ]
+    assert [t.key for t in turns.list_transcripts(run_id, member="lead-1")] == [keys[3], keys[4]]
+    assert turns.list_transcripts(run_id, step="plan", member="reviewer-1") == []
+    turns.put_transcript(run_id, keys[0], {"n": "again"})  # one record per turn: replaced
+    again = open_store().transcripts(MOB).list_transcripts(run_id, member="reviewer-2")
+    assert again == [Transcript(keys[0], {"n": "again"})]
+    assert [t.record for t in turns.list_transcripts(other)] == [{"n": 99}]
+
+
+def test_transcript_keys_are_never_paths(store: Store) -> None:
+    run_id = str(uuid.uuid4())
+    turns = store.transcripts(MOB)
+    hostile = [
+        TurnKey("../../x", "0", "a/b", 1),
+        TurnKey(".", "0", "..", 1),
+        TurnKey("s+t%2B", "0", "m+1", 1),
+        TurnKey("s" * 300, "0", "m", 1),  # too long for a file name
+        TurnKey("s" * 300, "0", "m", 2),
+        TurnKey("escalation", "0", "m", 1),
+        TurnKey("m", "0", "escalation", 1, escalation=True),
+    ]
+    for n, key in enumerate(hostile):
+        turns.put_transcript(run_id, key, {"n": n})
+    found = {t.key: t.record["n"] for t in turns.list_transcripts(run_id)}
+    assert found == {key: n for n, key in enumerate(hostile)}
+    assert [t.key for t in turns.list_transcripts(run_id, step="s" * 300)] == hostile[3:5]
+    with pytest.raises(NotFound):
+        turns.put_transcript("../x", hostile[0], {})
+
+
+def test_a_transcript_over_the_record_cap_is_refused(store: Store) -> None:
+    run_id = str(uuid.uuid4())
+    turns = store.transcripts(MOB)
+    key = TurnKey("s", "0", "m", 1)
+    with pytest.raises(RecordTooLarge):
+        turns.put_transcript(run_id, key, {"text": "x" * store.max_record_bytes})
+    assert turns.list_transcripts(run_id) == []

@@ -20,5 +20,6 @@ def factory(argument: str, config: DriverConfig) -> Driver:
         parse_options(argument),
         env=config.env,
         allow_shell=config.allow_shell,
+        allow_mcp=config.allow_mcp,
         workdir=config.workdir,
     )

@@ -57,14 +57,17 @@ class LlmDriver:
         *,
         env: Mapping[str, str],
         allow_shell: bool = False,
+        allow_mcp: bool = False,
         workdir: Path | None = None,
     ) -> None:
         """``env``: where credentials and base URLs come from (the CLI passes the process
-        environment); ``allow_shell``: ``--allow-shell``; ``workdir``: where shell commands
-        and stdio MCP servers run."""
+        environment); ``allow_shell``: ``--allow-shell``; ``allow_mcp``: ``--allow-mcp``
+        (stdio MCP servers, programs a definition names, are started only with it);
+        ``workdir``: where shell commands and stdio MCP servers run."""
         self.options = options or LlmOptions()
         self._env = dict(env)
         self._allow_shell = allow_shell
+        self._allow_mcp = allow_mcp
         self._workdir = workdir or Path.cwd()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,6 +106,12 @@ class LlmDriver:
                 warnings.append(
                     f"profile '{name}': the {', '.join(families)} tools are Meerkat-runtime "
                     "features; the llm driver does not provide them"
+                )
+            programs = [str(s.get("name", "?")) for s in self._stdio_servers(tools)]
+            if programs and not self._allow_mcp:
+                warnings.append(
+                    f"profile '{name}' names stdio MCP servers ({', '.join(programs)}): "
+                    "programs a definition names are not started (run with --allow-mcp)"
                 )
             if tools.get("shell") and not self._allow_shell:
                 warnings.append(
@@ -278,6 +287,9 @@ class LlmDriver:
     async def _start_toolbox(self, profile: TurnProfile) -> Toolbox:
         tools = profile.tools
         configs: list[dict[str, Any]] = list(tools.get("mcp_servers") or [])
+        if not self._allow_mcp:  # a program a definition names runs only with --allow-mcp
+            stdio = self._stdio_servers(tools)
+            configs = [config for config in configs if config not in stdio]
         servers = McpServers(configs, env=self._env, workdir=self._workdir) if configs else None
         toolbox = Toolbox(
             servers,
@@ -293,6 +305,12 @@ class LlmDriver:
         )
         await toolbox.start()
         return toolbox
+
+    @staticmethod
+    def _stdio_servers(tools: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The profile's MCP servers that are programs to start (``command``), not URLs."""
+        servers = tools.get("mcp_servers") or []
+        return [s for s in servers if isinstance(s, dict) and s.get("command") is not None]
 
     def _secrets(self) -> list[str]:
         return [target.api_key for target in self._clients] + [

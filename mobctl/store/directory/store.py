@@ -20,6 +20,7 @@ from mobctl.store.directory.metadata import DirectoryMetadataStore
 from mobctl.store.directory.profiles import DirectoryRealmProfileStore
 from mobctl.store.directory.runs import DirectoryRunStore
 from mobctl.store.directory.specs import DirectorySpecStore
+from mobctl.store.directory.transcripts import DirectoryTranscriptStore
 
 FORMAT = "mobctl-store"
 SCHEMA_VERSION = 1
@@ -148,6 +149,15 @@ class DirectoryStore:
                 prepare=self.prepare,
             )
         return runs
+
+    def transcripts(self, mob_id: str) -> DirectoryTranscriptStore:
+        """The mob's turn transcripts (``runs/<run_id>.turns/``)."""
+        return DirectoryTranscriptStore(
+            self.files,
+            self.mob_dir(mob_id),
+            max_record_bytes=self.max_record_bytes,
+            prepare=self.prepare,
+        )
 
     def check(self, *, repair: bool = False) -> CheckReport:
         from mobctl.store.directory.check import check_store

@@ -74,6 +74,7 @@ def make_driver(fake: FakeProvider, tmp_path: Path) -> Iterator[Callable[..., Ll
     def make(options: LlmOptions | None = None, **kwargs: Any) -> LlmDriver:
         kwargs.setdefault("env", fake.env() | {"PATH": "/usr/bin:/bin"})
         kwargs.setdefault("workdir", tmp_path)
+        kwargs.setdefault("allow_mcp", True)  # the tests start their own MCP server
         driver = LlmDriver(options, **kwargs)
         made.append(driver)
         return driver

@@ -145,7 +145,7 @@ def test_mcp_servers_die_with_a_sigkilled_mobctl(fake, tmp_path) -> None:
         "from tests.fakes.provider_server import Calls, FakeProvider, Text\n"
         "fake = FakeProvider()\n"
         "fake.script(Calls([('pids', {})]), Text('ok'))\n"
-        "driver = LlmDriver(env=fake.env() | {'PATH': '/usr/bin:/bin'})\n"
+        "driver = LlmDriver(env=fake.env() | {'PATH': '/usr/bin:/bin'}, allow_mcp=True)\n"
         "outcome = driver.run(request(profile(tools=mcp_tools())), threading.Event())\n"
         "tool = [m for m in outcome.transcript['messages'] if m['role'] == 'tool'][0]\n"
         "print(tool['result'], flush=True)\n"
@@ -247,3 +247,27 @@ def test_an_http_mcp_server_is_reached_by_url(fake, make_driver) -> None:
     finally:
         server.kill()
         server.wait(GENEROUS)
+
+
+def test_a_stdio_mcp_server_a_definition_names_starts_only_with_allow_mcp(
+    fake, make_driver, tmp_path
+) -> None:
+    """A program named by a definition (a pull request's, say) is not run: without --allow-mcp
+    the preflight says so and the model is offered none of its tools."""
+    started = tmp_path / "started"
+    server = {
+        "name": "planted",
+        "command": sys.executable,
+        "args": ["-c", f"open({str(started)!r}, 'w').close()"],
+    }
+    member = profile(tools={"mcp_servers": [server]})
+    driver = make_driver(allow_mcp=False)
+    assert driver.preflight([member]) == [
+        "profile 'writer' names stdio MCP servers (planted): programs a definition names are "
+        "not started (run with --allow-mcp)"
+    ]
+    fake.script(Text("done"))
+    outcome = run(driver, request(member))
+    assert isinstance(outcome, Completed) and outcome.output == "done"
+    assert tool_names("anthropic", fake.requests[0].body) == []
+    assert not started.exists()
