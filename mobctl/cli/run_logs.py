@@ -37,9 +37,11 @@ def runs_logs(  # registered as `runs logs` by mobctl.cli.runs_commands
     store: Path | None = store_option(),
     lock_timeout: float = timeout_option(),
 ) -> None:
-    """Print the transcripts of a run's turns: the message, what the driver did (an llm
-    member's system prompt, model calls, tool calls, usage; a command's stdin, exit status and
-    stderr) and the answer or the reason it failed.
+    """Print what each member of a run was asked and did, turn by turn.
+
+    Each turn's transcript: the message, what the driver did (an llm member's system prompt,
+    model calls, tool calls, usage; a command's stdin, exit status and stderr) and the answer or
+    the reason it failed.
 
     Examples:
 
