@@ -5,7 +5,7 @@ spec, a member or a run is written)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from mobctl.api.registration import (
 )
 from mobctl.definition.model import MobDefinition
 from mobctl.drivers.base import Drivers, TurnProfile
-from mobctl.engine.profiles import flow_roles, run_profiles
+from mobctl.engine.profiles import flow_roles, missing_skills, run_profiles
 from mobctl.engine.turns import MAX_CONCURRENCY
 from mobctl.errors import NotFound, PathNotFoundError, UsageError
 from mobctl.ids import require_slug
@@ -86,9 +86,10 @@ def _exists(path: Path) -> bool:
 
 def profiles(
     store: Store, target: RunTarget, flow_id: str, catalog: Path | None = None
-) -> dict[str, TurnProfile]:
+) -> tuple[dict[str, TurnProfile], list[str]]:
     """Each role's resolved profile for a run of ``flow_id`` (role -> profile), with the
-    catalogue ``validate`` uses (``catalog``, else the bundled one)."""
+    catalogue ``validate`` uses (``catalog``, else the bundled one); and warnings about them
+    (a path skill whose file had no stored copy)."""
     definition = target.definition
     realm: dict[str, dict[str, Any]] = {}
     for role in flow_roles(definition, flow_id):
@@ -96,13 +97,15 @@ def profiles(
         stored = store.profiles.get(name) if isinstance(name, str) else None
         if stored is not None:
             realm[stored.name] = dict(stored.profile)
-    return run_profiles(
+    copies = target.resources.skills
+    resolved = run_profiles(
         definition,
         flow_id,
         realm_profiles=realm,
         catalog=catalog_from(catalog),
-        skill_copies=target.resources.skills,
+        skill_copies=copies,
     )
+    return resolved, missing_skills(definition, flow_id, realm_profiles=realm, skill_copies=copies)
 
 
 @contextmanager
@@ -116,11 +119,14 @@ def held(drivers: Drivers) -> Iterator[Drivers]:
 
 
 def preflight(
-    drivers: Drivers, resolved: dict[str, TurnProfile], on_note: Callable[[str], None] | None
+    drivers: Drivers,
+    resolved: dict[str, TurnProfile],
+    on_note: Callable[[str], None] | None,
+    warnings: Sequence[str] = (),
 ) -> None:
     """The drivers' checks of the profiles they serve (raising when the run cannot work);
-    each warning is shown once, as a note."""
-    for warning in drivers.preflight(resolved):
+    each warning (theirs, then ``warnings``) is shown once, as a note."""
+    for warning in [*drivers.preflight(resolved), *warnings]:
         if on_note is not None:
             on_note(f"warning: {warning}")
 

@@ -144,9 +144,9 @@ def start_run(
     found = _target(store, target, catalog, roots, strict)
     flow_id = pick_flow(found.definition, flow)
     check_run(found.definition, flow_id, dict(params or {}), specs)
-    resolved = profiles(store, found, flow_id, catalog)
+    resolved, notes = profiles(store, found, flow_id, catalog)
     with held(chosen):
-        preflight(chosen, resolved, watch.on_note)
+        preflight(chosen, resolved, watch.on_note, notes)
         with writing(store, found.definition.mob.id) as session:
             found = found.register(store, watch.on_registered)
             runner = FlowRunner(
@@ -199,9 +199,9 @@ def resume_run(
         if any(runs_a_program(spec) for spec in reused):
             raise _driver_required(run, reused)
         chosen = parse_drivers(reused, config) if reused else given
-        resolved = profiles(store, found, run.flow_id)
+        resolved, notes = profiles(store, found, run.flow_id)
         with held(chosen):
-            preflight(chosen, resolved, watch.on_note)
+            preflight(chosen, resolved, watch.on_note, notes)
             lease = take_over(store, run)
             if lease is None:
                 raise RunNotResumable(

@@ -15,7 +15,7 @@ from typing import Any, cast, get_args
 
 from pydantic import ValidationError
 
-from mobctl.definition.model import InlineProfile, InlineSkill, MobDefinition
+from mobctl.definition.model import InlineProfile, InlineSkill, MobDefinition, PathSkill
 from mobctl.drivers.base import ProviderName, TurnProfile
 from mobctl.errors import DefinitionError
 from mobctl.validation.catalog import Catalog
@@ -97,13 +97,30 @@ def system_prompt(
             sections.append(skill.content)
         elif skill.path in skill_copies:
             sections.append(skill_copies[skill.path])
-        else:
-            raise DefinitionError(
-                f"skill '{name}' of profile '{role}' has no stored copy of its file",
-                hint="the file was missing or unreadable when the mob was registered: fix it and "
-                "register the mob again",
-            )
+        # else: missing at registration (validate warned); :func:`missing_skills` says so
     return "\n\n".join(sections)
+
+
+def missing_skills(
+    definition: MobDefinition,
+    flow_id: str,
+    *,
+    realm_profiles: Mapping[str, dict[str, Any]],
+    skill_copies: Mapping[str, str],
+) -> list[str]:
+    """A warning for each path skill of a role in the flow whose file had no stored copy (it
+    was missing or unreadable at registration): the system prompt leaves it out."""
+    warnings = []
+    for role in flow_roles(definition, flow_id):
+        for name in _inline(definition, role, realm_profiles).skills:
+            skill = definition.skills.get(name)
+            if isinstance(skill, PathSkill) and skill.path not in skill_copies:
+                warnings.append(
+                    f"skill '{name}' of profile '{role}' has no stored copy of its file "
+                    f"'{skill.path}' (it was missing or unreadable when the mob was registered): "
+                    "the system prompt leaves it out; fix the file and register the mob again"
+                )
+    return warnings
 
 
 def _inline(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mobctl.definition.loader import load_text
 from mobctl.definition.model import MobDefinition
 from mobctl.drivers.base import TurnProfile
-from mobctl.engine.profiles import turn_profile
+from mobctl.engine.profiles import missing_skills, turn_profile
 from mobctl.errors import DefinitionError
 from mobctl.validation.catalog import bundled_catalog
 
@@ -57,6 +57,10 @@ content = "Be kind."
 [skills.house]
 source = "path"
 path = "skills/house.md"
+
+[flows.main.steps.a]
+role = "lead"
+message = "x"
 """
 
 
@@ -139,10 +143,20 @@ def test_a_missing_realm_profile_is_a_definition_error() -> None:
         resolve("nobody")
 
 
-def test_a_path_skill_without_its_stored_copy_is_refused_as_meerkat_refuses_it() -> None:
-    with pytest.raises(DefinitionError) as caught:
-        resolve("lead", copies={})
-    assert caught.value.message == "skill 'house' of profile 'lead' has no stored copy of its file"
+def test_a_path_skill_without_its_stored_copy_is_left_out_with_a_warning() -> None:
+    """Its file was missing when the mob was registered (validate warned then): the run warns
+    again and the prompt leaves it out, so a run whose drivers read no prompt still runs."""
+    assert resolve("lead", copies={}).system_prompt == "Be brief.\n\nBe kind."
+    flow = "main"
+    assert missing_skills(definition(), flow, realm_profiles={}, skill_copies={}) == [
+        "skill 'house' of profile 'lead' has no stored copy of its file 'skills/house.md' (it "
+        "was missing or unreadable when the mob was registered): the system prompt leaves it "
+        "out; fix the file and register the mob again"
+    ]
+    assert (
+        missing_skills(definition(), flow, realm_profiles={}, skill_copies={"skills/house.md": "x"})
+        == []
+    )
 
 
 @given(st.lists(st.sampled_from(["a", "b", "c", "missing"]), max_size=6))
