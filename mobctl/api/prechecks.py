@@ -34,6 +34,7 @@ from mobctl.definition.references import ParamsRef, parse_reference
 from mobctl.definition.templates import TemplateSyntaxError, parse_template, placeholders
 from mobctl.drivers.registry import split_role
 from mobctl.engine.context import Context, Fault, resolve
+from mobctl.engine.profiles import flow_roles
 from mobctl.errors import UsageError
 from mobctl.ids import shown_id
 
@@ -46,16 +47,8 @@ def check_run(
     check_params(definition, flow_id, params)
 
 
-def flow_roles(definition: MobDefinition, flow_id: str) -> list[str]:
-    """The roles that take turns in a run of the flow: its steps', and the supervisor's."""
-    roles = {step.role for step in definition.flows[flow_id].steps.values()}
-    if definition.supervisor is not None:
-        roles.add(definition.supervisor.role)
-    return sorted(roles)
-
-
 def check_driver_roles(definition: MobDefinition, flow_id: str, drivers: Sequence[str]) -> None:
-    roles = flow_roles(definition, flow_id)
+    roles = sorted(flow_roles(definition, flow_id))
     for spec in drivers:
         role, _ = split_role(spec)
         if role is not None and role not in roles:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mobctl.api.prechecks import check_run, flow_roles, needed_params
+from mobctl.api.prechecks import check_run, needed_params
 from mobctl.definition.loader import load_file, load_text
 from mobctl.definition.model import MobDefinition
+from mobctl.engine.profiles import flow_roles
 from mobctl.errors import UsageError
 from tests.conftest import SAMPLES
 from tests.engine.test_scenarios import HEAD
@@ -95,7 +96,7 @@ def test_driver_roles_are_the_steps_and_the_supervisors() -> None:
         '[flows.main.steps.a]\nrole = "w"\nmessage = "a"\n'
         '[flows.other.steps.b]\nrole = "boss"\nmessage = "b"\n'
     )
-    assert flow_roles(mob, "main") == ["boss", "w"]
+    assert sorted(flow_roles(mob, "main")) == ["boss", "w"]
     check_run(mob, "main", {}, ["boss=echo", "w=scripted:x.toml", "echo", "command:env A=1 x"])
     with pytest.raises(UsageError, match="has the role 'nobody'"):
         check_run(mob, "main", {}, ["nobody=echo"])
