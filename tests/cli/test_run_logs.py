@@ -79,8 +79,8 @@ def test_a_command_turn_keeps_its_payload_exit_status_and_stderr_end(tmp_path: P
     assert second["driver"]["exit_status"] == 3
     kept = second["driver"]["stderr"]
     assert len(kept) == 4096 and kept.endswith("b went wrong\n")
-    for path in (store / "mobs" / "s" / "runs").glob("*.turns/*"):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (log,) = (store / "mobs" / "s" / "runs").glob("*.turns.jsonl")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
     # printed for people: control characters escaped
     shown = cli("runs", "logs", "s", run_id[:6], "--step", "a", "--store", store)
     assert shown.exit_code == 0
