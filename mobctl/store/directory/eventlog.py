@@ -204,8 +204,8 @@ class DirectoryEventStore:
         tail = Record(-1, lines[-1], first + len(events) - 1, prev, batch, {})
         identity = file_identity(info) if info is not None else self._file_identity()
         self._tail_cache = None if identity is None else (identity, tail)
-        if cached is False:  # someone else's records may sit before ours
-            self._appended = []
+        if cached is False or (self._appended and self._appended[-1][0].cursor + 1 != first):
+            self._appended = []  # someone else's records (or a gap) may sit before ours
         self._appended = [*self._appended, *zip(stored, hashes, strict=True)][-_APPENDED_KEPT:]
         return stored
 
@@ -422,15 +422,13 @@ class DirectoryEventStore:
         reading the log's tail each time was a fifth of a step's cost."""
         if base.cursor == 0 or not self._appended or self._cached_tail() is False:
             return None
-        for index, (event, hash) in enumerate(self._appended):
-            if event.cursor == base.cursor:
-                if hash != base.hash:
-                    return None
-                later = self._appended[index + 1 :]
-                for record, record_hash in later:
-                    base.fold(record, record.cursor, record_hash)
-                return len(later)
-        return None
+        index = base.cursor - self._appended[0][0].cursor  # their cursors follow each other
+        if not 0 <= index < len(self._appended) or self._appended[index][1] != base.hash:
+            return None
+        later = self._appended[index + 1 :]
+        for record, record_hash in later:
+            base.fold(record, record.cursor, record_hash)
+        return len(later)
 
     def _write_roster_index(self, roster: Roster) -> None:
         with contextlib.suppress(WriteFailed):
