@@ -151,7 +151,7 @@ class DirectoryStore:
         return runs
 
     def transcripts(self, mob_id: str) -> DirectoryTranscriptStore:
-        """The mob's turn transcripts (``runs/<run_id>.turns/``)."""
+        """The mob's turn transcripts (``runs/<run_id>.turns.jsonl``)."""
         return DirectoryTranscriptStore(
             self.files,
             self.mob_dir(mob_id),
