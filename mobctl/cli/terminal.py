@@ -51,11 +51,6 @@ def say(text: str, *, err: bool = False) -> None:
     (sys.stderr if err else sys.stdout).write(printable(text) + "\n")
 
 
-def say_fields(*fields: object) -> None:
-    """Write one tab-separated line of fields on stdout, each escaped (a tab in one too)."""
-    sys.stdout.write("\t".join(printable(str(field)) for field in fields) + "\n")
-
-
 def json_text(value: Any, *, compact: bool = False) -> str:
     """``value`` as JSON for stdout (indented, or one line with ``compact``): non-ASCII kept
     when stdout writes UTF-8, else escaped, so the document stays valid JSON whatever the

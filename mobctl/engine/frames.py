@@ -159,10 +159,6 @@ class FrameState:
             self.skip_reasons[node] = reason
         return self._propagate(node, outcome == "Completed")
 
-    def skip_pending(self, node: str, reason: str) -> list[tuple[str, str]]:
-        """Skip a node that never ran (an enclosing loop was skipped), then propagate."""
-        return self.finish(node, "Skipped", reason)
-
     def _propagate(self, finished: str, completed: bool) -> list[tuple[str, str]]:
         """Re-evaluate, in frame order, the Pending nodes whose inputs changed: dependents of
         the finished node and of every node skipped on the way, and the finished node's branch
