@@ -309,6 +309,8 @@ class _Reader:
             regex.compile(text)
         except regex.error as exc:
             self.problem("invalid_regex", f"not a regular expression: {exc}", where)
+        except (RecursionError, OverflowError):  # groups nested thousands deep
+            self.problem("invalid_regex", "the regular expression is nested too deep", where)
 
     def schema(self, value: Any, where: DocPath) -> Any:
         if isinstance(value, str):
