@@ -209,10 +209,17 @@ class _Reader:
                 "invalid_value", f"'{mob}' is neither a definition file nor a mob id", (*at, "mob")
             )
         drivers = [self.driver(spec, (*at, "drivers", i)) for i, spec in enumerate(case.drivers)]
-        profiles = {
-            name: self.locate(file, (*at, "realm_profiles", name), "file")
-            for name, file in case.realm_profiles.items()
-        }
+        profiles = {}
+        for name, file in case.realm_profiles.items():
+            if is_slug(name):
+                profiles[name] = self.locate(file, (*at, "realm_profiles", name), "file")
+            else:  # it names a file in the case's store
+                self.problem(
+                    "invalid_value",
+                    f"'{name}' cannot name a realm profile (letters, digits, '.', '_', '-')",
+                    (*at, "realm_profiles", name),
+                    "key",
+                )
         timeout_ms = None
         if case.timeout is not None:
             try:
