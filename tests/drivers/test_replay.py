@@ -83,6 +83,16 @@ def test_record_writes_a_reviewable_cassette(here: Path) -> None:
     assert (here / "cas" / "hello.main.toml").read_text() == CASSETTE
 
 
+def test_a_record_directory_that_cannot_be_made_is_refused_before_the_run(here: Path) -> None:
+    (here / "file").write_text("")
+    result = cli("run", "minimal.toml", "-p", "name=Ada", "--record", "file/cas", "--store", "st")
+    assert result.stderr == (
+        "error[output_not_writable]: cannot write cassettes in file/cas: Not a directory\n"
+    )  # it came after a completed run, whose summary it hid
+    assert result.exit_code == 2
+    assert not (here / "st").exists()
+
+
 def test_replay_answers_from_the_cassette(here: Path) -> None:
     (here / "cas").mkdir()
     (here / "cas" / "hello.main.toml").write_text(CASSETTE)
