@@ -209,11 +209,18 @@ class NotFound(StoreError):
 class StaleCursor(NotFound):
     code = "stale_cursor"
 
-    def __init__(self, after: int, latest: int) -> None:
-        super().__init__(
-            f"cursor {after} is beyond the end of the log (latest cursor is {latest})",
-            hint=f"use --after-cursor {latest} or lower",
-        )
+    def __init__(self, after: int, latest: int, *, following: bool = False) -> None:
+        if following:  # the log went back under a follower: nobody passed a cursor
+            super().__init__(
+                f"the event log went back from cursor {after} to {latest} while it was followed "
+                "(deleted or replaced)",
+                hint="`mobctl events verify MOB` checks the log",
+            )
+        else:
+            super().__init__(
+                f"cursor {after} is beyond the end of the log (latest cursor is {latest})",
+                hint=f"use --after-cursor {latest} or lower",
+            )
         self.after = after
         self.latest = latest
 

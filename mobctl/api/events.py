@@ -141,11 +141,14 @@ def _tail(
             return (outer is not None and outer()) or now() > until
 
         stop = stop_at_until
-    for event in log.follow(last, poll_interval=poll_interval, stop=stop):
-        if query.matches(event):
-            yield event
-        if run_id is not None and is_terminal_of(event, run_id):
-            return
+    try:
+        for event in log.follow(last, poll_interval=poll_interval, stop=stop):
+            if query.matches(event):
+                yield event
+            if run_id is not None and is_terminal_of(event, run_id):
+                return
+    except StaleCursor as exc:  # the cursor was checked above: the log went back since
+        raise StaleCursor(exc.after, exc.latest, following=True) from None
 
 
 def _logged_run(store: Store, mob_id: str, run_id: str) -> bool | None:

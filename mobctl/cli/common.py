@@ -81,7 +81,8 @@ def open_store(store: Path | None, lock_timeout: float, *, durable: bool = True)
     from mobctl.store.backends import open_store as open_backend
 
     cap = os.environ.get("MOBCTL_MAX_RECORD_BYTES")
-    if cap and (not cap.isdigit() or int(cap) < MIN_RECORD_BYTES):
+    number = cap is not None and cap.isascii() and cap.isdigit() and len(cap) < 100  # '²'
+    if cap and (not number or int(cap) < MIN_RECORD_BYTES):
         raise UsageError(
             f"MOBCTL_MAX_RECORD_BYTES must be a number of bytes of at least "
             f"{MIN_RECORD_BYTES}, not {cap!r}"

@@ -47,12 +47,14 @@ def refuse_stdin(params: str | None) -> None:
             )
 
 
-def start(arguments: list[str]) -> dict[str, Any]:
-    """Start ``mobctl <arguments>`` detached and return its report once the run exists; if
-    it ends before that (an invalid definition, a usage error), exit with its code, its
-    messages already relayed."""
+def start(arguments: list[str], positional: list[str]) -> dict[str, Any]:
+    """Start ``mobctl <arguments> -- <positional>`` detached (after ``--``, a file named
+    ``-m.toml`` is a file) and return its report once the run exists; if it ends before
+    that (an invalid definition, a usage error), exit with its code, its messages already
+    relayed."""
     report_read, report_write = os.pipe()
     command = [sys.executable, "-m", "mobctl", *arguments, "--report-to", str(report_write)]
+    command += ["--", *positional]
     try:
         child = subprocess.Popen(
             command,

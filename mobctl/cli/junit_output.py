@@ -4,11 +4,13 @@ One ``<testsuite>`` per suite file, one ``<testcase>`` per case (``classname`` t
 ``name`` the case, ``file`` and ``line`` where it is, ``time`` in seconds); a failed case has a
 ``<failure>`` (its expectations) or, when it could not run as written, an ``<error>``; a
 skipped one a ``<skipped>``. Text is escaped for a terminal first, so no control character
-(which XML 1.0 cannot hold) reaches the file.
+(which XML 1.0 cannot hold) reaches the file, and so are U+FFFE and U+FFFF, which XML 1.0
+cannot hold either.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -20,6 +22,13 @@ from mobctl.cli.terminal import printable
 if TYPE_CHECKING:
     from mobctl.suites.runner import CaseResult
 
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")  # left by printable(), refused by XML 1.0
+
+
+def _xml(text: str, *, keep_newlines: bool = False) -> str:
+    escaped = printable(text, keep_newlines=keep_newlines)
+    return _NOT_XML.sub(lambda found: f"\\u{ord(found[0]):04x}", escaped)
+
 
 def junit_xml(results: list[CaseResult], started: datetime) -> str:
     root = ET.Element("testsuites", name="mobctl test")
@@ -30,14 +39,14 @@ def junit_xml(results: list[CaseResult], started: datetime) -> str:
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=printable(shown),
+            name=_xml(shown),
             tests=str(len(cases)),
             failures=str(sum(r.outcome == "failed" and r.error is None for r in cases)),
             errors=str(sum(r.error is not None for r in cases)),
             skipped=str(sum(r.outcome == "skipped" for r in cases)),
             time=_seconds(sum(r.duration_ms for r in cases)),
             timestamp=started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-            hostname=printable(socket.gethostname()),
+            hostname=_xml(socket.gethostname()),
         )
         for result in cases:
             _case(suite, result)
@@ -50,26 +59,26 @@ def _case(suite: ET.Element, result: CaseResult) -> None:
     case = ET.SubElement(
         suite,
         "testcase",
-        classname=printable(result.case.suite.shown),
-        name=printable(result.case.name),
-        file=printable(result.case.suite.shown),
+        classname=_xml(result.case.suite.shown),
+        name=_xml(result.case.name),
+        file=_xml(result.case.suite.shown),
         line=str(result.case.line),
         time=_seconds(result.duration_ms),
     )
     report = "\n".join(case_lines(result)[1:])
     if result.outcome == "skipped":
-        ET.SubElement(case, "skipped", message=printable(result.case.case.skip or ""))
+        ET.SubElement(case, "skipped", message=_xml(result.case.case.skip or ""))
     elif result.error is not None:
         error = ET.SubElement(
-            case, "error", message=printable(result.error.message), type=result.error.code
+            case, "error", message=_xml(result.error.message), type=result.error.code
         )
-        error.text = report
+        error.text = _xml(report, keep_newlines=True)
     elif result.outcome == "failed":
         count = len(result.failures) + len(result.stale)
         first = result.failures[0].message if result.failures else "stale cassette"
         message = first if count == 1 else f"{count} expectations failed; the first: {first}"
-        failure = ET.SubElement(case, "failure", message=printable(message), type="expectation")
-        failure.text = report
+        failure = ET.SubElement(case, "failure", message=_xml(message), type="expectation")
+        failure.text = _xml(report, keep_newlines=True)
 
 
 def _totals(root: ET.Element) -> None:

@@ -65,11 +65,21 @@ def _pair(option: str, pair: str) -> tuple[str, str]:
     return key, raw
 
 
+PARAMS_FILE_BYTES = 64 * 1024 * 1024  # far beyond any record cap; /dev/zero never ends
+
+
 def _params_document(document: str) -> dict[str, Any]:
     text = document
     if document.startswith("@"):
         try:
-            text = Path(document[1:]).read_text("utf-8")
+            with Path(document[1:]).open("rb") as file:  # a pipe too: @/dev/stdin
+                data = file.read(PARAMS_FILE_BYTES + 1)
+            if len(data) > PARAMS_FILE_BYTES:
+                raise UsageError(
+                    f"params file {document[1:]} is larger than "
+                    f"{PARAMS_FILE_BYTES // 1024 // 1024} MiB"
+                )
+            text = data.decode("utf-8")
         except OSError as exc:
             raise UsageError(f"cannot read params file {document[1:]}: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:

@@ -119,7 +119,7 @@ def run(
         from mobctl.cli import detach as detached
 
         detached.refuse_stdin(params)
-        arguments = [target, *([flow] if flow else [])]
+        arguments = ["--lock-timeout", f"{lock_timeout:g}"]
         for name, given in (("-p", param), ("-P", param_json), ("--driver", driver)):
             arguments += [item for value in given for item in (name, value)]
         arguments += [item for path in allow_path for item in ("--allow-path", str(path))]
@@ -131,7 +131,7 @@ def run(
         arguments += ["--max-concurrency", str(max_concurrency)]
         arguments += ["--allow-shell"] if allow_shell else []
         arguments += ["--allow-mcp"] if allow_mcp else []
-        report = detached.start(["run", *arguments, "--lock-timeout", f"{lock_timeout:g}"])
+        report = detached.start(["run", *arguments], [target, *([flow] if flow else [])])
         if not machine(fmt, report, [report["run_id"]]):
             say(report["run_id"])
         say(

@@ -98,6 +98,12 @@ def read_regular(path: Path) -> bytes:
     return read_descriptor(os.open(path, _FILE), str(path))
 
 
+def read_unlinked(path: Path) -> bytes:
+    """As :func:`read_regular`, but a link as the last part of ``path`` is refused
+    (``ELOOP``), never followed: for a file mobctl wrote itself (a cassette)."""
+    return read_descriptor(os.open(path, _FILE | os.O_NOFOLLOW), str(path))
+
+
 def read_descriptor(descriptor: int, shown: str) -> bytes:
     """Read (and close) an open file: a regular file of at most :data:`MAX_FILE_BYTES`;
     anything else is an ``OSError`` naming ``shown``."""

@@ -15,6 +15,7 @@ of environment variables whose names look like credentials are replaced wherever
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
 import threading
@@ -25,10 +26,10 @@ from typing import Any
 
 import tomlkit
 import tomlkit.exceptions
-from tomlkit.items import Table
+from tomlkit.items import AoT, Table
 
 from mobctl.canonical import canonical
-from mobctl.definition.files import replace_file
+from mobctl.definition.files import read_unlinked, replace_file
 from mobctl.drivers.base import Completed, DriverError, Failed, Outcome, TurnRequest
 from mobctl.drivers.scripted import RecordedRequest, Reply
 from mobctl.errors import OutputError
@@ -232,13 +233,19 @@ class Recorder:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 replace_file(path, self._document(path, turns))
             except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
-                detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                detail = (
+                    exc.strerror
+                    if isinstance(exc, OSError) and exc.strerror
+                    else "it is not UTF-8 TOML"
+                )
                 raise OutputError(f"cannot write the cassette {path}: {detail}") from None
         return list(pending)
 
     def _document(self, path: Path, turns: dict[Key, Recorded]) -> str:
         ordered = sorted(turns.values(), key=lambda t: t.key)
-        if not (self.merge and path.is_file()):
+        # a link or anything but a regular file is no cassette (replay skipped it too): it
+        # is replaced, never read through
+        if not (self.merge and path.is_file() and not path.is_symlink()):
             document = tomlkit.document()
             for line in HEADER:
                 document.add(tomlkit.comment(line))
@@ -247,8 +254,10 @@ class Recorder:
                 replies.append(turn.table())
             document["reply"] = replies
             return document.as_string()
-        document = tomlkit.parse(path.read_text("utf-8"))
+        document = tomlkit.parse(read_unlinked(path).decode("utf-8"))
         replies = document.setdefault("reply", tomlkit.aot())
+        if not isinstance(replies, AoT):
+            raise OSError(errno.EINVAL, "it is not a cassette ([[reply]] tables)", str(path))
         index = {_table_key(table): i for i, table in enumerate(replies)}
         for turn in ordered:
             at = index.get(turn.key)

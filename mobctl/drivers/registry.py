@@ -16,6 +16,7 @@ from pathlib import Path
 from mobctl.drivers.base import Driver, DriverError, Drivers
 from mobctl.drivers.command import OUTPUT_CAP
 from mobctl.drivers.echo import EchoDriver
+from mobctl.errors import OutputError
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ def _record(drivers: Drivers, config: DriverConfig) -> None:
     from mobctl.drivers.recording import RecordingDriver
 
     assert config.record is not None
+    try:  # now, not when the run has ended: its outcome would be lost behind the error
+        config.record.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write cassettes in {config.record}: {exc.strerror}") from None
     recorder = Recorder(config.record, secret_values(config.env), merge=False)
     drivers.default = RecordingDriver(drivers.default, recorder)
     drivers.by_role = {role: RecordingDriver(d, recorder) for role, d in drivers.by_role.items()}

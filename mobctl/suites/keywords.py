@@ -14,6 +14,7 @@ from mobctl.errors import UsageError
 Matcher = Callable[[str], bool]
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)"|([^\s()"]+))')
 _OPERATORS = frozenset({"and", "or", "not"})
+MAX_DEPTH = 100  # of nested "not" and parentheses: deeper is a usage error, not a RecursionError
 
 
 def keyword_matcher(expression: str) -> Matcher:
@@ -54,6 +55,7 @@ class _Parser:
         self.tokens = tokens
         self.source = source
         self.position = 0
+        self.depth = 0
 
     def error(self, problem: str) -> UsageError:
         return UsageError(
@@ -83,6 +85,16 @@ class _Parser:
         return factors[0] if len(factors) == 1 else lambda name: all(f(name) for f in factors)
 
     def factor(self) -> Matcher:
+        nested = self.peek() in (("operator", "not"), ("paren", "("))
+        if nested and self.depth == MAX_DEPTH:
+            raise self.error(f"it nests 'not' and parentheses more than {MAX_DEPTH} deep")
+        self.depth += nested
+        try:
+            return self._factor()
+        finally:
+            self.depth -= nested
+
+    def _factor(self) -> Matcher:
         if self.take("not"):
             inner = self.factor()
             return lambda name: not inner(name)

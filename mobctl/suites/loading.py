@@ -209,10 +209,17 @@ class _Reader:
                 "invalid_value", f"'{mob}' is neither a definition file nor a mob id", (*at, "mob")
             )
         drivers = [self.driver(spec, (*at, "drivers", i)) for i, spec in enumerate(case.drivers)]
-        profiles = {
-            name: self.locate(file, (*at, "realm_profiles", name), "file")
-            for name, file in case.realm_profiles.items()
-        }
+        profiles = {}
+        for name, file in case.realm_profiles.items():
+            if is_slug(name):
+                profiles[name] = self.locate(file, (*at, "realm_profiles", name), "file")
+            else:  # it names a file in the case's store
+                self.problem(
+                    "invalid_value",
+                    f"'{name}' cannot name a realm profile (letters, digits, '.', '_', '-')",
+                    (*at, "realm_profiles", name),
+                    "key",
+                )
         timeout_ms = None
         if case.timeout is not None:
             try:
@@ -309,6 +316,8 @@ class _Reader:
             regex.compile(text)
         except regex.error as exc:
             self.problem("invalid_regex", f"not a regular expression: {exc}", where)
+        except (RecursionError, OverflowError):  # groups nested thousands deep
+            self.problem("invalid_regex", "the regular expression is nested too deep", where)
 
     def schema(self, value: Any, where: DocPath) -> Any:
         if isinstance(value, str):

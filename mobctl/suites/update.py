@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import tomlkit
@@ -54,7 +55,7 @@ def apply_updates(results: list[CaseResult]) -> tuple[list[CaseResult], list[Upd
             table[where[-1]] = toml_value(update.failure.update)
         texts[suite.path] = (suite, document.as_string())
     for path, (suite, _) in texts.items():
-        if read_regular(path).decode("utf-8", "replace").removeprefix("\ufeff") != suite.text:
+        if _current(path) != suite.text:
             raise UsageError(
                 f"{suite.shown} changed since mobctl test read it; nothing was updated",
                 hint="run mobctl test --update again",
@@ -63,6 +64,15 @@ def apply_updates(results: list[CaseResult]) -> tuple[list[CaseResult], list[Upd
         replace_file(path, text)
     updated = {id(u.failure) for u in chosen}
     return [_without(result, updated) for result in results], chosen
+
+
+def _current(path: Path) -> str | None:
+    """The suite's text now; None when it is no longer a readable regular file (deleted,
+    replaced by a FIFO or a directory meanwhile)."""
+    try:
+        return read_regular(path).decode("utf-8", "replace").removeprefix("\ufeff")
+    except OSError:
+        return None
 
 
 def _without(result: CaseResult, updated: set[int]) -> CaseResult:

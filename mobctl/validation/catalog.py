@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from mobctl.definition.files import read_regular
 from mobctl.errors import CatalogError
 
 
@@ -42,7 +43,7 @@ def bundled_catalog() -> Catalog:
 def load_catalog(path: Path) -> Catalog:
     """A replacement catalogue (``--catalog FILE``); a bad file is a usage error."""
     try:
-        text = path.read_text("utf-8")
+        text = read_regular(path).decode("utf-8")  # capped: --catalog /dev/zero never ends
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(f"cannot read catalogue {path}: {exc}") from exc
     return _parse(text, str(path))

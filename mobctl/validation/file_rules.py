@@ -177,6 +177,8 @@ def meta_schema_problem(schema_json: str) -> str | None:
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
         return f"{exc.message}" + (f" (at {where})" if where else "")
+    except RecursionError:  # re.compile of a pattern whose groups nest thousands deep
+        return "a pattern in the schema is nested too deeply to compile"
     outside = outside_refs(schema)
     if outside:
         return (

@@ -304,6 +304,12 @@ def test_malformed_catalog_is_a_usage_error(tmp_path: Path) -> None:
     missing = cli("validate", SAMPLES / "minimal.toml", "--catalog", tmp_path / "nope.json")
     assert missing.exit_code == 2
     assert missing.stderr.startswith("error[invalid_catalog]: cannot read catalogue")
+    endless = cli("validate", SAMPLES / "minimal.toml", "--catalog", "/dev/zero")  # was OOM
+    assert endless.exit_code == 2
+    assert endless.stderr == (
+        "error[invalid_catalog]: cannot read catalogue /dev/zero: [Errno 22] not a regular file "
+        "(a FIFO, device or directory): '/dev/zero'\n"
+    )
 
 
 def test_internal_error_is_exit_70_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -167,3 +167,18 @@ def test_detach_refuses_params_from_stdin(mob: Path) -> None:
         "error[usage]: --detach cannot read --params from '/dev/stdin': a detached run has no "
         "stdin\nhint: write the params to a file and pass --params @FILE, or use -p/-P\n"
     )
+
+
+def test_a_file_named_like_an_option_is_run_as_that_file(mob: Path) -> None:
+    # the child got it before its options: "no such option: -m"
+    (mob / "-m.toml").write_text((mob / "mob.toml").read_text())
+    store = str(mob / "store")
+    started = mobctl_process(
+        "run", "-p", "n=1", "--driver", "scripted:done.toml", "--store", store, "--detach",
+        "--", "-m.toml", cwd=mob,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    waited = mobctl(mob, "runs", "wait", "s", run_id, "--json")
+    assert waited.returncode == 0, waited.stderr
+    assert json.loads(waited.stdout)["outputs"] == {"s": {"w-1": "done"}}

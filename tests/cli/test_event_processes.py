@@ -219,3 +219,19 @@ def test_a_closed_pipe_ends_a_follower_quietly(tmp_path: Path) -> None:
     log.append(NewMobEvent(mob_id=MOB, kind=EventKind(type="y")))  # its next write fails
     assert follower.wait(timeout=30) == 141  # as `tail -f | head -1` ends (SIGPIPE)
     assert follower.stderr is not None and follower.stderr.read() == ""
+
+
+def test_a_log_deleted_under_a_follower_is_not_blamed_on_a_cursor(tmp_path: Path) -> None:
+    location = tmp_path / "store"
+    store = DirectoryStore(location)
+    for _ in range(3):
+        store.events(MOB).append(NewMobEvent(mob_id=MOB, kind=EventKind(type="x")))
+    follower = start("events", "tail", MOB, "-f", "--store", location)
+    Lines(follower).until(3)
+    (location / "mobs" / MOB / "events.jsonl").unlink()
+    _, err = follower.communicate(timeout=60)
+    assert follower.returncode == 1
+    assert err == (
+        "error[stale_cursor]: the event log went back from cursor 3 to 0 while it was followed "
+        "(deleted or replaced)\nhint: `mobctl events verify MOB` checks the log\n"
+    )  # it said "use --after-cursor 0 or lower", an option nobody passed

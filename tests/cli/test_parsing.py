@@ -110,3 +110,14 @@ def test_every_duration_option_takes_the_same_syntax(tmp_path: Path) -> None:
             f"error[usage]: {option} {args[-1]!r} is not a duration\n"
             "hint: use seconds (30) or a duration such as 500ms, 30s, 1m30s, 2h or 1d\n",
         )
+
+
+def test_a_params_file_that_never_ends_is_a_usage_error(tmp_path: Path) -> None:
+    # /dev/zero was read until memory ran out
+    result = cli("run", SAMPLES / "minimal.toml", "--params", "@/dev/zero", "--store", tmp_path)
+    assert result.stderr == "error[usage]: params file /dev/zero is larger than 64 MiB\n"
+    assert result.exit_code == 2
+    (tmp_path / "p.json").write_text('{"name": "Ada"}')
+    ran = cli("run", SAMPLES / "minimal.toml", "--params", f"@{tmp_path / 'p.json'}", "--json",
+              "--store", tmp_path / "st")  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr

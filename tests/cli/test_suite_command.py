@@ -75,6 +75,19 @@ def test_junit_never_holds_a_control_character(project: Path) -> None:
     ]
 
 
+def test_junit_never_holds_a_noncharacter_xml_refuses(project: Path) -> None:
+    # U+FFFE and U+FFFF are no control characters, but XML 1.0 cannot hold them either
+    write_suite(
+        project,
+        '[[case.expect.output]]\npath = "params.x"\nop = "eq"\nvalue = "\\uFFFF"\n',
+        case=CASE.replace('"the case"', '"odd \\uFFFE"'),
+    )
+    assert cli("test", "t.test.toml", "--junit", "j.xml").exit_code == 1
+    (case,) = [c for s in JUnitXml.fromfile(str(project / "j.xml")) for c in s]
+    assert case.name == "odd \\ufffe"
+    assert '"\\uffff"' in case.result[0].message
+
+
 def test_json_document(project: Path) -> None:
     write_suite(project, "", case=MIXED)
     result = cli("test", "t.test.toml", "-o", "json")

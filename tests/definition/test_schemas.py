@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 from referencing.exceptions import Unresolvable
 
 from mobctl.definition.schemas import outside_refs, schema_validator
+from tests.conftest import mobctl_process
+from tests.engine.test_scenarios import HEAD
 
 
 def test_a_ref_inside_the_schema_resolves() -> None:
@@ -50,3 +53,46 @@ def test_outside_refs_are_found_anywhere_but_in_data() -> None:
         "default": {"$ref": "also-data"},
     }
     assert sorted(outside_refs(schema)) == ["https://x/y", "other.json"]
+
+
+SLOW = "^(?:(?:a|a)+)+b$"  # backtracks for ages on many a's without the b
+
+
+def test_a_pattern_that_backtracks_for_ages_fails_the_value_instead(tmp_path: Path) -> None:
+    # jsonschema's own `re` held the process (and its GIL: no Ctrl-C) for hours here
+    schema = json.dumps({"type": "object", "properties": {"x": {"pattern": SLOW}}})
+    (tmp_path / "mob.toml").write_text(
+        HEAD
+        + '[flows.main.steps.s]\nrole = "w"\nmessage = "go"\noutput_format = "json"\n'
+        + 'dispatch_mode = "one_to_one"\ncollection_policy = { type = "any" }\n'
+        + f"expected_schema_ref = '{schema}'\n"
+    )
+    (tmp_path / "replies.toml").write_text(
+        '[[reply]]\nstep = "s"\njson = { x = "' + "a" * 60 + '" }\n'
+    )
+    ran = mobctl_process(
+        "run", "mob.toml", "--driver", "scripted:replies.toml", "--store", "st", "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 3, ran.stderr
+    failure = json.loads(ran.stdout)["failure"]["steps"][0]["reason"]
+    assert failure.endswith(f"the pattern {SLOW!r} took longer than 1s to match")
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"pattern": "^a+$"}, "aab"),
+        ({"pattern": "^a+$"}, "aaa"),
+        ({"patternProperties": {"^x": {"type": "integer"}}}, {"xa": "s", "y": 1}),
+        ({"patternProperties": {"^x": True}, "additionalProperties": False}, {"xa": 1, "y": 1}),
+        ({"properties": {"a": True}, "additionalProperties": False}, {"a": 1, "b": 2, "c": 3}),
+        ({"additionalProperties": {"type": "string"}}, {"a": 1}),
+    ],
+)
+def test_time_limited_patterns_judge_as_jsonschema_does(schema: dict, value: object) -> None:
+    import jsonschema
+
+    stock = jsonschema.Draft202012Validator(schema).iter_errors(value)
+    ours = schema_validator(schema).iter_errors(value)
+    assert sorted(e.message for e in ours) == sorted(e.message for e in stock)

@@ -18,6 +18,7 @@ from mobctl.drivers.base import Completed, Driver, Member, TurnProfile, TurnRequ
 from mobctl.drivers.cassettes import Recorder, rendered
 from mobctl.drivers.registry import DriverConfig, parse_drivers, runs_a_program
 from mobctl.drivers.replay import ReplayDriver
+from mobctl.errors import OutputError
 from tests.conftest import SAMPLES, cli
 from tests.drivers.llm.conftest import request as llm_request
 from tests.fakes.provider_server import FakeProvider, Text
@@ -82,6 +83,16 @@ def test_record_writes_a_reviewable_cassette(here: Path) -> None:
     assert (here / "cas" / "hello.main.toml").read_text() == CASSETTE
 
 
+def test_a_record_directory_that_cannot_be_made_is_refused_before_the_run(here: Path) -> None:
+    (here / "file").write_text("")
+    result = cli("run", "minimal.toml", "-p", "name=Ada", "--record", "file/cas", "--store", "st")
+    assert result.stderr == (
+        "error[output_not_writable]: cannot write cassettes in file/cas: Not a directory\n"
+    )  # it came after a completed run, whose summary it hid
+    assert result.exit_code == 2
+    assert not (here / "st").exists()
+
+
 def test_replay_answers_from_the_cassette(here: Path) -> None:
     (here / "cas").mkdir()
     (here / "cas" / "hello.main.toml").write_text(CASSETTE)
@@ -142,6 +153,36 @@ def test_fallback_records_only_the_changed_turns(here: Path) -> None:
     assert 'output = "Hello, Bob!"' in text
     assert 'message = "Say hello to Bob."' in text
     assert _run("Bob", "replay:cas")[0] == 0  # the re-recorded turn now replays
+
+
+def test_a_fallback_never_reads_a_cassette_through_a_link(here: Path, tmp_path: Path) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.toml"
+    outside.write_text("reply = 5\n")  # read through the link, this was exit 70
+    (here / "cas").mkdir()
+    (here / "cas" / "hello.main.toml").symlink_to(outside)
+    assert _run("Ada", "replay:cas,fallback=scripted:hello.toml")[0] == 0
+    assert outside.read_text() == "reply = 5\n"
+    assert not (here / "cas" / "hello.main.toml").is_symlink()  # replaced, as replay skipped it
+    assert _run("Ada", "replay:cas")[0] == 0
+
+
+def test_a_cassette_of_the_wrong_shape_is_not_merged_into(here: Path) -> None:
+    (here / "cas").mkdir()
+    cassette = here / "cas" / "m.main.toml"  # _request's mob and flow
+    recorder = Recorder(here / "cas", [], merge=True)
+    recorder.add(_request("Say hello to Bob."), Completed("Hello, Bob!"))
+    cassette.write_text("reply = [1, 2]\n")  # appended to, this was a broken cassette
+    with pytest.raises(OutputError) as raised:
+        recorder.flush()
+    assert raised.value.message == (
+        f"cannot write the cassette {cassette}: it is not a cassette ([[reply]] tables)"
+    )
+    cassette.write_text("reply = [\nSECRET")
+    recorder.add(_request("Say hello to Bob."), Completed("Hello, Bob!"))
+    with pytest.raises(OutputError) as raised:
+        recorder.flush()
+    assert raised.value.message == f"cannot write the cassette {cassette}: it is not UTF-8 TOML"
+    assert cassette.read_text() == "reply = [\nSECRET"
 
 
 def test_mobctl_test_reports_a_stale_cassette_whatever_the_expectations(here: Path) -> None:

@@ -87,7 +87,7 @@ def test_params_over_the_limit_are_refused_before_anything_is_written(
 
 
 def test_a_bad_cap_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for bad in ("lots", "100", "-5"):
+    for bad in ("lots", "100", "-5", "²²²²²", "9" * 5000):  # the last two were exit 70
         monkeypatch.setenv("MOBCTL_MAX_RECORD_BYTES", bad)
         result = cli("store", "init", "--store", tmp_path / "store")
         assert (result.exit_code, result.stderr) == (

@@ -238,6 +238,17 @@ def test_no_temp_files_are_left_and_stale_ones_are_repaired(store: DirectoryStor
     assert repaired.ok and not stray.exists()
 
 
+@pytest.mark.parametrize("pid", ["²³", "٣"])  # digits to str.isdigit, not to int()
+def test_a_planted_temp_name_whose_pid_is_no_number_is_a_stray(
+    store: DirectoryStore, pid: str
+) -> None:
+    store.specs.put_spec(MOB, {"id": MOB}, None)
+    stray = store.root / "specs" / f".review.json.{pid}.deadbeef.tmp"  # was exit 70
+    stray.write_text("{")
+    assert [p.code for p in check_store(store).problems] == ["stray_temp_file"]
+    assert check_store(store, repair=True).ok and not stray.exists()
+
+
 def test_stale_lock_holder_files_are_repaired(store: DirectoryStore) -> None:
     store.prepare()
     holder = store.root / "locks" / "store.lock.holder"

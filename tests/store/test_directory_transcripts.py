@@ -82,3 +82,17 @@ def test_a_link_or_a_damaged_transcript_is_store_corrupt_without_quoting_it(
     with pytest.raises(StoreLink):
         turns.put_transcript(run_id, KEY, {"answer": "no"})
     assert outside.read_text() == "{}\n"
+
+
+def test_turns_are_in_numeric_iteration_order_whatever_a_planted_key_says(
+    tmp_path: Path,
+) -> None:
+    store = DirectoryStore(tmp_path / "store")
+    run_id = str(uuid.uuid4())
+    turns = store.transcripts("m")
+    # 5,000 digits is more than int() converts (exit 70); '²' is a digit int() refuses
+    iterations = ["10", "9", "2.10", "2.9", "0", "9" * 5000, "²", "007"]
+    for iteration in iterations:
+        turns.put_transcript(run_id, TurnKey("s", iteration, "m", 1), {})
+    listed = [t.key.iteration for t in turns.list_transcripts(run_id)]
+    assert listed == ["²", "0", "2.9", "2.10", "007", "9", "10", "9" * 5000]

@@ -46,6 +46,15 @@ def test_malformed_expressions_are_usage_errors(expression: str, problem: str) -
     assert caught.value.message == f"-k {expression!r}: {problem}"
 
 
+@pytest.mark.parametrize("nesting", ["(" * 5000 + "a" + ")" * 5000, "not " * 5000 + "a"])
+def test_deep_nesting_is_a_usage_error_not_a_recursion_error(nesting: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        keyword_matcher(nesting)
+    assert caught.value.message.endswith(": it nests 'not' and parentheses more than 100 deep")
+    matches = keyword_matcher("not " * 50 + "(" * 50 + "loop" + ")" * 50)  # 100 deep
+    assert [name for name in NAMES if matches(name)] == ["loop stops"]
+
+
 def test_k_selects_cases_and_no_match_is_exit_2(project: Path) -> None:
     two = CASE + CASE.replace('"the case"', '"another case"')
     write_suite(project, "", case=two)

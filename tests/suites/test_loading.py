@@ -133,6 +133,19 @@ def test_a_linked_path_leading_out_is_refused(project: Path, tmp_path_factory) -
     assert result.exit_code == 2
 
 
+def test_a_realm_profile_name_that_cannot_name_a_file_is_an_invalid_suite(project: Path) -> None:
+    (project / "p.toml").write_text('model = "claude-sonnet-4-6"\n')
+    write_suite(
+        project, "", case=CASE + 'realm_profiles = { "../evil" = "p.toml", ok = "p.toml" }\n'
+    )
+    result = cli("test", "t.test.toml")
+    assert result.stdout == (
+        "t.test.toml:6:20: error[invalid_value] case[0].realm_profiles.../evil: '../evil' cannot "
+        "name a realm profile (letters, digits, '.', '_', '-')\n"
+    )  # the case ran and failed with unsafe_id
+    assert result.exit_code == 2
+
+
 def test_command_drivers_only_with_allow_command(project: Path) -> None:
     write_suite(
         project,

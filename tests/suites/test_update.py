@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mobctl.suites.update import toml_value
 from tests.conftest import cli
-from tests.suites.conftest import write_suite
+from tests.suites.conftest import CASE, write_suite
 
 EXPECT = """
 # the outputs we rely on
@@ -71,6 +72,23 @@ def test_without_update_nothing_is_written(project: Path) -> None:
     before = suite.read_text()
     assert cli("test", "t.test.toml").exit_code == 1
     assert suite.read_text() == before
+
+
+@pytest.mark.parametrize("then", ["", "mkfifo t.test.toml; "])
+def test_a_suite_deleted_or_replaced_while_it_ran_is_left_alone(project: Path, then: str) -> None:
+    # the case's own driver takes the suite away: deleted, or a FIFO in its place (exit 70)
+    change = f"rm t.test.toml; {then}echo alpha"
+    case = CASE.replace('"scripted:fixtures.toml"', f"'command:sh -c \"{change}\"'")
+    write_suite(
+        project, '[[case.expect.output]]\npath = "steps.a"\nop = "eq"\nvalue = "old"\n', case=case
+    )
+    result = cli("test", "t.test.toml", "--update", "--allow-command")
+    assert result.stderr == (
+        "error[usage]: t.test.toml changed since mobctl test read it; nothing was updated\n"
+        "hint: run mobctl test --update again\n"
+    )
+    assert result.exit_code == 2
+    assert (project / "t.test.toml").exists() == bool(then)
 
 
 @given(

@@ -490,3 +490,16 @@ def test_schema_dialects_are_checked_as_written() -> None:
     assert messages(odd) == [
         "step 's' inline schema is not a valid JSON Schema: $schema must be a string (the URI of a JSON Schema dialect)"
     ]
+
+
+@pytest.mark.parametrize("keyword", ["pattern", "patternProperties"])
+def test_a_pattern_nested_thousands_deep_is_an_invalid_schema(keyword: str) -> None:
+    pattern = "(" * 5000 + "a" + ")" * 5000  # re.compile raised RecursionError: exit 70
+    schema = {"pattern": pattern} if keyword == "pattern" else {keyword: {pattern: True}}
+    text = HEAD + step(
+        "s", f"expected_schema_ref = '{json.dumps(schema)}'", 'collection_policy = { type = "any" }'
+    )
+    assert messages(text) == [
+        "step 's' inline schema is not a valid JSON Schema: a pattern in the schema is nested "
+        "too deeply to compile"
+    ]

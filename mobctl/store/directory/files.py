@@ -295,7 +295,8 @@ class StoreFiles:
                 continue
             parts = name.split(".")
             pid = parts[-3] if len(parts) >= 4 else ""
-            if not pid.isdigit() or not pid_alive(int(pid)):
+            # a planted name's '²' is a digit to isdigit() but nothing int() takes
+            if not (pid.isascii() and pid.isdigit()) or not pid_alive(int(pid)):
                 found.append(entry.path)
         return found
 

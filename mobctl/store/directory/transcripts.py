@@ -124,6 +124,13 @@ def _wanted(key: TurnKey, step: str | None, member: str | None) -> bool:
     return (step is None or key.step_id == step) and (member is None or key.member == member)
 
 
-def _order(key: TurnKey) -> tuple[bool, str, tuple[int, ...], str, int]:
-    iteration = tuple(int(p) for p in key.iteration.split(".") if p.isdigit())
+def _order(key: TurnKey) -> tuple[bool, str, tuple[tuple[int, str], ...], str, int]:
+    """Iterations in numeric order, compared as digit strings: a planted iteration of 5,000
+    digits (or a non-ASCII digit such as '²') is no number ``int`` takes."""
+    iteration = tuple(
+        (len(number), number)
+        for part in key.iteration.split(".")
+        if part.isascii() and part.isdigit()
+        for number in [part.lstrip("0")]
+    )
     return (key.escalation, key.step_id, iteration, key.member, key.attempt)
