@@ -66,7 +66,7 @@ def run(
         [], "--driver", metavar="SPEC", help="KIND[:ARG] or ROLE=KIND[:ARG]; repeatable."
     ),
     deadline: int | None = duration_option(
-        None, "--timeout", "Deadline for the run (30s, 5m, 1h30m, ...)."
+        None, "--timeout", "Deadline for the run (30s, 5m, 1h30m, ...; 0: none)."
     ),
     output: str = NAMED.option(),
     as_json: bool = json_option(),
