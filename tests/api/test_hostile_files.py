@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from mobctl.cli.parsing import parse_params
 from mobctl.drivers.base import Completed, DispatchError, Member, TurnRequest
-from mobctl.drivers.registry import DriverConfig, parse_drivers
-from mobctl.errors import MobctlError
+from mobctl.drivers.registry import DriverConfig, parse_drivers, split_role
+from mobctl.errors import ExitCode, MobctlError
 from tests.conftest import SAMPLES, cli
 
 FIXTURES = SAMPLES / "fixtures"
@@ -42,6 +42,8 @@ def expected_exit(specs: list[str]) -> int:
         drivers = parse_drivers(specs, DriverConfig())
     except MobctlError as exc:
         return int(exc.exit_code)
+    if any(split_role(spec)[0] not in (None, "assistant") for spec in specs):
+        return int(ExitCode.USAGE)  # a role no step of the minimal mob has: refused first
     try:
         outcome = drivers.for_role("assistant").run(GREET, threading.Event())
     except DispatchError:  # the turn fails (a program that does not start)
@@ -403,6 +405,7 @@ def test_any_fixtures_file_gets_a_run_or_a_clear_error(tmp_path: Path, text: str
     )
 )
 @example(specs=["scripted:\x00"])  # a NUL in a file name crashed with ValueError
+@example(specs=["=echo"])  # a role no step has (the empty one): refused before the run
 def test_any_driver_spec_gets_a_run_or_a_clear_error(tmp_path: Path, specs: list[str]) -> None:
     args = [part for spec in specs for part in ("--driver", spec)]
     result = cli(
