@@ -298,10 +298,7 @@ def register(
     """Validate a definition file and store it as its mob's next revision (nothing when the
     stored one is identical); ``allow_paths`` and ``strict`` (a warning refuses it) as for
     :func:`validate`."""
-    roots = allowed_roots(allow_paths)
-    if not path.exists():
-        raise PathNotFoundError(f"path '{path}' does not exist")
-    found = candidate(path, catalog_from(catalog), roots, strict=strict)
+    found = candidate(path, catalog_from(catalog), allowed_roots(allow_paths), strict=strict)
     with writing(store, found.mob_id):
         return store_candidate(store, found, expect_revision=expect_revision)
 

@@ -19,7 +19,13 @@ from mobctl.definition.model import MobDefinition, PathSkill
 from mobctl.definition.schemas import NamedSchema, parse_schema_ref
 from mobctl.definition.serialize import to_json_form
 from mobctl.diagnostics import Diagnostic
-from mobctl.errors import CasConflict, DefinitionError, SpecRevisionConflict, StoreCorrupt
+from mobctl.errors import (
+    CasConflict,
+    DefinitionError,
+    PathNotFoundError,
+    SpecRevisionConflict,
+    StoreCorrupt,
+)
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.models import NewMobEvent, SpecResources, SpecSource, definition_digest
@@ -76,6 +82,8 @@ def candidate(
     """Validate ``path`` (errors, and with ``strict`` warnings too:
     :class:`InvalidDefinitionError`) and read what registering it stores. Its files are read
     only inside its directory and ``allowed_roots`` (definition-schema §4.7)."""
+    if not path.exists():
+        raise PathNotFoundError(f"path '{path}' does not exist")
     report = validate_path(path, catalog, strict=strict, allowed_roots=allowed_roots)
     if not report.valid or report.definition is None:
         raise InvalidDefinitionError(report)

@@ -23,7 +23,7 @@ from mobctl.definition.model import MobDefinition
 from mobctl.drivers.base import Drivers, TurnProfile
 from mobctl.engine.profiles import flow_roles, missing_skills, run_profiles
 from mobctl.engine.turns import MAX_CONCURRENCY
-from mobctl.errors import NotFound, PathNotFoundError, UsageError
+from mobctl.errors import NotFound, UsageError
 from mobctl.ids import require_slug
 from mobctl.store.contract import Store
 from mobctl.store.models import SpecResources
@@ -58,8 +58,6 @@ def file_target(
 ) -> RunTarget:
     """A definition file, validated and read (nothing written); with ``strict`` a warning
     refuses it too."""
-    if not path.exists():
-        raise PathNotFoundError(f"path '{path}' does not exist")
     found = candidate(path, catalog, roots, strict=strict)
     definition = stored_definition(found.mob_id, found.form)  # as the run will see it
     return RunTarget(definition, found.resources, 0, pending=found)
